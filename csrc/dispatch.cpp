@@ -1,0 +1,91 @@
+#include "dispatch.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#define MG_X86 1
+#endif
+
+namespace mg {
+namespace {
+
+#ifdef MG_X86
+unsigned long long read_xcr0() {
+  unsigned int lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<unsigned long long>(hi) << 32) | lo;
+}
+#endif
+
+Isa detect() {
+#ifdef MG_X86
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::generic;
+  const bool osxsave = c & (1u << 27), fma = c & (1u << 12), avx = c & (1u << 28);
+  if (!(osxsave && avx && fma)) return Isa::generic;
+  const unsigned long long xcr0 = read_xcr0();
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;     // XMM and YMM state
+  const bool os_zmm = (xcr0 & 0xe6) == 0xe6;   // plus opmask and both ZMM halves
+  if (!os_ymm) return Isa::generic;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::generic;
+  const bool avx2 = b & (1u << 5);
+  const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
+             avx512vl = b & (1u << 31);
+  if (avx2 && avx512f && avx512dq && avx512bw && avx512vl && os_zmm) return Isa::avx512;
+  if (avx2) return Isa::avx2;
+#endif
+  return Isa::generic;
+}
+
+bool parse_isa(const char* text, Isa* out) {
+  if (std::strcmp(text, "generic") == 0) *out = Isa::generic;
+  else if (std::strcmp(text, "avx2") == 0) *out = Isa::avx2;
+  else if (std::strcmp(text, "avx512") == 0) *out = Isa::avx512;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+Isa cpu_isa() {
+  static const Isa isa = detect();
+  return isa;
+}
+
+void check_isa_env() {
+  const char* env = std::getenv("MINIGRAD_ISA");
+  if (env == nullptr || *env == '\0') return;
+  Isa wanted;
+  if (!parse_isa(env, &wanted))
+    throw std::invalid_argument(std::string("MINIGRAD_ISA must be generic, avx2 or avx512, got '") +
+                                env + "'");
+  if (static_cast<int>(wanted) > static_cast<int>(cpu_isa()))
+    throw std::invalid_argument(std::string("MINIGRAD_ISA=") + env +
+                                " is not supported by this CPU/OS (best available: " +
+                                isa_name(cpu_isa()) + ")");
+}
+
+Isa active_isa() {
+  static const Isa isa = [] {
+    const char* env = std::getenv("MINIGRAD_ISA");
+    Isa wanted;
+    if (env != nullptr && parse_isa(env, &wanted) &&
+        static_cast<int>(wanted) <= static_cast<int>(cpu_isa()))
+      return wanted;
+    return cpu_isa();
+  }();
+  return isa;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "generic";
+  }
+}
+
+}  // namespace mg

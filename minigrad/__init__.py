@@ -1,0 +1,34 @@
+"""minigrad: a readable tape-based reverse-mode autodiff engine with fast OpenMP C++ kernels.
+
+Reading order: ``autograd.py`` (the tape) -> ``tensor.py`` -> ``ops/elementwise.py`` ->
+``ops/linalg.py`` -> ``csrc/gemm/gemm.cpp``.
+"""
+from . import _C
+from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad
+from .ops import (abs, argmax, cat, clip, concat, exp, log, log_softmax, logsumexp, matmul, max,
+                  maximum, mean, min, minimum, pad, relu, sigmoid, softmax, sqrt, stack, std, sum,
+                  tanh, var, where)
+from .random import get_rng_state, manual_seed, set_rng_state
+from .tensor import Tensor
+from .creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros,
+                       zeros_like)
+from . import nn  # noqa: E402
+
+__version__ = "0.1.0"
+float32, float64, int64 = "float32", "float64", "int64"
+
+
+def backend_info() -> dict:
+    """Which instruction set and kernel implementations run, thread count, compiler and flags."""
+    return _C.backend_info()
+
+
+def set_num_threads(n: int) -> None:
+    """Threads every kernel may use (default: OMP_NUM_THREADS, else all cores)."""
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads expects a positive count, got {n}")
+    _C.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    return _C.get_num_threads()

@@ -1,0 +1,214 @@
+"""The tape: how minigrad records operations and runs them backwards.
+
+Every differentiable operation is a :class:`Function` subclass with a ``forward`` that maps
+numpy arrays to a numpy array and a ``backward`` that maps the output gradient to one
+gradient per input. ``Function.apply`` runs the forward and, when gradients are wanted, links
+the output Tensor to the Function (its *node*) and the node to its inputs. That chain of
+nodes is the tape.
+
+``backward`` walks the tape once in reverse topological order. The engine does the chores
+so ops stay short: it sums gradients over broadcast axes back to each input's shape, checks
+every gradient's shape, accumulates fan-out with ``+=``, tells each node which inputs need a
+gradient (``needs_input_grad``), refuses to use arrays that were modified in place after
+being recorded (version counters), and frees each node's saved arrays once it has run.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator: operations inside record nothing on the tape."""
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _state.grad_enabled = False
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._previous
+        return False
+
+
+class enable_grad(no_grad):
+    """Re-enables recording inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _state.grad_enabled = True
+
+
+class Function:
+    """One differentiable op. Subclasses define ``forward(*arrays, **options)`` returning an
+    array and ``backward(grad)`` returning one gradient (or None) per tensor input.
+    ``self.needs_input_grad[i]`` says whether input i wants a gradient: skip the others.
+    Set ``is_view = True`` when the output shares memory with the first input."""
+
+    is_view = False
+    profiler = None  # a callable(name, phase, seconds) while `profile()` is active
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        from .tensor import Tensor  # the tensor module builds on this one
+
+        tensors = [x if isinstance(x, Tensor) else Tensor._constant_like(x, inputs) for x in inputs]
+        record = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        node = cls(tuple(t.requires_grad for t in tensors))
+        start = time.perf_counter() if Function.profiler else 0.0
+        try:
+            data = node.forward(*[t.data for t in tensors], **options)
+        except ValueError as error:  # numpy's shape errors do not say which op failed
+            if str(error).startswith(cls.__name__):
+                raise
+            raise ValueError(f"{cls.__name__}: {error} (input shapes {[t.shape for t in tensors]})") from None
+        if Function.profiler:
+            Function.profiler(cls.__name__, "forward", time.perf_counter() - start)
+        shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
+        out = Tensor(data, requires_grad=record, _version=tensors[0]._version if shares else None)
+        if record:
+            node.inputs = tensors
+            node.versions = [t._version[0] for t in tensors]
+            node.hooks = []
+            out._node = node
+        return out
+
+    def forward(self, *arrays, **options):  # pragma: no cover - the interface
+        raise NotImplementedError(f"{type(self).__name__} must define forward")
+
+    def backward(self, grad):  # pragma: no cover - the interface
+        raise NotImplementedError(f"{type(self).__name__} does not support backward")
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sums ``grad`` over the axes numpy broadcasting added or stretched to reach its shape."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+
+
+def _topological_order(root_node):
+    """Nodes reachable from ``root_node``, each after every node that consumes its output.
+    Iterative depth-first search, so deep graphs cannot exhaust Python's recursion limit."""
+    order, visited, stack = [], {id(root_node)}, [(root_node, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for t in node.inputs:
+            child = t._node
+            if child is not None and id(child) not in visited:
+                if child.inputs is None:
+                    raise RuntimeError(_FREED)
+                visited.add(id(child))
+                stack.append((child, False))
+    order.reverse()
+    return order
+
+
+_FREED = ("Trying to backward through the graph a second time (or to use values it freed after "
+          "backward). Pass retain_graph=True to the first backward() if you need to do this.")
+
+
+def backward(root, grad=None, retain_graph: bool = False) -> None:
+    """Accumulates d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError("backward(): the tensor does not require grad and has no graph")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward() on a tensor of shape {root.shape} needs a gradient: "
+                               "pass t.backward(grad) with grad of that shape, or reduce to a scalar first")
+        grad = np.ones_like(root.data)
+    grad = np.asarray(getattr(grad, "data", grad), dtype=root.dtype)
+    if grad.shape != root.shape:
+        raise ValueError(f"backward(): gradient shape {grad.shape} does not match tensor shape {root.shape}")
+    if root._node is None:  # a leaf: nothing to walk
+        root._accumulate(grad)
+        return
+    if root._node.inputs is None:
+        raise RuntimeError(_FREED)
+    grads = defaultdict(lambda: None, {id(root._node): grad})
+    for node in _topological_order(root._node):
+        g = grads.pop(id(node))
+        if g is None:
+            continue
+        for hook in node.hooks:
+            g = _run_hook(hook, g)
+        _check_versions(node)
+        start = time.perf_counter() if Function.profiler else 0.0
+        input_grads = node.backward(g)
+        if Function.profiler:
+            Function.profiler(type(node).__name__, "backward", time.perf_counter() - start)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for t, needed, ig in zip(node.inputs, node.needs_input_grad, input_grads):
+            if not needed or ig is None:
+                continue
+            ig = unbroadcast(np.asarray(ig, dtype=t.dtype), t.shape)
+            if ig.shape != t.shape:
+                raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape "
+                                   f"{ig.shape} for an input of shape {t.shape}")
+            if t._node is None:
+                t._accumulate(ig)
+            else:
+                key = id(t._node)
+                grads[key] = ig if grads[key] is None else grads[key] + ig
+        if not retain_graph:
+            node.__dict__.clear()
+            node.inputs = None
+
+
+def _check_versions(node) -> None:
+    for t, seen in zip(node.inputs, node.versions):
+        if t._version[0] != seen:
+            raise RuntimeError(
+                f"A tensor of shape {t.shape} needed by {type(node).__name__}.backward was modified "
+                f"in place after it was used (version {seen} -> {t._version[0]}); clone it before "
+                "modifying it, or modify it outside the recorded computation")
+
+
+def _run_hook(hook, g):
+    from .tensor import Tensor
+
+    out = hook(Tensor(g))
+    return g if out is None else np.asarray(getattr(out, "data", out), dtype=g.dtype)
+
+
+@contextlib.contextmanager
+def profile():
+    """Collects per-op wall time: ``with profile() as stats: ...`` gives
+    ``stats[(op_name, "forward" | "backward")] == [calls, seconds]``."""
+    stats = defaultdict(lambda: [0, 0.0])
+
+    def record(name, phase, seconds):
+        entry = stats[(name, phase)]
+        entry[0] += 1
+        entry[1] += seconds
+
+    previous, Function.profiler = Function.profiler, record
+    try:
+        yield stats
+    finally:
+        Function.profiler = previous
+
+
+from .gradcheck import gradcheck  # noqa: E402  (lives beside the tape; uses no_grad)
+
+__all__ = ["Function", "backward", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
+           "profile", "unbroadcast"]

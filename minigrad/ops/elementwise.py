@@ -1,0 +1,244 @@
+"""Element-wise ops and activations, each forward next to its backward.
+
+Binary ops follow numpy broadcasting; their backward returns full-size gradients and the
+engine sums them back to each operand's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+class Add(Function):
+    """z = x + y.   dz/dx = 1, dz/dy = 1."""
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    """z = x - y.   dz/dx = 1, dz/dy = -1."""
+
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(Function):
+    """z = x * y.   dz/dx = y, dz/dy = x."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x * y
+
+    def backward(self, g):
+        return g * self.y if self.needs_input_grad[0] else None, g * self.x if self.needs_input_grad[1] else None
+
+
+class Div(Function):
+    """z = x / y.   dz/dx = 1/y, dz/dy = -x/y^2."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x / y
+
+    def backward(self, g):
+        gx = g / self.y
+        return gx, -gx * self.x / self.y if self.needs_input_grad[1] else None
+
+
+class Pow(Function):
+    """z = x ** y.   dz/dx = y x^(y-1),  dz/dy = x^y ln x."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        self.z = np.power(x, y)
+        return self.z
+
+    def backward(self, g):
+        gx = g * self.y * np.power(self.x, self.y - 1) if self.needs_input_grad[0] else None
+        gy = None
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = np.where(self.x > 0, g * self.z * np.log(np.where(self.x > 0, self.x, 1)), 0)
+        return gx, gy
+
+
+class Neg(Function):
+    """z = -x."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class Abs(Function):
+    """z = |x|.   dz/dx = sign(x) (0 at 0, as PyTorch)."""
+
+    def forward(self, x):
+        self.sign = np.sign(x)
+        return np.abs(x)
+
+    def backward(self, g):
+        return g * self.sign
+
+
+class Exp(Function):
+    """z = e^x.   dz/dx = z."""
+
+    def forward(self, x):
+        self.z = np.exp(x)
+        return self.z
+
+    def backward(self, g):
+        return g * self.z
+
+
+class Log(Function):
+    """z = ln x.   dz/dx = 1/x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.log(x)
+
+    def backward(self, g):
+        return g / self.x
+
+
+class Sqrt(Function):
+    """z = sqrt(x).   dz/dx = 1 / (2 z)."""
+
+    def forward(self, x):
+        self.z = np.sqrt(x)
+        return self.z
+
+    def backward(self, g):
+        return g / (2 * self.z)
+
+
+class Clip(Function):
+    """z = min(max(x, low), high).   dz/dx = 1 where low <= x <= high, else 0."""
+
+    def forward(self, x, low=None, high=None):
+        self.inside = np.ones(x.shape, bool)
+        if low is not None:
+            self.inside &= x >= low
+        if high is not None:
+            self.inside &= x <= high
+        return np.clip(x, low, high)
+
+    def backward(self, g):
+        return g * self.inside
+
+
+class Maximum(Function):
+    """z = max(x, y).   The gradient goes to the larger operand; ties split it half and half."""
+
+    def forward(self, x, y):
+        self.x_share = (x > y) + 0.5 * (x == y)
+        return np.maximum(x, y)
+
+    def backward(self, g):
+        return g * self.x_share, g * (1 - self.x_share)
+
+
+class Minimum(Function):
+    """z = min(x, y).   The gradient goes to the smaller operand; ties split it half and half."""
+
+    def forward(self, x, y):
+        self.x_share = (x < y) + 0.5 * (x == y)
+        return np.minimum(x, y)
+
+    def backward(self, g):
+        return g * self.x_share, g * (1 - self.x_share)
+
+
+class Where(Function):
+    """z = x where cond else y (cond is a constant mask)."""
+
+    def forward(self, cond, x, y):
+        self.cond = cond.astype(bool)
+        return np.where(self.cond, x, y)
+
+    def backward(self, g):
+        return None, np.where(self.cond, g, 0), np.where(self.cond, 0, g)
+
+
+class Cast(Function):
+    """z = x converted to another float dtype; the gradient converts back."""
+
+    def forward(self, x, dtype):
+        self.source = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return g.astype(self.source)
+
+
+# ---------------------------------------------------------------------------- activations
+class ReLU(Function):
+    """z = max(x, 0).   dz/dx = 1 if x > 0 else 0."""
+
+    def forward(self, x):
+        self.positive = x > 0
+        return np.maximum(x, 0, dtype=x.dtype)
+
+    def backward(self, g):
+        return g * self.positive
+
+
+class LeakyReLU(Function):
+    """z = x if x > 0 else a x.   dz/dx = 1 if x > 0 else a."""
+
+    def forward(self, x, negative_slope=0.01):
+        self.slope = np.where(x > 0, 1, negative_slope).astype(x.dtype)
+        return x * self.slope
+
+    def backward(self, g):
+        return g * self.slope
+
+
+class Sigmoid(Function):
+    """z = 1 / (1 + e^-x), computed without overflow.   dz/dx = z (1 - z)."""
+
+    def forward(self, x):
+        self.z = np.exp(-np.logaddexp(0, -x)).astype(x.dtype)
+        return self.z
+
+    def backward(self, g):
+        return g * self.z * (1 - self.z)
+
+
+class Tanh(Function):
+    """z = tanh x.   dz/dx = 1 - z^2."""
+
+    def forward(self, x):
+        self.z = np.tanh(x)
+        return self.z
+
+    def backward(self, g):
+        return g * (1 - self.z * self.z)
+
+
+# Comparisons: no gradient, boolean results.
+def _compare(fn):
+    def compare(x, y):
+        from ..tensor import Tensor
+
+        return Tensor(fn(getattr(x, "data", x), getattr(y, "data", y)))
+
+    compare.__name__ = fn.__name__
+    return compare
+
+
+equal, not_equal = _compare(np.equal), _compare(np.not_equal)
+less, less_equal = _compare(np.less), _compare(np.less_equal)
+greater, greater_equal = _compare(np.greater), _compare(np.greater_equal)

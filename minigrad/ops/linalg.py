@@ -1,0 +1,68 @@
+"""Matrix products on the compiled GEMM (``_C.gemm``): forward and both backward products
+read transposed operands in place, so nothing is copied to transpose."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+
+
+def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+    """op(a) @ op(b) for 2-D or batched 3-D C-contiguous float arrays (batch 1 broadcasts)."""
+    a3, b3 = (a if a.ndim == 3 else a[None]), (b if b.ndim == 3 else b[None])
+    m = a3.shape[2] if trans_a else a3.shape[1]
+    n = b3.shape[1] if trans_b else b3.shape[2]
+    out = np.empty((max(a3.shape[0], b3.shape[0]), m, n), dtype=a.dtype)
+    _C.gemm(a3, b3, out, trans_a, trans_b)
+    return out if (a.ndim == 3 or b.ndim == 3) else out[0]
+
+
+def _check(x, y):
+    if x.dtype != y.dtype or x.dtype.type not in (np.float32, np.float64):
+        raise TypeError(f"MatMul: operands must both be float32 or both float64, got {x.dtype} and {y.dtype}")
+    if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-2]:
+        raise ValueError(f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
+                         f"(inner dimensions {x.shape[-1:]} vs {y.shape[-2:-1]})")
+
+
+class MatMul(Function):
+    """Z = X @ Y with numpy batching rules (operands of at least 2 dimensions).
+    dX = dZ @ Y^T,  dY = X^T @ dZ  (summed over broadcast batch dimensions)."""
+
+    def forward(self, x, y):
+        _check(x, y)
+        self.x, self.y = x, y
+        if y.ndim == 2:  # fold x's batch dimensions into its rows: one large GEMM
+            return gemm(x.reshape(-1, x.shape[-1]), y).reshape(*x.shape[:-1], y.shape[-1])
+        try:
+            batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        except ValueError:
+            raise ValueError(f"MatMul: batch dimensions of {x.shape} and {y.shape} cannot be broadcast") from None
+        self.batch = batch
+        xb, yb = self._batched(x, batch), self._batched(y, batch)
+        return gemm(xb, yb).reshape(*batch, x.shape[-2], y.shape[-1])
+
+    @staticmethod
+    def _batched(a, batch):
+        if a.shape[:-2] == batch:
+            return a.reshape(-1, *a.shape[-2:])
+        if a.ndim == 2:
+            return a[None]
+        return np.ascontiguousarray(np.broadcast_to(a, batch + a.shape[-2:])).reshape(-1, *a.shape[-2:])
+
+    def backward(self, g):
+        x, y = self.x, self.y
+        g = np.ascontiguousarray(g)
+        if y.ndim == 2:
+            g2 = g.reshape(-1, y.shape[-1])
+            dx = gemm(g2, y, trans_b=True).reshape(x.shape) if self.needs_input_grad[0] else None
+            dy = gemm(x.reshape(-1, x.shape[-1]), g2, trans_a=True) if self.needs_input_grad[1] else None
+            return dx, dy
+        gb = g.reshape(-1, *g.shape[-2:])
+        dx = dy = None
+        if self.needs_input_grad[0]:
+            dx = gemm(gb, self._batched(y, self.batch), trans_b=True).reshape(*self.batch, *x.shape[-2:])
+        if self.needs_input_grad[1]:
+            dy = gemm(self._batched(x, self.batch), gb, trans_a=True).reshape(*self.batch, *y.shape[-2:])
+        return dx, dy
