@@ -118,6 +118,7 @@ class Tensor:
     def add_(self, other, alpha=1.0): return self._inplace(lambda d: d.__iadd__(alpha * np.asarray(other)))
     def sub_(self, other): return self._inplace(lambda d: d.__isub__(np.asarray(other)))
     def mul_(self, other): return self._inplace(lambda d: d.__imul__(np.asarray(other)))
+    __iadd__, __isub__, __imul__ = add_, sub_, mul_
 
     # ---- operators (each forwards to one op in minigrad.ops)
     def __add__(self, other): return ops.add(self, other)

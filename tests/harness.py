@@ -1,0 +1,127 @@
+"""The one op-test harness: declare an op once, get three checks.
+
+An :class:`OpCase` names a minigrad function, the equivalent PyTorch function and how to
+sample its inputs. :func:`check_op` then runs
+
+1. PyTorch parity in float32: forward values and the gradients of ``sum(out * w)`` for a
+   fixed random ``w`` (skipped with a reason when torch is not installed);
+2. a float64 finite-difference gradcheck (``minigrad.gradcheck``);
+
+resampling inputs that sit on a kink (relu at 0, max ties, |x| at 0) so finite differences
+stay meaningful.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+try:
+    import torch
+except ImportError:  # parity checks skip; gradchecks still run
+    torch = None
+
+
+def normal(rng, shape):
+    return rng.standard_normal(shape)
+
+
+def positive(rng, shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def away_from_zero(rng, shape):
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < 0.05, 0.5, x)
+
+
+@dataclass
+class OpCase:
+    """``fn(*tensors)`` in minigrad and ``torch_fn(*tensors)`` in torch compute the same op.
+    ``samplers[i](rng, shape)`` draws input i (default: standard normal). Inputs listed in
+    ``constants`` are passed as-is (not differentiated), e.g. integer targets."""
+
+    fn: Callable
+    torch_fn: Callable | None
+    shapes: Sequence[tuple]
+    samplers: Sequence[Callable] = ()
+    constants: dict = field(default_factory=dict)
+    kink: Callable | None = None  # (list of float64 arrays) -> True when too close to a kink
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    gradcheck_atol: float = 1e-6
+    gradcheck_rtol: float = 1e-4
+
+    def sample(self, rng):
+        for _ in range(100):
+            arrays = [(self.samplers[i] if i < len(self.samplers) else normal)(rng, s)
+                      for i, s in enumerate(self.shapes)]
+            if self.kink is None or not self.kink(arrays):
+                return arrays
+        raise RuntimeError("could not sample inputs away from the op's kinks")
+
+    def call(self, arrays, make, dtype):
+        args = [make(a.astype(dtype)) for a in arrays]
+        for index, value in sorted(self.constants.items()):
+            args.insert(index, value)
+        return args
+
+
+def check_parity(case: OpCase, seed: int = 0):
+    if torch is None:
+        pytest.skip("PyTorch is not installed: parity checks need torch==2.13.0 (pip install torch==2.13.0)")
+    rng = np.random.default_rng(seed)
+    arrays = case.sample(rng)
+    ours = case.call(arrays, lambda a: mg.tensor(a, requires_grad=True), np.float32)
+    theirs = case.call(arrays, lambda a: torch.tensor(a, requires_grad=True), np.float32)
+    out = case.fn(*ours)
+    ref = case.torch_fn(*[_torchify(a) for a in theirs])
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=case.atol, rtol=case.rtol,
+                               err_msg="forward differs from PyTorch")
+    weights = rng.standard_normal(out.shape).astype(np.float32)
+    (out * mg.tensor(weights)).sum().backward()
+    (ref * torch.tensor(weights)).sum().backward()
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        if isinstance(a, mg.Tensor) and a.requires_grad:
+            assert a.grad is not None, f"input {index} received no gradient"
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=case.atol * 10, rtol=case.rtol * 10,
+                                       err_msg=f"gradient of input {index} differs from PyTorch")
+
+
+def _torchify(x):
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x)
+    return x
+
+
+def check_gradcheck(case: OpCase, seed: int = 0):
+    arrays = case.sample(np.random.default_rng(seed + 1))
+    inputs = case.call(arrays, lambda a: mg.tensor(a, requires_grad=True), np.float64)
+    assert mg.gradcheck(case.fn, inputs, eps=1e-6, atol=case.gradcheck_atol, rtol=case.gradcheck_rtol)
+
+
+def check_op(case: OpCase, seed: int = 0):
+    """Float64 gradcheck, then PyTorch parity (skipped without torch)."""
+    check_gradcheck(case, seed)
+    check_parity(case, seed)
+
+
+def min_gap(arrays, threshold=1e-3):
+    """A kink test: any value within ``threshold`` of zero."""
+    return any((np.abs(a) < threshold).any() for a in arrays)
+
+
+def near_ties(axis=None, threshold=1e-3):
+    """A kink test for max/min: the two largest (or smallest) values along ``axis`` are close."""
+    def kink(arrays):
+        x = np.sort(arrays[0], axis=axis if axis is not None else None) if axis is not None else np.sort(arrays[0], axis=None)
+        if x.shape[-1 if axis is None else axis] < 2:
+            return False
+        hi = np.take(x, [-1], axis=-1 if axis is None else axis) - np.take(x, [-2], axis=-1 if axis is None else axis)
+        lo = np.take(x, [1], axis=-1 if axis is None else axis) - np.take(x, [0], axis=-1 if axis is None else axis)
+        return bool((hi < threshold).any() or (lo < threshold).any())
+    return kink
