@@ -1,0 +1,21 @@
+"""What a benchmark workload is: the runner (bench/run.py) times these, one side per process."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+Step = Callable[[], None]
+
+
+@dataclass
+class Workload:
+    """``setup_minigrad()`` / ``setup_torch()`` build inputs (and models) and return a
+    zero-argument function that runs one repetition. ``flop`` or ``bytes`` per repetition turn
+    times into GFLOP/s or GB/s."""
+
+    name: str
+    group: str
+    setup_minigrad: Callable[[], Step]
+    setup_torch: Optional[Callable[[], Step]] = None
+    flop: float = 0.0
+    bytes: float = 0.0
