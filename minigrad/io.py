@@ -47,7 +47,7 @@ def save(state_dict: Mapping[str, object], path, metadata: Mapping[str, str] | N
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
         if array.dtype.newbyteorder("=") not in _CODES:
             raise TypeError(f"save: {name!r} has dtype {array.dtype}, which the file format cannot store")
-        arrays[name] = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        arrays[name] = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
     # Widest dtypes first, so every tensor starts at a multiple of its item size.
     names = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
     header, offset = {}, 0
@@ -113,7 +113,7 @@ def load(path) -> dict:
         blob = f.read()
     entries, metadata, start = _parse_header(blob, path)
     state = {}
-    for name, (code, shape, begin, end) in entries:
+    for name, code, shape, begin, end in entries:
         array = np.frombuffer(blob, dtype=_DTYPES[code], count=(end - begin) // np.dtype(_DTYPES[code]).itemsize,
                               offset=start + begin).reshape(shape)
         array = array.astype(_WIDENED.get(code, np.dtype(_DTYPES[code]).newbyteorder("=")))  # a copy
