@@ -133,7 +133,7 @@ class InstanceNorm2d(_BatchNorm):
 
     _input_ranks = (4,)
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, dtype=np.float32):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
@@ -144,4 +144,5 @@ class InstanceNorm2d(_BatchNorm):
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                               self.training or not self.track_running_stats, self.momentum, self.eps)
+                               self.training or not self.track_running_stats,
+                               self.momentum if self.momentum is not None else 0.0, self.eps)
