@@ -44,8 +44,9 @@ class Tensor:
     def _constant_like(value, inputs) -> "Tensor":
         """Wraps a Python number or array operand in the dtype of the op's float tensors."""
         ref = next((t.data.dtype for t in inputs if isinstance(t, Tensor) and t.data.dtype.kind == "f"), None)
-        array = np.asarray(value)
-        return Tensor(array, dtype=ref if ref is not None and array.dtype.kind in "fiub" else None)
+        if ref is None:  # as tensor(): Python floats become float32
+            return Tensor(value)
+        return Tensor(value, dtype=ref if np.asarray(value).dtype.kind in "fiub" else None)
 
     # ---- what a tensor is
     shape = property(lambda self: self.data.shape)
@@ -69,6 +70,10 @@ class Tensor:
 
     def __len__(self):
         return len(self.data)
+
+    def __bool__(self): return bool(self.data)  # numpy refuses arrays of several elements
+    def __float__(self): return float(self.data)
+    def __int__(self): return int(self.data)
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
