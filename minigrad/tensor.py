@@ -18,7 +18,7 @@ FLOAT_DTYPES = (np.float32, np.float64)
 def _as_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is None and not isinstance(data, np.ndarray):
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):  # numpy scalars keep their dtype
         probe = np.asarray(data)
         dtype = np.float32 if probe.dtype.kind == "f" else probe.dtype  # Python floats -> float32
     array = np.asarray(data, dtype=dtype)
