@@ -94,12 +94,14 @@ class Function:
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sums ``grad`` over the axes numpy broadcasting added or stretched to reach its shape."""
-    if grad.shape == shape or grad.ndim < len(shape):  # the engine's shape check reports the latter
+    """Sums ``grad`` over the axes numpy broadcasting added or stretched to reach its shape.
+    A gradient that cannot have come from ``shape`` is returned as is, for the engine to report."""
+    if grad.shape == shape or grad.ndim < len(shape):
         return grad
-    extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+    if grad.ndim > len(shape):  # axes that broadcasting added in front
+        grad = np.asarray(grad.sum(axis=tuple(range(grad.ndim - len(shape)))))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=stretched, keepdims=True) if stretched else grad
 
 
 def _topological_order(root_node):
@@ -113,13 +115,13 @@ def _topological_order(root_node):
             continue
         if id(node) in visited:  # pushed twice before being expanded: expand once
             continue
+        if node.inputs is None:
+            raise RuntimeError(_FREED)
         visited.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             child = t._node
             if child is not None and id(child) not in visited:
-                if child.inputs is None:
-                    raise RuntimeError(_FREED)
                 stack.append((child, False))
     order.reverse()
     return order
@@ -144,8 +146,6 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     if root._node is None:  # a leaf: nothing to walk
         root._accumulate(grad)
         return
-    if root._node.inputs is None:
-        raise RuntimeError(_FREED)
     grads = defaultdict(lambda: None, {id(root._node): grad})
     for node in _topological_order(root._node):
         g = grads.pop(id(node), None)  # None: no consumer sent it a gradient
