@@ -109,3 +109,10 @@ def test_softmax_family_is_stable_for_huge_logits(op):
 def test_reductions_reject_axes_out_of_range():
     with pytest.raises(ValueError, match="axis 3"):
         mg.randn(2, 3, 4).sum(axis=3)
+
+
+def test_std_of_identical_values_has_zero_gradient_like_torch():
+    x = mg.tensor([[2.0, 2.0, 2.0], [1.0, 2.0, 4.0]], requires_grad=True)
+    x.std(axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0], [0.0, 0.0, 0.0])
+    assert np.isfinite(x.grad.numpy()).all()
