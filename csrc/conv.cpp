@@ -201,9 +201,17 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
   const bool direct_cols = pointwise(s);
   const int team = batch_team(s);
   std::vector<std::vector<T>> col(team);
+  // The weight gradient is summed transposed, (k x cog) per group: dW^T = cols dY^T reads
+  // both GEMM operands along their rows (dW = dY cols^T would pack cols^T from rows p apart,
+  // and power-of-two planes alias in the L1 sets). dY^T per image is small (co x p).
   PartialSums<T> gw_parts(gw ? team : 0, s.co * k), gb_parts(gb ? team : 0, s.co);
+  std::vector<std::vector<T>> gy_t(team);
   over_images(
-      s.n, team, [&](int t) { if (!direct_cols) col[t].resize(s.ci * s.kh * s.kw * p); },
+      s.n, team,
+      [&](int t) {
+        if (!direct_cols) col[t].resize(s.ci * s.kh * s.kw * p);
+        if (gw) gy_t[t].resize(cog * p);
+      },
       [&](int t, int64_t i) {
         const T* xi = x + i * s.ci * plane;
         const T* gyi = gy + i * s.co * p;
@@ -218,20 +226,31 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
             col2im_add(s, dcol, gxi);
           }
         }
-        if (gw) {  // dW += dY cols^T
+        if (gw) {  // dW^T += cols dY^T, per group
           const T* cols = xi;
           if (!direct_cols) {
             im2col(s, xi, col[t].data());
             cols = col[t].data();
           }
+          T* gyt = gy_t[t].data();
           T* gwt = gw_parts.parts[t].data();
-          for (int64_t g = 0; g < s.groups; ++g)
-            gemm<T>(false, true, cog, k, p, T(1), gyi + g * cog * p, p, cols + g * k * p, p, T(1),
-                    gwt + g * cog * k, k);
+          for (int64_t g = 0; g < s.groups; ++g) {
+            const T* gyg = gyi + g * cog * p;
+            for (int64_t c = 0; c < cog; ++c)
+              for (int64_t q = 0; q < p; ++q) gyt[q * cog + c] = gyg[c * p + q];
+            gemm<T>(false, false, k, cog, p, T(1), cols + g * k * p, p, gyt, cog, T(1),
+                    gwt + g * k * cog, cog);
+          }
         }
         if (gb) add_channel_sums(s.co, p, gyi, gb_parts.parts[t].data());
       });
-  if (gw) gw_parts.add_into(gw);
+  if (gw) {
+    std::vector<T> sum(s.co * k, T(0));
+    gw_parts.add_into(sum.data());
+    for (int64_t g = 0; g < s.groups; ++g)
+      for (int64_t c = 0; c < cog; ++c)
+        for (int64_t j = 0; j < k; ++j) gw[(g * cog + c) * k + j] = sum[(g * k + j) * cog + c];
+  }
   if (gb) gb_parts.add_into(gb);
 }
 
@@ -345,8 +364,11 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted) {
   if (wanted == ConvAlgo::direct) return conv_direct_supports(s) ? ConvAlgo::direct : ConvAlgo::gemm;
   if (wanted == ConvAlgo::gemm) return ConvAlgo::gemm;
   // Few input channels: the patch matrix is short (k = ci*kh*kw), so the GEMM spends its time
-  // packing and writing C rather than multiplying; the direct kernel streams the image instead.
-  if (conv_direct_supports(s) && !pointwise(s) && s.ci <= 8) return ConvAlgo::direct;
+  // packing and writing C rather than multiplying, while the direct kernel streams the image.
+  // Wide rows: the direct kernel's vectors (16 floats) run along output rows, so rows of at
+  // least 16 keep its lanes busy; narrower planes with many channels go to the GEMM.
+  if (conv_direct_supports(s) && !pointwise(s) && (s.ci <= 8 || s.wo() >= 16))
+    return ConvAlgo::direct;
   return ConvAlgo::gemm;
 }
 
