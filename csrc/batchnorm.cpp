@@ -2,13 +2,12 @@
 // data are the per-ISA span kernels (batchnorm.h, batchnorm_spans.inc).
 //
 // Two schedules, chosen by the channel count; both compute every channel's statistics from
-// the same spans merged in the same order, so their results are bit-identical:
+// the same blocks merged in the same order, so their results are bit-identical:
 //  - per channel (C large enough for the team): one thread owns a channel and runs its
 //    reduction and then its element-wise pass while the channel is still in L2, so the data
 //    comes from memory once per direction;
-//  - split (few channels): the team first reduces all (n, c, span) units into a scratch
-//    table, then merges each channel's units in (n, span) order, then runs the element-wise
-//    pass over all rows.
+//  - split (few channels): the team first reduces all blocks of all channels into a scratch
+//    table, then merges each channel's blocks in order, then runs the element-wise pass.
 // (N, C) input (S == 1) runs row by row, vectorised across channels, each thread owning a
 // block of channels.
 #include "batchnorm.h"
@@ -50,19 +49,31 @@ const BatchNormSpanKernels<T>& kernels() {
 
 constexpr int64_t kGrain = 32768;  // elements per thread below which a team does not pay
 
-// The (n, c) rows of S elements are cut into spans of at most kBatchNormSpan elements.
+// The reduction units ("blocks") of a channel, fixed by the shape alone: a block is
+// `rows_per_block` consecutive (n, c) rows, or one piece of a row when a row alone is longer
+// than kBatchNormBlock.
 struct Layout {
-  int64_t n, c, s, spans_per_row;
+  int64_t n, c, s, rows_per_block, pieces_per_row;
   Layout(int64_t n_, int64_t c_, int64_t s_)
-      : n(n_), c(c_), s(s_), spans_per_row((s_ + kBatchNormSpan - 1) / kBatchNormSpan) {}
-  int64_t units_per_channel() const { return n * spans_per_row; }
-  // Unit u of channel ch: row u / spans_per_row, span u % spans_per_row.
+      : n(n_), c(c_), s(s_),
+        rows_per_block(s_ >= kBatchNormBlock ? 1 : kBatchNormBlock / s_),
+        pieces_per_row(s_ >= kBatchNormBlock ? (s_ + kBatchNormBlock - 1) / kBatchNormBlock : 1) {}
+  int64_t piece_len() const { return pieces_per_row == 1 ? s : kBatchNormBlock; }
+  int64_t blocks_per_channel() const {
+    return (n + rows_per_block - 1) / rows_per_block * pieces_per_row;
+  }
+  int64_t stride() const { return c * s; }
+  // Block u of channel ch: rows from (u / pieces_per_row) * rows_per_block, piece u % pieces.
   int64_t offset(int64_t ch, int64_t u) const {
-    return ((u / spans_per_row) * c + ch) * s + (u % spans_per_row) * kBatchNormSpan;
+    return ((u / pieces_per_row) * rows_per_block * c + ch) * s + (u % pieces_per_row) * piece_len();
+  }
+  int64_t rows(int64_t u) const {
+    const int64_t first = (u / pieces_per_row) * rows_per_block;
+    return n - first < rows_per_block ? n - first : rows_per_block;
   }
   int64_t length(int64_t u) const {
-    const int64_t start = (u % spans_per_row) * kBatchNormSpan;
-    return s - start < kBatchNormSpan ? s - start : kBatchNormSpan;
+    const int64_t start = (u % pieces_per_row) * piece_len();
+    return s - start < piece_len() ? s - start : piece_len();
   }
   int64_t count() const { return n * s; }
 };
@@ -123,7 +134,7 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
                            bool relu, T* y, T* save_mean, T* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   const int threads = threads_for(L.n * L.c * L.s, kGrain);
-  const int64_t units = L.units_per_channel();
+  const int64_t units = L.blocks_per_channel();
   auto channel_pass = [&](int64_t ch, const double* unit_mean, const double* unit_m2) {
     Moments m;
     for (int64_t u = 0; u < units; ++u) {
@@ -132,9 +143,9 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
         mean = unit_mean[ch * units + u];
         m2 = unit_m2[ch * units + u];
       } else {
-        k.span_stats(x + L.offset(ch, u), L.length(u), &mean, &m2);
+        k.block_stats(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), &mean, &m2);
       }
-      m.merge(static_cast<double>(L.length(u)), mean, m2);
+      m.merge(static_cast<double>(L.rows(u) * L.length(u)), mean, m2);
     }
     return finish_channel_stats(m, ch, gamma, beta, running_mean, running_var, momentum, eps,
                                 save_mean, save_invstd);
@@ -144,7 +155,8 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
     for (int64_t ch = 0; ch < L.c; ++ch) {
       const Affine<T> a = channel_pass(ch, nullptr, nullptr);
       for (int64_t u = 0; u < units; ++u)
-        k.span_affine(x + L.offset(ch, u), L.length(u), a.scale, a.shift, relu, y + L.offset(ch, u));
+        k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), a.scale, a.shift,
+                       relu, y + L.offset(ch, u));
     }
     return;
   }
@@ -154,15 +166,15 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
   {
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < L.c * units; ++i)
-      k.span_stats(x + L.offset(i / units, i % units), L.length(i % units), &unit_mean[i],
-                   &unit_m2[i]);
+      k.block_stats(x + L.offset(i / units, i % units), L.rows(i % units), L.stride(),
+                    L.length(i % units), &unit_mean[i], &unit_m2[i]);
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < L.c; ++ch) affine[ch] = channel_pass(ch, unit_mean.data(), unit_m2.data());
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < L.c * units; ++i) {
       const int64_t ch = i / units, u = i % units;
-      k.span_affine(x + L.offset(ch, u), L.length(u), affine[ch].scale, affine[ch].shift, relu,
-                    y + L.offset(ch, u));
+      k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), affine[ch].scale,
+                     affine[ch].shift, relu, y + L.offset(ch, u));
     }
   }
 }
@@ -196,7 +208,7 @@ void forward_train_flat(const T* x, int64_t n, int64_t c, const T* gamma, const 
     for (int64_t ch = c0; ch < c1; ++ch) mean[ch] /= static_cast<double>(n);
     for (int64_t r = 0; r < n; ++r) k.cols_dev(x + r * c + c0, w, &mean[c0], &dev[c0], &sq[c0]);
     for (int64_t ch = c0; ch < c1; ++ch) {
-      Moments m;  // the shifted-data identity, as in span_stats
+      Moments m;  // the shifted-data identity, as in block_stats
       m.count = static_cast<double>(n);
       m.mean = mean[ch] + dev[ch] / m.count;
       m.m2 = sq[ch] - dev[ch] * dev[ch] / m.count;
@@ -237,7 +249,7 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
                       T* dbeta) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   const int threads = threads_for(L.n * L.c * L.s, kGrain);
-  const int64_t units = L.units_per_channel();
+  const int64_t units = L.blocks_per_channel();
   auto channel_sums = [&](int64_t ch, const double* unit_g, const double* unit_gx,
                           const Affine<T>& a) {
     double sum_g = 0, sum_gx = 0;
@@ -247,8 +259,8 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
         g = unit_g[ch * units + u];
         gx = unit_gx[ch * units + u];
       } else {
-        k.span_grad_sums(x + L.offset(ch, u), dy + L.offset(ch, u), L.length(u), mean[ch],
-                         a.scale, a.shift, relu, &g, &gx);
+        k.block_grad_sums(x + L.offset(ch, u), dy + L.offset(ch, u), L.rows(u), L.stride(),
+                          L.length(u), mean[ch], a.scale, a.shift, relu, &g, &gx);
       }
       sum_g += g;
       sum_gx += gx;
@@ -257,8 +269,9 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
                                 invstd, training, dgamma, dbeta);
   };
   auto channel_dx = [&](int64_t ch, int64_t u, const Affine<T>& a, const GradCoefficients<T>& q) {
-    k.span_grad_input(x + L.offset(ch, u), dy + L.offset(ch, u), L.length(u), mean[ch], a.scale,
-                      a.shift, relu, q.k_g, q.k_x, q.k_0, dx + L.offset(ch, u));
+    k.block_grad_input(x + L.offset(ch, u), dy + L.offset(ch, u), L.rows(u), L.stride(),
+                       L.length(u), mean[ch], a.scale, a.shift, relu, q.k_g, q.k_x, q.k_0,
+                       dx + L.offset(ch, u));
   };
   if (per_channel_schedule(L.c, threads)) {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -279,8 +292,9 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < L.c * units; ++i) {
       const int64_t ch = i / units, u = i % units;
-      k.span_grad_sums(x + L.offset(ch, u), dy + L.offset(ch, u), L.length(u), mean[ch],
-                       affine[ch].scale, affine[ch].shift, relu, &unit_g[i], &unit_gx[i]);
+      k.block_grad_sums(x + L.offset(ch, u), dy + L.offset(ch, u), L.rows(u), L.stride(),
+                        L.length(u), mean[ch], affine[ch].scale, affine[ch].shift, relu,
+                        &unit_g[i], &unit_gx[i]);
     }
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < L.c; ++ch)
@@ -360,12 +374,13 @@ void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const 
     return;
   }
   const Layout L(n, c, s);
-  const int64_t units = L.units_per_channel();
+  const int64_t units = L.blocks_per_channel();
   const int threads = threads_for(n * c * s, kGrain);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < c * units; ++i) {
     const int64_t ch = i / units, u = i % units;
-    k.span_affine(x + L.offset(ch, u), L.length(u), scale[ch], shift[ch], relu, y + L.offset(ch, u));
+    k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), scale[ch], shift[ch],
+                   relu, y + L.offset(ch, u));
   }
 }
 

@@ -10,31 +10,34 @@
 //                   (training; in inference the batch terms vanish: dx = gamma_c invstd_c g)
 //
 // The driver (batchnorm.cpp) owns threads and the order of every reduction; the loops over
-// one contiguous span of a channel are per-ISA "span kernels" (batchnorm_spans.h compiled
-// once per instruction set). Every reduction is split into fixed spans (at most kSpan
-// elements of one (n, c) row) whose partial results are merged in (n, span) order, so the
-// result does not depend on the number of threads.
+// one block of a channel are per-ISA "span kernels" (batchnorm_spans.inc compiled
+// once per instruction set). Every reduction is split into blocks fixed by the shape alone
+// (about kBatchNormBlock elements of one channel), whose partial results are merged in block
+// order, so the result does not depend on the number of threads.
 #pragma once
 #include <cstdint>
 
 namespace mg {
 
-constexpr int64_t kBatchNormSpan = 4096;
+constexpr int64_t kBatchNormBlock = 8192;
 
-// Kernels over one contiguous run of `len` elements of one channel ("span"), and over one
-// (N, C) row of `channels` elements for S == 1 input ("cols": vectorised across channels).
+// Kernels over one block of a channel: `rows` runs of `len` contiguous elements, `stride`
+// apart ("block_*"), and over one (N, C) row of `channels` elements for S == 1 input ("cols_*",
+// vectorised across channels). g below is dy, masked by [x * scale + shift > 0] if relu.
 template <typename T>
 struct BatchNormSpanKernels {
-  // Mean and sum of squared deviations of the span (two passes over data already in L1).
-  void (*span_stats)(const T* x, int64_t len, double* mean, double* m2);
-  // y = max?(x * scale + shift).
-  void (*span_affine)(const T* x, int64_t len, T scale, T shift, bool relu, T* y);
-  // sum g and sum g * (x - mean) where g = dy, masked by [x * scale + shift > 0] if relu.
-  void (*span_grad_sums)(const T* x, const T* dy, int64_t len, T mean, T scale, T shift,
-                         bool relu, double* sum_g, double* sum_gx);
-  // dx = k_g * g + k_x * (x - mean) + k_0 with g as above.
-  void (*span_grad_input)(const T* x, const T* dy, int64_t len, T mean, T scale, T shift,
-                          bool relu, T k_g, T k_x, T k_0, T* dx);
+  // Mean and sum of squared deviations of the block.
+  void (*block_stats)(const T* x, int64_t rows, int64_t stride, int64_t len, double* mean,
+                      double* m2);
+  // y = x * scale + shift (then max(y, 0) if relu).
+  void (*block_affine)(const T* x, int64_t rows, int64_t stride, int64_t len, T scale, T shift,
+                       bool relu, T* y);
+  // sum g and sum g * (x - mean).
+  void (*block_grad_sums)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
+                          T mean, T scale, T shift, bool relu, double* sum_g, double* sum_gx);
+  // dx = k_g * g + k_x * (x - mean) + k_0.
+  void (*block_grad_input)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
+                           T mean, T scale, T shift, bool relu, T k_g, T k_x, T k_0, T* dx);
 
   // S == 1 rows: acc[c] += x[c];  then  shift_sum[c] += x[c] - mean[c], sq[c] += (x[c]-mean[c])^2.
   void (*cols_sum)(const T* x, int64_t channels, double* acc);
