@@ -12,6 +12,7 @@ from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximu
                           less, less_equal, not_equal)
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
+from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm  # NORM
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
 
