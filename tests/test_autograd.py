@@ -299,3 +299,14 @@ def test_manual_seed_makes_random_ops_reproducible():
     np.testing.assert_array_equal(mg.randn(4).numpy(), c.numpy())
     with pytest.raises(ValueError, match="non-negative integer"):
         mg.manual_seed(-1)
+
+
+def test_no_grad_is_per_thread():
+    import threading
+
+    seen = []
+    with mg.no_grad():
+        worker = threading.Thread(target=lambda: seen.append((mg.randn(2, requires_grad=True) * 2).requires_grad))
+        worker.start()
+        worker.join()
+    assert seen == [True]

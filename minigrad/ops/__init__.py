@@ -52,6 +52,9 @@ def matmul(x, y):
     x, y = (t if isinstance(t, Tensor) else Tensor(t) for t in (x, y))
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"MatMul: operands must have at least one dimension, got {x.shape} and {y.shape}")
+    if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:  # checked here to name the shapes the user passed
+        raise ValueError(f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
+                         f"(inner dimensions {x.shape[-1]} vs {y.shape[-2 if y.ndim > 1 else 0]})")
     x2 = reshape(x, (1, x.shape[0])) if x.ndim == 1 else x
     y2 = reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
     out = MatMul.apply(x2, y2)
