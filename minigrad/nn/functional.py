@@ -5,6 +5,7 @@ import numpy as np
 
 from ..ops import leaky_relu, log_softmax, mean, relu, sigmoid, softmax, tanh  # noqa: F401
 from ..ops.loss import BCEWithLogits, CrossEntropy, NLLLoss
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401  (NORM)
 from ..tensor import Tensor
 
 

@@ -12,7 +12,8 @@ from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximu
                           less, less_equal, not_equal)
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
-from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var
+from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
+from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm  # NORM
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
 
 
@@ -51,6 +52,9 @@ def matmul(x, y):
     x, y = (t if isinstance(t, Tensor) else Tensor(t) for t in (x, y))
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"MatMul: operands must have at least one dimension, got {x.shape} and {y.shape}")
+    if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:  # checked here to name the shapes the user passed
+        raise ValueError(f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
+                         f"(inner dimensions {x.shape[-1]} vs {y.shape[-2 if y.ndim > 1 else 0]})")
     x2 = reshape(x, (1, x.shape[0])) if x.ndim == 1 else x
     y2 = reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
     out = MatMul.apply(x2, y2)
@@ -74,7 +78,8 @@ def var(x, axis=None, correction=1, keepdims=False, dim=None):
 
 
 def std(x, axis=None, correction=1, keepdims=False, dim=None):
-    return sqrt(var(x, axis, correction, keepdims, dim))
+    """Standard deviation, sqrt of ``var``; its gradient is 0 where it is 0 (as PyTorch)."""
+    return Std.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False, dim=None):
