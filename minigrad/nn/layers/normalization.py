@@ -62,7 +62,7 @@ class _BatchNorm(Module):
                              f"{self.num_features} channels in dimension 1, got shape {x.shape}")
         factor = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
+            self.num_batches_tracked.fill_(self.num_batches_tracked.item() + 1)
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch_stats = self.training or not self.track_running_stats
@@ -141,8 +141,7 @@ class InstanceNorm2d(_BatchNorm):
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"InstanceNorm2d({self.num_features}) expects 4-D input with "
                              f"{self.num_features} channels in dimension 1, got shape {x.shape}")
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
+        # num_batches_tracked exists for checkpoint compatibility but, as in PyTorch, stays 0.
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                self.training or not self.track_running_stats,
                                self.momentum if self.momentum is not None else 0.0, self.eps)
