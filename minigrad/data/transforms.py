@@ -110,7 +110,8 @@ class _FittedScaling(Transform):
 
     def _stat(self, reduce, x) -> np.ndarray:
         x = np.asarray(getattr(x, "data", x))
-        return reduce(x.astype(np.float64), axis=self._axes(x), keepdims=True)[0]
+        stat = reduce(x.astype(np.float64), axis=self._axes(x), keepdims=True)[0]
+        return stat.reshape(-1) if self.per == "channel" else stat.reshape(()) if self.per == "all" else stat
 
     def _require_fitted(self):
         if any(getattr(self, name) is None for name in self._state_names):

@@ -3,7 +3,7 @@
 Those batches are pickles (of dicts holding a uint8 array and a list of labels), and loading a
 pickle can run any code the file names. So they are read with :class:`BatchUnpickler`, which
 resolves only the handful of numpy functions that rebuild an array and refuses every other
-global: a tampered file raises ``pickle.UnpicklingError`` instead of running anything.
+global: a tampered file raises ``UnsafePickleError`` (a ``pickle.UnpicklingError``) instead of running anything.
 """
 from __future__ import annotations
 
@@ -20,10 +20,14 @@ from ..dataset import TensorDataset
 from .download import fetch
 
 
+class UnsafePickleError(pickle.UnpicklingError):
+    """The file names something other than plain data: it was refused, nothing ran."""
+
+
 def _latin1_encode(text, encoding="latin1"):
     """Python 3 pickles of bytes (protocol < 3) rebuild them with ``_codecs.encode(s, 'latin1')``."""
     if encoding != "latin1" or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+        raise UnsafePickleError(f"refusing _codecs.encode with encoding {encoding!r}")
     return text.encode("latin1")
 
 
@@ -49,7 +53,7 @@ class BatchUnpickler(pickle.Unpickler):
         try:
             return self.allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise UnsafePickleError(
                 f"refusing to load {module}.{name}: a CIFAR batch holds only plain data and numpy arrays, "
                 f"so this file is not one (it may be malicious)") from None
 
@@ -59,7 +63,9 @@ def load_batch(path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     try:
         batch = BatchUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
-    except (EOFError, ValueError, TypeError, IndexError) as error:
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError) as error:
         raise ValueError(f"{path}: not a readable CIFAR-10 batch ({type(error).__name__}: {error}); "
                          f"the file is probably truncated or corrupted") from None
     if not isinstance(batch, dict):
