@@ -76,11 +76,12 @@ class Function:
             raise ValueError(f"{cls.__name__}: {error} (input shapes {[t.shape for t in tensors]})") from None
         if Function.profiler:
             Function.profiler(cls.__name__, "forward", time.perf_counter() - start)
+        record = record and data.dtype.kind == "f"  # integer results (casts, indices) carry no gradient
         shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
         out = Tensor(data, requires_grad=record, _version=tensors[0]._version if shares else None)
-        if record:
+        if record:  # backward may read the inputs and the output: remember their versions
             node.inputs = tensors
-            node.versions = [t._version[0] for t in tensors]
+            node.versions = [(t._version, t._version[0]) for t in (*tensors, out)]
             node.hooks = []
             out._node = node
         return out
@@ -93,30 +94,34 @@ class Function:
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sums ``grad`` over the axes numpy broadcasting added or stretched to reach its shape."""
-    if grad.shape == shape:
+    """Sums ``grad`` over the axes numpy broadcasting added or stretched to reach its shape.
+    A gradient that cannot have come from ``shape`` is returned as is, for the engine to report."""
+    if grad.shape == shape or grad.ndim < len(shape):
         return grad
-    extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+    if grad.ndim > len(shape):  # axes that broadcasting added in front
+        grad = np.asarray(grad.sum(axis=tuple(range(grad.ndim - len(shape)))))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=stretched, keepdims=True) if stretched else grad
 
 
 def _topological_order(root_node):
     """Nodes reachable from ``root_node``, each after every node that consumes its output.
     Iterative depth-first search, so deep graphs cannot exhaust Python's recursion limit."""
-    order, visited, stack = [], {id(root_node)}, [(root_node, False)]
+    order, visited, stack = [], set(), [(root_node, False)]
     while stack:
         node, expanded = stack.pop()
-        if expanded:
+        if expanded:  # every node it reaches is already in `order`
             order.append(node)
             continue
+        if id(node) in visited:  # pushed twice before being expanded: expand once
+            continue
+        if node.inputs is None:
+            raise RuntimeError(_FREED)
+        visited.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             child = t._node
             if child is not None and id(child) not in visited:
-                if child.inputs is None:
-                    raise RuntimeError(_FREED)
-                visited.add(id(child))
                 stack.append((child, False))
     order.reverse()
     return order
@@ -141,11 +146,9 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     if root._node is None:  # a leaf: nothing to walk
         root._accumulate(grad)
         return
-    if root._node.inputs is None:
-        raise RuntimeError(_FREED)
     grads = defaultdict(lambda: None, {id(root._node): grad})
     for node in _topological_order(root._node):
-        g = grads.pop(id(node))
+        g = grads.pop(id(node), None)  # None: no consumer sent it a gradient
         if g is None:
             continue
         for hook in node.hooks:
@@ -175,11 +178,12 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
 
 
 def _check_versions(node) -> None:
-    for t, seen in zip(node.inputs, node.versions):
-        if t._version[0] != seen:
+    for i, (version, seen) in enumerate(node.versions):
+        if version[0] != seen:
+            what = f"input {i}" if i < len(node.inputs) else "the output"
             raise RuntimeError(
-                f"A tensor of shape {t.shape} needed by {type(node).__name__}.backward was modified "
-                f"in place after it was used (version {seen} -> {t._version[0]}); clone it before "
+                f"{what} of {type(node).__name__} was modified in place after it was recorded "
+                f"(version {seen} -> {version[0]}), so its backward would be wrong; clone it before "
                 "modifying it, or modify it outside the recorded computation")
 
 

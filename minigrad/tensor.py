@@ -18,7 +18,7 @@ FLOAT_DTYPES = (np.float32, np.float64)
 def _as_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is None and not isinstance(data, np.ndarray):
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):  # numpy scalars keep their dtype
         probe = np.asarray(data)
         dtype = np.float32 if probe.dtype.kind == "f" else probe.dtype  # Python floats -> float32
     array = np.asarray(data, dtype=dtype)
@@ -44,8 +44,9 @@ class Tensor:
     def _constant_like(value, inputs) -> "Tensor":
         """Wraps a Python number or array operand in the dtype of the op's float tensors."""
         ref = next((t.data.dtype for t in inputs if isinstance(t, Tensor) and t.data.dtype.kind == "f"), None)
-        array = np.asarray(value)
-        return Tensor(array, dtype=ref if ref is not None and array.dtype.kind in "fiub" else None)
+        if ref is None:  # as tensor(): Python floats become float32
+            return Tensor(value)
+        return Tensor(value, dtype=ref if np.asarray(value).dtype.kind in "fiub" else None)
 
     # ---- what a tensor is
     shape = property(lambda self: self.data.shape)
@@ -69,6 +70,10 @@ class Tensor:
 
     def __len__(self):
         return len(self.data)
+
+    def __bool__(self): return bool(self.data)  # numpy refuses arrays of several elements
+    def __float__(self): return float(self.data)
+    def __int__(self): return int(self.data)
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""

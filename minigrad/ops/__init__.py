@@ -12,7 +12,7 @@ from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximu
                           less, less_equal, not_equal)
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
-from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var
+from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
 
 
@@ -74,7 +74,8 @@ def var(x, axis=None, correction=1, keepdims=False, dim=None):
 
 
 def std(x, axis=None, correction=1, keepdims=False, dim=None):
-    return sqrt(var(x, axis, correction, keepdims, dim))
+    """Standard deviation, sqrt of ``var``; its gradient is 0 where it is 0 (as PyTorch)."""
+    return Std.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False, dim=None):

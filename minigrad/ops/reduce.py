@@ -86,6 +86,19 @@ class Var(Function):
             return _expand(g, self.shape, self.axes, self.keepdims) * (2 / self.divisor) * self.centered
 
 
+class Std(Var):
+    """z = sqrt(var(x)).   dz/dx_i = (x_i - mean) / ((n - correction) z), and 0 where z = 0 (as
+    PyTorch: a group of identical values has no direction to prefer, instead of 0 * inf = nan)."""
+
+    def forward(self, x, axis=None, correction=1, keepdims=False):
+        self.z = np.sqrt(super().forward(x, axis, correction, keepdims))
+        return self.z
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return super().backward(np.where(self.z == 0, 0, g / (2 * self.z)))
+
+
 class LogSumExp(Function):
     """z = log sum_i e^{x_i}, shifted by the maximum so large inputs cannot overflow.
     dz/dx_i = softmax(x)_i."""

@@ -27,6 +27,8 @@ class Reshape(Function):
 class Permute(Function):
     """z = x with its axes reordered.   dx = dz with the inverse order."""
 
+    is_view = True  # an order that keeps the layout (1-D, identity) returns x itself
+
     def forward(self, x, axes):
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"Permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of {x.shape}")
@@ -101,7 +103,7 @@ class Expand(Function):
     def forward(self, x, shape):
         shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
         try:
-            return np.ascontiguousarray(np.broadcast_to(x, shape))
+            return np.broadcast_to(x, shape).copy()  # a fresh, writeable array even for the same shape
         except ValueError:
             raise ValueError(f"Expand: cannot expand shape {x.shape} to {shape}") from None
 

@@ -1,0 +1,85 @@
+// 2-D convolution on NCHW arrays (the layout users hand in), forward and backward.
+//
+//   y[n, co, oh, ow] = b[co] + sum_{ci, kh, kw} w[co, ci, kh, kw] * x[n, g*Cig + ci, ih, iw]
+//   ih = oh*sh - ph + kh*dh,  iw = ow*sw - pw + kw*dw   (zero outside the image)
+//
+// with groups g: output channel co reads the Cig = Ci/groups input channels of its group.
+// Three algorithms, chosen per shape (conv_choose_algo) and named in backend_info:
+//   direct  stride 1, groups 1, few input channels: a vectorised kernel that keeps a block of
+//           output channels x output columns in registers and reads each input row once per
+//           tap (LeNet's 1->6 and 6->16 channels, ResNet's 3-channel stem);
+//   gemm    everything else: the patch matrix (im2col) times the weights on mg::gemm; a 1x1
+//           convolution with stride 1 and no padding skips im2col (the image is the matrix).
+// Sizes are trusted here: the bindings check every array against ConvShape first.
+#pragma once
+#include <cstdint>
+
+namespace mg {
+
+struct ConvShape {
+  int64_t n, ci, h, w;      // input
+  int64_t co, kh, kw;       // weight (co, ci / groups, kh, kw)
+  int64_t sh, sw, ph, pw, dh, dw, groups;
+  int64_t ho() const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
+  int64_t wo() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+};
+
+enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2 };
+
+// The algorithm `automatic` resolves to; `direct` is only possible for stride 1, groups 1.
+ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted);
+bool conv_direct_supports(const ConvShape& s);
+const char* conv_direct_impl_name();  // the direct kernels' name for the active ISA
+
+// y = conv(x, w) + b (b may be null), then max(y, 0) when relu is set.
+template <typename T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu,
+                    ConvAlgo algo);
+
+// Any of gx (dL/dx), gw (dL/dw), gb (dL/db) may be null and is then not computed.
+template <typename T>
+void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb,
+                     ConvAlgo algo);
+
+// Plain loops straight from the formula above: the test oracle (csrc/ref/conv_ref.cpp).
+template <typename T>
+void conv2d_forward_ref(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu);
+template <typename T>
+void conv2d_backward_ref(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw,
+                         T* gb);
+
+// ------------------------------------------------------------- direct kernels, per ISA
+// Both work on buffers the driver prepares (padded, so full vectors never read out of bounds).
+//
+// correlate: out[o, r, c] = bias[o] + sum_{i, kh, kw} wt[o, i, kh, kw] * in[i, r + kh*dh, c + kw*dw]
+//   for o < outs, r < rows, c < cols; `wt` holds round_up(outs, 4) output channels (zero
+//   beyond outs); `in` must be readable up to column round_up(cols, vl) - 1 + (kw-1)*dw.
+// weight_grad: gw[o, i, kh, kw] += sum_{r, c} g[o, r, c] * in[i, r + kh*dh, c + kw*dw]
+//   over r < rows, c < round_up(cols, vl); `g` has round_up(outs, 4) channels, rows of
+//   g_rs >= round_up(cols, vl) values, zero beyond `cols` and `outs`.
+template <typename T>
+struct ConvDirectKernels {
+  int vl;  // values per vector block
+  void (*correlate)(const T* in, int64_t in_cs, int64_t in_rs, int64_t ins, const T* wt,
+                    const T* bias, int64_t outs, int64_t kh, int64_t kw, int64_t dh, int64_t dw,
+                    T* out, int64_t out_cs, int64_t out_rs, int64_t rows, int64_t cols, bool relu);
+  void (*weight_grad)(const T* g, int64_t g_cs, int64_t g_rs, int64_t outs, const T* in,
+                      int64_t in_cs, int64_t in_rs, int64_t ins, int64_t kh, int64_t kw,
+                      int64_t dh, int64_t dw, int64_t rows, int64_t cols, T* gw);
+  const char* name;
+};
+
+namespace generic {
+ConvDirectKernels<float> conv_direct_f32();
+ConvDirectKernels<double> conv_direct_f64();
+}  // namespace generic
+namespace avx2 {
+ConvDirectKernels<float> conv_direct_f32();
+ConvDirectKernels<double> conv_direct_f64();
+}  // namespace avx2
+namespace avx512 {
+ConvDirectKernels<float> conv_direct_f32();
+ConvDirectKernels<double> conv_direct_f64();
+}  // namespace avx512
+
+}  // namespace mg

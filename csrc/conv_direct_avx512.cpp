@@ -1,0 +1,20 @@
+// Direct convolution kernels built for the avx512 target (see conv_direct_kernels.inc).
+#include <cstring>
+
+#include "conv.h"
+
+namespace mg {
+namespace avx512 {
+namespace {
+#include "conv_direct_kernels.inc"
+}  // namespace
+
+ConvDirectKernels<float> conv_direct_f32() {
+  return {16, &correlate<float>, &weight_grad<float>, "conv_direct_avx512_4x16"};
+}
+ConvDirectKernels<double> conv_direct_f64() {
+  return {8, &correlate<double>, &weight_grad<double>, "conv_direct_avx512_4x8"};
+}
+
+}  // namespace avx512
+}  // namespace mg

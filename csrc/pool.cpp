@@ -1,0 +1,209 @@
+// Pooling kernels: threads take whole (n, c) planes, so no two threads ever write the same
+// gradient element and backward needs no atomics. Within a plane the window bounds are
+// clipped once per output row and column, so the inner loops carry no padding tests.
+#include "pool.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "parallel.h"
+
+namespace mg {
+namespace {
+
+// Runs body(plane) for every (n, c) plane; `work` is the element count of the whole job.
+template <typename Body>
+void over_planes(int64_t planes, int64_t work, Body body) {
+  const int64_t kWorkPerThread = 1 << 15;
+  const int team = static_cast<int>(std::min<int64_t>(planes, threads_for(work, kWorkPerThread)));
+  if (team <= 1) {
+    for (int64_t p = 0; p < planes; ++p) body(p);
+    return;
+  }
+#pragma omp parallel for num_threads(team) schedule(static)
+  for (int64_t p = 0; p < planes; ++p) body(p);
+}
+
+// Rows (or columns) [lo, hi) of window `o`, clipped to the image.
+inline void window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t size, int64_t* lo,
+                   int64_t* hi) {
+  const int64_t start = o * stride - pad;
+  *lo = std::max<int64_t>(start, 0);
+  *hi = std::min<int64_t>(start + k, size);
+}
+
+// Adaptive pooling: cell o of `out` covers [floor(o*in/out), ceil((o+1)*in/out)).
+inline void cell(int64_t o, int64_t out, int64_t in, int64_t* lo, int64_t* hi) {
+  *lo = o * in / out;
+  *hi = ((o + 1) * in + out - 1) / out;
+}
+
+// The first maximum in row-major order wins; a NaN wins over numbers (as in PyTorch).
+template <typename T>
+void max_plane(const PoolShape& s, const T* x, T* y, int64_t* idx) {
+  for (int64_t oh = 0; oh < s.ho; ++oh) {
+    int64_t r0, r1;
+    window(oh, s.sh, s.ph, s.kh, s.h, &r0, &r1);
+    for (int64_t ow = 0; ow < s.wo; ++ow) {
+      int64_t c0, c1;
+      window(ow, s.sw, s.pw, s.kw, s.w, &c0, &c1);
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t at = r0 * s.w + c0;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) {
+          const T v = x[r * s.w + c];
+          if (v > best || v != v) {
+            best = v;
+            at = r * s.w + c;
+          }
+        }
+      y[oh * s.wo + ow] = best;
+      idx[oh * s.wo + ow] = at;
+    }
+  }
+}
+
+// The common 2x2 window with stride 2 and no padding: two input rows per output row.
+template <typename T>
+void max_plane_2x2(const PoolShape& s, const T* x, T* y, int64_t* idx) {
+  for (int64_t oh = 0; oh < s.ho; ++oh) {
+    const T* top = x + 2 * oh * s.w;
+    const T* bottom = top + s.w;
+    for (int64_t ow = 0; ow < s.wo; ++ow) {
+      const int64_t c = 2 * ow;
+      T best = top[c];
+      int64_t at = 2 * oh * s.w + c;
+      const T rest[3] = {top[c + 1], bottom[c], bottom[c + 1]};
+      const int64_t where[3] = {at + 1, at + s.w, at + s.w + 1};
+      for (int j = 0; j < 3; ++j)
+        if (rest[j] > best || rest[j] != rest[j]) best = rest[j], at = where[j];
+      y[oh * s.wo + ow] = best;
+      idx[oh * s.wo + ow] = at;
+    }
+  }
+}
+
+}  // namespace
+
+const char* pool_impl_name() { return "pool_planes_openmp"; }
+
+template <typename T>
+void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
+  const bool two_by_two = s.kh == 2 && s.kw == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0;
+  over_planes(s.n * s.c, s.n * s.c * s.h * s.w, [&](int64_t p) {
+    const T* xp = x + p * s.h * s.w;
+    T* yp = y + p * s.ho * s.wo;
+    int64_t* ip = idx + p * s.ho * s.wo;
+    if (two_by_two)
+      max_plane_2x2(s, xp, yp, ip);
+    else
+      max_plane(s, xp, yp, ip);
+  });
+}
+
+template <typename T>
+void max_pool2d_backward(const PoolShape& s, const T* gy, const int64_t* idx, T* gx) {
+  over_planes(s.n * s.c, s.n * s.c * s.h * s.w, [&](int64_t p) {
+    T* gxp = gx + p * s.h * s.w;
+    std::fill(gxp, gxp + s.h * s.w, T(0));
+    const T* gyp = gy + p * s.ho * s.wo;
+    const int64_t* ip = idx + p * s.ho * s.wo;
+    for (int64_t o = 0; o < s.ho * s.wo; ++o) gxp[ip[o]] += gyp[o];
+  });
+}
+
+template <typename T>
+void avg_pool2d_forward(const PoolShape& s, const T* x, T* y) {
+  const T scale = T(1) / T(s.kh * s.kw);
+  over_planes(s.n * s.c, s.n * s.c * s.h * s.w, [&](int64_t p) {
+    const T* xp = x + p * s.h * s.w;
+    T* yp = y + p * s.ho * s.wo;
+    for (int64_t oh = 0; oh < s.ho; ++oh) {
+      int64_t r0, r1;
+      window(oh, s.sh, s.ph, s.kh, s.h, &r0, &r1);
+      for (int64_t ow = 0; ow < s.wo; ++ow) {
+        int64_t c0, c1;
+        window(ow, s.sw, s.pw, s.kw, s.w, &c0, &c1);
+        T sum = T(0);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) sum += xp[r * s.w + c];
+        yp[oh * s.wo + ow] = sum * scale;
+      }
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_backward(const PoolShape& s, const T* gy, T* gx) {
+  const T scale = T(1) / T(s.kh * s.kw);
+  over_planes(s.n * s.c, s.n * s.c * s.h * s.w, [&](int64_t p) {
+    T* gxp = gx + p * s.h * s.w;
+    std::fill(gxp, gxp + s.h * s.w, T(0));
+    const T* gyp = gy + p * s.ho * s.wo;
+    for (int64_t oh = 0; oh < s.ho; ++oh) {
+      int64_t r0, r1;
+      window(oh, s.sh, s.ph, s.kh, s.h, &r0, &r1);
+      for (int64_t ow = 0; ow < s.wo; ++ow) {
+        int64_t c0, c1;
+        window(ow, s.sw, s.pw, s.kw, s.w, &c0, &c1);
+        const T g = gyp[oh * s.wo + ow] * scale;
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) gxp[r * s.w + c] += g;
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_forward(const PoolShape& s, const T* x, T* y) {
+  over_planes(s.n * s.c, s.n * s.c * s.h * s.w, [&](int64_t p) {
+    const T* xp = x + p * s.h * s.w;
+    T* yp = y + p * s.ho * s.wo;
+    for (int64_t oh = 0; oh < s.ho; ++oh) {
+      int64_t r0, r1;
+      cell(oh, s.ho, s.h, &r0, &r1);
+      for (int64_t ow = 0; ow < s.wo; ++ow) {
+        int64_t c0, c1;
+        cell(ow, s.wo, s.w, &c0, &c1);
+        T sum = T(0);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) sum += xp[r * s.w + c];
+        yp[oh * s.wo + ow] = sum / T((r1 - r0) * (c1 - c0));
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(const PoolShape& s, const T* gy, T* gx) {
+  over_planes(s.n * s.c, s.n * s.c * s.h * s.w, [&](int64_t p) {
+    T* gxp = gx + p * s.h * s.w;
+    std::fill(gxp, gxp + s.h * s.w, T(0));
+    const T* gyp = gy + p * s.ho * s.wo;
+    for (int64_t oh = 0; oh < s.ho; ++oh) {
+      int64_t r0, r1;
+      cell(oh, s.ho, s.h, &r0, &r1);
+      for (int64_t ow = 0; ow < s.wo; ++ow) {
+        int64_t c0, c1;
+        cell(ow, s.wo, s.w, &c0, &c1);
+        const T g = gyp[oh * s.wo + ow] / T((r1 - r0) * (c1 - c0));
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) gxp[r * s.w + c] += g;
+      }
+    }
+  });
+}
+
+#define MG_INSTANTIATE(T)                                                                       \
+  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int64_t*);                \
+  template void max_pool2d_backward<T>(const PoolShape&, const T*, const int64_t*, T*);         \
+  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*);                          \
+  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*);                         \
+  template void adaptive_avg_pool2d_forward<T>(const PoolShape&, const T*, T*);                 \
+  template void adaptive_avg_pool2d_backward<T>(const PoolShape&, const T*, T*);
+MG_INSTANTIATE(float)
+MG_INSTANTIATE(double)
+#undef MG_INSTANTIATE
+
+}  // namespace mg
