@@ -60,7 +60,10 @@ void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
   // The C tile is touched last; start fetching it now so the stores do not wait on memory.
 #pragma GCC unroll 12
-  for (int i = 0; i < M; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  for (int i = 0; i < M; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * S::kLanes - 1), _MM_HINT_T0);
+  }
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 2
