@@ -214,11 +214,18 @@ inline Grid grid_for(int nt, int64_t m, int64_t n, int mr, int nr) {
   return best;
 }
 
+// How the micro-kernels get op(B):
+enum class BSource {
+  in_place,  // read from B itself (small, not transposed): no packing at all
+  own,       // each thread packs the slivers it uses: no synchronisation (threads split columns only)
+  shared,    // the team packs each panel together, between two barriers (threads split rows)
+};
+
 // Thread (ti, tj) of a tm x tn grid (team member `tid` of `nt`) computes its rectangle of C.
-// Every member runs the same jc/pc loops, so the barriers around the shared B panel match.
+// Every member runs the same jc/pc loops, so the barriers around a shared B panel match.
 template <typename T>
 void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Blocking& blk,
-                  bool pack_b, T* bpack, int tid, int nt, Grid grid) {
+                  BSource source, T* shared_b, int tid, int nt, Grid grid) {
   const int mr = uk.mr, nr = uk.nr;
   const int ti = tid / grid.tn, tj = tid % grid.tn;
   int64_t r0, r1;
@@ -229,6 +236,9 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
   const int64_t mc = row_end > row_begin ? even_block(row_end - row_begin, blk.mc, mr) : mr;
   T* apack = a_scratch<T>().get(static_cast<size_t>(mc * kc + kc * nr));
   T* edge_b = apack + mc * kc;  // an edge sliver of B read in place still needs padding
+  T* own_b = source == BSource::own
+                 ? b_scratch<T>().get(static_cast<size_t>(kc * nr * ceil_div(ceil_div(nc, nr), grid.tn)))
+                 : nullptr;
 
   for (int64_t jc = 0; jc < p.n; jc += nc) {
     const int64_t nb = std::min(nc, p.n - jc);
@@ -238,15 +248,17 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
     for (int64_t pc = 0; pc < p.k; pc += kc) {
       const int64_t kb = std::min(kc, p.k - pc);
       const T beta = pc == 0 ? p.beta : T(1);
-      if (pack_b) {
+      if (source == BSource::shared) {
         int64_t b0, b1;
         split_range(slivers, nt, tid, &b0, &b1);
         for (int64_t s = b0; s < b1; ++s)
           pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
-                        nr, bpack + s * nr * kb);
-        if (nt > 1) {
+                        nr, shared_b + s * nr * kb);
 #pragma omp barrier
-        }
+      } else if (source == BSource::own) {
+        for (int64_t s = s_begin; s < s_end; ++s)
+          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
+                        nr, own_b + (s - s_begin) * nr * kb);
       }
       for (int64_t ic = row_begin; ic < row_end; ic += mc) {
         const int64_t mb = std::min(mc, row_end - ic);
@@ -254,15 +266,16 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
         for (int64_t s = s_begin; s < s_end; ++s) {
           const int64_t jr = s * nr;
           const int nr_eff = static_cast<int>(std::min<int64_t>(nr, nb - jr));
-          const T* bs;
-          int64_t ldbs;
-          if (pack_b) {
-            bs = bpack + s * nr * kb, ldbs = nr;
+          const T* bs = edge_b;
+          int64_t ldbs = nr;
+          if (source == BSource::shared) {
+            bs = shared_b + s * nr * kb;
+          } else if (source == BSource::own) {
+            bs = own_b + (s - s_begin) * nr * kb;
           } else if (nr_eff == nr) {
             bs = p.b + pc * p.ldb + jc + jr, ldbs = p.ldb;
           } else {
             pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + jr, nr_eff, nr, edge_b);
-            bs = edge_b, ldbs = nr;
           }
           for (int64_t ir = 0; ir < mb; ir += mr) {
             const int mr_eff = static_cast<int>(std::min<int64_t>(mr, mb - ir));
@@ -271,8 +284,9 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
           }
         }
       }
-      if (pack_b && nt > 1) {
-        // Nobody repacks the B panel while another thread still reads it.
+      // Nobody repacks the B panel while another thread still reads it (the end of the
+      // parallel region is a barrier too, so the last panel needs none).
+      if (source == BSource::shared && (pc + kc < p.k || jc + nc < p.n)) {
 #pragma omp barrier
       }
     }
@@ -283,23 +297,32 @@ template <typename T>
 void gemm_driver(const Problem<T>& p, int threads) {
   const GemmMicroKernel<T>& uk = ukr<T>();
   const Blocking blk = blocking_for(uk);
-  const bool pack_b = p.tb || p.k * p.n * static_cast<int64_t>(sizeof(T)) > kInPlaceBBytes;
-  T* bpack = nullptr;
-  if (pack_b) {
+  const bool in_place = !p.tb && p.k * p.n * static_cast<int64_t>(sizeof(T)) <= kInPlaceBBytes;
+  const Grid grid = threads > 1 ? grid_for(threads, p.m, p.n, uk.mr, uk.nr) : Grid{1, 1};
+  const BSource source = in_place ? BSource::in_place
+                         : grid.tm > 1 ? BSource::shared
+                                       : BSource::own;
+  T* shared_b = nullptr;
+  if (source == BSource::shared) {
     const int64_t kc = even_block(p.k, blk.kc, 4), nc = even_block(p.n, blk.nc, uk.nr);
-    bpack = b_scratch<T>().get(static_cast<size_t>(kc * ceil_div(nc, uk.nr) * uk.nr));
+    shared_b = b_scratch<T>().get(static_cast<size_t>(kc * ceil_div(nc, uk.nr) * uk.nr));
   }
   if (threads <= 1) {
-    macro_kernel(p, uk, blk, pack_b, bpack, 0, 1, Grid{1, 1});
+    macro_kernel(p, uk, blk, source, shared_b, 0, 1, grid);
     return;
   }
-  const Grid grid = grid_for(threads, p.m, p.n, uk.mr, uk.nr);
 #pragma omp parallel num_threads(threads)
   {
-    // The team may come up smaller than asked; the grid and splits follow what we got.
+    // A team smaller than asked for (thread limits) gets a grid of its own size; with one
+    // row of threads B is packed per thread, so the shared buffer is never needed then.
     const int nt = omp_get_num_threads();
-    const Grid g = nt == threads ? grid : grid_for(nt, p.m, p.n, uk.mr, uk.nr);
-    macro_kernel(p, uk, blk, pack_b, bpack, omp_get_thread_num(), nt, g);
+    if (nt == threads) {
+      macro_kernel(p, uk, blk, source, shared_b, omp_get_thread_num(), nt, grid);
+    } else {
+      const Grid g{1, nt};
+      macro_kernel(p, uk, blk, in_place ? BSource::in_place : BSource::own, shared_b,
+                   omp_get_thread_num(), nt, g);
+    }
   }
 }
 
