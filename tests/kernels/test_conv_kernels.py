@@ -100,6 +100,8 @@ def test_algorithm_choice():
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
     assert _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(2, 2), algo="direct") == "gemm"
     assert "conv_direct_" in _C.backend_info()["implementations"]["conv2d"]
+    with pytest.raises(ValueError, match="stride"):
+        _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(0, 1))
 
 
 def test_one_thread_matches_all_threads():
