@@ -179,6 +179,9 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
 // Which algorithm conv2d runs for these shapes ("direct", "gemm" or "gemm_pointwise").
 std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w, Pair stride,
                              Pair padding, Pair dilation, int64_t groups, const std::string& algo) {
+  if (stride[0] < 1 || stride[1] < 1 || dilation[0] < 1 || dilation[1] < 1)
+    throw py::value_error("conv2d_algorithm: stride " + pair_str(stride) + " and dilation " +
+                          pair_str(dilation) + " must be >= 1");
   const ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride[0], stride[1], padding[0],
                     padding[1], dilation[0], dilation[1], groups};
   if (conv_choose_algo(s, parse_algo(algo)) == ConvAlgo::direct) return "direct";
