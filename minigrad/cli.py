@@ -1,0 +1,406 @@
+"""The ``minigrad`` command: train a small network on real data in one line, evaluate a
+checkpoint, or show how the library was built.
+
+    minigrad                      # = minigrad train: LeNet-5 on the digits (shapes without scikit-learn)
+    minigrad train --model resnet8 --dataset cifar10:~/data/cifar --optimizer nesterov --lr 0.05 --augment flip,crop
+    minigrad evaluate --checkpoint minigrad-run/best.safetensors
+    minigrad info
+
+``train`` writes the best checkpoint (lowest validation loss), the history CSV and the
+learning-curve PNG into ``--out`` and prints the test accuracy of the best weights last, as
+``test accuracy: 0.9812``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01, "rmsprop": 1e-3,
+              "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3}
+AUGMENTATIONS = ("flip", "crop", "resized-crop", "affine", "jitter", "noise")
+
+
+class CommandError(Exception):
+    """A problem with the user's request: printed as one line, exit status 2."""
+
+
+# ---------------------------------------------------------------- data
+def default_dataset() -> str:
+    return "digits" if importlib.util.find_spec("sklearn") is not None else "shapes"
+
+
+def load_data(spec: str, model: str):
+    """``spec`` -> (train dataset, test dataset, name). Digits are upscaled to 28x28 for LeNet-5."""
+    from .data import CIFAR10, KMNIST, MNIST, Digits, FashionMNIST, Shapes
+
+    name, _, path = spec.partition(":")
+    readers = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "kmnist": KMNIST, "cifar10": CIFAR10}
+    if name == "digits":
+        size = 28 if model == "lenet5" else 8
+        return Digits(train=True, size=size), Digits(train=False, size=size)
+    if name == "shapes":
+        count = int(path) if path else 2000
+        return Shapes(n=count, train=True), Shapes(n=max(count // 4, 100), train=False)
+    if name in readers:
+        if not path:
+            raise CommandError(f"--dataset {name} needs the directory of its files: --dataset {name}:PATH")
+        root = Path(path).expanduser()
+        try:
+            return readers[name](root, train=True), readers[name](root, train=False)
+        except FileNotFoundError as error:
+            raise CommandError(str(error)) from None
+    raise CommandError(f"unknown dataset {spec!r}: choose digits, shapes[:N], mnist:PATH, fashion-mnist:PATH, "
+                       f"kmnist:PATH or cifar10:PATH")
+
+
+def augmentation(names: str, image_shape) -> object | None:
+    from .data import transforms as T
+
+    chosen = [n.strip() for n in names.split(",") if n.strip() and n.strip() != "none"]
+    unknown = [n for n in chosen if n not in AUGMENTATIONS]
+    if unknown:
+        raise CommandError(f"unknown augmentation {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
+    channels, height, width = image_shape
+    steps = {"flip": T.RandomHorizontalFlip(),
+             "crop": T.RandomCrop((height, width), padding=max(1, height // 8)),
+             "resized-crop": T.RandomResizedCrop((height, width), scale=(0.6, 1.0)),
+             "affine": T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+             "jitter": T.ColorJitter(0.3, 0.3, 0.3 if channels == 3 else 0.0, 0.05 if channels == 3 else 0.0),
+             "noise": T.GaussianNoise(0.1)}
+    return T.Compose([steps[n] for n in chosen]) if chosen else None
+
+
+# ---------------------------------------------------------------- models
+def _norm_layer(kind: str, features: int, spatial: bool):
+    from . import nn
+
+    if kind == "batch":
+        return nn.BatchNorm2d(features) if spatial else nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.GroupNorm(1, features) if spatial else nn.LayerNorm(features)
+    if kind == "group":  # up to 8 groups of channels; a feature vector has no channels: LayerNorm
+        return nn.GroupNorm(math.gcd(features, 8), features) if spatial else nn.LayerNorm(features)
+    return None
+
+
+def _with_norm_and_dropout(layers: list, norm: str, dropout: float) -> list:
+    """Inserts a normalisation layer after every Conv2d and hidden Linear, and Dropout after the
+    activation that follows a hidden Linear."""
+    from . import nn
+
+    linears = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+    out, after_linear = [], False
+    for i, module in enumerate(layers):
+        out.append(module)
+        hidden_linear = isinstance(module, nn.Linear) and i != linears[-1]
+        if isinstance(module, nn.Conv2d) or hidden_linear:
+            extra = _norm_layer(norm, module.weight.shape[0], spatial=isinstance(module, nn.Conv2d))
+            if extra is not None:
+                out.append(extra)
+        if isinstance(module, nn.ReLU) and after_linear and dropout > 0:
+            out.append(nn.Dropout(dropout))
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            after_linear = hidden_linear
+    return out
+
+
+def _replace(model, kind, make) -> None:
+    """Replaces every sub-module of type ``kind`` by ``make(old)`` in place. Assigning into the
+    parent's registry keeps the module's position (setattr would move it to the end)."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, kind):
+                parent._modules[name] = make(child)
+
+
+def build_model(name: str, image_shape, num_classes: int, norm: str | None, dropout: float, init: str):
+    """The model builders of :mod:`minigrad.models`, adapted to the data's image shape and to the
+    ``--norm``, ``--dropout`` and ``--init`` choices."""
+    from . import models, nn
+
+    channels, height, width = image_shape
+    if name == "lenet5":
+        if height < 16 or width < 16:
+            raise CommandError(f"LeNet-5 needs images of at least 16x16, the data has {height}x{width}")
+        layers = list(models.lenet5(num_classes))
+        layers[0] = nn.Conv2d(channels, 6, 5, padding=2)
+        flat = 16 * ((height // 2 - 4) // 2) * ((width // 2 - 4) // 2)
+        layers[7] = nn.Linear(flat, 120)  # 400 for 28x28, 576 for 32x32
+        model = nn.Sequential(*_with_norm_and_dropout(layers, norm or "none", dropout))
+    elif name == "mlp":
+        features = channels * height * width
+        body = list(models.mlp([features, 512, 256, num_classes]))
+        model = nn.Sequential(nn.Flatten(), *_with_norm_and_dropout(body, norm or "none", dropout))
+    elif name == "resnet8":
+        model = models.resnet8(num_classes)
+        model.conv1 = nn.Conv2d(channels, 16, 3, padding=1, bias=False)
+        if norm not in (None, "batch"):
+            _replace(model, nn.BatchNorm2d, lambda bn: _norm_layer(norm, bn.weight.shape[0], True) or nn.Identity())
+        if dropout > 0:
+            model.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(64, num_classes))
+    else:
+        raise CommandError(f"unknown model {name!r}: choose lenet5, resnet8 or mlp")
+    initialise(model, init)
+    return model
+
+
+def initialise(model, scheme: str) -> None:
+    """``xavier`` (Glorot uniform), ``he`` (Kaiming normal for ReLU), ``normal`` (N(0, 0.01^2),
+    the lecture's "small random") or ``default`` (each layer's own) for every Conv2d/Linear
+    weight; biases start at zero."""
+    from . import nn
+    from .nn import init
+
+    schemes = {"xavier": init.xavier_uniform_, "he": lambda w: init.kaiming_normal_(w, nonlinearity="relu"),
+               "normal": lambda w: init.normal_(w, 0.0, 0.01)}
+    if scheme == "default":
+        return
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            schemes[scheme](module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+
+def build_optimizer(name: str, parameters, lr: float, weight_decay: float):
+    from . import optim
+
+    parameters = list(parameters)
+    makers = {
+        "sgd": lambda: optim.SGD(parameters, lr=lr, weight_decay=weight_decay),
+        "momentum": lambda: optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay),
+        "nesterov": lambda: optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay),
+        "adagrad": lambda: optim.Adagrad(parameters, lr=lr, weight_decay=weight_decay),
+        "rmsprop": lambda: optim.RMSprop(parameters, lr=lr, weight_decay=weight_decay),
+        "adadelta": lambda: optim.Adadelta(parameters, lr=lr, weight_decay=weight_decay),
+        "adam": lambda: optim.Adam(parameters, lr=lr, weight_decay=weight_decay),
+        "adamw": lambda: optim.AdamW(parameters, lr=lr, weight_decay=weight_decay),
+    }
+    return makers[name]()
+
+
+def build_scheduler(name: str, optimizer, epochs: int):
+    from .optim import lr_scheduler
+
+    if name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1)
+    if name == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+    return None
+
+
+def _model_from_config(config: dict):
+    return build_model(config["model"], tuple(config["image_shape"]), config["num_classes"], config["norm"],
+                       config["dropout"], "default")
+
+
+# ---------------------------------------------------------------- commands
+def _loader(arrays, batch_size, shuffle=False, transform=None, workers=0):
+    from .data import DataLoader, TensorDataset
+
+    return DataLoader(TensorDataset(*arrays), batch_size=batch_size, shuffle=shuffle, transform=transform,
+                      num_workers=workers)
+
+
+def _test_accuracy(model, x, y, batch_size: int, tta: bool) -> float:
+    from .train import accuracy, predict, predict_tta
+
+    scores = predict_tta(model, x, flip=True, shift=1, batch_size=batch_size) if tta else \
+        predict(model, x, batch_size=batch_size)
+    return accuracy(scores, y)
+
+
+def train(args) -> float:
+    import minigrad as mg
+    from .data import TensorDataset, random_split
+    from .data.transforms import Standardize
+    from .nn import functional as F
+    from .train import (CSVLogger, EarlyStopping, ModelCheckpoint, PrintEpochs, ProgressBar, Trainer,
+                        TrainingDiverged, load_checkpoint)
+
+    if args.threads:
+        mg.set_num_threads(args.threads)
+    mg.manual_seed(args.seed)
+    started = time.perf_counter()
+    dataset = args.dataset or default_dataset()
+    train_set, test_set = load_data(dataset, args.model)
+    x_all, y_all = (a[:args.train_size] for a in train_set.arrays) if args.train_size else train_set.arrays
+    num_classes = len(type(train_set).classes)
+    image_shape = tuple(x_all.shape[1:])
+
+    # validation split, then statistics from the training part only
+    train_part, val_part = random_split(TensorDataset(x_all, y_all), [1 - args.val_fraction, args.val_fraction], seed=args.seed)
+    scaling = Standardize(per="channel").fit(x_all[train_part.indices])
+    x_train, y_train = scaling(x_all[train_part.indices]), y_all[train_part.indices]
+    x_val, y_val = scaling(x_all[val_part.indices]), y_all[val_part.indices]
+    x_test, y_test = scaling(test_set.arrays[0]), test_set.arrays[1]
+
+    model = build_model(args.model, image_shape, num_classes, args.norm, args.dropout, args.init)
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    optimizer = build_optimizer(args.optimizer, model.parameters(), lr, args.weight_decay)
+    scheduler = build_scheduler(args.schedule, optimizer, args.epochs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best_path, csv_path, png_path = out / "best.safetensors", out / "history.csv", out / "curves.png"
+    config = {"model": args.model, "dataset": dataset, "image_shape": list(image_shape), "num_classes": num_classes,
+              "norm": args.norm, "dropout": args.dropout, "standardize": scaling.state_dict()}
+    callbacks = [ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True), CSVLogger(csv_path),
+                 PrintEpochs(), ProgressBar()]
+    if args.early_stopping:
+        callbacks.insert(0, EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True))
+    trainer = Trainer(model, optimizer, F.cross_entropy, scheduler=scheduler, callbacks=callbacks,
+                      extra={"config": config}, progress=False)
+    print(f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
+          f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
+          f"{mg.get_num_threads()} threads", flush=True)
+    try:
+        trainer.fit(_loader((x_train, y_train), args.batch_size, shuffle=True,
+                            transform=augmentation(args.augment, image_shape), workers=args.workers),
+                    _loader((x_val, y_val), 512), epochs=args.epochs)
+    except TrainingDiverged as error:
+        raise CommandError(f"{error}{' Best checkpoint so far: ' + str(best_path) if best_path.exists() else ''}") from None
+    model.load_state_dict(load_checkpoint(best_path)["model"])  # the best epoch's weights
+    best = trainer.history.best("val_loss")
+    print(f"best epoch {best['epoch']} (validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.4f})")
+    print(f"checkpoint: {best_path}\nhistory: {csv_path}")
+    try:
+        trainer.history.plot(png_path)
+        print(f"learning curves: {png_path}")
+    except ImportError as error:
+        print(f"learning curves: not drawn ({error})")
+    test_accuracy = _test_accuracy(model, x_test, y_test, 512, args.tta)
+    print(f"time: {time.perf_counter() - started:.1f}s")
+    print(f"test accuracy: {test_accuracy:.4f}")
+    return test_accuracy
+
+
+def evaluate(args) -> float:
+    from .data.transforms import Standardize
+    from .nn import functional as F
+    from .train import confusion_matrix, evaluate as evaluate_loader, load_checkpoint, predict
+
+    try:
+        state = load_checkpoint(args.checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(f"cannot read checkpoint: {error}") from None
+    config = state["extra"].get("config")
+    if config is None:
+        raise CommandError(f"{args.checkpoint} was not written by `minigrad train` (no model config inside)")
+    model = _model_from_config(config)
+    model.load_state_dict(state["model"])
+    _, test_set = load_data(args.dataset or config["dataset"], config["model"])
+    x_test, y_test = test_set.arrays
+    if tuple(x_test.shape[1:]) != tuple(config["image_shape"]):
+        raise CommandError(f"the checkpoint's model takes images of {config['image_shape']}, the dataset has "
+                           f"{list(x_test.shape[1:])}")
+    x_test = Standardize().load_state_dict(config["standardize"])(x_test)
+    scores = evaluate_loader(model, _loader((x_test, y_test), args.batch_size), F.cross_entropy)
+    print(f"{config['model']} from {args.checkpoint} (epoch {state['epoch']}) on {args.dataset or config['dataset']} "
+          f"test split: {len(y_test)} images, loss {scores['loss']:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(confusion_matrix(predict(model, x_test, args.batch_size), y_test, config["num_classes"]))
+    test_accuracy = _test_accuracy(model, x_test, y_test, args.batch_size, args.tta) if args.tta else scores["accuracy"]
+    print(f"test accuracy: {test_accuracy:.4f}")
+    return test_accuracy
+
+
+def info(args) -> None:
+    import minigrad as mg
+
+    backend = mg.backend_info()
+    print(f"minigrad {mg.__version__} (numpy {np.__version__}, Python {sys.version.split()[0]})")
+    for key, value in backend.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k}: {v}")
+        else:
+            print(f"{key}: {value}")
+    extras = {"scikit-learn (digits)": "sklearn", "matplotlib (plots)": "matplotlib", "tqdm (progress)": "tqdm"}
+    print("optional: " + ", ".join(f"{label} {'yes' if importlib.util.find_spec(m) else 'no'}"
+                                   for label, m in extras.items()))
+
+
+# ---------------------------------------------------------------- arguments
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a value in [0, 1), got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="minigrad", description="Train and evaluate small networks with minigrad. "
+                                  "With no command: train.")
+    commands = top.add_subparsers(dest="command")
+    t = commands.add_parser("train", help="train a model (the default command)")
+    t.add_argument("--model", choices=["lenet5", "resnet8", "mlp"], default="lenet5")
+    t.add_argument("--dataset", default=None, help="digits (default; needs scikit-learn), shapes[:N] (no "
+                   "dependencies; the default without scikit-learn), mnist:PATH, fashion-mnist:PATH, kmnist:PATH, "
+                   "cifar10:PATH")
+    t.add_argument("--optimizer", choices=list(DEFAULT_LR), default="adam")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: per optimizer, adam 1e-3)")
+    t.add_argument("--epochs", type=_positive_int, default=15)
+    t.add_argument("--batch-size", type=_positive_int, default=64)
+    t.add_argument("--init", choices=["default", "xavier", "he", "normal"], default="default")
+    t.add_argument("--norm", choices=["batch", "layer", "group", "none"], default=None,
+                   help="normalisation layers (default: the model's own: batch for resnet8, none otherwise)")
+    t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability after hidden layers")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--augment", default="none", help=f"comma-separated: {', '.join(AUGMENTATIONS)} (or none)")
+    t.add_argument("--schedule", choices=["none", "cosine", "step", "plateau"], default="none")
+    t.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a lower validation loss (0: off)")
+    t.add_argument("--val-fraction", type=_fraction, default=0.1)
+    t.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
+    t.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips and shifts")
+    t.add_argument("--threads", type=_positive_int, default=None)
+    t.add_argument("--workers", type=int, default=0, help="threads preparing batches")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="minigrad-run", help="directory for the checkpoint, history and curves")
+    t.set_defaults(run=train)
+    e = commands.add_parser("evaluate", help="evaluate a checkpoint written by `minigrad train`")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
+    e.add_argument("--batch-size", type=_positive_int, default=512)
+    e.add_argument("--tta", action="store_true")
+    e.set_defaults(run=evaluate)
+    i = commands.add_parser("info", help="version, instruction set, threads and build flags")
+    i.set_defaults(run=info)
+    return top
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")
+    args = parser().parse_args(argv)
+    if getattr(args, "val_fraction", 0.1) == 0:
+        print("minigrad: error: --val-fraction must be positive (the best checkpoint is chosen on validation data)",
+              file=sys.stderr)
+        return 2
+    try:
+        args.run(args)
+    except (CommandError, ImportError) as error:
+        print(f"minigrad: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Callbacks: code that runs at fixed points of :meth:`Trainer.fit`.
+
+Each hook receives the trainer (its ``model``, ``optimizer``, ``history``, ``epoch`` and the
+``stop_training`` flag). ``on_epoch_end`` gets the epoch's row of numbers (``logs``), the same
+row the history records. Order: learning-rate schedules first (so a checkpoint written in the
+same epoch holds the stepped schedule), then the rest as given.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class Callback:
+    def on_train_begin(self, trainer) -> None: ...
+    def on_epoch_begin(self, trainer, epoch: int) -> None: ...
+    def on_batch_end(self, trainer, step: int, logs: dict) -> None: ...
+    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None: ...
+    def on_train_end(self, trainer) -> None: ...
+
+
+class _Monitor:
+    """Tracks the best value of one logged number (``mode``: "min", "max", or "auto" = max for
+    accuracies, min otherwise); an improvement must beat the best by more than ``min_delta``."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0):
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be non-negative, got {min_delta}")
+        self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def value(self, logs: dict) -> float:
+        if logs.get(self.monitor) is None:
+            raise KeyError(f"{self.monitor!r} is not logged (logged: {', '.join(k for k, v in logs.items() if v is not None)}); "
+                           f"monitoring a val_* value needs a val_loader")
+        return float(logs[self.monitor])
+
+    def improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        if better:
+            self.best = value
+        return better
+
+
+class EarlyStopping(Callback, _Monitor):
+    """Stops training when ``monitor`` has not improved for ``patience`` epochs in a row.
+
+    With ``restore_best_weights`` the model gets the weights of its best epoch back when training
+    ends (stopped early or not), so the model left behind is the one that generalised best.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = True):
+        _Monitor.__init__(self, monitor, mode, min_delta)
+        if int(patience) != patience or patience < 1:
+            raise ValueError(f"EarlyStopping: patience must be a positive integer, got {patience!r}")
+        self.patience, self.restore_best_weights = int(patience), restore_best_weights
+        self.wait, self.best_epoch, self.stopped_epoch, self.best_weights = 0, None, None, None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.improved(self.value(logs)):
+            self.wait, self.best_epoch = 0, epoch
+            if self.restore_best_weights:
+                self.best_weights = {k: np.array(getattr(v, "data", v), copy=True)
+                                     for k, v in trainer.model.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            trainer.stop_training = True
+
+    def on_train_end(self, trainer):
+        if self.restore_best_weights and self.best_weights is not None and self.best_epoch != trainer.epoch:
+            trainer.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback, _Monitor):
+    """Writes a full training checkpoint (see :func:`save_checkpoint`) to ``path`` at the end of
+    an epoch: every epoch, or with ``save_best_only`` only when ``monitor`` improved. ``path`` may
+    hold ``{epoch}``. Writes are atomic: an interrupted save leaves the previous file whole."""
+
+    def __init__(self, path, monitor: str = "val_loss", mode: str = "auto", save_best_only: bool = True):
+        _Monitor.__init__(self, monitor, mode)
+        self.path, self.save_best_only = str(path), save_best_only
+        self.last_saved: Path | None = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.save_best_only and not self.improved(self.value(logs)):
+            return
+        self.last_saved = trainer.save_checkpoint(self.path.format(epoch=epoch))
+
+
+class LRSchedulerCallback(Callback):
+    """Steps a learning-rate scheduler once per epoch. Schedulers whose ``step`` takes a metric
+    (``ReduceLROnPlateau``) receive the logged ``monitor`` value."""
+
+    def __init__(self, scheduler, monitor: str = "val_loss"):
+        self.scheduler, self.monitor = scheduler, monitor
+        parameters = list(inspect.signature(scheduler.step).parameters.values())
+        self.takes_metric = bool(parameters) and parameters[0].default is inspect.Parameter.empty and \
+            parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.takes_metric:
+            if logs.get(self.monitor) is None:
+                raise KeyError(f"LRSchedulerCallback: {type(self.scheduler).__name__} needs {self.monitor!r}, "
+                               f"which is not logged")
+            self.scheduler.step(logs[self.monitor])
+        else:
+            self.scheduler.step()
+
+
+class CSVLogger(Callback):
+    """Rewrites the whole history as CSV at ``path`` after every epoch (atomically)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        trainer.history.to_csv(self.path)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with the running loss, accuracy and samples/s. It shows only when
+    ``stream`` is a terminal and tqdm is installed (``pip install 'minigrad[progress]'``), so
+    logs and pipes stay clean."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = False
+        self.bar = None
+        self._samples, self._start = 0, 0.0
+
+    def on_train_begin(self, trainer):
+        try:
+            from tqdm.auto import tqdm  # noqa: F401
+            self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        except ImportError:
+            self.enabled = False
+
+    def on_epoch_begin(self, trainer, epoch):
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            total = len(trainer.train_loader) if hasattr(trainer.train_loader, "__len__") else None
+            self.bar = tqdm(total=total, desc=f"epoch {epoch}", file=self.stream, leave=False, unit="batch")
+        self._samples, self._start = 0, time.perf_counter()
+
+    def on_batch_end(self, trainer, step, logs):
+        if self.bar is not None:
+            self._samples += logs["size"]
+            rate = self._samples / max(time.perf_counter() - self._start, 1e-9)
+            postfix = {"loss": f"{logs['loss']:.4f}", "samples/s": f"{rate:.0f}"}
+            if "accuracy" in logs:
+                postfix["acc"] = f"{logs['accuracy']:.3f}"
+            self.bar.set_postfix(postfix, refresh=self.bar.n + 1 == self.bar.total)  # last batch: show it
+            self.bar.update(1)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.on_train_end(trainer)
+
+    def on_train_end(self, trainer):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class PrintEpochs(Callback):
+    """Prints one summary line per epoch to ``stream`` (stdout by default), e.g.
+    ``epoch  3/20  train_loss 0.2105  train_accuracy 0.9413  val_loss 0.2512  ...  1.7s``."""
+
+    def __init__(self, stream=None):
+        self.stream = stream
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        total = f"/{trainer.epochs}" if trainer.epochs else ""
+        numbers = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                            if k not in ("epoch", "time", "lr") and isinstance(v, float))
+        print(f"epoch {epoch:3d}{total}  {numbers}  lr {logs.get('lr', float('nan')):.3g}  "
+              f"{logs.get('time', 0.0):.1f}s", file=self.stream or sys.stdout, flush=True)

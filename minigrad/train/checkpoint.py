@@ -1,0 +1,110 @@
+"""Training checkpoints: model, optimiser, scheduler, epoch, random state and history in one
+safetensors file written by :func:`minigrad.save` (atomic; no pickle, nothing executable).
+
+safetensors holds named arrays only, so a checkpoint is split in two: every array of the
+nested state (model weights, optimiser moments, ...) becomes a named tensor (``model/conv1.weight``,
+``optimizer/state/0/exp_avg``), and the remaining structure (hyper-parameters, epoch, the random
+generator's state, the history) is JSON, stored as the uint8 tensor ``checkpoint.json``. In the
+JSON an array appears as ``{"__array__": name}``; tuples and dicts with non-string keys (the
+optimiser's per-parameter state is keyed by integers) are tagged so they come back as they were.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..random import get_rng_state, set_rng_state
+from ..tensor import Tensor
+
+FORMAT = "minigrad-checkpoint-1"
+STRUCTURE_KEY = "checkpoint.json"
+
+
+def _child(name: str, key) -> str:
+    return f"{name}/{key}" if name else str(key)
+
+
+def _encode(value, name: str, arrays: dict):
+    if isinstance(value, (Tensor, np.ndarray)):
+        arrays[name] = np.ascontiguousarray(getattr(value, "data", value))
+        return {"__array__": name, "tensor": isinstance(value, Tensor)}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and "__array__" not in value and "__items__" not in value:
+            return {k: _encode(v, _child(name, k), arrays) for k, v in value.items()}
+        return {"__items__": [[_encode(k, _child(name, f"key{i}"), arrays), _encode(v, _child(name, k), arrays)]
+                              for i, (k, v) in enumerate(value.items())]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, _child(name, i), arrays) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, _child(name, i), arrays) for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"checkpoint: cannot store {type(value).__name__} at {name!r} (arrays, numbers, strings, "
+                    f"lists, tuples and dicts only)")
+
+
+def _decode(value, arrays: dict):
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__array__" in value:
+        array = np.asarray(arrays[value["__array__"]])
+        return Tensor(array.copy()) if value.get("tensor") else array.copy()
+    if "__items__" in value:
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in value["__items__"]}
+    if "__tuple__" in value:
+        return tuple(_decode(v, arrays) for v in value["__tuple__"])
+    return {k: _decode(v, arrays) for k, v in value.items()}
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0, history=None,
+                    extra: dict | None = None) -> Path:
+    """Writes everything needed to resume training after ``epoch`` epochs, including the global
+    random generator's state (so the next epoch shuffles and drops out exactly as it would have).
+    ``extra`` carries anything JSON-able or array-valued (e.g. the command line's model config)."""
+    from .. import save
+
+    state = {"format": FORMAT, "epoch": int(epoch), "rng_state": get_rng_state(),
+             "model": model.state_dict(),
+             "optimizer": optimizer.state_dict() if optimizer is not None else None,
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+             "history": history.state_dict() if history is not None else None,
+             "extra": extra or {}}
+    arrays: dict = {}
+    structure = _encode(state, "", arrays)
+    arrays[STRUCTURE_KEY] = np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8).copy()
+    save(arrays, path)
+    return Path(path)
+
+
+def load_checkpoint(path) -> dict:
+    """Reads a checkpoint into a dict with ``model``, ``optimizer``, ``scheduler``, ``epoch``,
+    ``rng_state``, ``history`` and ``extra`` (state dicts hold numpy arrays)."""
+    from .. import load
+
+    arrays = {name: np.asarray(getattr(a, "data", a)) for name, a in load(path).items()}
+    if STRUCTURE_KEY not in arrays:
+        raise ValueError(f"{path}: a safetensors file but not a minigrad training checkpoint (no "
+                         f"{STRUCTURE_KEY!r}); load plain model weights with minigrad.load")
+    state = _decode(json.loads(arrays.pop(STRUCTURE_KEY).tobytes().decode()), arrays)
+    if state.get("format") != FORMAT:
+        raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r} (expected {FORMAT!r})")
+    return state
+
+
+def restore_checkpoint(state: dict, model, optimizer=None, scheduler=None, restore_rng: bool = True) -> int:
+    """Loads a checkpoint's states into the given objects; returns the epoch it was saved after."""
+    model.load_state_dict(state["model"])
+    for thing, key in ((optimizer, "optimizer"), (scheduler, "scheduler")):
+        if thing is not None:
+            if state[key] is None:
+                raise ValueError(f"the checkpoint holds no {key} state to restore")
+            thing.load_state_dict(state[key])
+    if restore_rng:
+        set_rng_state(state["rng_state"])
+    return int(state["epoch"])

@@ -1,0 +1,157 @@
+"""The training loop: ``Trainer.fit`` (and the one-call ``fit``) returning a :class:`History`.
+
+One epoch: ``model.train()``; for each batch ``output = model(x)``, ``loss = loss_fn(output, y)``,
+a finiteness check, ``optimizer.zero_grad()``, ``loss.backward()``, ``optimizer.step()``; then
+validation in eval mode, one history row, and the callbacks (schedules step, checkpoints are
+written, early stopping decides). ``fit(epochs=N)`` runs until N epochs are done in total, so a
+trainer restored from a checkpoint continues where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from .callbacks import Callback, LRSchedulerCallback, ProgressBar
+from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from .evaluation import evaluate
+from .history import History
+from .metrics import resolve
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; training stopped before the step that would have used it."""
+
+    def __init__(self, message: str, epoch: int, step: int, history: History):
+        super().__init__(message)
+        self.epoch, self.step, self.history = epoch, step, history
+
+
+def _learning_rate(optimizer) -> float | None:
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else None
+
+
+class Trainer:
+    """Holds what a training run needs and runs it.
+
+    Args:
+        model: called as ``model(x)``; ``train()``/``eval()``/``state_dict()`` are used when present.
+        optimizer: ``zero_grad()``, ``step()``, ``param_groups`` and ``state_dict()``.
+        loss_fn: ``loss_fn(output, target) -> scalar Tensor``.
+        scheduler: stepped once per epoch (wrapped in :class:`LRSchedulerCallback`).
+        callbacks: :class:`Callback` objects; a :class:`ProgressBar` is added when ``progress``.
+        metrics: names (``"accuracy"``, ``"top5"``) or ``{name: fn(output, target)}``.
+        extra: saved into every checkpoint (e.g. how to rebuild the model).
+    """
+
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, callbacks=(), metrics=("accuracy",),
+                 progress: bool = True, extra: dict | None = None):
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.metrics = resolve(metrics)
+        callbacks = list(callbacks)
+        if scheduler is not None:
+            callbacks.append(LRSchedulerCallback(scheduler))
+        if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(ProgressBar())
+        for c in callbacks:
+            if not isinstance(c, Callback):
+                raise TypeError(f"callbacks must be Callback instances, got {type(c).__name__}")
+        # schedules first: a checkpoint written in the same epoch then holds the stepped schedule
+        self.callbacks = sorted(callbacks, key=lambda c: not isinstance(c, LRSchedulerCallback))
+        schedules = [c.scheduler for c in self.callbacks if isinstance(c, LRSchedulerCallback)]
+        self.scheduler = schedules[0] if schedules else None
+        self.extra = dict(extra or {})
+        self.history = History()
+        self.epoch = 0          # epochs completed
+        self.global_step = 0    # optimiser steps taken
+        self.epochs = None      # the target of the running fit
+        self.stop_training = False
+        self.train_loader = None
+
+    # ---- checkpoints
+    def save_checkpoint(self, path) -> Path:
+        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.epoch, self.history,
+                               {"global_step": self.global_step, **self.extra})
+
+    def load_checkpoint(self, path) -> "Trainer":
+        """Restores model, optimiser, scheduler, epoch count, history and the global random state."""
+        state = load_checkpoint(path)
+        self.epoch = restore_checkpoint(state, self.model, self.optimizer, self.scheduler)
+        if state["history"] is not None:
+            self.history.load_state_dict(state["history"])
+        self.global_step = int(state["extra"].get("global_step", 0))
+        return self
+
+    # ---- the loop
+    def _call(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        if hasattr(self.model, "train"):
+            self.model.train()
+        totals = dict.fromkeys(["loss", *self.metrics], 0.0)
+        count = 0
+        for step, (x, y, *_) in enumerate(self.train_loader, start=1):
+            output = self.model(x)
+            loss = self.loss_fn(output, y)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                lr = _learning_rate(self.optimizer)
+                hint = (f"The learning rate ({lr:g}) is probably too high: try a lower one, e.g. {lr / 10:g}."
+                        if lr is not None else "The learning rate is probably too high: try a lower one.")
+                raise TrainingDiverged(
+                    f"loss became {value} at epoch {epoch}, step {step} (optimiser step {self.global_step + 1}); "
+                    f"training stopped before using it, and checkpoints written so far are untouched. {hint}",
+                    epoch, step, self.history)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.global_step += 1
+            n = len(y)
+            batch_logs = {"loss": value, "size": n}
+            for name, fn in self.metrics.items():
+                batch_logs[name] = fn(output.data, y.data)
+                totals[name] += batch_logs[name] * n
+            totals["loss"] += value * n
+            count += n
+            self._call("on_batch_end", step, batch_logs)
+        if count == 0:
+            raise ValueError("the training loader yielded no samples (drop_last with too few samples?)")
+        return {f"train_{name}": total / count for name, total in totals.items()}
+
+    def fit(self, train_loader, val_loader=None, epochs: int = 1) -> History:
+        """Trains until ``epochs`` epochs are done in total or a callback stops training."""
+        if int(epochs) != epochs or epochs < 1:
+            raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+        self.train_loader, self.epochs, self.stop_training = train_loader, int(epochs), False
+        self._call("on_train_begin")
+        try:
+            while self.epoch < self.epochs and not self.stop_training:
+                epoch = self.epoch + 1
+                self._call("on_epoch_begin", epoch)
+                lr = _learning_rate(self.optimizer)
+                start = time.perf_counter()
+                logs = {"epoch": epoch, **self._train_epoch(epoch)}
+                if val_loader is not None:
+                    scores = evaluate(self.model, val_loader, self.loss_fn, self.metrics)
+                    logs.update({f"val_{name}": value for name, value in scores.items()})
+                logs["lr"], logs["time"] = lr, time.perf_counter() - start
+                self.epoch = epoch
+                self.history.append(logs)
+                self._call("on_epoch_end", epoch, logs)
+        finally:
+            self._call("on_train_end")
+        return self.history
+
+
+def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs: int = 1, callbacks=(),
+        scheduler=None, metrics=("accuracy",), progress: bool = True, resume_from=None) -> History:
+    """One call: builds a :class:`Trainer` (restored from the checkpoint ``resume_from`` if given)
+    and runs :meth:`Trainer.fit`."""
+    trainer = Trainer(model, optimizer, loss_fn, scheduler=scheduler, callbacks=callbacks, metrics=metrics,
+                      progress=progress)
+    if resume_from is not None:
+        trainer.load_checkpoint(resume_from)
+    return trainer.fit(train_loader, val_loader, epochs)
