@@ -5,15 +5,20 @@
 #include <pybind11/pybind11.h>
 
 #include <stdexcept>
+#include <vector>
 
 #include <pybind11/stl.h>
 
 #include <array>
 
+#include "batchnorm.h"
 #include "check.h"
 #include "conv.h"
 #include "dispatch.h"
+#include "eltwise.h"
 #include "gemm/gemm.h"
+#include "memory.h"
+#include "optim.h"
 #include "parallel.h"
 #include "pool.h"
 
@@ -176,6 +181,9 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
 // Which algorithm conv2d runs for these shapes ("direct", "gemm" or "gemm_pointwise").
 std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w, Pair stride,
                              Pair padding, Pair dilation, int64_t groups, const std::string& algo) {
+  if (stride[0] < 1 || stride[1] < 1 || dilation[0] < 1 || dilation[1] < 1)
+    throw py::value_error("conv2d_algorithm: stride " + pair_str(stride) + " and dilation " +
+                          pair_str(dilation) + " must be >= 1");
   const ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride[0], stride[1], padding[0],
                     padding[1], dilation[0], dilation[1], groups};
   if (conv_choose_algo(s, parse_algo(algo)) == ConvAlgo::direct) return "direct";
@@ -350,17 +358,448 @@ void def_conv_pool(py::module_& m) {
         "grad_output"_a.noconvert(), "grad_input"_a.noconvert());
 }
 // ------------------------------------------------------------------- end CONV / POOL
+// ----------------------------------------------------------------------------- BATCHNORM
+// x, out, grads: (N, C, S) with S = H*W (the Python op reshapes); per-channel vectors (C,).
+// Optional vectors (weight, bias, running stats, grads to skip) are None.
+template <typename T>
+const T* optional_vector(const py::object& v, const char* op, const char* arg, int64_t c,
+                         bool writable = false) {
+  if (v.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(v))
+    throw py::type_error(std::string(op) + ": " + arg + " must be a numpy array or None");
+  return checked<T>(v.cast<py::array>(), op, arg, {c}, writable);
+}
+
+template <typename T>
+void distinct_from_input(const py::array& x, const T* out, const char* op, const char* arg) {
+  if (static_cast<const void*>(out) == x.data())
+    throw py::value_error(std::string(op) + ": " + arg + " must not share memory with x");
+}
+
+template <typename T, bool Ref>
+void bn_forward_train_typed(const py::array& x, const py::object& weight, const py::object& bias,
+                            const py::object& running_mean, const py::object& running_var,
+                            const py::array& out, const py::array& save_mean,
+                            const py::array& save_invstd, double momentum, double eps, bool relu) {
+  const char* op = "batch_norm_forward_train";
+  const T* px = checked<T>(x, op, "x", {kAny, kAny, kAny});
+  const int64_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
+  if (n * s <= 1)
+    throw py::value_error(std::string(op) + ": expected more than 1 value per channel when "
+                          "training, got x of shape " + shape_str(x));
+  const T* g = optional_vector<T>(weight, op, "weight", c);
+  const T* b = optional_vector<T>(bias, op, "bias", c);
+  T* rm = const_cast<T*>(optional_vector<T>(running_mean, op, "running_mean", c, true));
+  T* rv = const_cast<T*>(optional_vector<T>(running_var, op, "running_var", c, true));
+  T* y = checked<T>(out, op, "out", {n, c, s}, true);
+  T* sm = checked<T>(save_mean, op, "save_mean", {c}, true);
+  T* si = checked<T>(save_invstd, op, "save_invstd", {c}, true);
+  distinct_from_input(x, y, op, "out");
+  py::gil_scoped_release release;
+  (Ref ? batch_norm_forward_train_ref<T> : batch_norm_forward_train<T>)(
+      px, n, c, s, g, b, rm, rv, momentum, eps, relu, y, sm, si);
+}
+
+template <typename T, bool Ref>
+void bn_forward_eval_typed(const py::array& x, const py::object& weight, const py::object& bias,
+                           const py::array& running_mean, const py::array& running_var,
+                           const py::array& out, const py::array& save_mean,
+                           const py::array& save_invstd, double eps, bool relu) {
+  const char* op = "batch_norm_forward_eval";
+  const T* px = checked<T>(x, op, "x", {kAny, kAny, kAny});
+  const int64_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
+  const T* g = optional_vector<T>(weight, op, "weight", c);
+  const T* b = optional_vector<T>(bias, op, "bias", c);
+  const T* rm = checked<T>(running_mean, op, "running_mean", {c});
+  const T* rv = checked<T>(running_var, op, "running_var", {c});
+  T* y = checked<T>(out, op, "out", {n, c, s}, true);
+  T* sm = checked<T>(save_mean, op, "save_mean", {c}, true);
+  T* si = checked<T>(save_invstd, op, "save_invstd", {c}, true);
+  distinct_from_input(x, y, op, "out");
+  py::gil_scoped_release release;
+  (Ref ? batch_norm_forward_eval_ref<T> : batch_norm_forward_eval<T>)(px, n, c, s, g, b, rm, rv,
+                                                                      eps, relu, y, sm, si);
+}
+
+template <typename T, bool Ref>
+void bn_backward_typed(const py::array& x, const py::array& grad_out, const py::object& weight,
+                       const py::object& bias, const py::array& mean, const py::array& invstd,
+                       const py::object& grad_input, const py::object& grad_weight,
+                       const py::object& grad_bias, bool training, bool relu) {
+  const char* op = "batch_norm_backward";
+  const T* px = checked<T>(x, op, "x", {kAny, kAny, kAny});
+  const int64_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
+  const T* dy = checked<T>(grad_out, op, "grad_out", {n, c, s});
+  const T* g = optional_vector<T>(weight, op, "weight", c);
+  const T* b = optional_vector<T>(bias, op, "bias", c);
+  const T* mu = checked<T>(mean, op, "mean", {c});
+  const T* is = checked<T>(invstd, op, "invstd", {c});
+  T* dx = nullptr;
+  if (!grad_input.is_none()) {
+    if (!py::isinstance<py::array>(grad_input))
+      throw py::type_error(std::string(op) + ": grad_input must be a numpy array or None");
+    dx = checked<T>(grad_input.cast<py::array>(), op, "grad_input", {n, c, s}, true);
+    distinct_from_input(x, dx, op, "grad_input");
+    distinct_from_input(grad_out, dx, op, "grad_input");
+  }
+  T* dg = const_cast<T*>(optional_vector<T>(grad_weight, op, "grad_weight", c, true));
+  T* db = const_cast<T*>(optional_vector<T>(grad_bias, op, "grad_bias", c, true));
+  if (training && n * s <= 1)
+    throw py::value_error(std::string(op) + ": expected more than 1 value per channel when "
+                          "training, got x of shape " + shape_str(x));
+  py::gil_scoped_release release;
+  (Ref ? batch_norm_backward_ref<T> : batch_norm_backward<T>)(px, dy, n, c, s, g, b, mu, is,
+                                                              training, relu, dx, dg, db);
+}
+
+// The dtype of x picks the instantiation; every other array must then match it.
+template <bool Ref>
+void bn_forward_train_binding(const py::array& x, const py::object& weight, const py::object& bias,
+                              const py::object& running_mean, const py::object& running_var,
+                              const py::array& out, const py::array& save_mean,
+                              const py::array& save_invstd, double momentum, double eps,
+                              bool relu) {
+  if (is_dtype(x, py::dtype::of<double>()))
+    bn_forward_train_typed<double, Ref>(x, weight, bias, running_mean, running_var, out,
+                                        save_mean, save_invstd, momentum, eps, relu);
+  else
+    bn_forward_train_typed<float, Ref>(x, weight, bias, running_mean, running_var, out,
+                                       save_mean, save_invstd, momentum, eps, relu);
+}
+
+template <bool Ref>
+void bn_forward_eval_binding(const py::array& x, const py::object& weight, const py::object& bias,
+                             const py::array& running_mean, const py::array& running_var,
+                             const py::array& out, const py::array& save_mean,
+                             const py::array& save_invstd, double eps, bool relu) {
+  if (is_dtype(x, py::dtype::of<double>()))
+    bn_forward_eval_typed<double, Ref>(x, weight, bias, running_mean, running_var, out,
+                                       save_mean, save_invstd, eps, relu);
+  else
+    bn_forward_eval_typed<float, Ref>(x, weight, bias, running_mean, running_var, out,
+                                      save_mean, save_invstd, eps, relu);
+}
+
+template <bool Ref>
+void bn_backward_binding(const py::array& x, const py::array& grad_out, const py::object& weight,
+                         const py::object& bias, const py::array& mean, const py::array& invstd,
+                         const py::object& grad_input, const py::object& grad_weight,
+                         const py::object& grad_bias, bool training, bool relu) {
+  if (is_dtype(x, py::dtype::of<double>()))
+    bn_backward_typed<double, Ref>(x, grad_out, weight, bias, mean, invstd, grad_input,
+                                   grad_weight, grad_bias, training, relu);
+  else
+    bn_backward_typed<float, Ref>(x, grad_out, weight, bias, mean, invstd, grad_input,
+                                  grad_weight, grad_bias, training, relu);
+}
+
+template <bool Ref>
+void def_batch_norm(py::module_& m) {
+  m.def("batch_norm_forward_train", &bn_forward_train_binding<Ref>, "x"_a.noconvert(),
+        "weight"_a.none(true), "bias"_a.none(true), "running_mean"_a.none(true),
+        "running_var"_a.none(true), "out"_a.noconvert(), "save_mean"_a.noconvert(),
+        "save_invstd"_a.noconvert(), "momentum"_a, "eps"_a, "relu"_a = false,
+        "Training batch norm of x (N, C, S): batch statistics, running-stat update, out");
+  m.def("batch_norm_forward_eval", &bn_forward_eval_binding<Ref>, "x"_a.noconvert(),
+        "weight"_a.none(true), "bias"_a.none(true), "running_mean"_a.noconvert(),
+        "running_var"_a.noconvert(), "out"_a.noconvert(), "save_mean"_a.noconvert(),
+        "save_invstd"_a.noconvert(), "eps"_a, "relu"_a = false,
+        "Inference batch norm of x (N, C, S) from running statistics");
+  m.def("batch_norm_backward", &bn_backward_binding<Ref>, "x"_a.noconvert(),
+        "grad_out"_a.noconvert(), "weight"_a.none(true), "bias"_a.none(true),
+        "mean"_a.noconvert(), "invstd"_a.noconvert(), "grad_input"_a.none(true),
+        "grad_weight"_a.none(true), "grad_bias"_a.none(true), "training"_a, "relu"_a = false,
+        "Gradients of batch norm (grad_* arrays written; None skips one)");
+}
+// --------------------------------------------------------------------------- /BATCHNORM
+// ---------------------------------------------------------------------------------- OPTIM
+// Fused optimiser steps: one call per parameter group. Every list element is checked (dtype,
+// C-contiguity, writeability, shape equal to its parameter's) before any kernel runs.
+template <typename T>
+struct GroupArrays {
+  std::vector<int64_t> sizes;
+  std::vector<T*> param;
+  std::vector<const T*> grad;
+  std::vector<T*> state[3];
+  OptimTensors<T> view() const {
+    OptimTensors<T> t;
+    t.count = static_cast<int64_t>(param.size());
+    t.sizes = sizes.data();
+    t.param = param.data();
+    t.grad = grad.data();
+    for (int k = 0; k < 3; ++k) t.state[k] = state[k].empty() ? nullptr : state[k].data();
+    return t;
+  }
+};
+
+// A list element that must be a C-contiguous T array shaped like `like` (when given).
+template <typename T>
+T* checked_element(py::handle h, const char* op, const char* arg, size_t i, const py::array* like,
+                   bool writable) {
+  const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(op) + ": " + name + " must be a numpy array, got " +
+                         std::string(py::str(py::type::of(h))));
+  auto x = py::reinterpret_borrow<py::array>(h);
+  if (!x.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(op) + ": " + name + " must be " +
+                         std::string(py::str(py::dtype::of<T>())) + " like params[0], got " +
+                         std::string(py::str(x.dtype())));
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
+  if (writable && !x.writeable())
+    throw py::value_error(std::string(op) + ": " + name + " must be writeable");
+  T* ptr = static_cast<T*>(const_cast<void*>(x.data()));
+  if (like != nullptr) {
+    bool same = x.ndim() == like->ndim();
+    for (py::ssize_t d = 0; same && d < x.ndim(); ++d) same = x.shape(d) == like->shape(d);
+    if (!same)
+      throw py::value_error(std::string(op) + ": " + name + " has shape " + shape_str(x) +
+                            " but params[" + std::to_string(i) + "] has shape " + shape_str(*like));
+  }
+  return ptr;
+}
+
+// states: (name, list or None, required) for up to three state lists.
+struct StateArg {
+  const char* name;
+  py::object list;
+  bool required;
+};
+
+template <typename T>
+GroupArrays<T> gather_group(const char* op, const py::sequence& params, const py::sequence& grads,
+                            std::initializer_list<StateArg> states) {
+  const size_t n = params.size();
+  if (grads.size() != n)
+    throw py::value_error(std::string(op) + ": got " + std::to_string(n) + " params but " +
+                          std::to_string(grads.size()) + " grads");
+  GroupArrays<T> g;
+  g.sizes.reserve(n);
+  g.param.reserve(n);
+  g.grad.reserve(n);
+  std::vector<py::array> param_arrays;
+  param_arrays.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    py::handle h = params[i];
+    g.param.push_back(checked_element<T>(h, op, "params", i, nullptr, true));
+    param_arrays.push_back(py::reinterpret_borrow<py::array>(h));
+    g.sizes.push_back(static_cast<int64_t>(param_arrays.back().size()));
+    g.grad.push_back(checked_element<T>(grads[i], op, "grads", i, &param_arrays.back(), false));
+  }
+  int k = 0;
+  for (const StateArg& s : states) {
+    if (s.list.is_none()) {
+      if (s.required)
+        throw py::value_error(std::string(op) + ": " + s.name + " is required with these options");
+    } else if (s.required) {
+      auto seq = py::reinterpret_borrow<py::sequence>(s.list);
+      if (seq.size() != n)
+        throw py::value_error(std::string(op) + ": got " + std::to_string(n) + " params but " +
+                              std::to_string(seq.size()) + " " + s.name);
+      g.state[k].reserve(n);
+      for (size_t i = 0; i < n; ++i)
+        g.state[k].push_back(checked_element<T>(seq[i], op, s.name, i, &param_arrays[i], true));
+    }
+    ++k;
+  }
+  return g;
+}
+
+// Runs fn<float> or fn<double> on the dtype of the first parameter (an empty group is a no-op).
+template <typename F>
+void by_param_dtype(const py::sequence& params, F&& fn) {
+  if (params.size() == 0) return;
+  py::handle first = params[0];
+  if (py::isinstance<py::array>(first) &&
+      is_dtype(py::reinterpret_borrow<py::array>(first), py::dtype::of<double>()))
+    fn(double{});
+  else
+    fn(float{});
+}
+
+template <bool Ref>
+void sgd_binding(const py::sequence& params, const py::sequence& grads, const py::object& bufs,
+                 double lr, double momentum, double dampening, double weight_decay, bool nesterov,
+                 bool maximize, bool first_step) {
+  const SgdScalars s{lr, momentum, dampening, weight_decay, nesterov, maximize, first_step};
+  by_param_dtype(params, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = gather_group<T>("sgd_step", params, grads, {{"momentum_buffers", bufs, momentum != 0.0}});
+    py::gil_scoped_release release;
+    Ref ? sgd_step_ref<T>(s, g.view()) : sgd_step<T>(s, g.view());
+  });
+}
+
+template <bool Ref>
+void adagrad_binding(const py::sequence& params, const py::sequence& grads, const py::object& sums,
+                     double clr, double eps, double weight_decay, bool maximize) {
+  const AdagradScalars s{clr, eps, weight_decay, maximize};
+  by_param_dtype(params, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = gather_group<T>("adagrad_step", params, grads, {{"sums", sums, true}});
+    py::gil_scoped_release release;
+    Ref ? adagrad_step_ref<T>(s, g.view()) : adagrad_step<T>(s, g.view());
+  });
+}
+
+template <bool Ref>
+void rmsprop_binding(const py::sequence& params, const py::sequence& grads,
+                     const py::object& square_avgs, const py::object& grad_avgs,
+                     const py::object& bufs, double lr, double alpha, double eps,
+                     double weight_decay, double momentum, bool centered, bool maximize) {
+  const RmspropScalars s{lr, alpha, eps, weight_decay, momentum, centered, maximize};
+  by_param_dtype(params, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = gather_group<T>("rmsprop_step", params, grads,
+                                   {{"square_avgs", square_avgs, true},
+                                    {"grad_avgs", grad_avgs, centered},
+                                    {"momentum_buffers", bufs, momentum > 0.0}});
+    py::gil_scoped_release release;
+    Ref ? rmsprop_step_ref<T>(s, g.view()) : rmsprop_step<T>(s, g.view());
+  });
+}
+
+template <bool Ref>
+void adadelta_binding(const py::sequence& params, const py::sequence& grads,
+                      const py::object& square_avgs, const py::object& acc_deltas, double lr,
+                      double rho, double eps, double weight_decay, bool maximize) {
+  const AdadeltaScalars s{lr, rho, eps, weight_decay, maximize};
+  by_param_dtype(params, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = gather_group<T>("adadelta_step", params, grads,
+                                   {{"square_avgs", square_avgs, true}, {"acc_deltas", acc_deltas, true}});
+    py::gil_scoped_release release;
+    Ref ? adadelta_step_ref<T>(s, g.view()) : adadelta_step<T>(s, g.view());
+  });
+}
+
+template <bool Ref>
+void adam_binding(const py::sequence& params, const py::sequence& grads, const py::object& exp_avgs,
+                  const py::object& exp_avg_sqs, const py::object& max_exp_avg_sqs, double lr,
+                  double beta1, double beta2, double eps, double weight_decay, double step_size,
+                  double bias_correction2_sqrt, bool decoupled_weight_decay, bool amsgrad,
+                  bool maximize) {
+  const AdamScalars s{lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt,
+                      decoupled_weight_decay, amsgrad, maximize};
+  by_param_dtype(params, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = gather_group<T>("adam_step", params, grads,
+                                   {{"exp_avgs", exp_avgs, true},
+                                    {"exp_avg_sqs", exp_avg_sqs, true},
+                                    {"max_exp_avg_sqs", max_exp_avg_sqs, amsgrad}});
+    py::gil_scoped_release release;
+    Ref ? adam_step_ref<T>(s, g.view()) : adam_step<T>(s, g.view());
+  });
+}
+
+template <bool Ref>
+void nadam_binding(const py::sequence& params, const py::sequence& grads, const py::object& exp_avgs,
+                   const py::object& exp_avg_sqs, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, double bias_correction2, double grad_coef, double avg_coef,
+                   bool decoupled_weight_decay, bool maximize) {
+  const NadamScalars s{lr, beta1, beta2, eps, weight_decay, bias_correction2, grad_coef, avg_coef,
+                       decoupled_weight_decay, maximize};
+  by_param_dtype(params, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = gather_group<T>("nadam_step", params, grads,
+                                   {{"exp_avgs", exp_avgs, true}, {"exp_avg_sqs", exp_avg_sqs, true}});
+    py::gil_scoped_release release;
+    Ref ? nadam_step_ref<T>(s, g.view()) : nadam_step<T>(s, g.view());
+  });
+}
+
+// Registers the six steps on `m` (the fast module or _C.ref) with the same signatures.
+template <bool Ref>
+void def_optim(py::module_& m) {
+  m.def("sgd_step", &sgd_binding<Ref>, "params"_a, "grads"_a, "momentum_buffers"_a, py::kw_only(),
+        "lr"_a, "momentum"_a, "dampening"_a, "weight_decay"_a, "nesterov"_a, "maximize"_a,
+        "first_step"_a);
+  m.def("adagrad_step", &adagrad_binding<Ref>, "params"_a, "grads"_a, "sums"_a, py::kw_only(),
+        "clr"_a, "eps"_a, "weight_decay"_a, "maximize"_a);
+  m.def("rmsprop_step", &rmsprop_binding<Ref>, "params"_a, "grads"_a, "square_avgs"_a,
+        "grad_avgs"_a, "momentum_buffers"_a, py::kw_only(), "lr"_a, "alpha"_a, "eps"_a,
+        "weight_decay"_a, "momentum"_a, "centered"_a, "maximize"_a);
+  m.def("adadelta_step", &adadelta_binding<Ref>, "params"_a, "grads"_a, "square_avgs"_a,
+        "acc_deltas"_a, py::kw_only(), "lr"_a, "rho"_a, "eps"_a, "weight_decay"_a, "maximize"_a);
+  m.def("adam_step", &adam_binding<Ref>, "params"_a, "grads"_a, "exp_avgs"_a, "exp_avg_sqs"_a,
+        "max_exp_avg_sqs"_a, py::kw_only(), "lr"_a, "beta1"_a, "beta2"_a, "eps"_a,
+        "weight_decay"_a, "step_size"_a, "bias_correction2_sqrt"_a, "decoupled_weight_decay"_a,
+        "amsgrad"_a, "maximize"_a);
+  m.def("nadam_step", &nadam_binding<Ref>, "params"_a, "grads"_a, "exp_avgs"_a, "exp_avg_sqs"_a,
+        py::kw_only(), "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a,
+        "bias_correction2"_a, "grad_coef"_a, "avg_coef"_a, "decoupled_weight_decay"_a,
+        "maximize"_a);
+}
+// ------------------------------------------------------------------------------ end OPTIM
+
+// ---------------------------------------------------------------------------- ELTWISE
+// relu_forward(x, out), relu_backward(grad, y, out), add(a, b, out): same shape and dtype,
+// any rank; `out` may be one of the inputs (in place).
+template <typename T, bool Ref>
+void relu_forward_typed(const py::array& x, const py::array& out) {
+  const char* op = Ref ? "relu_forward_ref" : "relu_forward";
+  const T* px = checked_like<T>(x, op, "x", x);
+  T* py_ = checked_like<T>(out, op, "out", x, true);
+  const int64_t n = x.size();
+  py::gil_scoped_release release;
+  Ref ? relu_forward_ref<T>(px, py_, n) : relu_forward<T>(px, py_, n);
+}
+
+template <typename T, bool Ref>
+void relu_backward_typed(const py::array& g, const py::array& y, const py::array& out) {
+  const char* op = Ref ? "relu_backward_ref" : "relu_backward";
+  const T* pg = checked_like<T>(g, op, "grad", g);
+  const T* py_ = checked_like<T>(y, op, "y", g);
+  T* po = checked_like<T>(out, op, "out", g, true);
+  const int64_t n = g.size();
+  py::gil_scoped_release release;
+  Ref ? relu_backward_ref<T>(pg, py_, po, n) : relu_backward<T>(pg, py_, po, n);
+}
+
+template <typename T, bool Ref>
+void add_typed(const py::array& a, const py::array& b, const py::array& out) {
+  const char* op = Ref ? "add_ref" : "add";
+  const T* pa = checked_like<T>(a, op, "a", a);
+  const T* pb = checked_like<T>(b, op, "b", a);
+  T* po = checked_like<T>(out, op, "out", a, true);
+  const int64_t n = a.size();
+  py::gil_scoped_release release;
+  Ref ? add_ref<T>(pa, pb, po, n) : add<T>(pa, pb, po, n);
+}
+
+template <bool Ref>
+void def_eltwise(py::module_& m) {
+  m.def("relu_forward", [](const py::array& x, const py::array& out) {
+    is_dtype(x, py::dtype::of<double>()) ? relu_forward_typed<double, Ref>(x, out)
+                                         : relu_forward_typed<float, Ref>(x, out);
+  }, "x"_a.noconvert(), "out"_a.noconvert());
+  m.def("relu_backward", [](const py::array& g, const py::array& y, const py::array& out) {
+    is_dtype(g, py::dtype::of<double>()) ? relu_backward_typed<double, Ref>(g, y, out)
+                                         : relu_backward_typed<float, Ref>(g, y, out);
+  }, "grad"_a.noconvert(), "y"_a.noconvert(), "out"_a.noconvert());
+  m.def("add", [](const py::array& a, const py::array& b, const py::array& out) {
+    is_dtype(a, py::dtype::of<double>()) ? add_typed<double, Ref>(a, b, out)
+                                         : add_typed<float, Ref>(a, b, out);
+  }, "a"_a.noconvert(), "b"_a.noconvert(), "out"_a.noconvert());
+}
+// ------------------------------------------------------------------------ end ELTWISE
 
 // ------------------------------------------------------------------------- backend info
+bool g_allocator_tuned = false;  // set once at import (memory.cpp)
+
 py::dict backend_info() {
   py::dict impl;
   impl["gemm"] = gemm_impl_name();
   impl["conv2d"] = std::string(conv_direct_impl_name()) + " + im2col_gemm";  // CONV / POOL
   impl["pool"] = pool_impl_name();                                           // CONV / POOL
+  impl["batch_norm"] = batch_norm_impl_name();  // BATCHNORM
+  impl["optim"] = optim_impl_name();
+  impl["eltwise"] = eltwise_impl_name();
   return py::dict("isa"_a = isa_name(active_isa()), "cpu_isa"_a = isa_name(cpu_isa()),
                   "num_threads"_a = num_threads(), "openmp"_a = _OPENMP,
                   "compiler"_a = MINIGRAD_COMPILER, "build_flags"_a = MINIGRAD_BUILD_FLAGS,
-                  "implementations"_a = impl);
+                  "implementations"_a = impl, "malloc_tuning"_a = g_allocator_tuned);
 }
 
 }  // namespace
@@ -371,6 +810,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "minigrad's compiled kernels (validated entry points; see csrc/README.md)";
   check_isa_env();
   num_threads();  // registers the fork handler before any parallel region runs
+  g_allocator_tuned = tune_allocator();
 
   m.def("backend_info", &backend_info, "Chosen ISA, thread count, compiler, flags, implementations");
   m.def("set_num_threads", &set_num_threads, "n"_a);
@@ -389,4 +829,11 @@ PYBIND11_MODULE(_C, m) {
   def_conv_pool<true>(ref);  // CONV / POOL
   ref.def("gemm", &gemm_binding<true>, "a"_a.noconvert(), "b"_a.noconvert(), "out"_a.noconvert(),
           "trans_a"_a = false, "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0);
+
+  def_batch_norm<false>(m);  // BATCHNORM
+  def_batch_norm<true>(ref);  // BATCHNORM
+  def_optim<false>(m);  // OPTIM
+  def_optim<true>(ref);  // OPTIM
+  def_eltwise<false>(m);  // ELTWISE
+  def_eltwise<true>(ref);  // ELTWISE
 }

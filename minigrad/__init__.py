@@ -13,6 +13,10 @@ from .tensor import Tensor
 from .creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros,
                        zeros_like)
 from . import nn  # noqa: E402
+from . import optim  # noqa: E402  (OPTIM)
+# ---- model files and ready-made models (minigrad.io, minigrad.models)
+from .io import load, save  # noqa: E402
+from . import models  # noqa: E402
 
 __version__ = "0.1.0"
 float32, float64, int64 = "float32", "float64", "int64"

@@ -120,7 +120,7 @@ class Tensor:
     def zero_(self): return self._inplace(lambda d: d.fill(0))
     def fill_(self, v): return self._inplace(lambda d: d.fill(v))
     def copy_(self, src): return self._inplace(lambda d: np.copyto(d, np.asarray(src, d.dtype)))
-    def add_(self, other, alpha=1.0): return self._inplace(lambda d: d.__iadd__(alpha * np.asarray(other)))
+    def add_(self, other, alpha=1): return self._inplace(lambda d: d.__iadd__(np.asarray(other) * alpha if alpha != 1 else np.asarray(other)))
     def sub_(self, other): return self._inplace(lambda d: d.__isub__(np.asarray(other)))
     def mul_(self, other): return self._inplace(lambda d: d.__imul__(np.asarray(other)))
     __iadd__, __isub__, __imul__ = add_, sub_, mul_

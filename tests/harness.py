@@ -3,12 +3,14 @@
 An :class:`OpCase` names a minigrad function, the equivalent PyTorch function and how to
 sample its inputs. :func:`check_op` then runs
 
-1. PyTorch parity in float32: forward values and the gradients of ``sum(out * w)`` for a
-   fixed random ``w`` (skipped with a reason when torch is not installed);
-2. a float64 finite-difference gradcheck (``minigrad.gradcheck``);
+1. a float64 finite-difference gradcheck (``minigrad.gradcheck``), checking that float64
+   stays float64 in the output and every gradient;
+2. PyTorch parity in float32: output shape, dtype and values, and the gradients of
+   ``sum(out * w)`` for a fixed random ``w`` (skipped with a reason when torch is missing);
 
-resampling inputs that sit on a kink (relu at 0, max ties, |x| at 0) so finite differences
-stay meaningful.
+resampling inputs that sit on a kink (relu at 0, max ties, |x| at 0: see ``min_gap`` and
+``ties``) so finite differences stay meaningful. Usage:
+``check_op(OpCase(lambda a, b: a * b, lambda a, b: a * b, [(3, 4), (4,)]))``.
 """
 from __future__ import annotations
 

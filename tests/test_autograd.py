@@ -299,3 +299,24 @@ def test_manual_seed_makes_random_ops_reproducible():
     np.testing.assert_array_equal(mg.randn(4).numpy(), c.numpy())
     with pytest.raises(ValueError, match="non-negative integer"):
         mg.manual_seed(-1)
+
+
+def test_no_grad_is_per_thread():
+    import threading
+
+    seen = []
+    with mg.no_grad():
+        worker = threading.Thread(target=lambda: seen.append((mg.randn(2, requires_grad=True) * 2).requires_grad))
+        worker.start()
+        worker.join()
+    assert seen == [True]
+
+
+def test_backward_frees_nodes_that_receive_no_gradient():
+    """cross_entropy sends no gradient to its target: the target's node is still freed."""
+    x = mg.randn(4, 3, dtype=np.float64, requires_grad=True)
+    logits = mg.randn(4, 3, dtype=np.float64, requires_grad=True)
+    target = x.softmax(axis=1)
+    mg.nn.functional.cross_entropy(logits, target).backward()
+    assert target._node.inputs is None and not hasattr(target._node, "z")
+    assert x.grad is None and logits.grad is not None

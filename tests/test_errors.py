@@ -17,12 +17,11 @@ def shapes_named(*shapes):
 
 
 # ---------------------------------------------------------------------------- shape mismatches
-@pytest.mark.parametrize("a, b", [((2, 3), (4, 5)), ((3,), (4,)), ((2, 3, 4), (2, 5, 6)), ((5, 3), (2, 4, 4))])
+@pytest.mark.parametrize("a, b", [((2, 3), (4, 5)), ((3,), (4,)), ((2, 3), (4,)), ((3,), (4, 2)),
+                                  ((2, 3, 4), (2, 5, 6)), ((5, 3), (2, 4, 4))])
 def test_matmul_mismatch_names_both_shapes_and_the_op(a, b):
-    with pytest.raises(ValueError, match="MatMul") as info:
+    with pytest.raises(ValueError, match="MatMul" + shapes_named(a, b)):
         mg.randn(*a) @ mg.randn(*b)
-    assert re.search(shapes_named(a, b) if len(a) > 1 and len(b) > 1 else "", str(info.value))
-    assert "(" in str(info.value)
 
 
 def test_matmul_batch_mismatch():
@@ -51,13 +50,13 @@ def test_reshape_mismatch_names_both_shapes():
 @pytest.mark.parametrize("call, pattern", [
     (lambda: mg.randn(3, 2).expand(3, 4), "Expand" + shapes_named((3, 2), (3, 4))),
     (lambda: mg.concat([mg.randn(2, 3), mg.randn(3, 4)], axis=0), "Concat" + shapes_named((2, 3), (3, 4))),
-    (lambda: mg.randn(2, 3).permute(0, 0), "Permute.*(2, 3)"),
+    (lambda: mg.randn(2, 3).permute(0, 0), r"Permute.*\(2, 3\)"),
     (lambda: mg.pad(mg.randn(2, 3), ((1, 1),) * 3), r"Pad.*\(2, 3\)"),
     (lambda: mg.pad(mg.randn(2, 3), -1), r"Pad.*\(2, 3\)"),
     (lambda: mg.concat([]), "Concat"),
 ])
 def test_other_shape_errors_name_the_op_and_shapes(call, pattern):
-    with pytest.raises(ValueError, match=pattern.replace("(2, 3)", r"\(2, 3\)") if "Permute" in pattern else pattern):
+    with pytest.raises(ValueError, match=pattern):
         call()
 
 

@@ -9,10 +9,6 @@ import minigrad as mg
 F = torch.nn.functional if torch is not None else None
 
 
-def uniform01(rng, shape):
-    return rng.uniform(0.05, 0.95, shape)
-
-
 def clip_kink(arrays):
     return bool((np.abs(arrays[0] + 0.3) < 1e-3).any() or (np.abs(arrays[0] - 0.4) < 1e-3).any())
 

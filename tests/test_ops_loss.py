@@ -16,10 +16,6 @@ def uniform01(rng, shape):
     return rng.uniform(0.05, 0.95, shape)
 
 
-def labels(rng, shape):
-    return rng.integers(0, 2, shape).astype(np.float64)
-
-
 CASES = {}
 for reduction in ("mean", "sum", "none"):
     CASES[f"mse_{reduction}"] = OpCase(lambda a, b, r=reduction: MF.mse_loss(a, b, reduction=r),

@@ -3,9 +3,14 @@
 //   for jc in N by NC:           B panel of NC columns
 //     for pc in K by KC:         pack op(B)[pc:pc+KC, jc:jc+NC] into NR-wide slivers (shared, L3)
 //       for ic in M by MC:       pack op(A)[ic:ic+MC, pc:pc+KC] into MR-tall slivers (per thread, L2)
-//         for jr, ir:            micro-kernel on an MR x NR tile (B sliver in L1, C in registers)
+//         for jr:                one B sliver (KC x NR) stays in L1 ...
+//           for ir:              ... while the micro-kernel sweeps the A slivers over it
 //
-// Threads split the ic loop (each packs its own A block) after packing B together.
+// Threads split C two ways at once: a tm x tn grid of rectangles (rows in MR steps, columns
+// in NR slivers), chosen per shape, so a product with few rows (a conv layer's 6 or 16
+// output channels against tens of thousands of pixels) still uses every core. The team packs
+// each B panel together; each thread packs the A rows it owns. Small products skip the team
+// (one thread) and, when B is not transposed, read B in place instead of packing it.
 // Transposed operands are handled by the packing routines, which read either orientation.
 #include "gemm/gemm.h"
 
@@ -13,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include "dispatch.h"
 #include "gemm/ukernel.h"
@@ -21,19 +27,29 @@
 namespace mg {
 namespace {
 
-template <typename T>
+// Cache blocking, sized for a Zen 5 core (48 KiB L1d, 1 MiB L2, shared L3) and similar:
+//   KC: the depth of one pass. Each pass loads and stores every C tile once, so deeper passes
+//       pay less for C; at KC x NR = 64 KiB the B sliver streams from L2 rather than sitting
+//       in L1, which the prefetchers sustain (measured: KC 512 beats 256 by ~8% at n = 2048).
+//   MC x KC of A (one thread's packed block) stays in L2 (~480 KiB, room for B slivers).
+//   KC x NC of B (the panel the team shares) is ~4 MiB of the shared L3.
 struct Blocking {
   int64_t mc, kc, nc;
 };
 
 template <typename T>
-Blocking<T> blocking_for(const GemmMicroKernel<T>& uk) {
-  // KC * NR * sizeof(T) stays in L1, MC * KC in L2, KC * NC in L3.
-  const int64_t kc = sizeof(T) == 4 ? 384 : 256;
-  const int64_t mc = uk.mr * (sizeof(T) == 4 ? 16 : 12);
-  const int64_t nc = uk.nr * 128;
+Blocking blocking_for(const GemmMicroKernel<T>& uk) {
+  const int64_t elem = sizeof(T);
+  const int64_t kc = (64 * 1024) / (uk.nr * elem);
+  const int64_t mc = std::max<int64_t>(uk.mr, (480 * 1024) / (kc * elem) / uk.mr * uk.mr);
+  const int64_t nc = std::max<int64_t>(uk.nr, (4 * 1024 * 1024) / (kc * elem) / uk.nr * uk.nr);
   return {mc, kc, nc};
 }
+
+// Below this many multiply-adds per thread, waking a team costs more than splitting saves.
+constexpr int64_t kMinMacsPerThread = int64_t(1) << 18;
+// op(B) panels up to this size (not transposed) are read in place rather than packed.
+constexpr int64_t kInPlaceBBytes = 128 * 1024;
 
 template <typename T>
 GemmMicroKernel<T> pick_ukr();
@@ -60,14 +76,45 @@ const GemmMicroKernel<T>& ukr() {
   return k;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
+// Per-thread packing memory, kept between calls (allocating and first-touching a few hundred
+// KiB costs as much as a small product). OpenMP workers are long-lived threads, so each keeps
+// its own; a Python thread calling in gets its own too.
 template <typename T>
-std::unique_ptr<T[], FreeDeleter> aligned_buffer(int64_t count) {
-  const size_t bytes = ((static_cast<size_t>(count) * sizeof(T) + 63) / 64) * 64;
-  return std::unique_ptr<T[], FreeDeleter>(static_cast<T*>(std::aligned_alloc(64, bytes)));
+class Scratch {
+ public:
+  T* get(size_t count) {
+    if (count > capacity_) {
+      std::free(data_);
+      const size_t bytes = ((count * sizeof(T) + 63) / 64) * 64;
+      data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+      if (!data_) {
+        capacity_ = 0;
+        throw std::bad_alloc();
+      }
+      capacity_ = count;
+    }
+    return data_;
+  }
+  ~Scratch() { std::free(data_); }
+
+ private:
+  T* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+template <typename T>
+Scratch<T>& a_scratch() {
+  static thread_local Scratch<T> s;
+  return s;
 }
+template <typename T>
+Scratch<T>& b_scratch() {
+  static thread_local Scratch<T> s;
+  return s;
+}
+
+// Packing reads a transposed-for-the-layout operand in runs of this many values.
+constexpr int64_t kChunk = 16;
 
 // Packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A) into MR-tall slivers, zero-padded.
 template <typename T>
@@ -75,15 +122,25 @@ void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t mb, int64_t
             int mr, T* dst) {
   for (int64_t is = 0; is < mb; is += mr) {
     const int64_t rows = std::min<int64_t>(mr, mb - is);
-    for (int64_t p = 0; p < kb; ++p) {
-      T* d = dst + is * kb + p * mr;
-      if (trans) {
+    T* d = dst + is * kb;
+    if (trans) {
+      for (int64_t p = 0; p < kb; ++p) {
         const T* src = a + (p0 + p) * lda + i0 + is;  // contiguous along i
-        for (int64_t r = 0; r < rows; ++r) d[r] = src[r];
-      } else {
-        for (int64_t r = 0; r < rows; ++r) d[r] = a[(i0 + is + r) * lda + p0 + p];
+        for (int64_t r = 0; r < rows; ++r) d[p * mr + r] = src[r];
+        for (int64_t r = rows; r < mr; ++r) d[p * mr + r] = T(0);
       }
-      for (int64_t r = rows; r < mr; ++r) d[r] = T(0);
+    } else {
+      // In chunks of kChunk columns: each source row is read contiguously while the few
+      // destination lines being filled stay in L1 (a whole row at a time would sweep them out).
+      for (int64_t q = 0; q < kb; q += kChunk) {
+        const int64_t len = std::min<int64_t>(kChunk, kb - q);
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* src = a + (i0 + is + r) * lda + p0 + q;
+          for (int64_t p = 0; p < len; ++p) d[(q + p) * mr + r] = src[p];
+        }
+      }
+      for (int64_t r = rows; r < mr; ++r)
+        for (int64_t p = 0; p < kb; ++p) d[p * mr + r] = T(0);
     }
   }
 }
@@ -92,15 +149,25 @@ void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t mb, int64_t
 template <typename T>
 void pack_b_sliver(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kb, int64_t j0,
                    int64_t nb, int nr, T* dst) {
-  for (int64_t p = 0; p < kb; ++p) {
-    T* d = dst + p * nr;
-    if (!trans) {
+  if (!trans) {
+    for (int64_t p = 0; p < kb; ++p) {
       const T* src = b + (p0 + p) * ldb + j0;
+      T* d = dst + p * nr;
       for (int64_t c = 0; c < nb; ++c) d[c] = src[c];
-    } else {
-      for (int64_t c = 0; c < nb; ++c) d[c] = b[(j0 + c) * ldb + p0 + p];
+      for (int64_t c = nb; c < nr; ++c) d[c] = T(0);
     }
-    for (int64_t c = nb; c < nr; ++c) d[c] = T(0);
+  } else {
+    // Columns of op(B) are rows of B: read each contiguously, kChunk values at a time, so
+    // the kChunk destination rows being filled stay in L1.
+    for (int64_t q = 0; q < kb; q += kChunk) {
+      const int64_t len = std::min<int64_t>(kChunk, kb - q);
+      for (int64_t c = 0; c < nb; ++c) {
+        const T* src = b + (j0 + c) * ldb + p0 + q;
+        for (int64_t p = 0; p < len; ++p) dst[(q + p) * nr + c] = src[p];
+      }
+    }
+    for (int64_t p = 0; p < kb; ++p)
+      for (int64_t c = nb; c < nr; ++c) dst[p * nr + c] = T(0);
   }
 }
 
@@ -115,60 +182,178 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
   }
 }
 
-// One thread's share of a multiply; also used as the body of each team member.
 template <typename T>
-void gemm_blocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
-                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int nthreads) {
-  const GemmMicroKernel<T>& uk = ukr<T>();
-  const Blocking<T> blk = blocking_for(uk);
-  const int mr = uk.mr, nr = uk.nr;
-  const int64_t nc_max = std::min(blk.nc, ((n + nr - 1) / nr) * nr);
-  const int64_t kc_max = std::min(blk.kc, k);
-  auto bpack = aligned_buffer<T>(kc_max * nc_max);
+struct Problem {
+  bool ta, tb;
+  int64_t m, n, k;
+  T alpha;
+  const T* a;
+  int64_t lda;
+  const T* b;
+  int64_t ldb;
+  T beta;
+  T* c;
+  int64_t ldc;
+};
 
-#pragma omp parallel num_threads(nthreads)
-  {
-    auto apack = aligned_buffer<T>(blk.mc * kc_max);
-    alignas(64) T tile[32 * 32];  // scratch for edge tiles (mr, nr <= 32)
-    for (int64_t jc = 0; jc < n; jc += blk.nc) {
-      const int64_t nb = std::min(blk.nc, n - jc);
-      const int64_t slivers = (nb + nr - 1) / nr;
-      for (int64_t pc = 0; pc < k; pc += blk.kc) {
-        const int64_t kb = std::min(blk.kc, k - pc);
-        const T beta_eff = pc == 0 ? beta : T(1);
-#pragma omp for schedule(static)
-        for (int64_t s = 0; s < slivers; ++s)
-          pack_b_sliver(b, ldb, tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr), nr,
-                        bpack.get() + s * nr * kb);
-        // implicit barrier: B is packed
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t ic = 0; ic < m; ic += blk.mc) {
-          const int64_t mb = std::min(blk.mc, m - ic);
-          pack_a(a, lda, ta, ic, mb, pc, kb, mr, apack.get());
-          for (int64_t s = 0; s < slivers; ++s) {
-            const int64_t jr = s * nr, nr_eff = std::min<int64_t>(nr, nb - jr);
-            const T* bs = bpack.get() + s * nr * kb;
-            for (int64_t ir = 0; ir < mb; ir += mr) {
-              const int64_t mr_eff = std::min<int64_t>(mr, mb - ir);
-              T* cij = c + (ic + ir) * ldc + jc + jr;
-              const T* as = apack.get() + ir * kb;
-              if (mr_eff == mr && nr_eff == nr) {
-                uk.run(kb, as, bs, cij, ldc, alpha, beta_eff);
-              } else {
-                uk.run(kb, as, bs, tile, nr, alpha, T(0));
-                for (int64_t i = 0; i < mr_eff; ++i)
-                  for (int64_t j = 0; j < nr_eff; ++j) {
-                    T& dst = cij[i * ldc + j];
-                    dst = tile[i * nr + j] + (beta_eff == T(0) ? T(0) : beta_eff * dst);
-                  }
-              }
-            }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Splits `total` into the fewest blocks of at most `max_block`, of nearly equal size rounded
+// up to `unit` (so that, e.g., K = 400 becomes 200 + 200 rather than 384 + 16).
+inline int64_t even_block(int64_t total, int64_t max_block, int64_t unit) {
+  const int64_t blocks = ceil_div(total, max_block);
+  return std::min(max_block, ceil_div(ceil_div(total, blocks), unit) * unit);
+}
+
+// The tm x tn thread grid for an m x n product: the one whose busiest thread has the least
+// work (rows x columns, plus packing its own rows of A); ties go to splitting rows, which
+// packs no A twice.
+struct Grid {
+  int tm, tn;
+};
+inline Grid grid_for(int nt, int64_t m, int64_t n, int mr, int nr) {
+  Grid best{nt, 1};
+  double best_cost = -1;
+  for (int tm = nt; tm >= 1; --tm) {
+    if (nt % tm) continue;
+    const int tn = nt / tm;
+    const int64_t rows = std::min(m, ceil_div(ceil_div(m, mr), tm) * mr);
+    const int64_t cols = std::min(n, ceil_div(ceil_div(n, nr), tn) * nr);
+    const double cost = double(rows) * double(cols) + 32.0 * double(rows);
+    if (best_cost < 0 || cost < best_cost) best = {tm, tn}, best_cost = cost;
+  }
+  return best;
+}
+
+// How the micro-kernels get op(B):
+enum class BSource {
+  in_place,  // read from B itself (small, not transposed): no packing at all
+  own,       // each thread packs the slivers it uses: no synchronisation (threads split columns only)
+  shared,    // the team packs each panel together, between two barriers (threads split rows)
+};
+
+// Thread (ti, tj) of a tm x tn grid (team member `tid` of `nt`) computes its rectangle of C.
+// Every member runs the same jc/pc loops, so the barriers around a shared B panel match.
+template <typename T>
+void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Blocking& blk,
+                  BSource source, T* shared_b, int tid, int nt, Grid grid) {
+  const int mr = uk.mr, nr = uk.nr;
+  const int ti = tid / grid.tn, tj = tid % grid.tn;
+  int64_t r0, r1;
+  split_range(ceil_div(p.m, mr), grid.tm, ti, &r0, &r1);
+  const int64_t row_begin = r0 * mr, row_end = std::min(p.m, r1 * mr);
+  const int64_t kc = even_block(p.k, blk.kc, 4);
+  const int64_t nc = even_block(p.n, blk.nc, nr);
+  const int64_t mc = row_end > row_begin ? even_block(row_end - row_begin, blk.mc, mr) : mr;
+  T* apack = a_scratch<T>().get(static_cast<size_t>(mc * kc + kc * nr));
+  T* edge_b = apack + mc * kc;  // an edge sliver of B read in place still needs padding
+  T* own_b = source == BSource::own
+                 ? b_scratch<T>().get(static_cast<size_t>(kc * nr * ceil_div(ceil_div(nc, nr), grid.tn)))
+                 : nullptr;
+
+  for (int64_t jc = 0; jc < p.n; jc += nc) {
+    const int64_t nb = std::min(nc, p.n - jc);
+    const int64_t slivers = ceil_div(nb, nr);
+    int64_t s_begin, s_end;
+    split_range(slivers, grid.tn, tj, &s_begin, &s_end);
+    for (int64_t pc = 0; pc < p.k; pc += kc) {
+      const int64_t kb = std::min(kc, p.k - pc);
+      const T beta = pc == 0 ? p.beta : T(1);
+      if (source == BSource::shared) {
+        int64_t b0, b1;
+        split_range(slivers, nt, tid, &b0, &b1);
+        for (int64_t s = b0; s < b1; ++s)
+          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
+                        nr, shared_b + s * nr * kb);
+#pragma omp barrier
+      } else if (source == BSource::own) {
+        for (int64_t s = s_begin; s < s_end; ++s)
+          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
+                        nr, own_b + (s - s_begin) * nr * kb);
+      }
+      for (int64_t ic = row_begin; ic < row_end; ic += mc) {
+        const int64_t mb = std::min(mc, row_end - ic);
+        pack_a(p.a, p.lda, p.ta, ic, mb, pc, kb, mr, apack);
+        for (int64_t s = s_begin; s < s_end; ++s) {
+          const int64_t jr = s * nr;
+          const int nr_eff = static_cast<int>(std::min<int64_t>(nr, nb - jr));
+          const T* bs = edge_b;
+          int64_t ldbs = nr;
+          if (source == BSource::shared) {
+            bs = shared_b + s * nr * kb;
+          } else if (source == BSource::own) {
+            bs = own_b + (s - s_begin) * nr * kb;
+          } else if (nr_eff == nr) {
+            bs = p.b + pc * p.ldb + jc + jr, ldbs = p.ldb;
+          } else {
+            pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + jr, nr_eff, nr, edge_b);
+          }
+          for (int64_t ir = 0; ir < mb; ir += mr) {
+            const int mr_eff = static_cast<int>(std::min<int64_t>(mr, mb - ir));
+            uk.run(kb, apack + ir * kb, bs, ldbs, p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                   p.alpha, beta, mr_eff, nr_eff);
           }
         }
-        // implicit barrier: nobody repacks B while others still read it
+      }
+      // Nobody repacks the B panel while another thread still reads it (the end of the
+      // parallel region is a barrier too, so the last panel needs none).
+      if (source == BSource::shared && (pc + kc < p.k || jc + nc < p.n)) {
+#pragma omp barrier
       }
     }
   }
+}
+
+template <typename T>
+void gemm_driver(const Problem<T>& p, int threads) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  const Blocking blk = blocking_for(uk);
+  const bool in_place = !p.tb && p.k * p.n * static_cast<int64_t>(sizeof(T)) <= kInPlaceBBytes;
+  const Grid grid = threads > 1 ? grid_for(threads, p.m, p.n, uk.mr, uk.nr) : Grid{1, 1};
+  const BSource source = in_place ? BSource::in_place
+                         : grid.tm > 1 ? BSource::shared
+                                       : BSource::own;
+  T* shared_b = nullptr;
+  if (source == BSource::shared) {
+    const int64_t kc = even_block(p.k, blk.kc, 4), nc = even_block(p.n, blk.nc, uk.nr);
+    shared_b = b_scratch<T>().get(static_cast<size_t>(kc * ceil_div(nc, uk.nr) * uk.nr));
+  }
+  if (threads <= 1) {
+    macro_kernel(p, uk, blk, source, shared_b, 0, 1, grid);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    // A team smaller than asked for (thread limits) gets a grid of its own size; with one
+    // row of threads B is packed per thread, so the shared buffer is never needed then.
+    const int nt = omp_get_num_threads();
+    if (nt == threads) {
+      macro_kernel(p, uk, blk, source, shared_b, omp_get_thread_num(), nt, grid);
+    } else {
+      const Grid g{1, nt};
+      macro_kernel(p, uk, blk, in_place ? BSource::in_place : BSource::own, shared_b,
+                   omp_get_thread_num(), nt, g);
+    }
+  }
+}
+
+template <typename T>
+int gemm_threads(int64_t m, int64_t n, int64_t k) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  const int64_t tiles = ceil_div(m, uk.mr) * ceil_div(n, uk.nr);
+  return threads_for(std::min(m * n * k / kMinMacsPerThread, tiles), 1);
+}
+
+template <typename T>
+void gemm_with_threads(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+                       const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+                       int threads) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  gemm_driver(Problem<T>{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}, threads);
 }
 
 }  // namespace
@@ -176,25 +361,32 @@ void gemm_blocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == T(0)) {
-    scale_c(m, n, beta, c, ldc);
-    return;
-  }
-  const int64_t mc = blocking_for(ukr<T>()).mc;
-  const int threads = threads_for((m + mc - 1) / mc, 1) > 1 && m * n * k >= (int64_t(1) << 18)
-                          ? threads_for((m + mc - 1) / mc, 1)
-                          : 1;
-  gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+  gemm_with_threads(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                    m > 0 && n > 0 && k > 0 ? gemm_threads<T>(m, n, k) : 1);
 }
 
+// A batch of products each too small to keep the team busy runs one product per thread;
+// otherwise the products run one after another, each using the team.
 template <typename T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
                   T alpha, const T* a, int64_t lda, int64_t stride_a, const T* b, int64_t ldb,
                   int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c) {
+  if (batch <= 0) return;
+  const int per_item = m > 0 && n > 0 && k > 0 ? gemm_threads<T>(m, n, k) : 1;
+  const int across = threads_for(batch, 1);
+  // Across the batch when items cannot use the whole team, or when the batch divides evenly.
+  const bool by_item = across > 1 && (per_item < across || batch % across == 0 ||
+                                      batch >= 4 * static_cast<int64_t>(across));
+  if (!by_item) {
+    for (int64_t i = 0; i < batch; ++i)
+      gemm_with_threads(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b,
+                        ldb, beta, c + i * stride_c, ldc, per_item);
+    return;
+  }
+#pragma omp parallel for num_threads(across) schedule(static)
   for (int64_t i = 0; i < batch; ++i)
-    gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
-         c + i * stride_c, ldc);
+    gemm_with_threads(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b,
+                      ldb, beta, c + i * stride_c, ldc, 1);
 }
 
 const char* gemm_impl_name() { return ukr<float>().name; }

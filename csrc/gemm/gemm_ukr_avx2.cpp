@@ -1,6 +1,10 @@
-// AVX2+FMA micro-kernels: MR rows of C, each two 256-bit vectors wide; A is broadcast one
-// element at a time, B loaded as two vectors per k step. 6x2 accumulators + 2 B + 1 A = 15 of
-// the 16 ymm registers. Compiled with -mavx2 -mfma; internal linkage keeps these copies out of
+// AVX2+FMA micro-kernels: up to 6 rows of C, each two 256-bit vectors wide (6x16 floats,
+// 6x8 doubles). A is broadcast one element at a time, B loaded as two vectors per k step:
+// 6x2 accumulators + 2 B + 1 A = 15 of the 16 ymm registers.
+//
+// Edge tiles run the loop specialised for their row count; columns past the edge are
+// computed (B slivers are always nr wide) but only the first n are written back, through a
+// small stack tile. Compiled with -mavx2 -mfma; internal linkage keeps these copies out of
 // the portable code.
 #include <immintrin.h>
 
@@ -12,62 +16,93 @@ namespace {
 
 constexpr int kMR = 6;
 
-void sgemm_6x16(int64_t kc, const float* __restrict a, const float* __restrict b,
-                float* __restrict c, int64_t ldc, float alpha, float beta) {
-  __m256 acc[kMR][2];
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(T x) { return _mm256_set1_ps(x); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int kLanes = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V set1(T x) { return _mm256_set1_pd(x); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+};
+
+// M rows (<= 6) of a tile two vectors wide; writes the first n columns.
+template <class S, int M>
+void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
+          int64_t ldb, typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
+          typename S::T beta, int n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int kNR = 2 * S::kLanes;
+  V acc[M][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = S::zero();
   for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(b + p * 16), b1 = _mm256_loadu_ps(b + p * 16 + 8);
-    const float* ap = a + p * kMR;
-    for (int i = 0; i < kMR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(ap + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    const V b0 = S::load(b), b1 = S::load(b + S::kLanes);
+#pragma GCC unroll 6
+    for (int i = 0; i < M; ++i) {
+      const V ai = S::set1(a[i]);
+      acc[i][0] = S::fmadd(ai, b0, acc[i][0]);
+      acc[i][1] = S::fmadd(ai, b1, acc[i][1]);
     }
+    a += kMR;
+    b += ldb;
   }
-  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-  for (int i = 0; i < kMR; ++i) {
-    float* ci = c + i * ldc;
-    __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
-    if (beta != 0.0f) {
-      r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
-      r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+  const V va = S::set1(alpha), vb = S::set1(beta);
+  if (n == kNR) {
+#pragma GCC unroll 6
+    for (int i = 0; i < M; ++i) {
+      T* ci = c + i * ldc;
+      V r0 = S::mul(va, acc[i][0]), r1 = S::mul(va, acc[i][1]);
+      if (beta != T(0)) {
+        r0 = S::fmadd(vb, S::load(ci), r0);
+        r1 = S::fmadd(vb, S::load(ci + S::kLanes), r1);
+      }
+      S::store(ci, r0);
+      S::store(ci + S::kLanes, r1);
     }
-    _mm256_storeu_ps(ci, r0);
-    _mm256_storeu_ps(ci + 8, r1);
+    return;
+  }
+  alignas(32) T row[kNR];
+  for (int i = 0; i < M; ++i) {
+    T* ci = c + i * ldc;
+    S::store(row, S::mul(va, acc[i][0]));
+    S::store(row + S::kLanes, S::mul(va, acc[i][1]));
+    for (int j = 0; j < n; ++j) ci[j] = row[j] + (beta == T(0) ? T(0) : beta * ci[j]);
   }
 }
 
-void dgemm_6x8(int64_t kc, const double* __restrict a, const double* __restrict b,
-               double* __restrict c, int64_t ldc, double alpha, double beta) {
-  __m256d acc[kMR][2];
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m256d b0 = _mm256_loadu_pd(b + p * 8), b1 = _mm256_loadu_pd(b + p * 8 + 4);
-    const double* ap = a + p * kMR;
-    for (int i = 0; i < kMR; ++i) {
-      const __m256d ai = _mm256_broadcast_sd(ap + i);
-      acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
-    }
-  }
-  const __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
-  for (int i = 0; i < kMR; ++i) {
-    double* ci = c + i * ldc;
-    __m256d r0 = _mm256_mul_pd(va, acc[i][0]), r1 = _mm256_mul_pd(va, acc[i][1]);
-    if (beta != 0.0) {
-      r0 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ci), r0);
-      r1 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ci + 4), r1);
-    }
-    _mm256_storeu_pd(ci, r0);
-    _mm256_storeu_pd(ci + 4, r1);
+template <class S>
+void run(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb,
+         typename S::T* c, int64_t ldc, typename S::T alpha, typename S::T beta, int m, int n) {
+  switch (m) {
+    case 1: return tile<S, 1>(kc, a, b, ldb, c, ldc, alpha, beta, n);
+    case 2: return tile<S, 2>(kc, a, b, ldb, c, ldc, alpha, beta, n);
+    case 3: return tile<S, 3>(kc, a, b, ldb, c, ldc, alpha, beta, n);
+    case 4: return tile<S, 4>(kc, a, b, ldb, c, ldc, alpha, beta, n);
+    case 5: return tile<S, 5>(kc, a, b, ldb, c, ldc, alpha, beta, n);
+    default: return tile<S, 6>(kc, a, b, ldb, c, ldc, alpha, beta, n);
   }
 }
 
 }  // namespace
 
-GemmMicroKernel<float> sgemm_ukr() { return {kMR, 16, &sgemm_6x16, "sgemm_ukr_avx2_6x16"}; }
-GemmMicroKernel<double> dgemm_ukr() { return {kMR, 8, &dgemm_6x8, "dgemm_ukr_avx2_6x8"}; }
+GemmMicroKernel<float> sgemm_ukr() { return {kMR, 16, &run<F32>, "sgemm_ukr_avx2_6x16"}; }
+GemmMicroKernel<double> dgemm_ukr() { return {kMR, 8, &run<F64>, "dgemm_ukr_avx2_6x8"}; }
 
 }  // namespace avx2
 }  // namespace mg

@@ -1,7 +1,12 @@
-// AVX-512 micro-kernels: MR rows of C, each two 512-bit vectors wide; A is broadcast one
-// element at a time, B loaded as two vectors per k step. 12x2 accumulators + 2 B + 1 A = 27 of
-// the 32 zmm registers. Compiled with -mavx512f; internal linkage keeps these copies out of
-// the portable code.
+// AVX-512 micro-kernels: up to 12 rows of C, each two 512-bit vectors wide (12x32 floats,
+// 12x16 doubles). A is broadcast one element at a time, B loaded as two vectors per k step:
+// 12x2 accumulators + 2 B + 1 A = 27 of the 32 zmm registers, 24 independent FMA chains,
+// enough to cover the FMA latency on both FMA pipes.
+//
+// Edge tiles run the same loop specialised for their row count (a 6-row tile does 6 rows of
+// work, not 12) and their vector count, and write the last vector with a mask, so they cost
+// what they compute and no scratch copy. Compiled with -mavx512f; internal linkage keeps
+// these copies out of the portable code.
 #include <immintrin.h>
 
 #include "gemm/ukernel.h"
@@ -12,62 +17,113 @@ namespace {
 
 constexpr int kMR = 12;
 
-void sgemm_12x32(int64_t kc, const float* __restrict a, const float* __restrict b,
-                float* __restrict c, int64_t ldc, float alpha, float beta) {
-  __m512 acc[kMR][2];
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_loadu_ps(b + p * 32), b1 = _mm512_loadu_ps(b + p * 32 + 16);
-    const float* ap = a + p * kMR;
-    for (int i = 0; i < kMR; ++i) {
-      const __m512 ai = _mm512_set1_ps(*(ap + i));
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-    }
+struct F32 {
+  using T = float;
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(T x) { return _mm512_set1_ps(x); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static V load(const T* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store(T* p, V v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m512d;
+  using Mask = __mmask8;
+  static constexpr int kLanes = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V set1(T x) { return _mm512_set1_pd(x); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static V load(const T* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static void store(T* p, V v, Mask m) { _mm512_mask_storeu_pd(p, m, v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+};
+
+// M rows (<= 12) by NV vectors (1 or 2) of C; `last` masks the columns of the last vector.
+template <class S, int M, int NV, bool Masked>
+void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
+          int64_t ldb, typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
+          typename S::T beta, typename S::Mask last) {
+  using V = typename S::V;
+  V acc[M][NV];
+#pragma GCC unroll 12
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  // The C tile is touched last; start fetching it now so the stores do not wait on memory.
+#pragma GCC unroll 12
+  for (int i = 0; i < M; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * S::kLanes - 1), _MM_HINT_T0);
   }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  for (int i = 0; i < kMR; ++i) {
-    float* ci = c + i * ldc;
-    __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
-    if (beta != 0.0f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * S::kLanes);
+#pragma GCC unroll 12
+    for (int i = 0; i < M; ++i) {
+      const V ai = S::set1(a[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
     }
-    _mm512_storeu_ps(ci, r0);
-    _mm512_storeu_ps(ci + 16, r1);
+    a += kMR;
+    b += ldb;
+  }
+  const V va = S::set1(alpha), vb = S::set1(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < M; ++i) {
+    typename S::T* ci = c + i * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      const bool partial = Masked && v == NV - 1;
+      V r = S::mul(va, acc[i][v]);
+      if (beta != typename S::T(0))
+        r = S::fmadd(vb, partial ? S::load(ci + v * S::kLanes, last) : S::load(ci + v * S::kLanes), r);
+      if (partial)
+        S::store(ci + v * S::kLanes, r, last);
+      else
+        S::store(ci + v * S::kLanes, r);
+    }
   }
 }
 
-void dgemm_12x16(int64_t kc, const double* __restrict a, const double* __restrict b,
-               double* __restrict c, int64_t ldc, double alpha, double beta) {
-  __m512d acc[kMR][2];
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_pd();
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m512d b0 = _mm512_loadu_pd(b + p * 16), b1 = _mm512_loadu_pd(b + p * 16 + 8);
-    const double* ap = a + p * kMR;
-    for (int i = 0; i < kMR; ++i) {
-      const __m512d ai = _mm512_set1_pd(*(ap + i));
-      acc[i][0] = _mm512_fmadd_pd(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_pd(ai, b1, acc[i][1]);
-    }
+template <class S>
+using TileFn = void (*)(int64_t, const typename S::T*, const typename S::T*, int64_t,
+                        typename S::T*, int64_t, typename S::T, typename S::T, typename S::Mask);
+
+// Edge tiles indexed by [rows - 1][vectors - 1].
+template <class S, int... Ms>
+struct EdgeTable {
+  TileFn<S> fn[sizeof...(Ms)][2] = {{&tile<S, Ms, 1, true>, &tile<S, Ms, 2, true>}...};
+};
+
+template <class S>
+void run(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb,
+         typename S::T* c, int64_t ldc, typename S::T alpha, typename S::T beta, int m, int n) {
+  constexpr int kNR = 2 * S::kLanes;
+  if (m == kMR && n == kNR) {
+    tile<S, kMR, 2, false>(kc, a, b, ldb, c, ldc, alpha, beta, 0);
+    return;
   }
-  const __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
-  for (int i = 0; i < kMR; ++i) {
-    double* ci = c + i * ldc;
-    __m512d r0 = _mm512_mul_pd(va, acc[i][0]), r1 = _mm512_mul_pd(va, acc[i][1]);
-    if (beta != 0.0) {
-      r0 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ci), r0);
-      r1 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ci + 8), r1);
-    }
-    _mm512_storeu_pd(ci, r0);
-    _mm512_storeu_pd(ci + 8, r1);
-  }
+  static const EdgeTable<S, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12> edges;
+  const int nv = n > S::kLanes ? 2 : 1;
+  const int tail = n - (nv - 1) * S::kLanes;
+  const auto last = static_cast<typename S::Mask>((1u << tail) - 1u);
+  edges.fn[m - 1][nv - 1](kc, a, b, ldb, c, ldc, alpha, beta, last);
 }
 
 }  // namespace
 
-GemmMicroKernel<float> sgemm_ukr() { return {kMR, 32, &sgemm_12x32, "sgemm_ukr_avx512_12x32"}; }
-GemmMicroKernel<double> dgemm_ukr() { return {kMR, 16, &dgemm_12x16, "dgemm_ukr_avx512_12x16"}; }
+GemmMicroKernel<float> sgemm_ukr() { return {kMR, 32, &run<F32>, "sgemm_ukr_avx512_12x32"}; }
+GemmMicroKernel<double> dgemm_ukr() { return {kMR, 16, &run<F64>, "dgemm_ukr_avx512_12x16"}; }
 
 }  // namespace avx512
 }  // namespace mg

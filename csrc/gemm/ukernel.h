@@ -1,11 +1,13 @@
 // The contract between the GEMM driver (gemm.cpp) and its register-blocked micro-kernels.
 //
-// A micro-kernel computes one mr x nr tile of C from packed panels:
-//   a: kc steps of mr values (column k of the A sliver), contiguous
-//   b: kc steps of nr values (row k of the B sliver), contiguous
-//   C[i*ldc + j] = alpha * sum_k a[k*mr + i] * b[k*nr + j] + beta * C[i*ldc + j]
-// beta == 0 means C is not read. The driver only calls it on full tiles; edge tiles go
-// through a scratch tile, so kernels never see partial sizes.
+// A micro-kernel computes one tile of C, at most mr x nr, from two slivers:
+//   a: kc steps of mr values (column p of an MR-row sliver of op(A)), contiguous, zero-padded
+//   b: kc rows of nr values (row p of an NR-column sliver of op(B)), rows `ldb` apart
+//      (ldb == nr for a packed sliver; the row stride of B itself when B is read in place);
+//      all nr values of every row are readable
+//   C[i*ldc + j] = alpha * sum_p a[p*mr + i] * b[p*ldb + j] + beta * C[i*ldc + j]
+//      for i < m, j < n  (m <= mr, n <= nr: edge tiles are handled by the kernel itself)
+// beta == 0 means C is only written (it may hold NaN beforehand).
 #pragma once
 #include <cstdint>
 
@@ -15,7 +17,8 @@ template <typename T>
 struct GemmMicroKernel {
   int mr;
   int nr;
-  void (*run)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
+  void (*run)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha, T beta,
+              int m, int n);
   const char* name;
 };
 

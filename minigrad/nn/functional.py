@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d  # noqa: F401
 from ..ops import leaky_relu, log_softmax, mean, relu, sigmoid, softmax, tanh  # noqa: F401
 from ..ops.loss import BCEWithLogits, CrossEntropy, NLLLoss
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401  (NORM)
 from ..tensor import Tensor
 
 
@@ -40,3 +42,82 @@ def mse_loss(input, target, reduction: str = "mean"):
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return squared.mean() if reduction == "mean" else squared.sum()
+
+
+# ---------------------------------------------------------------------------- layers (minigrad.nn)
+def linear(input, weight, bias=None):
+    """y = x W^T + b with W of shape (out_features, in_features), as ``torch.nn.functional.linear``.
+    One fused op on the GEMM (no transposed copy of W)."""
+    from ..ops.linalg import Linear
+
+    return Linear.apply(input, weight) if bias is None else Linear.apply(input, weight, bias)
+
+
+def _keep_mask(shape, p, dtype) -> np.ndarray:
+    """Bernoulli(1 - p) keep-mask (1 keeps, 0 drops) from the global generator."""
+    from ..random import generator
+
+    return (generator().random(shape, dtype=np.float32) >= p).astype(dtype)
+
+
+def _check_probability(p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+
+
+def dropout(input, p: float = 0.5, training: bool = True, mode: str = "inverted"):
+    """Zeroes each element independently with probability ``p`` (the drop probability).
+
+    ``mode="inverted"`` (PyTorch's): in training y = x * m / (1 - p) with m ~ Bernoulli(1 - p),
+    so E[y] = x, and at test time y = x.
+    ``mode="scale_at_test"`` (the original weight-scaling inference rule): in training
+    y = x * m, unscaled; at test time y = (1 - p) x, which matches the training expectation.
+    Both give the same expected activation; inverted dropout keeps inference free of work."""
+    _check_probability(p)
+    if mode not in ("inverted", "scale_at_test"):
+        raise ValueError(f"dropout mode must be 'inverted' or 'scale_at_test', got {mode!r}")
+    if not training:
+        return input if mode == "inverted" or p == 0 else input * (1.0 - p)
+    if p == 0:
+        return input
+    return _apply_mask(input, input.shape, p, mode)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True):
+    """Channel dropout: zeroes whole feature maps x[n, c] with probability ``p`` and scales the
+    kept ones by 1 / (1 - p). Neighbouring pixels are strongly correlated, so dropping single
+    pixels of a conv output barely regularises; dropping channels does."""
+    _check_probability(p)
+    if input.ndim < 3:
+        raise ValueError(f"dropout2d expects (N, C, H, W) or (N, C, L) input, got shape {input.shape}")
+    if not training or p == 0:
+        return input
+    return _apply_mask(input, input.shape[:2] + (1,) * (input.ndim - 2), p, "inverted")
+
+
+def _apply_mask(input, mask_shape, p, mode):
+    mask = _keep_mask(mask_shape, p, input.dtype)
+    if mode == "inverted":
+        mask *= 0.0 if p == 1 else 1.0 / (1.0 - p)
+    return input * Tensor(mask)
+
+
+def gaussian_noise(input, std: float, training: bool = True):
+    """y = x + n with n ~ N(0, std^2) drawn from the global generator, in training only
+    (noise injection on inputs or hidden units); y = x at test time."""
+    if std < 0:
+        raise ValueError(f"gaussian_noise std must be non-negative, got {std}")
+    if not training or std == 0:
+        return input
+    from ..random import generator
+
+    noise = generator().standard_normal(input.shape, dtype=input.dtype)
+    noise *= std
+    return input + Tensor(noise)
+
+
+def flatten(input, start_dim: int = 0, end_dim: int = -1):
+    """Merges dimensions ``start_dim``..``end_dim`` into one (a view)."""
+    from ..ops import flatten as flatten_op
+
+    return flatten_op(input, start_dim, end_dim)

@@ -7,12 +7,15 @@ import builtins
 import numpy as np
 
 from ..autograd import Function
+from .conv import Conv2d, pair
 from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg,
                           Pow, ReLU, Sigmoid, Sqrt, Sub, Tanh, Where, equal, greater, greater_equal,
                           less, less_equal, not_equal)
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
+from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm  # NORM
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
 
 
@@ -51,6 +54,9 @@ def matmul(x, y):
     x, y = (t if isinstance(t, Tensor) else Tensor(t) for t in (x, y))
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"MatMul: operands must have at least one dimension, got {x.shape} and {y.shape}")
+    if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:  # checked here to name the shapes the user passed
+        raise ValueError(f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
+                         f"(inner dimensions {x.shape[-1]} vs {y.shape[-2 if y.ndim > 1 else 0]})")
     x2 = reshape(x, (1, x.shape[0])) if x.ndim == 1 else x
     y2 = reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
     out = MatMul.apply(x2, y2)
@@ -150,4 +156,30 @@ def pad(x, pad_width, value=0.0):
     return Pad.apply(x, pad_width=tuple(map(tuple, width.tolist())), value=value)
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "builtins", "annotations")]
+# ---- convolution and pooling (NCHW), PyTorch's signatures
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """Cross-correlation of ``input`` (N, C_in, H, W) with ``weight`` (C_out, C_in/groups, kH, kW)."""
+    geometry = dict(stride=pair(stride, "stride", "Conv2d"), padding=pair(padding, "padding", "Conv2d"),
+                    dilation=pair(dilation, "dilation", "Conv2d"), groups=int(groups))
+    operands = (input, weight) if bias is None else (input, weight, bias)
+    return Conv2d.apply(*operands, **geometry)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):  # noqa: A002
+    return MaxPool2d.apply(input, **window_options("MaxPool2d", kernel_size, stride, padding))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0):  # noqa: A002
+    return AvgPool2d.apply(input, **window_options("AvgPool2d", kernel_size, stride, padding))
+
+
+def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+    """``output_size``: an int, or a pair whose None entries keep the input's size."""
+    size = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else tuple(output_size)
+    if len(size) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1) for s in size):
+        raise ValueError(f"AdaptiveAvgPool2d: output_size must be a positive int or a pair of them (or None), "
+                         f"got {output_size!r}")
+    return AdaptiveAvgPool2d.apply(input, output_size=size)
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "builtins", "annotations", "pair", "window_options")]

@@ -66,3 +66,36 @@ class MatMul(Function):
         if self.needs_input_grad[1]:
             dy = gemm(self._batched(x, self.batch), gb, trans_a=True).reshape(*self.batch, *y.shape[-2:])
         return dx, dy
+
+
+# ---- the fully connected layer (added with minigrad.nn: Linear's hot path)
+class Linear(Function):
+    """y = x W^T + b for x (..., in), W (out, in), b (out,) — PyTorch's weight layout.
+    dx = dy W,  dW = dy^T x,  db = sum of dy over the batch.
+    All three products read W and the (flattened) batch in place through the GEMM's
+    transpose flags, so neither W^T nor dy^T is ever materialised."""
+
+    def forward(self, x, weight, bias=None):
+        if x.dtype != weight.dtype or x.dtype.type not in (np.float32, np.float64):
+            raise TypeError(f"Linear: input and weight must both be float32 or both float64, got {x.dtype} and {weight.dtype}")
+        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"Linear: input features {x.shape[-1:]} do not match weight {weight.shape} "
+                             "(expected weight (out_features, in_features))")
+        if bias is not None and (bias.shape != (weight.shape[0],) or bias.dtype != weight.dtype):
+            raise ValueError(f"Linear: bias {bias.shape} {bias.dtype} does not match weight {weight.shape} {weight.dtype}")
+        self.x_shape, self.x, self.weight = x.shape, x.reshape(-1, x.shape[-1]), weight
+        y = gemm(self.x, weight, trans_b=True)
+        if bias is not None:
+            y += bias
+        return y.reshape(*x.shape[:-1], weight.shape[0])
+
+    def backward(self, g):
+        g = np.ascontiguousarray(g).reshape(-1, self.weight.shape[0])
+        dx = dw = db = None
+        if self.needs_input_grad[0]:
+            dx = gemm(g, self.weight).reshape(self.x_shape)
+        if self.needs_input_grad[1]:
+            dw = gemm(g, self.x, trans_a=True)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            db = g.sum(axis=0)
+        return dx, dw, db

@@ -1,0 +1,103 @@
+// Batch normalisation over (N, C, S) arrays: S = H*W (1 for (N, C) input).
+//
+//   training:  mu_c = mean over (n, s) of x[n,c,s],  var_c = biased variance,
+//              invstd_c = 1 / sqrt(var_c + eps)
+//   inference: mu_c, invstd_c from the running statistics
+//   forward:   y = gamma_c (x - mu_c) invstd_c + beta_c          (then max(y, 0) if relu)
+//   backward:  g = dy (times [y > 0] if relu),  M = N*S
+//              dbeta_c  = sum g,   dgamma_c = invstd_c sum g (x - mu_c)
+//              dx = gamma_c invstd_c (g - dbeta_c / M - (x - mu_c) invstd_c dgamma_c / M)
+//                   (training; in inference the batch terms vanish: dx = gamma_c invstd_c g)
+//
+// The driver (batchnorm.cpp) owns threads and the order of every reduction; the loops over
+// one block of a channel are per-ISA "span kernels" (batchnorm_spans.inc compiled
+// once per instruction set). Every reduction is split into blocks fixed by the shape alone
+// (about kBatchNormBlock elements of one channel), whose partial results are merged in block
+// order, so the result does not depend on the number of threads.
+#pragma once
+#include <cstdint>
+
+namespace mg {
+
+constexpr int64_t kBatchNormBlock = 8192;
+
+// Kernels over one block of a channel: `rows` runs of `len` contiguous elements, `stride`
+// apart ("block_*"), and over one (N, C) row of `channels` elements for S == 1 input ("cols_*",
+// vectorised across channels). g below is dy, masked by [x * scale + shift > 0] if relu.
+template <typename T>
+struct BatchNormSpanKernels {
+  // Mean and sum of squared deviations of the block.
+  void (*block_stats)(const T* x, int64_t rows, int64_t stride, int64_t len, double* mean,
+                      double* m2);
+  // y = x * scale + shift (then max(y, 0) if relu).
+  void (*block_affine)(const T* x, int64_t rows, int64_t stride, int64_t len, T scale, T shift,
+                       bool relu, T* y);
+  // sum g and sum g * (x - mean).
+  void (*block_grad_sums)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
+                          T mean, T scale, T shift, bool relu, double* sum_g, double* sum_gx);
+  // dx = k_g * g + k_x * (x - mean) + k_0.
+  void (*block_grad_input)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
+                           T mean, T scale, T shift, bool relu, T k_g, T k_x, T k_0, T* dx);
+
+  // S == 1 rows: acc[c] += x[c];  then  shift_sum[c] += x[c] - mean[c], sq[c] += (x[c]-mean[c])^2.
+  void (*cols_sum)(const T* x, int64_t channels, double* acc);
+  void (*cols_dev)(const T* x, int64_t channels, const double* mean, double* dev, double* sq);
+  void (*cols_affine)(const T* x, int64_t channels, const T* scale, const T* shift, bool relu,
+                      T* y);
+  void (*cols_grad_sums)(const T* x, const T* dy, int64_t channels, const T* mean,
+                         const T* scale, const T* shift, bool relu, double* sum_g,
+                         double* sum_gx);
+  void (*cols_grad_input)(const T* x, const T* dy, int64_t channels, const T* mean,
+                          const T* scale, const T* shift, bool relu, const T* k_g,
+                          const T* k_x, const T* k_0, T* dx);
+  const char* name;
+};
+
+namespace generic {
+BatchNormSpanKernels<float> batchnorm_kernels_f32();
+BatchNormSpanKernels<double> batchnorm_kernels_f64();
+}  // namespace generic
+namespace avx2 {
+BatchNormSpanKernels<float> batchnorm_kernels_f32();
+BatchNormSpanKernels<double> batchnorm_kernels_f64();
+}  // namespace avx2
+namespace avx512 {
+BatchNormSpanKernels<float> batchnorm_kernels_f32();
+BatchNormSpanKernels<double> batchnorm_kernels_f64();
+}  // namespace avx512
+
+// ---- the driver (all pointers checked by the bindings; optional ones may be null)
+// Training forward: batch statistics into save_mean / save_invstd, running stats updated
+// in place (r = (1 - momentum) r + momentum * batch value, unbiased variance), y written.
+template <typename T>
+void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
+                              const T* beta, T* running_mean, T* running_var, double momentum,
+                              double eps, bool relu, T* y, T* save_mean, T* save_invstd);
+// Inference forward from running statistics (also written to save_mean / save_invstd).
+template <typename T>
+void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
+                             const T* beta, const T* running_mean, const T* running_var,
+                             double eps, bool relu, T* y, T* save_mean, T* save_invstd);
+// Backward from the saved mean / invstd; `training` selects the batch-statistics formula.
+template <typename T>
+void batch_norm_backward(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
+                         const T* gamma, const T* beta, const T* mean, const T* invstd,
+                         bool training, bool relu, T* dx, T* dgamma, T* dbeta);
+const char* batch_norm_impl_name();
+
+// Plain scalar twins (csrc/ref/batchnorm_ref.cpp): the test oracle.
+template <typename T>
+void batch_norm_forward_train_ref(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
+                                  const T* beta, T* running_mean, T* running_var,
+                                  double momentum, double eps, bool relu, T* y, T* save_mean,
+                                  T* save_invstd);
+template <typename T>
+void batch_norm_forward_eval_ref(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
+                                 const T* beta, const T* running_mean, const T* running_var,
+                                 double eps, bool relu, T* y, T* save_mean, T* save_invstd);
+template <typename T>
+void batch_norm_backward_ref(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
+                             const T* gamma, const T* beta, const T* mean, const T* invstd,
+                             bool training, bool relu, T* dx, T* dgamma, T* dbeta);
+
+}  // namespace mg

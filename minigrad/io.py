@@ -1,0 +1,188 @@
+"""Model files: ``save(state_dict, path)`` and ``load(path)`` in the safetensors format.
+
+Layout of a file (all integers little-endian):
+
+    8 bytes   N, the header length (unsigned 64-bit)
+    N bytes   a JSON object, padded with spaces:  {"name": {"dtype": "F32", "shape": [6, 1, 5, 5],
+              "data_offsets": [begin, end]}, ..., "__metadata__": {"key": "text"}}
+    the rest  the raw little-endian tensor bytes; each tensor's [begin, end) is relative to
+              the start of this region, and together they cover it exactly, without overlap.
+
+Why this format: loading it executes nothing (unlike pickle, which can run arbitrary code
+from a downloaded checkpoint), it is what PyTorch and other frameworks export pretrained
+weights in, and it is simple enough to read and write with numpy in a page of code. So
+minigrad carries its own reader/writer instead of a dependency, and checks every header
+field, offset and size on load: a truncated, corrupted or mislabelled file raises
+``ValueError`` saying what is wrong rather than yielding garbage weights.
+
+Writes are atomic (see :func:`write_atomically`): a crash mid-save leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .tensor import Tensor
+
+# safetensors dtype code -> little-endian numpy dtype
+_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+           "I8": "i1", "U8": "u1", "BOOL": "?"}
+_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}  # native numpy dtype -> code
+_WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigrad has no Tensor for
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def save(state_dict: Mapping[str, object], path, metadata: Mapping[str, str] | None = None) -> None:
+    """Writes ``state_dict`` (names -> Tensors or numpy arrays) to ``path`` atomically.
+    ``metadata``: optional text key/value pairs stored in the header."""
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str) or not name or name == "__metadata__":
+            raise ValueError(f"save: tensor names must be non-empty strings other than '__metadata__', got {name!r}")
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.newbyteorder("=") not in _CODES:
+            raise TypeError(f"save: {name!r} has dtype {array.dtype}, which the file format cannot store")
+        arrays[name] = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
+    # Widest dtypes first, so every tensor starts at a multiple of its item size.
+    names = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
+    header, offset = {}, 0
+    for name in names:
+        array = arrays[name]
+        header[name] = {"dtype": _CODES[array.dtype.newbyteorder("=")], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    if metadata:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise TypeError("save: metadata must map strings to strings")
+        header["__metadata__"] = dict(metadata)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data region starts 8-byte aligned
+    chunks = [struct.pack("<Q", len(text)), text] + [_tensor_bytes(arrays[n]) for n in names]
+    write_atomically(path, chunks)
+
+
+def _tensor_bytes(array: np.ndarray) -> memoryview:
+    return memoryview(array.reshape(-1).view(np.uint8))
+
+
+def write_atomically(path, chunks: Iterable[bytes]) -> None:
+    """Writes ``chunks`` to a temporary file in the target's directory, fsyncs it, renames it
+    over ``path`` (atomic on POSIX and Windows) and fsyncs the directory so the rename itself
+    survives a power cut. Until the rename, ``path`` keeps its old content; on any error the
+    temporary file is removed."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    if os.name != "posix":  # Windows cannot open a directory; its rename is already durable
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load(path) -> dict:
+    """Reads a safetensors file into a dict of Tensors (in file order). float16 and 8/16-bit
+    integers, which minigrad has no Tensors for, are widened losslessly to float32/int32.
+    Raises ValueError naming the problem for truncated, corrupted or inconsistent files."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        blob = f.read()
+    entries, metadata, start = _parse_header(blob, path)
+    state = {}
+    for name, code, shape, begin, end in entries:
+        array = np.frombuffer(blob, dtype=_DTYPES[code], count=(end - begin) // np.dtype(_DTYPES[code]).itemsize,
+                              offset=start + begin).reshape(shape)
+        array = array.astype(_WIDENED.get(code, np.dtype(_DTYPES[code]).newbyteorder("=")))  # a copy
+        state[name] = Tensor(array)
+    return state
+
+
+def load_metadata(path) -> dict:
+    """The ``__metadata__`` text pairs of a safetensors file (empty if none)."""
+    with open(os.fspath(path), "rb") as f:
+        head = f.read(8)
+        size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        blob = head + f.read(min(size, _MAX_HEADER))
+    return _parse_header(blob, os.fspath(path), check_data=False)[1]
+
+
+def _parse_header(blob: bytes, path: str, check_data: bool = True):
+    def bad(reason):
+        return ValueError(f"{path}: not a valid safetensors file: {reason}")
+
+    if len(blob) < 8:
+        raise bad(f"truncated: {len(blob)} bytes, shorter than the 8-byte header length")
+    size = struct.unpack("<Q", blob[:8])[0]
+    if size > _MAX_HEADER:
+        raise bad(f"header length {size} exceeds the 100 MiB limit (corrupted or not safetensors)")
+    if 8 + size > len(blob):
+        raise bad(f"truncated: header says {size} bytes but only {len(blob) - 8} follow")
+    try:
+        header = json.loads(blob[8:8 + size].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise bad(f"corrupted JSON header ({error})") from None
+    if not isinstance(header, dict):
+        raise bad("the header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise bad("__metadata__ must map strings to strings")
+    entries = []
+    for name, entry in header.items():
+        entries.append((name, *_check_entry(name, entry, bad)))
+    if check_data:
+        data_size = len(blob) - 8 - size
+        position = 0
+        for name, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
+            if begin != position:
+                raise bad(f"tensor {name!r} starts at byte {begin} but the previous one ends at {position} "
+                          "(gap or overlap)")
+            position = end
+        if position > data_size:
+            raise bad(f"truncated: the header describes {position} data bytes, the file holds {data_size}")
+        if position < data_size:
+            raise bad(f"{data_size - position} bytes of data are not described by the header")
+    return entries, metadata, 8 + size
+
+
+def _check_entry(name, entry, bad):
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise bad(f"entry {name!r} must have exactly the fields dtype, shape and data_offsets, got {entry!r}")
+    code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if code not in _DTYPES:
+        hint = " (bfloat16 cannot be loaded: convert to float32 first)" if code == "BF16" else ""
+        raise bad(f"tensor {name!r} has unsupported dtype {code!r}{hint}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise bad(f"tensor {name!r} has an invalid shape {shape!r}")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]):
+        raise bad(f"tensor {name!r} has invalid data_offsets {offsets!r}")
+    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(_DTYPES[code]).itemsize
+    if offsets[1] - offsets[0] != expected:
+        raise bad(f"tensor {name!r}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
+                  f"{offsets} span {offsets[1] - offsets[0]}")
+    return code, tuple(shape), offsets[0], offsets[1]
