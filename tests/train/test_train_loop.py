@@ -1,13 +1,11 @@
 """The training loop, callbacks, history and metrics on a tiny raw-tensor model."""
 import io
-import math
 
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad.data import DataLoader, TensorDataset
-from minigrad.nn import functional as F
 from minigrad.train import (Callback, CSVLogger, EarlyStopping, History, LRSchedulerCallback, ProgressBar, Trainer,
                             accuracy, confusion_matrix, evaluate, fit, predict, predict_tta, top_k_accuracy)
 

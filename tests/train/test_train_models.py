@@ -5,7 +5,7 @@ import pytest
 import minigrad as mg
 from minigrad import models, nn, optim
 from minigrad.data import DataLoader, Digits, Shapes, TensorDataset, random_split
-from minigrad.data.transforms import RandomCrop, Standardize
+from minigrad.data.transforms import RandomAffine, RandomCrop, Standardize
 from minigrad.nn import functional as F
 from minigrad.train import EarlyStopping, ModelCheckpoint, Trainer, evaluate
 
@@ -15,13 +15,15 @@ def test_lenet5_with_adam_reaches_97_percent_on_the_digits():
     mg.manual_seed(0)
     train, test = Digits(size=28), Digits(train=False, size=28)
     scaling = Standardize().fit(train.arrays[0])
-    train_loader = DataLoader(TensorDataset(scaling(train.arrays[0]), train.arrays[1]), batch_size=64, shuffle=True)
+    train_loader = DataLoader(TensorDataset(scaling(train.arrays[0]), train.arrays[1]), batch_size=64, shuffle=True,
+                              transform=RandomAffine(degrees=8, translate=(0.08, 0.08)))
     test_loader = DataLoader(TensorDataset(scaling(test.arrays[0]), test.arrays[1]), batch_size=512)
     model = models.lenet5()
-    trainer = Trainer(model, optim.Adam(model.parameters(), lr=2e-3), F.cross_entropy, progress=False)
-    history = trainer.fit(train_loader, epochs=10)
+    adam = optim.Adam(model.parameters(), lr=2e-3)
+    cosine = optim.lr_scheduler.CosineAnnealingLR(adam, T_max=20)
+    history = Trainer(model, adam, F.cross_entropy, scheduler=cosine, progress=False).fit(train_loader, epochs=20)
     scores = evaluate(model, test_loader, F.cross_entropy)
-    assert history["train_loss"][-1] < history["train_loss"][0] / 5
+    assert history["train_loss"][-1] < history["train_loss"][0] / 5 and history["lr"][-1] < 1e-4
     assert scores["accuracy"] >= 0.97, f"test accuracy {scores['accuracy']:.4f} after {history['train_loss']}"
 
 
