@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from minigrad import cli
 from minigrad.cli import main
 
 
@@ -54,3 +55,11 @@ def test_info_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "minigrad.cli", "info"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("minigrad ") and "optional:" in result.stdout
+
+
+def test_without_scikit_learn_the_default_dataset_is_shapes(monkeypatch):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "sklearn" else real(name))
+    assert cli.default_dataset() == "shapes"
+    monkeypatch.undo()
+    assert cli.default_dataset() == ("digits" if real("sklearn") else "shapes")

@@ -138,6 +138,7 @@ def test_progress_bar_is_quiet_off_a_terminal_and_shows_on_one(problem, capsys):
     assert "epoch 1" in terminal.getvalue() and "samples/s" in terminal.getvalue()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the diverged softmax
 def test_nan_guard_names_the_step_and_the_learning_rate(problem):
     model, _, loss_fn, train, _ = problem
     optimizer = type(problem[1])(model.parameters(), lr=1e6, momentum=0.0)
