@@ -1,10 +1,9 @@
 """The `minigrad` command end to end on the built-in shapes (short runs)."""
 import csv
 import re
-import subprocess
-import sys
 
 import pytest
+from isolated import run_python
 
 from minigrad import cli
 from minigrad.cli import main
@@ -52,7 +51,7 @@ def test_clear_errors(tmp_path, capsys):
 
 
 def test_info_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "minigrad.cli", "info"], capture_output=True, text=True, timeout=60)
+    result = run_python("minigrad.cli", "info", module=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("minigrad ") and "optional:" in result.stdout
 

@@ -1,15 +1,12 @@
 """The Tensor API, constructors, in-place updates, and the package-level backend controls
 (threads, backend_info, MINIGRAD_ISA forcing in subprocesses)."""
-import os
-import subprocess
-import sys
 
 import numpy as np
+from isolated import run_python
 import pytest
 
 import minigrad as mg
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ------------------------------------------------------------------------------ construction
@@ -153,12 +150,6 @@ def test_backend_info_reports_the_build():
     assert info["openmp"] >= 201511  # OpenMP 4.5 or newer, compiled in
     assert "gemm" in info["implementations"] and info["implementations"]["gemm"]
     assert isinstance(info["compiler"], str) and info["compiler"]
-
-
-def run_python(code, **env):
-    environment = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env}
-    return subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
-                          timeout=120)
 
 
 ISA_RANK = {"generic": 0, "avx2": 1, "avx512": 2}

@@ -1,13 +1,12 @@
 """Batch-norm kernels (_C.batch_norm_*) against their scalar twins (_C.ref.batch_norm_*) on
 awkward shapes, on every ISA path, at 1 and several threads, and their argument checks."""
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 import minigrad as mg
 from minigrad import _C
@@ -147,10 +146,7 @@ def test_each_isa_path_matches_reference(isa):
     if order.index(isa) > order.index(mg.backend_info()["cpu_isa"]):
         pytest.skip(f"this CPU has no {isa} (best: {mg.backend_info()['cpu_isa']})")
     here = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ, MINIGRAD_ISA=isa,
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(mg.__file__)), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(here=here, isa=isa)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = run_python(ISA_SCRIPT.format(here=here, isa=isa), MINIGRAD_ISA=isa)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 

@@ -2,11 +2,10 @@
 algorithm forced, each instruction-set path (MINIGRAD_ISA, in a subprocess), 1 thread vs all;
 and the bindings' argument checks."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 from minigrad import _C
 
@@ -129,8 +128,7 @@ def test_each_isa_path(isa):
     code = ("import sys; sys.path.insert(0, %r); import test_conv_kernels as t; from minigrad import _C; "
             "assert _C.backend_info()['isa'] == %r; t.check_against_reference(); _C.set_num_threads(1); "
             "t.check_against_reference()" % (here, isa))
-    env = dict(os.environ, MINIGRAD_ISA=isa)
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    result = run_python(code, MINIGRAD_ISA=isa)
     assert result.returncode == 0, result.stderr[-3000:]
 
 

@@ -1,11 +1,10 @@
 """Element-wise kernels (csrc/eltwise.cpp) against their scalar references and numpy, on every
 ISA path, at 1 thread and all threads, and their argument checks."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 import minigrad as mg
 from minigrad import _C
@@ -62,9 +61,7 @@ def test_each_isa_path(isa):
     script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import numpy as np, minigrad as mg; "
               f"import test_eltwise_kernels as t; assert mg.backend_info()['implementations']['eltwise'] == 'eltwise_{isa}'; "
               "t.check_all(np.float32); t.check_all(np.float64); print('ok')")
-    env = dict(os.environ, MINIGRAD_ISA=isa,
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(mg.__file__)), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = run_python(script, MINIGRAD_ISA=isa)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 import minigrad
 from minigrad import _C
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ISA_ORDER = ["generic", "avx2", "avx512"]
 
 AWKWARD = [1, 2, 7, 13, 31, 63, 65, 127, 257]
@@ -106,10 +104,7 @@ def test_every_isa_path_matches_reference(isa):
     code = ("import sys, minigrad; sys.path.insert(0, sys.argv[1]); import test_gemm; "
             "info = minigrad.backend_info(); assert info['isa'] == sys.argv[2], info; "
             "print(info['implementations']['gemm'], test_gemm.sweep())")
-    env = dict(os.environ, MINIGRAD_ISA=isa, PYTHONPATH=os.pathsep.join(
-        [ROOT, os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__), isa],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = run_python(code, os.path.dirname(__file__), isa, MINIGRAD_ISA=isa)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     name, count = proc.stdout.split()
     assert isa in name

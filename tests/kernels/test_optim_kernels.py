@@ -2,11 +2,10 @@
 (each in its own process, MINIGRAD_ISA), odd sizes, many tensors per call, 1 thread vs all,
 and bad arguments rejected before any memory is touched."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 from minigrad import _C
 
@@ -100,8 +99,7 @@ def test_each_isa_path_equals_reference(isa):
             "from minigrad import _C; assert _C.backend_info()['implementations']['optim'].endswith(%r); "
             "print(t.run_all_cases(np.float32), t.run_all_cases(np.float64))"
             % (os.path.dirname(__file__), isa))
-    env = dict(os.environ, MINIGRAD_ISA=isa)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = run_python(code, MINIGRAD_ISA=isa)
     assert out.returncode == 0, out.stderr
     f32, f64 = map(float, out.stdout.split())
     assert f32 < TOL[np.float32] and f64 < TOL[np.float64]

@@ -1,11 +1,10 @@
 """Pooling kernels against the scalar reference (_C.ref) and PyTorch on awkward shapes, each
 instruction-set build (subprocess with MINIGRAD_ISA), 1 thread vs all; argument checks."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 from minigrad import _C
 
@@ -113,8 +112,7 @@ def test_each_isa_build(isa):
     here = os.path.dirname(os.path.abspath(__file__))
     code = ("import sys; sys.path.insert(0, %r); import test_pool_kernels as t; from minigrad import _C; "
             "t.check_against_reference(); _C.set_num_threads(1); t.check_against_reference()" % here)
-    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, MINIGRAD_ISA=isa),
-                            capture_output=True, text=True, timeout=120)
+    result = run_python(code, MINIGRAD_ISA=isa)
     assert result.returncode == 0, result.stderr[-3000:]
 
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 import minigrad
 from minigrad import _C
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(autouse=True)
@@ -116,9 +114,6 @@ def test_omp_num_threads_sets_the_default(value):
     code = ("import minigrad, numpy as np; from minigrad import _C; "
             "a = np.ones((1, 64, 64), np.float32); out = np.empty_like(a); _C.gemm(a, a, out); "
             "assert (out == 64).all(); print(minigrad.get_num_threads())")
-    env = dict(os.environ, OMP_NUM_THREADS=value,
-               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=60)
+    proc = run_python(code, OMP_NUM_THREADS=value)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == value
