@@ -154,7 +154,8 @@ def _storage(storage):
 
 def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, storage=None,
            study_name: str = "minigrad", monitor: str = "val_accuracy", direction: str | None = None,
-           seed: int | None = None, pruner=None, timeout: float | None = None, verbose: bool = False) -> SearchResult:
+           seed: int | None = None, pruner=None, timeout: float | None = None, verbose: bool = False,
+           trial_callbacks=()) -> SearchResult:
     """Runs ``n_trials`` trials and returns the best configuration.
 
     Each trial draws a ``config`` (``{name: value}``) from ``space``, seeds minigrad's generator
@@ -165,7 +166,7 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
     ``direction``: "maximize"/"minimize", by default maximize for accuracies. A trial whose loss
     diverges is pruned. With ``storage`` (see the module docstring) the study named
     ``study_name`` is created or joined. ``seed`` seeds the sampler: with in-process storage the
-    same seed gives the same trials.
+    same seed gives the same trials. ``trial_callbacks``: ``fn(study, trial)`` after each trial.
     """
     optuna = _optuna()
     if int(n_trials) != n_trials or n_trials < 1:
@@ -200,7 +201,7 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
     try:
         study = optuna.create_study(storage=_storage(storage), sampler=sampler, pruner=pruner, study_name=study_name,
                                     direction=direction, load_if_exists=True)
-        study.optimize(objective, n_trials=int(n_trials), timeout=timeout)
+        study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=list(trial_callbacks))
     finally:
         optuna.logging.set_verbosity(previous)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
