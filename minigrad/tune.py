@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -144,12 +145,21 @@ class SearchResult:
         return self.study.trials
 
 
-def _storage(storage):
-    """SQLite files get a generous lock timeout: processes sharing one file wait for each other."""
-    if isinstance(storage, str) and storage.startswith("sqlite:"):
-        optuna = _optuna()
-        return optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
-    return storage
+def _storage(storage, attempts: int = 5):
+    """An RDB storage for a URL. SQLite files get a generous lock timeout, so processes sharing one
+    file wait for each other. Processes that start together race to create the tables; the loser
+    sees "already exists" and simply connects again to the tables the winner made."""
+    if not isinstance(storage, str):
+        return storage
+    optuna = _optuna()
+    options = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=options)
+        except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, whichever backend
+            if "already exists" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, storage=None,
