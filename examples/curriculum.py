@@ -1,6 +1,7 @@
 """Curriculum learning on the digits: a reference network scores every training image by its
 loss; a fresh LeNet-5 then trains on a pool that starts with the easiest 20% and grows to the
-whole set (root pacing), against the same network trained on uniformly shuffled data.
+whole set (root pacing; each class
+in proportion), against the same network trained on uniformly shuffled data.
 
     python examples/curriculum.py [--epochs 8] [--seeds 3] [--smoke]
 """
@@ -49,7 +50,7 @@ def main(argv=None):
             if name == "uniform":
                 loader = DataLoader(TensorDataset(x, y), 64, shuffle=True)
             else:
-                sampler = CurriculumSampler(difficulty, root_pacing(start=0.2, full_at=full_at))
+                sampler = CurriculumSampler(difficulty, root_pacing(start=0.2, full_at=full_at), labels=y)
                 loader = DataLoader(TensorDataset(x, y), 64, sampler=sampler)
             history = fit(model, optim.Adam(model.parameters(), lr=1e-3), F.cross_entropy, loader, test_loader,
                           epochs=epochs, progress=False)

@@ -95,15 +95,29 @@ class CurriculumSampler:
         pacing: ``fraction(epoch) -> (0, 1]``; non-decreasing. ``None``: the whole set every epoch,
             ordered easy to hard if ``shuffle=False`` (a fixed curriculum).
         shuffle: shuffle the pool each epoch (default). ``False`` keeps it sorted easy to hard.
+        labels: class labels, to keep the pool class-balanced: examples are ranked by their
+            difficulty *within their class* (as a quantile), so a pool of 20% holds the easiest
+            20% of every class. Without it an early pool may hold only the easiest classes, and
+            the model learns nothing about the others until they enter.
     """
 
-    def __init__(self, difficulty, pacing: Callable[[int], float] | None = None, shuffle: bool = True):
+    def __init__(self, difficulty, pacing: Callable[[int], float] | None = None, shuffle: bool = True,
+                 labels=None):
         difficulty = np.asarray(getattr(difficulty, "data", difficulty), dtype=np.float64)
         if difficulty.ndim != 1 or len(difficulty) == 0:
             raise ValueError(f"CurriculumSampler: difficulty must be a non-empty 1-D array, got shape {difficulty.shape}")
         if not np.all(np.isfinite(difficulty)):
             raise ValueError("CurriculumSampler: difficulty scores must be finite")
         self.order = np.argsort(difficulty, kind="stable")  # easiest first
+        if labels is not None:
+            labels = np.asarray(getattr(labels, "data", labels))
+            if labels.shape != difficulty.shape:
+                raise ValueError(f"CurriculumSampler: {labels.shape} labels for {difficulty.shape} difficulty scores")
+            quantile = np.empty(len(difficulty))
+            for label in np.unique(labels):
+                members = self.order[labels[self.order] == label]  # this class, easiest first
+                quantile[members] = (np.arange(len(members)) + 1) / len(members)
+            self.order = np.lexsort((difficulty, quantile))  # by within-class quantile, then difficulty
         self.pacing = pacing if pacing is not None else (lambda epoch: 1.0)
         self.shuffle = bool(shuffle)
         self.epoch = 0

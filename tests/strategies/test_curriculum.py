@@ -58,3 +58,12 @@ def test_bad_pacing_is_reported():
         len(CurriculumSampler(np.arange(3.0), lambda e: 0.0))
     with pytest.raises(ValueError, match="starting fraction"):
         linear_pacing(0, 3)
+
+
+def test_class_balanced_pool_takes_the_easiest_share_of_every_class():
+    labels = np.array([0] * 8 + [1] * 4)
+    difficulty = np.concatenate([np.arange(8.0), np.arange(4.0) + 100])  # class 1 is all harder
+    sampler = CurriculumSampler(difficulty, linear_pacing(0.5, 1), labels=labels)
+    pool = sorted(sampler)
+    assert pool == [0, 1, 2, 3, 8, 9]  # half of each class, the easiest of each
+    assert sorted(CurriculumSampler(difficulty, linear_pacing(0.5, 1))) == list(range(6))  # unbalanced: class 0 only
