@@ -11,7 +11,8 @@ Step = Callable[[], None]
 class Workload:
     """``setup_minigrad()`` / ``setup_torch()`` build inputs (and models) and return a
     zero-argument function that runs one repetition. ``flop`` or ``bytes`` per repetition turn
-    times into GFLOP/s or GB/s."""
+    times into GFLOP/s or GB/s. Setups import torch inside themselves, never at module level:
+    the minigrad side's process must not load a second OpenMP runtime."""
 
     name: str
     group: str
@@ -19,3 +20,6 @@ class Workload:
     setup_torch: Optional[Callable[[], Step]] = None
     flop: float = 0.0
     bytes: float = 0.0
+    # A third side for workloads numpy can run too (GEMM): timed under the machine's
+    # OpenBLAS settings and with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset.
+    setup_numpy: Optional[Callable[[], Step]] = None

@@ -15,7 +15,9 @@
 #include "check.h"
 #include "conv.h"
 #include "dispatch.h"
+#include "eltwise.h"
 #include "gemm/gemm.h"
+#include "memory.h"
 #include "optim.h"
 #include "parallel.h"
 #include "pool.h"
@@ -731,7 +733,61 @@ void def_optim(py::module_& m) {
 }
 // ------------------------------------------------------------------------------ end OPTIM
 
+// ---------------------------------------------------------------------------- ELTWISE
+// relu_forward(x, out), relu_backward(grad, y, out), add(a, b, out): same shape and dtype,
+// any rank; `out` may be one of the inputs (in place).
+template <typename T, bool Ref>
+void relu_forward_typed(const py::array& x, const py::array& out) {
+  const char* op = Ref ? "relu_forward_ref" : "relu_forward";
+  const T* px = checked_like<T>(x, op, "x", x);
+  T* py_ = checked_like<T>(out, op, "out", x, true);
+  const int64_t n = x.size();
+  py::gil_scoped_release release;
+  Ref ? relu_forward_ref<T>(px, py_, n) : relu_forward<T>(px, py_, n);
+}
+
+template <typename T, bool Ref>
+void relu_backward_typed(const py::array& g, const py::array& y, const py::array& out) {
+  const char* op = Ref ? "relu_backward_ref" : "relu_backward";
+  const T* pg = checked_like<T>(g, op, "grad", g);
+  const T* py_ = checked_like<T>(y, op, "y", g);
+  T* po = checked_like<T>(out, op, "out", g, true);
+  const int64_t n = g.size();
+  py::gil_scoped_release release;
+  Ref ? relu_backward_ref<T>(pg, py_, po, n) : relu_backward<T>(pg, py_, po, n);
+}
+
+template <typename T, bool Ref>
+void add_typed(const py::array& a, const py::array& b, const py::array& out) {
+  const char* op = Ref ? "add_ref" : "add";
+  const T* pa = checked_like<T>(a, op, "a", a);
+  const T* pb = checked_like<T>(b, op, "b", a);
+  T* po = checked_like<T>(out, op, "out", a, true);
+  const int64_t n = a.size();
+  py::gil_scoped_release release;
+  Ref ? add_ref<T>(pa, pb, po, n) : add<T>(pa, pb, po, n);
+}
+
+template <bool Ref>
+void def_eltwise(py::module_& m) {
+  m.def("relu_forward", [](const py::array& x, const py::array& out) {
+    is_dtype(x, py::dtype::of<double>()) ? relu_forward_typed<double, Ref>(x, out)
+                                         : relu_forward_typed<float, Ref>(x, out);
+  }, "x"_a.noconvert(), "out"_a.noconvert());
+  m.def("relu_backward", [](const py::array& g, const py::array& y, const py::array& out) {
+    is_dtype(g, py::dtype::of<double>()) ? relu_backward_typed<double, Ref>(g, y, out)
+                                         : relu_backward_typed<float, Ref>(g, y, out);
+  }, "grad"_a.noconvert(), "y"_a.noconvert(), "out"_a.noconvert());
+  m.def("add", [](const py::array& a, const py::array& b, const py::array& out) {
+    is_dtype(a, py::dtype::of<double>()) ? add_typed<double, Ref>(a, b, out)
+                                         : add_typed<float, Ref>(a, b, out);
+  }, "a"_a.noconvert(), "b"_a.noconvert(), "out"_a.noconvert());
+}
+// ------------------------------------------------------------------------ end ELTWISE
+
 // ------------------------------------------------------------------------- backend info
+bool g_allocator_tuned = false;  // set once at import (memory.cpp)
+
 py::dict backend_info() {
   py::dict impl;
   impl["gemm"] = gemm_impl_name();
@@ -739,10 +795,11 @@ py::dict backend_info() {
   impl["pool"] = pool_impl_name();                                           // CONV / POOL
   impl["batch_norm"] = batch_norm_impl_name();  // BATCHNORM
   impl["optim"] = optim_impl_name();
+  impl["eltwise"] = eltwise_impl_name();
   return py::dict("isa"_a = isa_name(active_isa()), "cpu_isa"_a = isa_name(cpu_isa()),
                   "num_threads"_a = num_threads(), "openmp"_a = _OPENMP,
                   "compiler"_a = MINIGRAD_COMPILER, "build_flags"_a = MINIGRAD_BUILD_FLAGS,
-                  "implementations"_a = impl);
+                  "implementations"_a = impl, "malloc_tuning"_a = g_allocator_tuned);
 }
 
 }  // namespace
@@ -753,6 +810,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "minigrad's compiled kernels (validated entry points; see csrc/README.md)";
   check_isa_env();
   num_threads();  // registers the fork handler before any parallel region runs
+  g_allocator_tuned = tune_allocator();
 
   m.def("backend_info", &backend_info, "Chosen ISA, thread count, compiler, flags, implementations");
   m.def("set_num_threads", &set_num_threads, "n"_a);
@@ -776,4 +834,6 @@ PYBIND11_MODULE(_C, m) {
   def_batch_norm<true>(ref);  // BATCHNORM
   def_optim<false>(m);  // OPTIM
   def_optim<true>(ref);  // OPTIM
+  def_eltwise<false>(m);  // ELTWISE
+  def_eltwise<true>(ref);  // ELTWISE
 }

@@ -53,6 +53,27 @@ T* checked(const py::array& x, const char* op, const char* arg, std::initializer
   return static_cast<T*>(const_cast<void*>(x.data()));
 }
 
+// Like checked<T>, for element-wise arguments of any rank: `x` must have exactly the shape of
+// `like` (which must itself have been checked).
+template <typename T>
+T* checked_like(const py::array& x, const char* op, const char* arg, const py::array& like,
+                bool writable = false) {
+  if (!py::isinstance<py::array_t<T>>(x) || !x.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(op) + ": " + arg + " must be " +
+                         std::string(py::str(py::dtype::of<T>())) + ", got " +
+                         std::string(py::str(x.dtype())));
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error(std::string(op) + ": " + arg + " must be C-contiguous");
+  bool same = x.ndim() == like.ndim();
+  for (py::ssize_t i = 0; same && i < x.ndim(); ++i) same = x.shape(i) == like.shape(i);
+  if (!same)
+    throw py::value_error(std::string(op) + ": " + arg + " has shape " + shape_str(x) +
+                          ", expected " + shape_str(like));
+  if (writable && !x.writeable())
+    throw py::value_error(std::string(op) + ": " + arg + " must be writeable");
+  return static_cast<T*>(const_cast<void*>(x.data()));
+}
+
 inline bool is_dtype(const py::array& x, const py::dtype& d) { return x.dtype().is(d); }
 
 }  // namespace mg

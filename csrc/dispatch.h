@@ -17,4 +17,15 @@ const char* isa_name(Isa isa);
 // Validates MINIGRAD_ISA; throws std::invalid_argument with a readable message.
 void check_isa_env();
 
+// The one dispatch rule every kernel family follows: call the factory of the active ISA.
+// Each argument is a function returning that ISA's kernel table (e.g. avx512::eltwise_f32).
+template <typename Table>
+Table select_for_isa(Table (*generic)(), Table (*avx2)(), Table (*avx512)()) {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512();
+    case Isa::avx2: return avx2();
+    default: return generic();
+  }
+}
+
 }  // namespace mg

@@ -148,8 +148,9 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         return
     grads = defaultdict(lambda: None, {id(root._node): grad})
     for node in _topological_order(root._node):
-        g = grads.pop(id(node), None)  # None: no consumer sent it a gradient
-        if g is None:
+        g = grads.pop(id(node), None)
+        if g is None:  # no consumer sent it a gradient: nothing to pass on, only memory to free
+            _free(node, retain_graph)
             continue
         for hook in node.hooks:
             g = _run_hook(hook, g)
@@ -172,9 +173,14 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             else:
                 key = id(t._node)
                 grads[key] = ig if grads[key] is None else grads[key] + ig
-        if not retain_graph:
-            node.__dict__.clear()
-            node.inputs = None
+        _free(node, retain_graph)
+
+
+def _free(node, retain_graph: bool) -> None:
+    """Drops the node's saved arrays and inputs: the tape holds nothing after backward."""
+    if not retain_graph:
+        node.__dict__.clear()
+        node.inputs = None
 
 
 def _check_versions(node) -> None:
@@ -194,25 +200,8 @@ def _run_hook(hook, g):
     return g if out is None else np.asarray(getattr(out, "data", out), dtype=g.dtype)
 
 
-@contextlib.contextmanager
-def profile():
-    """Collects per-op wall time: ``with profile() as stats: ...`` gives
-    ``stats[(op_name, "forward" | "backward")] == [calls, seconds]``."""
-    stats = defaultdict(lambda: [0, 0.0])
-
-    def record(name, phase, seconds):
-        entry = stats[(name, phase)]
-        entry[0] += 1
-        entry[1] += seconds
-
-    previous, Function.profiler = Function.profiler, record
-    try:
-        yield stats
-    finally:
-        Function.profiler = previous
-
-
 from .gradcheck import gradcheck  # noqa: E402  (lives beside the tape; uses no_grad)
+from .profiler import profile  # noqa: E402
 
 __all__ = ["Function", "backward", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
            "profile", "unbroadcast"]

@@ -21,8 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads
+from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, random_split
+from .data import transforms as T
+from .nn import functional as F
+from .nn import init
+from .optim import lr_scheduler
+from .train import (CSVLogger, EarlyStopping, ModelCheckpoint, PrintEpochs, ProgressBar, Trainer, TrainingDiverged,
+                    accuracy, confusion_matrix, evaluate as evaluate_loader, load_checkpoint, predict, predict_tta)
+
 DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01, "rmsprop": 1e-3,
-              "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3}
+              "adadelta": 1.0, "adam": 2e-3, "adamw": 2e-3}
 AUGMENTATIONS = ("flip", "crop", "resized-crop", "affine", "jitter", "noise")
 
 
@@ -37,7 +46,6 @@ def default_dataset() -> str:
 
 def load_data(spec: str, model: str):
     """``spec`` -> (train dataset, test dataset, name). Digits are upscaled to 28x28 for LeNet-5."""
-    from .data import CIFAR10, KMNIST, MNIST, Digits, FashionMNIST, Shapes
 
     name, _, path = spec.partition(":")
     readers = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "kmnist": KMNIST, "cifar10": CIFAR10}
@@ -60,9 +68,10 @@ def load_data(spec: str, model: str):
 
 
 def augmentation(names: str, image_shape) -> object | None:
-    from .data import transforms as T
 
     chosen = [n.strip() for n in names.split(",") if n.strip() and n.strip() != "none"]
+    if chosen == ["auto"]:  # small shifts and turns for digits and shapes; mirror and shifts for photos
+        chosen = ["flip", "crop"] if image_shape[0] == 3 else ["affine"]
     unknown = [n for n in chosen if n not in AUGMENTATIONS]
     if unknown:
         raise CommandError(f"unknown augmentation {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
@@ -70,7 +79,7 @@ def augmentation(names: str, image_shape) -> object | None:
     steps = {"flip": T.RandomHorizontalFlip(),
              "crop": T.RandomCrop((height, width), padding=max(1, height // 8)),
              "resized-crop": T.RandomResizedCrop((height, width), scale=(0.6, 1.0)),
-             "affine": T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+             "affine": T.RandomAffine(degrees=8, translate=(0.08, 0.08)),
              "jitter": T.ColorJitter(0.3, 0.3, 0.3 if channels == 3 else 0.0, 0.05 if channels == 3 else 0.0),
              "noise": T.GaussianNoise(0.1)}
     return T.Compose([steps[n] for n in chosen]) if chosen else None
@@ -78,7 +87,6 @@ def augmentation(names: str, image_shape) -> object | None:
 
 # ---------------------------------------------------------------- models
 def _norm_layer(kind: str, features: int, spatial: bool):
-    from . import nn
 
     if kind == "batch":
         return nn.BatchNorm2d(features) if spatial else nn.BatchNorm1d(features)
@@ -92,7 +100,6 @@ def _norm_layer(kind: str, features: int, spatial: bool):
 def _with_norm_and_dropout(layers: list, norm: str, dropout: float) -> list:
     """Inserts a normalisation layer after every Conv2d and hidden Linear, and Dropout after the
     activation that follows a hidden Linear."""
-    from . import nn
 
     linears = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
     out, after_linear = [], False
@@ -119,10 +126,22 @@ def _replace(model, kind, make) -> None:
                 parent._modules[name] = make(child)
 
 
+class FusedReLUSlot(nn.Module):
+    """A normalisation layer (or none) standing where ResNet's blocks call ``bn(x, relu=True)``
+    (BatchNorm fused with the ReLU after it), for ``--norm`` other than batch."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x, relu: bool = False):
+        y = self.norm(x) if self.norm is not None else x
+        return y.relu() if relu else y
+
+
 def build_model(name: str, image_shape, num_classes: int, norm: str | None, dropout: float, init: str):
     """The model builders of :mod:`minigrad.models`, adapted to the data's image shape and to the
     ``--norm``, ``--dropout`` and ``--init`` choices."""
-    from . import models, nn
 
     channels, height, width = image_shape
     if name == "lenet5":
@@ -141,7 +160,7 @@ def build_model(name: str, image_shape, num_classes: int, norm: str | None, drop
         model = models.resnet8(num_classes)
         model.conv1 = nn.Conv2d(channels, 16, 3, padding=1, bias=False)
         if norm not in (None, "batch"):
-            _replace(model, nn.BatchNorm2d, lambda bn: _norm_layer(norm, bn.weight.shape[0], True) or nn.Identity())
+            _replace(model, nn.BatchNorm2d, lambda bn: FusedReLUSlot(_norm_layer(norm, bn.weight.shape[0], True)))
         if dropout > 0:
             model.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(64, num_classes))
     else:
@@ -154,8 +173,6 @@ def initialise(model, scheme: str) -> None:
     """``xavier`` (Glorot uniform), ``he`` (Kaiming normal for ReLU), ``normal`` (N(0, 0.01^2),
     the lecture's "small random") or ``default`` (each layer's own) for every Conv2d/Linear
     weight; biases start at zero."""
-    from . import nn
-    from .nn import init
 
     schemes = {"xavier": init.xavier_uniform_, "he": lambda w: init.kaiming_normal_(w, nonlinearity="relu"),
                "normal": lambda w: init.normal_(w, 0.0, 0.01)}
@@ -169,7 +186,6 @@ def initialise(model, scheme: str) -> None:
 
 
 def build_optimizer(name: str, parameters, lr: float, weight_decay: float):
-    from . import optim
 
     parameters = list(parameters)
     makers = {
@@ -186,7 +202,6 @@ def build_optimizer(name: str, parameters, lr: float, weight_decay: float):
 
 
 def build_scheduler(name: str, optimizer, epochs: int):
-    from .optim import lr_scheduler
 
     if name == "cosine":
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
@@ -204,31 +219,24 @@ def _model_from_config(config: dict):
 
 # ---------------------------------------------------------------- commands
 def _loader(arrays, batch_size, shuffle=False, transform=None, workers=0):
-    from .data import DataLoader, TensorDataset
 
     return DataLoader(TensorDataset(*arrays), batch_size=batch_size, shuffle=shuffle, transform=transform,
                       num_workers=workers)
 
 
 def _test_accuracy(model, x, y, batch_size: int, tta: bool) -> float:
-    from .train import accuracy, predict, predict_tta
 
-    scores = predict_tta(model, x, flip=True, shift=1, batch_size=batch_size) if tta else \
+    # mirror images only for photos: a mirrored digit or shape may be another class
+    scores = predict_tta(model, x, flip=x.shape[1] == 3, shift=1, batch_size=batch_size) if tta else \
         predict(model, x, batch_size=batch_size)
     return accuracy(scores, y)
 
 
 def train(args) -> float:
-    import minigrad as mg
-    from .data import TensorDataset, random_split
-    from .data.transforms import Standardize
-    from .nn import functional as F
-    from .train import (CSVLogger, EarlyStopping, ModelCheckpoint, PrintEpochs, ProgressBar, Trainer,
-                        TrainingDiverged, load_checkpoint)
 
     if args.threads:
-        mg.set_num_threads(args.threads)
-    mg.manual_seed(args.seed)
+        set_num_threads(args.threads)
+    manual_seed(args.seed)
     started = time.perf_counter()
     dataset = args.dataset or default_dataset()
     train_set, test_set = load_data(dataset, args.model)
@@ -238,7 +246,7 @@ def train(args) -> float:
 
     # validation split, then statistics from the training part only
     train_part, val_part = random_split(TensorDataset(x_all, y_all), [1 - args.val_fraction, args.val_fraction], seed=args.seed)
-    scaling = Standardize(per="channel").fit(x_all[train_part.indices])
+    scaling = T.Standardize(per="channel").fit(x_all[train_part.indices])
     x_train, y_train = scaling(x_all[train_part.indices]), y_all[train_part.indices]
     x_val, y_val = scaling(x_all[val_part.indices]), y_all[val_part.indices]
     x_test, y_test = scaling(test_set.arrays[0]), test_set.arrays[1]
@@ -260,7 +268,7 @@ def train(args) -> float:
                       extra={"config": config}, progress=False)
     print(f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
           f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
-          f"{mg.get_num_threads()} threads", flush=True)
+          f"{get_num_threads()} threads", flush=True)
     try:
         trainer.fit(_loader((x_train, y_train), args.batch_size, shuffle=True,
                             transform=augmentation(args.augment, image_shape), workers=args.workers),
@@ -283,9 +291,6 @@ def train(args) -> float:
 
 
 def evaluate(args) -> float:
-    from .data.transforms import Standardize
-    from .nn import functional as F
-    from .train import confusion_matrix, evaluate as evaluate_loader, load_checkpoint, predict
 
     try:
         state = load_checkpoint(args.checkpoint)
@@ -301,7 +306,7 @@ def evaluate(args) -> float:
     if tuple(x_test.shape[1:]) != tuple(config["image_shape"]):
         raise CommandError(f"the checkpoint's model takes images of {config['image_shape']}, the dataset has "
                            f"{list(x_test.shape[1:])}")
-    x_test = Standardize().load_state_dict(config["standardize"])(x_test)
+    x_test = T.Standardize().load_state_dict(config["standardize"])(x_test)
     scores = evaluate_loader(model, _loader((x_test, y_test), args.batch_size), F.cross_entropy)
     print(f"{config['model']} from {args.checkpoint} (epoch {state['epoch']}) on {args.dataset or config['dataset']} "
           f"test split: {len(y_test)} images, loss {scores['loss']:.4f}")
@@ -313,10 +318,9 @@ def evaluate(args) -> float:
 
 
 def info(args) -> None:
-    import minigrad as mg
 
-    backend = mg.backend_info()
-    print(f"minigrad {mg.__version__} (numpy {np.__version__}, Python {sys.version.split()[0]})")
+    backend = backend_info()
+    print(f"minigrad {__version__} (numpy {np.__version__}, Python {sys.version.split()[0]})")
     for key, value in backend.items():
         if isinstance(value, dict):
             print(f"{key}:")
@@ -401,21 +405,23 @@ def parser() -> argparse.ArgumentParser:
                    "dependencies; the default without scikit-learn), mnist:PATH, fashion-mnist:PATH, kmnist:PATH, "
                    "cifar10:PATH")
     t.add_argument("--optimizer", choices=list(DEFAULT_LR), default="adam")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: per optimizer, adam 1e-3)")
-    t.add_argument("--epochs", type=_positive_int, default=15)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: per optimizer, adam 2e-3)")
+    t.add_argument("--epochs", type=_positive_int, default=30)
     t.add_argument("--batch-size", type=_positive_int, default=64)
     t.add_argument("--init", choices=["default", "xavier", "he", "normal"], default="default")
     t.add_argument("--norm", choices=["batch", "layer", "group", "none"], default=None,
                    help="normalisation layers (default: the model's own: batch for resnet8, none otherwise)")
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability after hidden layers")
     t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--augment", default="none", help=f"comma-separated: {', '.join(AUGMENTATIONS)} (or none)")
-    t.add_argument("--schedule", choices=["none", "cosine", "step", "plateau"], default="none")
+    t.add_argument("--augment", default="auto", help=f"comma-separated: {', '.join(AUGMENTATIONS)}, or none, or "
+                   "auto (default: affine for grey images, flip,crop for colour ones)")
+    t.add_argument("--schedule", choices=["none", "cosine", "step", "plateau"], default="cosine")
     t.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss (0: off)")
     t.add_argument("--val-fraction", type=_fraction, default=0.1)
     t.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
-    t.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips and shifts")
+    t.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average over shifted copies (and mirror images for colour data)")
     t.add_argument("--threads", type=_positive_int, default=None)
     t.add_argument("--workers", type=int, default=0, help="threads preparing batches")
     t.add_argument("--seed", type=int, default=0)

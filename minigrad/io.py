@@ -79,6 +79,7 @@ def write_atomically(path, chunks: Iterable[bytes]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; the file should read like any other
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
@@ -92,6 +93,23 @@ def write_atomically(path, chunks: Iterable[bytes]) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
+def _mode_for(path: str) -> int:
+    """The replaced file's permissions, or what a plain ``open(path, "w")`` would give."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
 
 
 def _fsync_directory(directory: str) -> None:

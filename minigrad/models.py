@@ -63,7 +63,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.avgpool(x), 1))
 

@@ -310,3 +310,13 @@ def test_no_grad_is_per_thread():
         worker.start()
         worker.join()
     assert seen == [True]
+
+
+def test_backward_frees_nodes_that_receive_no_gradient():
+    """cross_entropy sends no gradient to its target: the target's node is still freed."""
+    x = mg.randn(4, 3, dtype=np.float64, requires_grad=True)
+    logits = mg.randn(4, 3, dtype=np.float64, requires_grad=True)
+    target = x.softmax(axis=1)
+    mg.nn.functional.cross_entropy(logits, target).backward()
+    assert target._node.inputs is None and not hasattr(target._node, "z")
+    assert x.grad is None and logits.grad is not None

@@ -153,3 +153,17 @@ def test_files_interoperate_with_the_safetensors_package(tmp_path):
     loaded = mg.load(tmp_path / "theirs.safetensors")
     for name in ours:
         np.testing.assert_array_equal(loaded[name].numpy(), ours[name])
+
+
+def test_saved_files_get_ordinary_permissions_and_keep_existing_ones(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "w.safetensors"
+    mg.save({"w": mg.ones(2)}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+    os.chmod(path, 0o640)
+    mg.save({"w": mg.zeros(2)}, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640

@@ -113,6 +113,9 @@ Scratch<T>& b_scratch() {
   return s;
 }
 
+// Packing reads a transposed-for-the-layout operand in runs of this many values.
+constexpr int64_t kChunk = 16;
+
 // Packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A) into MR-tall slivers, zero-padded.
 template <typename T>
 void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t mb, int64_t p0, int64_t kb,
@@ -127,10 +130,14 @@ void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t mb, int64_t
         for (int64_t r = rows; r < mr; ++r) d[p * mr + r] = T(0);
       }
     } else {
-      // Row by row: each source row is read contiguously.
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* src = a + (i0 + is + r) * lda + p0;
-        for (int64_t p = 0; p < kb; ++p) d[p * mr + r] = src[p];
+      // In chunks of kChunk columns: each source row is read contiguously while the few
+      // destination lines being filled stay in L1 (a whole row at a time would sweep them out).
+      for (int64_t q = 0; q < kb; q += kChunk) {
+        const int64_t len = std::min<int64_t>(kChunk, kb - q);
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* src = a + (i0 + is + r) * lda + p0 + q;
+          for (int64_t p = 0; p < len; ++p) d[(q + p) * mr + r] = src[p];
+        }
       }
       for (int64_t r = rows; r < mr; ++r)
         for (int64_t p = 0; p < kb; ++p) d[p * mr + r] = T(0);
@@ -150,10 +157,14 @@ void pack_b_sliver(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kb, 
       for (int64_t c = nb; c < nr; ++c) d[c] = T(0);
     }
   } else {
-    // Column by column of the sliver: each source row of B (a column of op(B)) is contiguous.
-    for (int64_t c = 0; c < nb; ++c) {
-      const T* src = b + (j0 + c) * ldb + p0;
-      for (int64_t p = 0; p < kb; ++p) dst[p * nr + c] = src[p];
+    // Columns of op(B) are rows of B: read each contiguously, kChunk values at a time, so
+    // the kChunk destination rows being filled stay in L1.
+    for (int64_t q = 0; q < kb; q += kChunk) {
+      const int64_t len = std::min<int64_t>(kChunk, kb - q);
+      for (int64_t c = 0; c < nb; ++c) {
+        const T* src = b + (j0 + c) * ldb + p0 + q;
+        for (int64_t p = 0; p < len; ++p) dst[(q + p) * nr + c] = src[p];
+      }
     }
     for (int64_t p = 0; p < kb; ++p)
       for (int64_t c = nb; c < nr; ++c) dst[p * nr + c] = T(0);

@@ -39,6 +39,9 @@ class Optimizer:
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors or dicts, not a single Tensor")
+        if isinstance(params, set):
+            raise TypeError("parameters must be an ordered collection (list or tuple), not a set: "
+                            "the order has to be the same from run to run for state dicts")
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")

@@ -7,6 +7,7 @@ same epoch holds the stepped schedule), then the rest as given.
 """
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import math
 import sys
@@ -143,11 +144,8 @@ class ProgressBar(Callback):
         self._samples, self._start = 0, 0.0
 
     def on_train_begin(self, trainer):
-        try:
-            from tqdm.auto import tqdm  # noqa: F401
-            self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        except ImportError:
-            self.enabled = False
+        self.enabled = (importlib.util.find_spec("tqdm") is not None
+                        and bool(getattr(self.stream, "isatty", lambda: False)()))
 
     def on_epoch_begin(self, trainer, epoch):
         if self.enabled:

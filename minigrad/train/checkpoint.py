@@ -28,7 +28,7 @@ def _child(name: str, key) -> str:
 
 def _encode(value, name: str, arrays: dict):
     if isinstance(value, (Tensor, np.ndarray)):
-        arrays[name] = np.ascontiguousarray(getattr(value, "data", value))
+        arrays[name] = np.asarray(getattr(value, "data", value), order="C")  # (ascontiguousarray makes 0-d 1-d)
         return {"__array__": name, "tensor": isinstance(value, Tensor)}
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and "__array__" not in value and "__items__" not in value:

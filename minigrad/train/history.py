@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
-from .atomic import atomic_write
+from ..io import write_atomically
 
 
 class History:
@@ -45,10 +46,11 @@ class History:
 
     def to_csv(self, path) -> Path:
         """Writes the table atomically (header row, one line per epoch)."""
-        with atomic_write(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_atomically(path, [text.getvalue().encode()])
         return Path(path)
 
     @classmethod
@@ -89,8 +91,9 @@ class History:
             axes.grid(alpha=0.3)
             axes.legend()
         figure.tight_layout()
-        with atomic_write(path, "wb") as f:
-            figure.savefig(f, format="png")
+        image = io.BytesIO()
+        figure.savefig(image, format="png")
+        write_atomically(path, [image.getvalue()])
         return Path(path)
 
     def __repr__(self):

@@ -183,3 +183,25 @@ def test_digits_split_and_upscaling():
     big = Digits(size=28)
     assert big.arrays[0].shape == (1438, 1, 28, 28)
     np.testing.assert_array_equal(big.arrays[1], y)
+
+
+def test_cifar_download_extracts_only_the_batches(tmp_path, monkeypatch):
+    import tarfile
+
+    source = tmp_path / "source" / "cifar-10-batches-py"
+    source.mkdir(parents=True)
+    expected = _write_cifar(source, 2)
+    (tmp_path / "source" / "evil").write_text("outside")
+    archive = tmp_path / "archive.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname="cifar-10-batches-py")
+        tar.add(tmp_path / "source" / "evil", arcname="../evil")          # path traversal attempt
+        tar.add(tmp_path / "source" / "evil", arcname="cifar-10-batches-py/readme.html")  # not a batch
+    payload = archive.read_bytes()
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(payload))
+    monkeypatch.setattr(CIFAR10, "archive_md5", hashlib.md5(payload).hexdigest())
+    root = tmp_path / "root"
+    test = CIFAR10(root, train=False, download=True)
+    np.testing.assert_array_equal(test.arrays[1], expected["test_batch"][1])
+    assert sorted(p.name for p in (root / "cifar-10-batches-py").iterdir()) == sorted(expected)
+    assert not (tmp_path / "evil").exists() and not (root.parent / "evil").exists()

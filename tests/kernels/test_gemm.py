@@ -41,13 +41,14 @@ def operands(rng, m, n, k, ta, tb, dtype, batch_a=1, batch_b=1):
 def expected(a, b, ta, tb, alpha=1.0, beta=0.0, c0=None):
     """alpha * op(a) @ op(b) + beta * c0 in float64, and the size of the terms summed (the
     scale a rounding error is measured against)."""
-    a64 = np.swapaxes(a, 1, 2) if ta else a
-    b64 = np.swapaxes(b, 1, 2) if tb else b
-    # Contiguous float64 copies keep numpy on its BLAS path (strided batches fall off it).
-    a64 = np.ascontiguousarray(a64, dtype=np.float64)
-    b64 = np.ascontiguousarray(b64, dtype=np.float64)
-    value = alpha * (a64 @ b64)
-    scale = abs(alpha) * (np.abs(a64) @ np.abs(b64))
+    a64 = (np.swapaxes(a, 1, 2) if ta else a).astype(np.float64)
+    b64 = (np.swapaxes(b, 1, 2) if tb else b).astype(np.float64)
+    # einsum's own loops, not OpenBLAS: a second thread pool spinning next to minigrad's
+    # OpenMP team makes both crawl on a 2-core machine.
+    def matmul(x, y):
+        return np.einsum("bik,bkj->bij", x, y, optimize=False)
+    value = alpha * matmul(a64, b64)
+    scale = abs(alpha) * matmul(np.abs(a64), np.abs(b64))
     if beta != 0.0:
         value = value + beta * c0.astype(np.float64)
         scale = scale + abs(beta) * np.abs(c0)
@@ -105,8 +106,7 @@ def test_every_isa_path_matches_reference(isa):
     code = ("import sys, minigrad; sys.path.insert(0, sys.argv[1]); import test_gemm; "
             "info = minigrad.backend_info(); assert info['isa'] == sys.argv[2], info; "
             "print(info['implementations']['gemm'], test_gemm.sweep())")
-    # numpy's OpenBLAS on one thread: its spinning pool and ours would fight over the cores.
-    env = dict(os.environ, MINIGRAD_ISA=isa, OPENBLAS_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+    env = dict(os.environ, MINIGRAD_ISA=isa, PYTHONPATH=os.pathsep.join(
         [ROOT, os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__), isa],
                           env=env, capture_output=True, text=True, timeout=120)

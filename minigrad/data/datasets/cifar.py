@@ -8,14 +8,13 @@ global: a tampered file raises ``UnsafePickleError`` (a ``pickle.UnpicklingError
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ...io import write_atomically
 from ..dataset import TensorDataset
 from .download import fetch
 
@@ -127,10 +126,4 @@ class CIFAR10(TensorDataset):
             for member in tar.getmembers():
                 if member.name not in wanted or not member.isfile():
                     continue
-                content = tar.extractfile(member).read()
-                handle, temporary = tempfile.mkstemp(dir=out, prefix=".extract.")
-                with os.fdopen(handle, "wb") as f:
-                    f.write(content)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temporary, out / Path(member.name).name)
+                write_atomically(out / Path(member.name).name, [tar.extractfile(member).read()])

@@ -1,4 +1,5 @@
-"""Fetching dataset files: download to a temporary file, verify the MD5 checksum, rename.
+"""Fetching dataset files: download to a temporary file, verify the MD5 checksum, rename
+(:func:`minigrad.io.write_atomically`).
 
 Nothing here runs unless a dataset is created with ``download=True``. Offline, the error says
 which files to put where, so a machine without internet access can still use the readers.
@@ -6,11 +7,11 @@ which files to put where, so a machine without internet access can still use the
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from ...io import write_atomically
 
 
 def md5sum(path: Path) -> str:
@@ -19,6 +20,21 @@ def md5sum(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class ChecksumMismatch(ValueError):
+    pass
+
+
+def _verified(response, md5: str, url: str):
+    """The response's bytes in blocks; raises after the last one if their MD5 is not ``md5``,
+    so :func:`write_atomically` discards the temporary file instead of renaming it."""
+    digest = hashlib.md5()
+    for block in iter(lambda: response.read(1 << 20), b""):
+        digest.update(block)
+        yield block
+    if digest.hexdigest() != md5:
+        raise ChecksumMismatch(f"{url}: checksum {digest.hexdigest()} does not match the expected {md5}")
 
 
 def fetch(name: str, mirrors: list[str], md5: str, root: Path, dataset: str, timeout: float = 30.0) -> Path:
@@ -31,24 +47,14 @@ def fetch(name: str, mirrors: list[str], md5: str, root: Path, dataset: str, tim
     errors = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
-        handle, temporary = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".part")
         try:
-            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-            actual = md5sum(Path(temporary))
-            if actual != md5:
-                errors.append(f"{url}: checksum {actual} does not match the expected {md5}")
-                continue
-            os.replace(temporary, target)
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                write_atomically(target, _verified(response, md5, url))
             return target
+        except ChecksumMismatch as error:
+            errors.append(str(error))
         except (urllib.error.URLError, OSError, TimeoutError) as error:
             errors.append(f"{url}: {error}")
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
     raise RuntimeError(
         f"{dataset}: could not download {name} ({'; '.join(errors)}). If this machine is offline, "
         f"download {name} elsewhere (from {mirrors[0]}) and put it into {root.resolve()}, then create "

@@ -28,7 +28,7 @@ class BasicBlock(Module):
                                          BatchNorm2d(out_channels))
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         out = self.bn2(self.conv2(out))
         shortcut = x if self.downsample is None else self.downsample(x)
         return F.relu(out + shortcut)
@@ -52,8 +52,8 @@ class DenseLayer(Module):
 
     def forward(self, x):
         if self.bottleneck:
-            x = self.conv0(F.relu(self.norm0(x)))
-        return self.conv(F.relu(self.norm(x)))
+            x = self.conv0(self.norm0(x, relu=True))
+        return self.conv(self.norm(x, relu=True))
 
 
 class DenseBlock(Module):
@@ -84,4 +84,4 @@ class Transition(Module):
         self.pool = AvgPool2d(2)
 
     def forward(self, x):
-        return self.pool(self.conv(F.relu(self.norm(x))))
+        return self.pool(self.conv(self.norm(x, relu=True)))

@@ -55,14 +55,16 @@ class _BatchNorm(Module):
             self.running_var.fill_(1)
             self.num_batches_tracked.fill_(0)
 
-    def forward(self, x):
+    def forward(self, x, relu: bool = False):
+        """``relu=True`` returns relu(bn(x)) from one fused kernel pass (forward and backward):
+        the usual conv -> BN -> ReLU chain without a separate ReLU op and its temporaries."""
         if x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
             ranks = " or ".join(f"{r}-D" for r in self._input_ranks)
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects {ranks} input with "
                              f"{self.num_features} channels in dimension 1, got shape {x.shape}")
         factor = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
+            self.num_batches_tracked.fill_(self.num_batches_tracked.item() + 1)
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch_stats = self.training or not self.track_running_stats
@@ -70,7 +72,7 @@ class _BatchNorm(Module):
         keep_running = not self.training or self.track_running_stats
         return F.batch_norm(x, self.running_mean if keep_running else None,
                             self.running_var if keep_running else None, self.weight, self.bias,
-                            use_batch_stats, factor if factor is not None else 0.0, self.eps)
+                            use_batch_stats, factor if factor is not None else 0.0, self.eps, relu=relu)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -141,8 +143,7 @@ class InstanceNorm2d(_BatchNorm):
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"InstanceNorm2d({self.num_features}) expects 4-D input with "
                              f"{self.num_features} channels in dimension 1, got shape {x.shape}")
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
+        # num_batches_tracked exists for checkpoint compatibility but, as in PyTorch, stays 0.
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                self.training or not self.track_running_stats,
                                self.momentum if self.momentum is not None else 0.0, self.eps)

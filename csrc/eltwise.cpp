@@ -1,0 +1,71 @@
+// Multithreaded drivers for the element-wise kernels: contiguous chunks per thread, one
+// thread below kGrain elements (a team start costs more than a small pass).
+#include "eltwise.h"
+
+#include "dispatch.h"
+#include "parallel.h"
+
+namespace mg {
+namespace {
+
+constexpr int64_t kGrain = int64_t(1) << 15;
+
+EltwiseKernels<float> pick(float*) {
+  return select_for_isa(&generic::eltwise_f32, &avx2::eltwise_f32, &avx512::eltwise_f32);
+}
+EltwiseKernels<double> pick(double*) {
+  return select_for_isa(&generic::eltwise_f64, &avx2::eltwise_f64, &avx512::eltwise_f64);
+}
+
+template <typename T>
+const EltwiseKernels<T>& table() {
+  static const EltwiseKernels<T> k = pick(static_cast<T*>(nullptr));
+  return k;
+}
+
+// Runs body(begin, end) over [0, n) split into one contiguous chunk per thread.
+template <typename Body>
+void chunked(int64_t n, Body body) {
+  const int team = threads_for(n, kGrain);
+  if (team <= 1) {
+    body(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(team)
+  {
+    int64_t begin, end;
+    split_range(n, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+    body(begin, end);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void relu_forward(const T* x, T* y, int64_t n) {
+  const auto f = table<T>().relu_forward;
+  chunked(n, [&](int64_t b, int64_t e) { f(x + b, y + b, e - b); });
+}
+
+template <typename T>
+void relu_backward(const T* g, const T* y, T* dx, int64_t n) {
+  const auto f = table<T>().relu_backward;
+  chunked(n, [&](int64_t b, int64_t e) { f(g + b, y + b, dx + b, e - b); });
+}
+
+template <typename T>
+void add(const T* a, const T* b, T* out, int64_t n) {
+  const auto f = table<T>().add;
+  chunked(n, [&](int64_t s, int64_t e) { f(a + s, b + s, out + s, e - s); });
+}
+
+const char* eltwise_impl_name() { return table<float>().name; }
+
+template void relu_forward<float>(const float*, float*, int64_t);
+template void relu_forward<double>(const double*, double*, int64_t);
+template void relu_backward<float>(const float*, const float*, float*, int64_t);
+template void relu_backward<double>(const double*, const double*, double*, int64_t);
+template void add<float>(const float*, const float*, float*, int64_t);
+template void add<double>(const double*, const double*, double*, int64_t);
+
+}  // namespace mg

@@ -1,0 +1,46 @@
+// Element-wise kernels for the activations that sit between convolutions: large, memory-bound
+// passes where numpy's single-threaded loops (and its temporaries) showed up in profiles.
+#pragma once
+#include <cstdint>
+
+namespace mg {
+
+template <typename T>
+struct EltwiseKernels {
+  void (*relu_forward)(const T* x, T* y, int64_t n);              // y = x < 0 ? 0 : x
+  void (*relu_backward)(const T* g, const T* y, T* dx, int64_t n);  // dx = y > 0 ? g : 0
+  void (*add)(const T* a, const T* b, T* out, int64_t n);           // out = a + b
+  const char* name;
+};
+
+namespace generic {
+EltwiseKernels<float> eltwise_f32();
+EltwiseKernels<double> eltwise_f64();
+}  // namespace generic
+namespace avx2 {
+EltwiseKernels<float> eltwise_f32();
+EltwiseKernels<double> eltwise_f64();
+}  // namespace avx2
+namespace avx512 {
+EltwiseKernels<float> eltwise_f32();
+EltwiseKernels<double> eltwise_f64();
+}  // namespace avx512
+
+// Multithreaded drivers over the ISA chosen at import.
+template <typename T>
+void relu_forward(const T* x, T* y, int64_t n);
+template <typename T>
+void relu_backward(const T* g, const T* y, T* dx, int64_t n);
+template <typename T>
+void add(const T* a, const T* b, T* out, int64_t n);
+const char* eltwise_impl_name();
+
+// Scalar references (csrc/ref/eltwise_ref.cpp).
+template <typename T>
+void relu_forward_ref(const T* x, T* y, int64_t n);
+template <typename T>
+void relu_backward_ref(const T* g, const T* y, T* dx, int64_t n);
+template <typename T>
+void add_ref(const T* a, const T* b, T* out, int64_t n);
+
+}  // namespace mg

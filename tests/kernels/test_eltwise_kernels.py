@@ -1,0 +1,82 @@
+"""Element-wise kernels (csrc/eltwise.cpp) against their scalar references and numpy, on every
+ISA path, at 1 thread and all threads, and their argument checks."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import _C
+
+SIZES = [1, 2, 7, 13, 31, 63, 65, 127, 257, 40000, 100003]  # ragged tails and multithreaded sizes
+
+
+def sample(n, dtype, seed=0):
+    x = np.random.default_rng(seed).standard_normal(n).astype(dtype)
+    x[::7] = 0.0  # exact zeros: relu's kink (gradient 0 there, as PyTorch)
+    return x
+
+
+def check_all(dtype):
+    for n in SIZES:
+        x, g, b = sample(n, dtype), sample(n, dtype, 1), sample(n, dtype, 2)
+        y, y_ref = np.empty_like(x), np.empty_like(x)
+        _C.relu_forward(x, y)
+        _C.ref.relu_forward(x, y_ref)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+        dx, dx_ref = np.empty_like(x), np.empty_like(x)
+        _C.relu_backward(g, y, dx)
+        _C.ref.relu_backward(g, y, dx_ref)
+        np.testing.assert_array_equal(dx, dx_ref)
+        np.testing.assert_array_equal(dx, np.where(x > 0, g, 0))
+        s = np.empty_like(x)
+        _C.add(x, b, s)
+        np.testing.assert_array_equal(s, x + b)
+
+
+@pytest.mark.parametrize("threads", [1, None])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_match_reference_and_numpy(dtype, threads):
+    before = mg.get_num_threads()
+    mg.set_num_threads(threads or os.cpu_count())
+    try:
+        check_all(dtype)
+    finally:
+        mg.set_num_threads(before)
+
+
+def test_relu_keeps_nan_and_works_in_place():
+    x = np.array([np.nan, -1.0, 2.0, -0.0], np.float32)
+    _C.relu_forward(x, x)
+    assert np.isnan(x[0]) and x[1] == 0 and x[2] == 2 and x[3] == 0
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_each_isa_path(isa):
+    order = ["generic", "avx2", "avx512"]
+    if order.index(isa) > order.index(mg.backend_info()["cpu_isa"]):
+        pytest.skip(f"this CPU has no {isa} (best: {mg.backend_info()['cpu_isa']})")
+    script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import numpy as np, minigrad as mg; "
+              f"import test_eltwise_kernels as t; assert mg.backend_info()['implementations']['eltwise'] == 'eltwise_{isa}'; "
+              "t.check_all(np.float32); t.check_all(np.float64); print('ok')")
+    env = dict(os.environ, MINIGRAD_ISA=isa,
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(mg.__file__)), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: _C.relu_forward(np.ones(4, np.float32), np.ones(5, np.float32)), ValueError, "out has shape"),
+    (lambda: _C.relu_forward(np.ones(4, np.int32), np.ones(4, np.int32)), TypeError, "x must be float32"),
+    (lambda: _C.relu_forward(np.ones(8, np.float32)[::2], np.ones(4, np.float32)), ValueError, "C-contiguous"),
+    (lambda: _C.relu_forward(np.ones(4, np.float32), np.ones(4, np.float64)), TypeError, "out must be float32"),
+    (lambda: _C.relu_backward(np.ones(4), np.ones(3), np.ones(4)), ValueError, "y has shape"),
+    (lambda: _C.add(np.ones(4), np.ones(4), np.broadcast_to(np.ones(1), (4,))), ValueError, "writeable|C-contiguous"),
+    (lambda: _C.add(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 3))), ValueError, "b has shape"),
+])
+def test_bad_arguments_raise_before_writing(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
