@@ -1,0 +1,220 @@
+"""Hyper-parameter search on Optuna (``pip install 'minigrad[tune]'``).
+
+Learning rate, batch size, dropout... are chosen by trying configurations and keeping the one
+with the best *validation* score. Random search beats a grid when few hyper-parameters matter
+(Bergstra and Bengio, 2012); Optuna's default TPE sampler goes further and proposes values near
+the good ones seen so far. Each trial reports its validation score after every epoch, and a
+pruner stops trials that are clearly worse than earlier ones at the same epoch, so the budget
+goes to the promising ones.
+
+    def build(config):
+        model = models.mlp([64, config["width"], 10], dropout=config["dropout"])
+        return Experiment(model, optim.Adam(model.parameters(), lr=config["lr"]), F.cross_entropy,
+                          train_loader, val_loader, epochs=10)
+
+    result = search(build, {"lr": LogUniform(1e-4, 1e-1), "width": Choice([32, 64, 128]),
+                            "dropout": Uniform(0.0, 0.5)}, n_trials=30, seed=0)
+    result.best_config, result.best_value
+
+Where the trials live (``storage``):
+
+* ``None`` (default): in this process's memory; gone when it ends.
+* ``"sqlite:///study.db"``: a file; several processes on one machine run ``search`` with the same
+  ``storage`` and ``study_name`` and share one study (each process runs its own ``n_trials``;
+  the sampler sees every finished trial, whoever ran it).
+* an RDB URL such as ``"postgresql://user:password@host:5432/optuna"`` (needs a driver, e.g.
+  ``pip install psycopg2-binary``): the same across machines; create the database once, then start
+  ``minigrad tune ... --storage URL --study-name NAME`` on each machine.
+
+With a shared study give each process a different ``seed`` (or none): equal seeds make equal
+proposals.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .random import manual_seed
+from .train import Callback, Trainer, TrainingDiverged
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("hyper-parameter search needs Optuna: pip install 'minigrad[tune]'") from None
+    return optuna
+
+
+# ------------------------------------------------------------------------- the search space
+@dataclass(frozen=True)
+class Uniform:
+    """A float drawn uniformly from [low, high]."""
+    low: float
+    high: float
+
+    def suggest(self, trial, name):
+        return trial.suggest_float(name, self.low, self.high)
+
+
+@dataclass(frozen=True)
+class LogUniform:
+    """A float whose logarithm is uniform on [log low, log high]: learning rates, weight decay."""
+    low: float
+    high: float
+
+    def suggest(self, trial, name):
+        if self.low <= 0:
+            raise ValueError(f"LogUniform {name!r}: low must be positive, got {self.low}")
+        return trial.suggest_float(name, self.low, self.high, log=True)
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An integer in [low, high] (both included), optionally log-uniform (layer widths)."""
+    low: int
+    high: int
+    log: bool = False
+
+    def suggest(self, trial, name):
+        return trial.suggest_int(name, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few values (numbers, strings, booleans or None)."""
+    options: Sequence
+
+    def suggest(self, trial, name):
+        return trial.suggest_categorical(name, list(self.options))
+
+
+def _spec(name, spec):
+    if isinstance(spec, list):  # shorthand: a list is a choice
+        return Choice(tuple(spec))
+    if not hasattr(spec, "suggest"):
+        raise TypeError(f"search space entry {name!r}: use Uniform, LogUniform, IntRange, Choice or a list, "
+                        f"got {spec!r}")
+    return spec
+
+
+# ------------------------------------------------------------------------- one trial
+@dataclass
+class Experiment:
+    """What ``build_fn(config)`` returns: everything one training run needs. ``monitor`` is the
+    History column the trial is scored on (best epoch counts)."""
+    model: Any
+    optimizer: Any
+    loss_fn: Callable
+    train_loader: Any
+    val_loader: Any
+    epochs: int
+    scheduler: Any = None
+    metrics: Any = ("accuracy",)
+    callbacks: list = field(default_factory=list)
+
+
+class _ReportToTrial(Callback):
+    """Hands each epoch's validation score to Optuna and stops the trial if the pruner says so."""
+
+    def __init__(self, trial, monitor: str):
+        self.trial, self.monitor = trial, monitor
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        value = logs.get(self.monitor)
+        if value is None:
+            raise KeyError(f"tune: {self.monitor!r} is not logged (logged: {', '.join(logs)}); "
+                           f"the Experiment needs a val_loader")
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            raise _optuna().TrialPruned(f"epoch {epoch}: {self.monitor} {value:.4f}")
+
+
+@dataclass
+class SearchResult:
+    best_config: dict
+    best_value: float
+    study: Any  # the optuna Study: every trial, its parameters and intermediate values
+
+    @property
+    def trials(self) -> list:
+        return self.study.trials
+
+
+def _storage(storage, attempts: int = 5):
+    """An RDB storage for a URL. SQLite files get a generous lock timeout, so processes sharing one
+    file wait for each other. Processes that start together race to create the tables; the loser
+    sees "already exists" and simply connects again to the tables the winner made."""
+    if not isinstance(storage, str):
+        return storage
+    optuna = _optuna()
+    options = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=options)
+        except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, whichever backend
+            if "already exists" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, storage=None,
+           study_name: str = "minigrad", monitor: str = "val_accuracy", direction: str | None = None,
+           seed: int | None = None, pruner=None, timeout: float | None = None, verbose: bool = False,
+           trial_callbacks=()) -> SearchResult:
+    """Runs ``n_trials`` trials and returns the best configuration.
+
+    Each trial draws a ``config`` (``{name: value}``) from ``space``, seeds minigrad's generator
+    with ``(seed or 0) + trial number`` (weights and shuffling are reproducible per trial), trains
+    ``build_fn(config)`` with :class:`~minigrad.train.Trainer`, reporting ``monitor`` after every
+    epoch for pruning (default pruner: median of earlier trials at the same epoch, after one
+    epoch and five trials), and scores the trial with the best ``monitor`` of its epochs.
+    ``direction``: "maximize"/"minimize", by default maximize for accuracies. A trial whose loss
+    diverges is pruned. With ``storage`` (see the module docstring) the study named
+    ``study_name`` is created or joined. ``seed`` seeds the sampler: with in-process storage the
+    same seed gives the same trials. ``trial_callbacks``: ``fn(study, trial)`` after each trial.
+    """
+    optuna = _optuna()
+    if int(n_trials) != n_trials or n_trials < 1:
+        raise ValueError(f"search: n_trials must be a positive integer, got {n_trials!r}")
+    if not space:
+        raise ValueError("search: the search space is empty")
+    space = {name: _spec(name, spec) for name, spec in space.items()}
+    direction = direction or ("maximize" if "acc" in monitor else "minimize")
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = pruner if pruner is not None else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def objective(trial):
+        config = {name: spec.suggest(trial, name) for name, spec in space.items()}
+        trial.set_user_attr("worker", worker)
+        manual_seed((seed or 0) + trial.number)
+        experiment = build_fn(dict(config))
+        trainer = Trainer(experiment.model, experiment.optimizer, experiment.loss_fn, scheduler=experiment.scheduler,
+                          callbacks=[*experiment.callbacks, _ReportToTrial(trial, monitor)],
+                          metrics=experiment.metrics, progress=False)
+        try:
+            history = trainer.fit(experiment.train_loader, experiment.val_loader, experiment.epochs)
+        except TrainingDiverged as error:
+            trial.set_user_attr("diverged", str(error))
+            raise optuna.TrialPruned(f"diverged: {error}") from None
+        values = [v for v in history[monitor] if v is not None and not math.isnan(v)]
+        return (max if direction == "maximize" else min)(values)
+
+    previous = optuna.logging.get_verbosity()
+    if not verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(storage=_storage(storage), sampler=sampler, pruner=pruner, study_name=study_name,
+                                    direction=direction, load_if_exists=True)
+        study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=list(trial_callbacks))
+    finally:
+        optuna.logging.set_verbosity(previous)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise RuntimeError(f"search: none of the {len(study.trials)} trials completed (all pruned or failed)")
+    return SearchResult(dict(study.best_trial.params), float(study.best_value), study)
