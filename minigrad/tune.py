@@ -145,19 +145,21 @@ class SearchResult:
         return self.study.trials
 
 
-def _storage(storage, attempts: int = 5):
-    """An RDB storage for a URL. SQLite files get a generous lock timeout, so processes sharing one
-    file wait for each other. Processes that start together race to create the tables; the loser
-    sees "already exists" and simply connects again to the tables the winner made."""
-    if not isinstance(storage, str):
-        return storage
+def _open_study(storage, attempts: int = 8, **options):
+    """Creates or joins a study. SQLite files get a generous lock timeout, so processes sharing one
+    file wait for each other. Processes that start together race to create the tables and the
+    study row; the loser sees "already exists" (or a duplicate study) and simply tries again,
+    finding what the winner made."""
     optuna = _optuna()
-    options = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {}
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(storage, engine_kwargs=options)
-        except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, whichever backend
-            if "already exists" not in str(error) or attempt == attempts - 1:
+            if isinstance(storage, str):
+                engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {}
+                storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine)
+            return optuna.create_study(storage=storage, load_if_exists=True, **options)
+        except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, optuna's duplicate
+            racing = "already exists" in str(error) or type(error).__name__ == "DuplicatedStudyError"
+            if not racing or attempt == attempts - 1:
                 raise
             time.sleep(0.1 * (attempt + 1))
 
@@ -209,8 +211,7 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(storage=_storage(storage), sampler=sampler, pruner=pruner, study_name=study_name,
-                                    direction=direction, load_if_exists=True)
+        study = _open_study(storage, sampler=sampler, pruner=pruner, study_name=study_name, direction=direction)
         study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=list(trial_callbacks))
     finally:
         optuna.logging.set_verbosity(previous)
