@@ -27,19 +27,11 @@ template <typename T>
 BatchNormSpanKernels<T> pick_kernels();
 template <>
 BatchNormSpanKernels<float> pick_kernels<float>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::batchnorm_kernels_f32();
-    case Isa::avx2: return avx2::batchnorm_kernels_f32();
-    default: return generic::batchnorm_kernels_f32();
-  }
+  return select_for_isa(&generic::batchnorm_kernels_f32, &avx2::batchnorm_kernels_f32, &avx512::batchnorm_kernels_f32);
 }
 template <>
 BatchNormSpanKernels<double> pick_kernels<double>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::batchnorm_kernels_f64();
-    case Isa::avx2: return avx2::batchnorm_kernels_f64();
-    default: return generic::batchnorm_kernels_f64();
-  }
+  return select_for_isa(&generic::batchnorm_kernels_f64, &avx2::batchnorm_kernels_f64, &avx512::batchnorm_kernels_f64);
 }
 template <typename T>
 const BatchNormSpanKernels<T>& kernels() {

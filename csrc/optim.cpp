@@ -21,19 +21,11 @@ template <typename T>
 OptimChunkKernels<T> pick_kernels();
 template <>
 OptimChunkKernels<float> pick_kernels<float>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::optim_kernels_f32();
-    case Isa::avx2: return avx2::optim_kernels_f32();
-    default: return generic::optim_kernels_f32();
-  }
+  return select_for_isa(&generic::optim_kernels_f32, &avx2::optim_kernels_f32, &avx512::optim_kernels_f32);
 }
 template <>
 OptimChunkKernels<double> pick_kernels<double>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::optim_kernels_f64();
-    case Isa::avx2: return avx2::optim_kernels_f64();
-    default: return generic::optim_kernels_f64();
-  }
+  return select_for_isa(&generic::optim_kernels_f64, &avx2::optim_kernels_f64, &avx512::optim_kernels_f64);
 }
 
 template <typename T>
