@@ -1,10 +1,10 @@
 // Convolution driver: picks the algorithm per shape, prepares buffers, splits the batch over
 // threads. The arithmetic lives in mg::gemm (gemm path) and the direct kernels (conv.h).
 //
-// Threads take whole images: with a batch of at least two images every thread runs its own
-// single-threaded GEMMs on its own patch buffer (no synchronisation inside an image); with one
-// image the images run in turn and the GEMM threads itself. Weight and bias gradients are
-// summed per thread and then added up in thread order.
+// Threads take whole images (the GEMM path: whole chunks of images): with a batch of at least
+// two images every thread runs its own single-threaded GEMMs on its own patch buffer (no
+// synchronisation inside an image); with one image the GEMM threads itself. Weight and bias
+// gradients are summed per thread and then added up in thread order.
 #include "conv.h"
 
 #include <algorithm>
@@ -61,59 +61,80 @@ int batch_team(const ConvShape& s) {
 }
 
 // ------------------------------------------------------------------------ im2col / col2im
-// The columns of output position ow that read inside the image for kernel column b:
-// 0 <= ow*sw - pw + b*dw < w.
-void valid_columns(const ConvShape& s, int64_t b, int64_t* lo, int64_t* hi) {
-  const int64_t off = b * s.dw - s.pw, wo = s.wo();
-  *lo = off >= 0 ? 0 : std::min(wo, (-off + s.sw - 1) / s.sw);
-  *hi = s.w - 1 - off < 0 ? 0 : std::min(wo, (s.w - 1 - off) / s.sw + 1);
-  if (*hi < *lo) *hi = *lo;
+// dst (channels x rows_dst x cols_dst) = 0, then the image src (channels x rows x cols) copied
+// in at (r0, c0).
+template <typename T>
+void place(const T* src, int64_t channels, int64_t rows, int64_t cols, T* dst, int64_t rows_dst,
+           int64_t cols_dst, int64_t r0, int64_t c0) {
+  std::fill(dst, dst + channels * rows_dst * cols_dst, T(0));
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + (c * rows_dst + r0 + r) * cols_dst + c0, src + (c * rows + r) * cols,
+                  cols * sizeof(T));
 }
 
-// col[(c*kh + a)*kw + b, oh*wo + ow] = x[c, oh*sh - ph + a*dh, ow*sw - pw + b*dw], 0 outside.
+// dst (channels x rows x cols) = the window of src (channels x rows_src x cols_src) at (r0, c0).
 template <typename T>
-void im2col(const ConvShape& s, const T* x, T* col) {
-  const int64_t ho = s.ho(), wo = s.wo();
+void extract(const T* src, int64_t channels, int64_t rows_src, int64_t cols_src, int64_t r0,
+             int64_t c0, T* dst, int64_t rows, int64_t cols) {
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + (c * rows + r) * cols, src + (c * rows_src + r0 + r) * cols_src + c0,
+                  cols * sizeof(T));
+}
+
+// The image with its zero padding made explicit (ci x hp x wp), so the patch gather below
+// is branch-free: every patch entry reads inside this buffer.
+// Without padding the image itself is that buffer.
+struct PaddedImage {
+  int64_t hp, wp;
+  bool none;  // no padding
+  explicit PaddedImage(const ConvShape& s)
+      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), none(s.ph == 0 && s.pw == 0) {}
+  int64_t size(const ConvShape& s) const { return s.ci * hp * wp; }
+  // The padded image of x: x itself, or x placed into buf.
+  template <typename T>
+  const T* of(const ConvShape& s, const T* x, T* buf) const {
+    if (none) return x;
+    place(x, s.ci, s.h, s.w, buf, hp, wp, s.ph, s.pw);
+    return buf;
+  }
+};
+
+// col[(c*kh + a)*kw + b, oh*wo + ow] = xp[c, oh*sh + a*dh, ow*sw + b*dw] from the padded image
+// xp; rows of col are ld apart (several images' patch matrices sit side by side in a buffer).
+template <typename T>
+void im2col(const ConvShape& s, const PaddedImage& P, const T* xp, T* col, int64_t ld) {
+  const int64_t ho = s.ho(), wo = s.wo(), sw = s.sw;
   for (int64_t c = 0; c < s.ci; ++c)
     for (int64_t a = 0; a < s.kh; ++a)
       for (int64_t b = 0; b < s.kw; ++b) {
-        T* dst = col + ((c * s.kh + a) * s.kw + b) * ho * wo;
-        int64_t lo, hi;
-        valid_columns(s, b, &lo, &hi);
-        const int64_t off = b * s.dw - s.pw;
-        for (int64_t oh = 0; oh < ho; ++oh, dst += wo) {
-          const int64_t ih = oh * s.sh - s.ph + a * s.dh;
-          if (ih < 0 || ih >= s.h) {
-            std::fill(dst, dst + wo, T(0));
-            continue;
-          }
-          const T* src = x + (c * s.h + ih) * s.w;
-          std::fill(dst, dst + lo, T(0));
-          if (s.sw == 1)
-            std::memcpy(dst + lo, src + lo + off, (hi - lo) * sizeof(T));
+        T* dst = col + ((c * s.kh + a) * s.kw + b) * ld;
+        const T* src = xp + (c * P.hp + a * s.dh) * P.wp + b * s.dw;
+        for (int64_t oh = 0; oh < ho; ++oh, dst += wo, src += s.sh * P.wp) {
+          if (sw == 1)
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] = src[ow];
           else
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * s.sw + off];
-          std::fill(dst + hi, dst + wo, T(0));
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] = src[ow * sw];
         }
       }
 }
 
-// The adjoint of im2col: x[c, ih, iw] += col[...] for every patch entry that read (ih, iw).
+// The adjoint of im2col: gp[c, ih, iw] += col[...] for every patch entry that read (ih, iw) of
+// the padded image (the caller zeroes gp first and keeps its interior).
 template <typename T>
-void col2im_add(const ConvShape& s, const T* col, T* x) {
-  const int64_t ho = s.ho(), wo = s.wo();
+void col2im_add(const ConvShape& s, const PaddedImage& P, const T* col, int64_t ld, T* gp) {
+  const int64_t ho = s.ho(), wo = s.wo(), sw = s.sw;
   for (int64_t c = 0; c < s.ci; ++c)
     for (int64_t a = 0; a < s.kh; ++a)
       for (int64_t b = 0; b < s.kw; ++b) {
-        const T* src = col + ((c * s.kh + a) * s.kw + b) * ho * wo;
-        int64_t lo, hi;
-        valid_columns(s, b, &lo, &hi);
-        const int64_t off = b * s.dw - s.pw;
-        for (int64_t oh = 0; oh < ho; ++oh, src += wo) {
-          const int64_t ih = oh * s.sh - s.ph + a * s.dh;
-          if (ih < 0 || ih >= s.h) continue;
-          T* dst = x + (c * s.h + ih) * s.w;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * s.sw + off] += src[ow];
+        const T* src = col + ((c * s.kh + a) * s.kw + b) * ld;
+        T* dst = gp + (c * P.hp + a * s.dh) * P.wp + b * s.dw;
+        for (int64_t oh = 0; oh < ho; ++oh, src += wo, dst += s.sh * P.wp) {
+          if (sw == 1)
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] += src[ow];
+          else
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow * sw] += src[ow];
         }
       }
 }
@@ -170,27 +191,87 @@ struct PartialSums {
 };
 
 // ------------------------------------------------------------------------------ gemm path
+// Images go through the GEMM in chunks: the patch matrices of `images` images sit side by side
+// (k x images*p), so one product per chunk has N = images * p columns. Per image the products
+// are small (block3 of ResNet-8: 64 x 64 x 576) and the GEMM spends its time packing the
+// weights and on call overhead; side by side the weights are packed once per chunk and the
+// micro-kernel runs on full panels. The weight gradient sums over the chunk's images inside
+// the same product (its depth is images * p).
+struct GemmChunks {
+  int64_t images;  // per chunk
+  int64_t count;   // chunks
+  int64_t ld;      // row stride of the chunk buffers (k x images*p, co x images*p)
+};
+
+// Aim for about this many columns per product: enough for the GEMM's full column panels,
+// while a chunk's patch matrix (k x cols) stays near the L2 size for k in the hundreds.
+constexpr int64_t kChunkColumns = 512;
+
+GemmChunks gemm_chunks(const ConvShape& s, int team, bool in_place) {
+  const int64_t p = s.ho() * s.wo();
+  // Pointwise convolutions read the image in place when a chunk is one image.
+  int64_t images = in_place ? 1 : std::max<int64_t>(1, kChunkColumns / p);
+  images = std::min(images, (s.n + team - 1) / team);  // every thread gets a chunk
+  images = std::max<int64_t>(images, 1);
+  const int64_t cols = images * p;
+  // Power-of-two row strides put the rows the GEMM packs together in the same L1 sets.
+  const int64_t ld = images == 1 ? cols : cols + (cols % 256 == 0 ? 16 : 0);
+  return {images, (s.n + images - 1) / images, ld};
+}
+
+// y[i, c, :] = max(buf[c, j*p : (j+1)*p] + b[c], 0 if relu) for the j-th image i of a chunk.
+template <typename T>
+void unpack_output(int64_t channels, int64_t p, const T* buf, int64_t ld, const T* b, bool relu,
+                   T* y) {
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* src = buf + c * ld;
+    T* dst = y + c * p;
+    const T bc = b ? b[c] : T(0);
+    if (relu)
+      for (int64_t q = 0; q < p; ++q) dst[q] = std::max(src[q] + bc, T(0));
+    else
+      for (int64_t q = 0; q < p; ++q) dst[q] = src[q] + bc;
+  }
+}
+
 template <typename T>
 void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
-  const int64_t k = cig * s.kh * s.kw;
-  const bool direct_cols = pointwise(s);
+  const int64_t k = cig * s.kh * s.kw, plane = s.ci * s.h * s.w;
   const int team = batch_team(s);
-  std::vector<std::vector<T>> col(team);
+  const GemmChunks ch = gemm_chunks(s, team, pointwise(s));
+  const PaddedImage P(s);
+  std::vector<std::vector<T>> col(team), out(team), xp(team);
   over_images(
-      s.n, team, [&](int t) { if (!direct_cols) col[t].resize(s.ci * s.kh * s.kw * p); },
-      [&](int t, int64_t i) {
-        const T* xi = x + i * s.ci * s.h * s.w;
-        T* yi = y + i * s.co * p;
-        const T* cols = xi;
-        if (!direct_cols) {
-          im2col(s, xi, col[t].data());
-          cols = col[t].data();
+      ch.count, team,
+      [&](int t) {
+        if (!pointwise(s) || ch.images > 1) {
+          col[t].resize(s.ci * s.kh * s.kw * ch.ld);
+          if (!P.none) xp[t].resize(P.size(s));
         }
+        if (ch.images > 1) out[t].resize(s.co * ch.ld);
+      },
+      [&](int t, int64_t c) {
+        const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
+        const T* cols = x + first * plane;  // a pointwise chunk of one image: the image itself
+        int64_t ld = p;
+        if (!col[t].empty()) {
+          for (int64_t j = 0; j < images; ++j)
+            im2col(s, P, P.of(s, x + (first + j) * plane, xp[t].data()), col[t].data() + j * p,
+                   ch.ld);
+          cols = col[t].data();
+          ld = ch.ld;
+        }
+        T* yc = ch.images > 1 ? out[t].data() : y + first * s.co * p;
+        const int64_t ldy = ch.images > 1 ? ch.ld : p;
         for (int64_t g = 0; g < s.groups; ++g)
-          gemm<T>(false, false, cog, p, k, T(1), w + g * cog * k, k, cols + g * k * p, p, T(0),
-                  yi + g * cog * p, p);
-        add_bias_relu(s.co, p, b, relu, yi);
+          gemm<T>(false, false, cog, images * p, k, T(1), w + g * cog * k, k, cols + g * k * ld,
+                  ld, T(0), yc + g * cog * ldy, ldy);
+        if (ch.images > 1)
+          for (int64_t j = 0; j < images; ++j)
+            unpack_output(s.co, p, yc + j * p, ldy, b, relu, y + (first + j) * s.co * p);
+        else
+          add_bias_relu(s.co, p, b, relu, yc);
       });
 }
 
@@ -198,51 +279,79 @@ template <typename T>
 void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
   const int64_t k = cig * s.kh * s.kw, plane = s.h * s.w;
-  const bool direct_cols = pointwise(s);
+  const bool in_place = pointwise(s);
   const int team = batch_team(s);
-  std::vector<std::vector<T>> col(team);
+  const GemmChunks ch = gemm_chunks(s, team, in_place);
+  const bool use_col = !in_place || ch.images > 1;
   // The weight gradient is summed transposed, (k x cog) per group: dW^T = cols dY^T reads
   // both GEMM operands along their rows (dW = dY cols^T would pack cols^T from rows p apart,
-  // and power-of-two planes alias in the L1 sets). dY^T per image is small (co x p).
+  // and power-of-two planes alias in the L1 sets).
   PartialSums<T> gw_parts(gw ? team : 0, s.co * k), gb_parts(gb ? team : 0, s.co);
-  std::vector<std::vector<T>> gy_t(team);
+  const PaddedImage P(s);
+  std::vector<std::vector<T>> col(team), gyc(team), gy_t(team), xp(team);
   over_images(
-      s.n, team,
+      ch.count, team,
       [&](int t) {
-        if (!direct_cols) col[t].resize(s.ci * s.kh * s.kw * p);
-        if (gw) gy_t[t].resize(cog * p);
+        if (use_col) {
+          col[t].resize(s.ci * s.kh * s.kw * ch.ld);
+          if (!P.none) xp[t].resize(P.size(s));
+        }
+        if (ch.images > 1) gyc[t].resize(s.co * ch.ld);
+        if (gw) gy_t[t].resize(cog * ch.images * p);
       },
-      [&](int t, int64_t i) {
-        const T* xi = x + i * s.ci * plane;
-        const T* gyi = gy + i * s.co * p;
-        if (gx) {  // dcol = W^T dY, then scattered back onto the image
-          T* gxi = gx + i * s.ci * plane;
-          T* dcol = direct_cols ? gxi : col[t].data();
-          for (int64_t g = 0; g < s.groups; ++g)
-            gemm<T>(true, false, k, p, cog, T(1), w + g * cog * k, k, gyi + g * cog * p, p, T(0),
-                    dcol + g * k * p, p);
-          if (!direct_cols) {
-            std::fill(gxi, gxi + s.ci * plane, T(0));
-            col2im_add(s, dcol, gxi);
-          }
+      [&](int t, int64_t c) {
+        const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
+        const int64_t cols_n = images * p;
+        // dY of the chunk as one (co x images*p) matrix, rows ldg apart.
+        const T* g = gy + first * s.co * p;
+        int64_t ldg = p;
+        if (ch.images > 1) {
+          for (int64_t j = 0; j < images; ++j)
+            for (int64_t o = 0; o < s.co; ++o)
+              std::memcpy(gyc[t].data() + o * ch.ld + j * p, gy + ((first + j) * s.co + o) * p,
+                          p * sizeof(T));
+          g = gyc[t].data();
+          ldg = ch.ld;
         }
         if (gw) {  // dW^T += cols dY^T, per group
-          const T* cols = xi;
-          if (!direct_cols) {
-            im2col(s, xi, col[t].data());
+          const T* cols = x + first * s.ci * plane;
+          int64_t ld = p;
+          if (use_col) {
+            for (int64_t j = 0; j < images; ++j)
+              im2col(s, P, P.of(s, x + (first + j) * s.ci * plane, xp[t].data()),
+                     col[t].data() + j * p, ch.ld);
             cols = col[t].data();
+            ld = ch.ld;
           }
           T* gyt = gy_t[t].data();
           T* gwt = gw_parts.parts[t].data();
-          for (int64_t g = 0; g < s.groups; ++g) {
-            const T* gyg = gyi + g * cog * p;
-            for (int64_t c = 0; c < cog; ++c)
-              for (int64_t q = 0; q < p; ++q) gyt[q * cog + c] = gyg[c * p + q];
-            gemm<T>(false, false, k, cog, p, T(1), cols + g * k * p, p, gyt, cog, T(1),
-                    gwt + g * k * cog, cog);
+          for (int64_t gr = 0; gr < s.groups; ++gr) {
+            const T* gyg = g + gr * cog * ldg;
+            for (int64_t o = 0; o < cog; ++o)
+              for (int64_t q = 0; q < cols_n; ++q) gyt[q * cog + o] = gyg[o * ldg + q];
+            gemm<T>(false, false, k, cog, cols_n, T(1), cols + gr * k * ld, ld, gyt, cog, T(1),
+                    gwt + gr * k * cog, cog);
           }
         }
-        if (gb) add_channel_sums(s.co, p, gyi, gb_parts.parts[t].data());
+        if (gx) {  // dcol = W^T dY, then scattered back onto the images
+          T* gxc = gx + first * s.ci * plane;
+          T* dcol = use_col ? col[t].data() : gxc;
+          const int64_t ld = use_col ? ch.ld : p;
+          for (int64_t gr = 0; gr < s.groups; ++gr)
+            gemm<T>(true, false, k, cols_n, cog, T(1), w + gr * cog * k, k, g + gr * cog * ldg,
+                    ldg, T(0), dcol + gr * k * ld, ld);
+          if (use_col)  // the padded buffer collects dX, its interior is the image's
+            for (int64_t j = 0; j < images; ++j) {
+              T* gxi = gxc + j * s.ci * plane;
+              T* gp = P.none ? gxi : xp[t].data();
+              std::fill(gp, gp + P.size(s), T(0));
+              col2im_add(s, P, dcol + j * p, ld, gp);
+              if (!P.none) extract(gp, s.ci, P.hp, P.wp, s.ph, s.pw, gxi, s.h, s.w);
+            }
+        }
+        if (gb)
+          for (int64_t j = 0; j < images; ++j)
+            add_channel_sums(s.co, p, gy + (first + j) * s.co * p, gb_parts.parts[t].data());
       });
   if (gw) {
     std::vector<T> sum(s.co * k, T(0));
@@ -269,18 +378,6 @@ struct DirectLayout {
     wov = round_up(wo, vl);
   }
 };
-
-// dst (channels x rows_dst x cols_dst) = 0, then the image src (channels x rows x cols) copied
-// in at (r0, c0).
-template <typename T>
-void place(const T* src, int64_t channels, int64_t rows, int64_t cols, T* dst, int64_t rows_dst,
-           int64_t cols_dst, int64_t r0, int64_t c0) {
-  std::fill(dst, dst + channels * rows_dst * cols_dst, T(0));
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(dst + (c * rows_dst + r0 + r) * cols_dst + c0, src + (c * rows + r) * cols,
-                  cols * sizeof(T));
-}
 
 template <typename T>
 void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {

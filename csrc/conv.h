@@ -8,8 +8,9 @@
 //   direct  stride 1, groups 1, few input channels: a vectorised kernel that keeps a block of
 //           output channels x output columns in registers and reads each input row once per
 //           tap (LeNet's 1->6 and 6->16 channels, ResNet's 3-channel stem);
-//   gemm    everything else: the patch matrix (im2col) times the weights on mg::gemm; a 1x1
-//           convolution with stride 1 and no padding skips im2col (the image is the matrix).
+//   gemm    everything else: the patch matrices (im2col) of a chunk of images, side by side,
+//           times the weights on mg::gemm, one product per chunk; a 1x1 convolution with
+//           stride 1 and no padding skips im2col (the image is the matrix).
 // Sizes are trusted here: the bindings check every array against ConvShape first.
 #pragma once
 #include <cstdint>
