@@ -416,36 +416,49 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   }
   const int64_t co_tiles = round_up(s.co, 4);
   const int team = batch_team(s);
+  // The weight gradient sums over a chunk of images per kernel call (see weight_grad_tile):
+  // about kProducts products per accumulator before its lanes are added up.
+  const int64_t kProducts = 64, vectors = ho * (L.wov / L.vl);
+  const int64_t images = std::max<int64_t>(
+      1, std::min((kProducts + vectors - 1) / vectors, (s.n + team - 1) / team));
+  const int64_t chunks = (s.n + images - 1) / images;
+  const int64_t x_is = s.ci * L.hp * L.wp, g_is = co_tiles * ho * L.wov;
   std::vector<std::vector<T>> xp(team), gyp(team), gyw(team);
   PartialSums<T> gw_parts(gw ? team : 0, s.co * taps), gb_parts(gb ? team : 0, s.co);
   over_images(
-      s.n, team,
+      chunks, team,
       [&](int t) {
         if (gx) gyp[t].resize(s.co * L.gh * L.gwid);
         if (gw) {
-          xp[t].resize(s.ci * L.hp * L.wp);
-          gyw[t].assign(co_tiles * ho * L.wov, T(0));  // stays zero beyond co and wo
+          xp[t].resize(images * x_is);
+          gyw[t].assign(images * g_is, T(0));  // stays zero beyond co and wo
         }
       },
-      [&](int t, int64_t i) {
-        const T* gyi = gy + i * s.co * ho * wo;
-        if (gx) {
-          place(gyi, s.co, ho, wo, gyp[t].data(), L.gh, L.gwid, (s.kh - 1) * s.dh,
-                (s.kw - 1) * s.dw);
-          k.correlate(gyp[t].data() + s.ph * L.gwid + s.pw, L.gh * L.gwid, L.gwid, s.co,
-                      wflip.data(), nullptr, s.ci, s.kh, s.kw, s.dh, s.dw,
-                      gx + i * s.ci * s.h * s.w, s.h * s.w, s.w, s.h, s.w, false);
+      [&](int t, int64_t c) {
+        const int64_t first = c * images, count = std::min(images, s.n - first);
+        for (int64_t i = first; i < first + count; ++i) {
+          const T* gyi = gy + i * s.co * ho * wo;
+          if (gx) {
+            place(gyi, s.co, ho, wo, gyp[t].data(), L.gh, L.gwid, (s.kh - 1) * s.dh,
+                  (s.kw - 1) * s.dw);
+            k.correlate(gyp[t].data() + s.ph * L.gwid + s.pw, L.gh * L.gwid, L.gwid, s.co,
+                        wflip.data(), nullptr, s.ci, s.kh, s.kw, s.dh, s.dw,
+                        gx + i * s.ci * s.h * s.w, s.h * s.w, s.w, s.h, s.w, false);
+          }
+          if (gw) {
+            place(x + i * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data() + (i - first) * x_is,
+                  L.hp, L.wp, s.ph, s.pw);
+            T* g = gyw[t].data() + (i - first) * g_is;
+            for (int64_t o = 0; o < s.co; ++o)
+              for (int64_t r = 0; r < ho; ++r)
+                std::memcpy(g + (o * ho + r) * L.wov, gyi + (o * ho + r) * wo, wo * sizeof(T));
+          }
+          if (gb) add_channel_sums(s.co, ho * wo, gyi, gb_parts.parts[t].data());
         }
-        if (gw) {
-          place(x + i * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data(), L.hp, L.wp, s.ph, s.pw);
-          T* g = gyw[t].data();
-          for (int64_t o = 0; o < s.co; ++o)
-            for (int64_t r = 0; r < ho; ++r)
-              std::memcpy(g + (o * ho + r) * L.wov, gyi + (o * ho + r) * wo, wo * sizeof(T));
-          k.weight_grad(g, ho * L.wov, L.wov, s.co, xp[t].data(), L.hp * L.wp, L.wp, s.ci, s.kh,
-                        s.kw, s.dh, s.dw, ho, wo, gw_parts.parts[t].data());
-        }
-        if (gb) add_channel_sums(s.co, ho * wo, gyi, gb_parts.parts[t].data());
+        if (gw)
+          k.weight_grad(gyw[t].data(), g_is, ho * L.wov, L.wov, s.co, xp[t].data(), x_is,
+                        L.hp * L.wp, L.wp, s.ci, s.kh, s.kw, s.dh, s.dw, count, ho, wo,
+                        gw_parts.parts[t].data());
       });
   if (gw) gw_parts.add_into(gw);
   if (gb) gb_parts.add_into(gb);

@@ -55,18 +55,20 @@ void conv2d_backward_ref(const ConvShape& s, const T* x, const T* w, const T* gy
 // correlate: out[o, r, c] = bias[o] + sum_{i, kh, kw} wt[o, i, kh, kw] * in[i, r + kh*dh, c + kw*dw]
 //   for o < outs, r < rows, c < cols; `wt` holds round_up(outs, 4) output channels (zero
 //   beyond outs); `in` must be readable up to column round_up(cols, vl) - 1 + (kw-1)*dw.
-// weight_grad: gw[o, i, kh, kw] += sum_{r, c} g[o, r, c] * in[i, r + kh*dh, c + kw*dw]
-//   over r < rows, c < round_up(cols, vl); `g` has round_up(outs, 4) channels, rows of
-//   g_rs >= round_up(cols, vl) values, zero beyond `cols` and `outs`.
+// weight_grad: gw[o, i, kh, kw] += sum_{m, r, c} g[m, o, r, c] * in[m, i, r + kh*dh, c + kw*dw]
+//   over images m < images (g_is, in_is apart), r < rows, c < round_up(cols, vl); `g` has
+//   round_up(outs, 4) channels, rows of g_rs >= round_up(cols, vl) values, zero beyond `cols`
+//   and `outs`.
 template <typename T>
 struct ConvDirectKernels {
   int vl;  // values per vector block
   void (*correlate)(const T* in, int64_t in_cs, int64_t in_rs, int64_t ins, const T* wt,
                     const T* bias, int64_t outs, int64_t kh, int64_t kw, int64_t dh, int64_t dw,
                     T* out, int64_t out_cs, int64_t out_rs, int64_t rows, int64_t cols, bool relu);
-  void (*weight_grad)(const T* g, int64_t g_cs, int64_t g_rs, int64_t outs, const T* in,
-                      int64_t in_cs, int64_t in_rs, int64_t ins, int64_t kh, int64_t kw,
-                      int64_t dh, int64_t dw, int64_t rows, int64_t cols, T* gw);
+  void (*weight_grad)(const T* g, int64_t g_is, int64_t g_cs, int64_t g_rs, int64_t outs,
+                      const T* in, int64_t in_is, int64_t in_cs, int64_t in_rs, int64_t ins,
+                      int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t images,
+                      int64_t rows, int64_t cols, T* gw);
   const char* name;
 };
 
