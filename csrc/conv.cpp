@@ -470,16 +470,19 @@ bool conv_direct_supports(const ConvShape& s) {
   return s.groups == 1 && s.sh == 1 && s.sw == 1;
 }
 
-ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted) {
+ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   if (wanted == ConvAlgo::direct) return conv_direct_supports(s) ? ConvAlgo::direct : ConvAlgo::gemm;
   if (wanted == ConvAlgo::gemm) return ConvAlgo::gemm;
   // Few input channels: the patch matrix is short (k = ci*kh*kw), so the GEMM spends its time
   // packing and writing C rather than multiplying, while the direct kernel streams the image.
   // Wide rows: the direct kernel's vectors (16 floats) run along output rows, so rows of at
   // least 16 keep its lanes busy; narrower planes with many channels go to the GEMM.
-  if (conv_direct_supports(s) && !pointwise(s) && (s.ci <= 8 || s.wo() >= 16))
-    return ConvAlgo::direct;
-  return ConvAlgo::gemm;
+  if (!conv_direct_supports(s) || pointwise(s) || (s.ci > 8 && s.wo() < 16)) return ConvAlgo::gemm;
+  // dX by the direct kernel produces input channels in tiles of 4, so 6 of them (LeNet's
+  // conv2) waste a quarter of the tile, while the GEMM's W^T dY has a tall, well-shaped
+  // product (ci*kh*kw rows) once the patch matrix has some height.
+  if (pass == ConvPass::grad_input && s.ci < 8 && s.ci * s.kh * s.kw >= 64) return ConvAlgo::gemm;
+  return ConvAlgo::direct;
 }
 
 const char* conv_direct_impl_name() { return direct<float>().name; }
@@ -488,7 +491,7 @@ template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu,
                     ConvAlgo algo) {
   if (s.n == 0 || s.co == 0) return;
-  if (conv_choose_algo(s, algo) == ConvAlgo::direct)
+  if (conv_choose_algo(s, algo, ConvPass::forward) == ConvAlgo::direct)
     forward_direct(s, x, w, b, y, relu);
   else
     forward_gemm(s, x, w, b, y, relu);
@@ -500,10 +503,20 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   if (gw) std::fill(gw, gw + s.co * (s.ci / s.groups) * s.kh * s.kw, T(0));
   if (gb) std::fill(gb, gb + s.co, T(0));
   if (s.n == 0) return;
-  if (conv_choose_algo(s, algo) == ConvAlgo::direct)
-    backward_direct(s, x, w, gy, gx, gw, gb);
-  else
-    backward_gemm(s, x, w, gy, gx, gw, gb);
+  const ConvAlgo for_gx = conv_choose_algo(s, algo, ConvPass::grad_input);
+  const ConvAlgo for_gw = conv_choose_algo(s, algo, ConvPass::grad_weight);
+  auto run = [&](ConvAlgo a, T* gx_, T* gw_, T* gb_) {
+    if (a == ConvAlgo::direct)
+      backward_direct(s, x, w, gy, gx_, gw_, gb_);
+    else
+      backward_gemm(s, x, w, gy, gx_, gw_, gb_);
+  };
+  if (!gx || for_gx == for_gw) {
+    run(for_gw, gx, gw, gb);
+  } else {
+    run(for_gx, gx, nullptr, nullptr);
+    if (gw || gb) run(for_gw, nullptr, gw, gb);
+  }
 }
 
 #define MG_INSTANTIATE(T)                                                                     \

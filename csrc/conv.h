@@ -4,7 +4,7 @@
 //   ih = oh*sh - ph + kh*dh,  iw = ow*sw - pw + kw*dw   (zero outside the image)
 //
 // with groups g: output channel co reads the Cig = Ci/groups input channels of its group.
-// Three algorithms, chosen per shape (conv_choose_algo) and named in backend_info:
+// Two algorithms, chosen per shape and pass (conv_choose_algo) and named in backend_info:
 //   direct  stride 1, groups 1, few input channels: a vectorised kernel that keeps a block of
 //           output channels x output columns in registers and reads each input row once per
 //           tap (LeNet's 1->6 and 6->16 channels, ResNet's 3-channel stem);
@@ -26,9 +26,12 @@ struct ConvShape {
 };
 
 enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2 };
+// The three products of a training step; each may run on its own algorithm.
+enum class ConvPass : int { forward = 0, grad_input = 1, grad_weight = 2 };
 
-// The algorithm `automatic` resolves to; `direct` is only possible for stride 1, groups 1.
-ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted);
+// The algorithm `automatic` resolves to for one pass; `direct` is only possible for stride 1,
+// groups 1.
+ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass);
 bool conv_direct_supports(const ConvShape& s);
 const char* conv_direct_impl_name();  // the direct kernels' name for the active ISA
 

@@ -102,7 +102,14 @@ def test_algorithm_choice():
     assert _C.conv2d_algorithm((128, 16, 32, 32), (32, 16, 3, 3), stride=(2, 2), padding=(1, 1)) == "gemm"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
     assert _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(2, 2), algo="direct") == "gemm"
+    # LeNet conv2: dX by the GEMM (6 input channels fill the direct kernel's tiles poorly)
+    lenet2 = ((64, 6, 14, 14), (16, 6, 5, 5))
+    assert [_C.conv2d_algorithm(*lenet2, pass_=p) for p in ("forward", "grad_input", "grad_weight")] == [
+        "direct", "gemm", "direct"]
+    assert _C.conv2d_algorithm(*lenet2, algo="direct", pass_="grad_input") == "direct"
     assert "conv_direct_" in _C.backend_info()["implementations"]["conv2d"]
+    with pytest.raises(ValueError, match="pass_ must be"):
+        _C.conv2d_algorithm(*lenet2, pass_="backward")
     with pytest.raises(ValueError, match="stride"):
         _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(0, 1))
 
