@@ -113,7 +113,9 @@ ConvAlgo parse_algo(const std::string& algo) {
   if (algo == "auto") return ConvAlgo::automatic;
   if (algo == "direct") return ConvAlgo::direct;
   if (algo == "gemm") return ConvAlgo::gemm;
-  throw py::value_error("conv2d: algo must be 'auto', 'direct' or 'gemm', got '" + algo + "'");
+  if (algo == "chanvec") return ConvAlgo::chanvec;
+  throw py::value_error("conv2d: algo must be 'auto', 'direct', 'chanvec' or 'gemm', got '" +
+                        algo + "'");
 }
 
 template <typename T, bool Ref>
@@ -176,7 +178,7 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
     conv2d_backward_typed<float, Ref>(x, w, gy, gx, gw, gb, stride, padding, dilation, groups, algo);
 }
 
-// Which algorithm conv2d runs for these shapes and this pass ("direct", "gemm" or
+// Which algorithm conv2d runs for these shapes and this pass ("direct", "chanvec", "gemm" or
 // "gemm_pointwise").
 std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w, Pair stride,
                              Pair padding, Pair dilation, int64_t groups, const std::string& algo,
@@ -196,7 +198,11 @@ std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w,
                           pair_str(dilation) + " must be >= 1");
   const ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride[0], stride[1], padding[0],
                     padding[1], dilation[0], dilation[1], groups};
-  if (conv_choose_algo(s, parse_algo(algo), which) == ConvAlgo::direct) return "direct";
+  switch (conv_choose_algo(s, parse_algo(algo), which)) {
+    case ConvAlgo::direct: return "direct";
+    case ConvAlgo::chanvec: return "chanvec";
+    default: break;
+  }
   const bool pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
   return pointwise ? "gemm_pointwise" : "gemm";
 }
@@ -747,7 +753,8 @@ void def_optim(py::module_& m) {
 py::dict backend_info() {
   py::dict impl;
   impl["gemm"] = gemm_impl_name();
-  impl["conv2d"] = std::string(conv_direct_impl_name()) + " + im2col_gemm";  // CONV / POOL
+  impl["conv2d"] = std::string(conv_direct_impl_name()) + " + " + conv_chanvec_impl_name() +
+                   " + im2col_gemm";  // CONV / POOL
   impl["pool"] = pool_impl_name();                                           // CONV / POOL
   impl["batch_norm"] = batch_norm_impl_name();  // BATCHNORM
   impl["optim"] = optim_impl_name();

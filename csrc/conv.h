@@ -4,10 +4,15 @@
 //   ih = oh*sh - ph + kh*dh,  iw = ow*sw - pw + kw*dw   (zero outside the image)
 //
 // with groups g: output channel co reads the Cig = Ci/groups input channels of its group.
-// Two algorithms, chosen per shape and pass (conv_choose_algo) and named in backend_info:
+// Three algorithms, chosen per shape and pass (conv_choose_algo) and named in backend_info:
 //   direct  stride 1, groups 1, few input channels: a vectorised kernel that keeps a block of
 //           output channels x output columns in registers and reads each input row once per
 //           tap (LeNet's 1->6 and 6->16 channels, ResNet's 3-channel stem);
+//   chanvec groups 1, small planes with many channels (ResNet's 16x16 and 8x8 stages, stride
+//           1 or 2): vectors along output channels, each weight vector multiplied by input
+//           values broadcast straight from the padded image (an implicit GEMM, no patch
+//           matrix); the weight gradient keeps its sums in registers over the whole batch
+//           chunk. Stride-2 grad_input goes to the GEMM.
 //   gemm    everything else: the patch matrices (im2col) of a chunk of images, side by side,
 //           times the weights on mg::gemm, one product per chunk; a 1x1 convolution with
 //           stride 1 and no padding skips im2col (the image is the matrix).
@@ -25,15 +30,16 @@ struct ConvShape {
   int64_t wo() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
 };
 
-enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2 };
+enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2, chanvec = 3 };
 // The three products of a training step; each may run on its own algorithm.
 enum class ConvPass : int { forward = 0, grad_input = 1, grad_weight = 2 };
 
 // The algorithm `automatic` resolves to for one pass; `direct` is only possible for stride 1,
-// groups 1.
+// groups 1; `chanvec` for groups 1 (and stride 1 for grad_input); otherwise `gemm` runs.
 ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass);
 bool conv_direct_supports(const ConvShape& s);
-const char* conv_direct_impl_name();  // the direct kernels' name for the active ISA
+const char* conv_direct_impl_name();   // the direct kernels' name for the active ISA
+const char* conv_chanvec_impl_name();  // the channel-vectorised kernels' name
 
 // y = conv(x, w) + b (b may be null), then max(y, 0) when relu is set.
 template <typename T>
@@ -73,6 +79,16 @@ struct ConvDirectKernels {
                       int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t images,
                       int64_t rows, int64_t cols, T* gw);
   const char* name;
+  // The kernels vectorised over channels (conv_direct_kernels.inc, "kernels vectorised over
+  // channels"); outs_pad is a multiple of vl.
+  void (*chanvec_correlate)(const T* in, int64_t in_cs, const int64_t* pix_off, int64_t pixels,
+                            int64_t ins, const int64_t* tap_off, int64_t taps, const T* wt,
+                            int64_t outs_pad, const T* bias, int64_t outs, T* out,
+                            int64_t out_cs, bool relu);
+  void (*chanvec_weight_grad)(const T* g, int64_t g_is, int64_t outs_pad, const T* in,
+                              int64_t in_is, const int64_t* pix_off, int64_t pixels,
+                              const int64_t* col_off, int64_t cols, int64_t images, T* gwt);
+  const char* chanvec_name;
 };
 
 namespace generic {
