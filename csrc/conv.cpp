@@ -506,32 +506,95 @@ void forward_chanvec(const ConvShape& s, const T* x, const T* w, const T* b, T* 
       });
 }
 
+// dX[i, y, x] = sum over (o, a, b) with y = oy*sh - ph + a*dh, x = ox*sw - pw + b*dw of
+// w[o, i, a, b] dY[o, oy, ox]. The input pixels split into sh x sw phases (y mod sh, x mod sw);
+// within a phase the taps that reach it are fixed and dY is read at a fixed offset per tap,
+// (y + ph - a*dh)/sh, so each phase is a correlation of the zero-extended dY with those
+// taps: the channel-vectorised kernel with per-phase tap offsets. Stride 1 is one phase.
+struct InputPhase {
+  int64_t py, px, rows, cols;         // the phase's pixels: (py + sh*Y, px + sw*X)
+  std::vector<int64_t> taps, dy, dx;  // contributing taps a*kw + b and their dY offsets
+};
+
+template <typename T>
+void backward_input_chanvec(const ConvShape& s, const T* w, const T* gy, T* gx, int team) {
+  const ConvDirectKernels<T>& k = direct<T>();
+  const int64_t ho = s.ho(), wo = s.wo(), taps = s.kh * s.kw, ci_pad = round_up(s.ci, k.vl);
+  std::vector<InputPhase> phases;
+  int64_t top = 0, left = 0, bottom = ho, right = wo;  // dY rows/cols read, before extension
+  for (int64_t py = 0; py < std::min(s.sh, s.h); ++py)
+    for (int64_t px = 0; px < std::min(s.sw, s.w); ++px) {
+      InputPhase ph{py, px, (s.h - py + s.sh - 1) / s.sh, (s.w - px + s.sw - 1) / s.sw, {}, {}, {}};
+      for (int64_t a = 0; a < s.kh; ++a)
+        for (int64_t b = 0; b < s.kw; ++b) {
+          const int64_t ry = py + s.ph - a * s.dh, rx = px + s.pw - b * s.dw;
+          if (((ry % s.sh) + s.sh) % s.sh || ((rx % s.sw) + s.sw) % s.sw) continue;
+          // floor division: ry, rx are exact multiples here
+          const int64_t dy = ry >= 0 ? ry / s.sh : -((-ry) / s.sh);
+          const int64_t dx = rx >= 0 ? rx / s.sw : -((-rx) / s.sw);
+          ph.taps.push_back(a * s.kw + b);
+          ph.dy.push_back(dy);
+          ph.dx.push_back(dx);
+          top = std::min(top, dy);
+          left = std::min(left, dx);
+          bottom = std::max(bottom, dy + ph.rows);
+          right = std::max(right, dx + ph.cols);
+        }
+      phases.push_back(std::move(ph));
+    }
+  // dY zero-extended so every phase's reads land inside: rows [top, bottom), cols [left, right).
+  const int64_t gh = bottom - top, gwid = right - left + kChanvecTile;
+  std::vector<std::vector<T>> wph(phases.size());  // [o][phase tap][i]
+  std::vector<std::vector<int64_t>> pix(phases.size()), tap(phases.size());
+  for (size_t f = 0; f < phases.size(); ++f) {
+    const InputPhase& ph = phases[f];
+    const int64_t nt = ph.taps.size();
+    wph[f].assign(s.co * nt * ci_pad, T(0));
+    for (int64_t o = 0; o < s.co; ++o)
+      for (int64_t j = 0; j < nt; ++j)
+        for (int64_t i = 0; i < s.ci; ++i)
+          wph[f][(o * nt + j) * ci_pad + i] = w[(o * s.ci + i) * taps + ph.taps[j]];
+    pix[f] = pixel_offsets(ph.rows, ph.cols, 1, 1, gwid);
+    for (int64_t j = 0; j < nt; ++j) tap[f].push_back((ph.dy[j] - top) * gwid + ph.dx[j] - left);
+  }
+  const bool one_phase = s.sh == 1 && s.sw == 1;
+  std::vector<std::vector<T>> gyp(team), tmp(team);
+  over_images(
+      s.n, team,
+      [&](int t) {
+        gyp[t].resize(s.co * gh * gwid);
+        if (!one_phase) tmp[t].resize(s.ci * phases[0].rows * phases[0].cols);
+      },
+      [&](int t, int64_t n) {
+        place(gy + n * s.co * ho * wo, s.co, ho, wo, gyp[t].data(), gh, gwid, -top, -left);
+        T* gxn = gx + n * s.ci * s.h * s.w;
+        for (size_t f = 0; f < phases.size(); ++f) {
+          const InputPhase& ph = phases[f];
+          const int64_t np = ph.rows * ph.cols;
+          T* out = one_phase ? gxn : tmp[t].data();
+          if (ph.taps.empty())
+            std::fill(out, out + s.ci * np, T(0));
+          else
+            k.chanvec_correlate(gyp[t].data(), gh * gwid, pix[f].data(), np, s.co, tap[f].data(),
+                                ph.taps.size(), wph[f].data(), ci_pad, nullptr, s.ci, out, np,
+                                false);
+          if (!one_phase)  // scatter the phase's pixels into the image
+            for (int64_t c = 0; c < s.ci; ++c)
+              for (int64_t r = 0; r < ph.rows; ++r)
+                for (int64_t q = 0; q < ph.cols; ++q)
+                  gxn[(c * s.h + ph.py + r * s.sh) * s.w + ph.px + q * s.sw] =
+                      out[c * np + r * ph.cols + q];
+        }
+      });
+}
+
 template <typename T>
 void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw,
                       T* gb) {
   const ConvDirectKernels<T>& k = direct<T>();
   const int64_t ho = s.ho(), wo = s.wo(), p = ho * wo, taps = s.kh * s.kw;
   const int team = batch_team(s);
-  if (gx) {  // stride 1: the correlation of the zero-extended dY with the flipped kernel
-    const int64_t reach_h = (s.kh - 1) * s.dh, reach_w = (s.kw - 1) * s.dw;
-    const int64_t gh = ho + 2 * reach_h, gwid = wo + 2 * reach_w, ci_pad = round_up(s.ci, k.vl);
-    std::vector<T> wf(s.co * taps * ci_pad, T(0));  // wf[o][flipped tap][i] = w[o][i][tap]
-    for (int64_t o = 0; o < s.co; ++o)
-      for (int64_t i = 0; i < s.ci; ++i)
-        for (int64_t t = 0; t < taps; ++t)
-          wf[(o * taps + (taps - 1 - t)) * ci_pad + i] = w[(o * s.ci + i) * taps + t];
-    const std::vector<int64_t> pix = pixel_offsets(s.h, s.w, 1, 1, gwid);
-    const std::vector<int64_t> tap = tap_offsets(s, gwid);
-    std::vector<std::vector<T>> gyp(team);
-    over_images(
-        s.n, team, [&](int t) { gyp[t].resize(s.co * gh * gwid); },
-        [&](int t, int64_t i) {
-          place(gy + i * s.co * p, s.co, ho, wo, gyp[t].data(), gh, gwid, reach_h, reach_w);
-          k.chanvec_correlate(gyp[t].data() + s.ph * gwid + s.pw, gh * gwid, pix.data(),
-                              s.h * s.w, s.co, tap.data(), taps, wf.data(), ci_pad, nullptr,
-                              s.ci, gx + i * s.ci * s.h * s.w, s.h * s.w, false);
-        });
-  }
+  if (gx) backward_input_chanvec(s, w, gy, gx, team);
   if (!gw && !gb) return;
   // dW^T (ci*taps x co_pad) summed per thread over chunks of images; a chunk's dY^T (p x
   // co_pad per image) is read once per tile of taps, so it is kept to about the L1 size.
@@ -594,14 +657,12 @@ bool conv_direct_supports(const ConvShape& s) {
   return s.groups == 1 && s.sh == 1 && s.sw == 1;
 }
 
-bool conv_chanvec_supports(const ConvShape& s, ConvPass pass) {
-  return s.groups == 1 && (pass != ConvPass::grad_input || (s.sh == 1 && s.sw == 1));
-}
+bool conv_chanvec_supports(const ConvShape& s) { return s.groups == 1; }
 
 ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   if (wanted == ConvAlgo::direct) return conv_direct_supports(s) ? ConvAlgo::direct : ConvAlgo::gemm;
   if (wanted == ConvAlgo::chanvec)
-    return conv_chanvec_supports(s, pass) ? ConvAlgo::chanvec : ConvAlgo::gemm;
+    return conv_chanvec_supports(s) ? ConvAlgo::chanvec : ConvAlgo::gemm;
   if (wanted == ConvAlgo::gemm) return ConvAlgo::gemm;
   // A 1x1 convolution with stride 1 is a plain GEMM on the image itself.
   if (s.groups != 1 || pointwise(s)) return ConvAlgo::gemm;
@@ -625,7 +686,12 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
       if (direct_ok && s.w >= 32) return ConvAlgo::direct;
       break;
   }
-  if (vector_channels >= 16 && conv_chanvec_supports(s, pass)) return ConvAlgo::chanvec;
+  // Strided dX runs in sh*sw phases of a few taps each, plus a scatter of every phase into
+  // the image; measured on ResNet-8's stride-2 layers that is no faster than the GEMM's
+  // W^T dY + col2im (and slower for 16 input channels), so the GEMM keeps it.
+  const bool strided_input_grad = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1);
+  if (vector_channels >= 16 && conv_chanvec_supports(s) && !strided_input_grad)
+    return ConvAlgo::chanvec;
   // Otherwise the direct kernel where its rows are at least half full (or the input channels
   // few), else the GEMM.
   if (!direct_ok || (s.ci > 8 && s.wo() < 16)) return ConvAlgo::gemm;

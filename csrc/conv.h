@@ -12,7 +12,8 @@
 //           1 or 2): vectors along output channels, each weight vector multiplied by input
 //           values broadcast straight from the padded image (an implicit GEMM, no patch
 //           matrix); the weight gradient keeps its sums in registers over the whole batch
-//           chunk. Stride-2 grad_input goes to the GEMM.
+//           chunk. Strided grad_input runs in stride phases (each a correlation with
+//           the taps that reach it); `automatic` leaves it to the GEMM, which is as fast.
 //   gemm    everything else: the patch matrices (im2col) of a chunk of images, side by side,
 //           times the weights on mg::gemm, one product per chunk; a 1x1 convolution with
 //           stride 1 and no padding skips im2col (the image is the matrix).
@@ -35,7 +36,7 @@ enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2, chanvec = 3 };
 enum class ConvPass : int { forward = 0, grad_input = 1, grad_weight = 2 };
 
 // The algorithm `automatic` resolves to for one pass; `direct` is only possible for stride 1,
-// groups 1; `chanvec` for groups 1 (and stride 1 for grad_input); otherwise `gemm` runs.
+// groups 1; `chanvec` for groups 1; otherwise `gemm` runs.
 ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass);
 bool conv_direct_supports(const ConvShape& s);
 const char* conv_direct_impl_name();   // the direct kernels' name for the active ISA
