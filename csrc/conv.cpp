@@ -152,11 +152,21 @@ void add_bias_relu(int64_t channels, int64_t plane, const T* b, bool relu, T* y)
   }
 }
 
+// gb[c] += sum of plane c of gy. Sixteen running sums per channel: one sum would be a chain
+// of dependent adds the compiler may not reorder (LeNet's conv1 spent a third of its
+// backward pass here).
 template <typename T>
 void add_channel_sums(int64_t channels, int64_t plane, const T* gy, T* gb) {
+  constexpr int kLanes = 16;
   for (int64_t c = 0; c < channels; ++c) {
+    const T* g = gy + c * plane;
+    T lanes[kLanes] = {};
+    int64_t p = 0;
+    for (; p + kLanes <= plane; p += kLanes)
+      for (int l = 0; l < kLanes; ++l) lanes[l] += g[p + l];
     T sum = T(0);
-    for (int64_t p = 0; p < plane; ++p) sum += gy[c * plane + p];
+    for (; p < plane; ++p) sum += g[p];
+    for (int l = 0; l < kLanes; ++l) sum += lanes[l];
     gb[c] += sum;
   }
 }
