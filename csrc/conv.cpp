@@ -478,8 +478,9 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
 // Offsets the channel-vectorised kernels read at (conv_direct_kernels.inc): pixel p of an
 // (rows x cols) output at stride (sh, sw) starts at (p / cols)*sh*row_stride + (p % cols)*sw
 // of the padded input; tap (a, b) adds a*dh*row_stride + b*dw. Tables are padded with zeros
-// to whole tiles (12 entries) so the kernels never test for the end.
-constexpr int64_t kChanvecTile = 12;
+// to whole tiles (24 entries: a multiple of every tile size the kernels use) so the kernels
+// never test for the end.
+constexpr int64_t kChanvecTile = 24;
 
 std::vector<int64_t> pixel_offsets(int64_t rows, int64_t cols, int64_t sh, int64_t sw,
                                    int64_t row_stride) {
@@ -553,7 +554,7 @@ void backward_input_chanvec(const ConvShape& s, const T* w, const T* gy, T* gx, 
       phases.push_back(std::move(ph));
     }
   // dY zero-extended so every phase's reads land inside: rows [top, bottom), cols [left, right).
-  const int64_t gh = bottom - top, gwid = right - left + kChanvecTile;
+  const int64_t gh = bottom - top, gwid = right - left;
   std::vector<std::vector<T>> wph(phases.size());  // [o][phase tap][i]
   std::vector<std::vector<int64_t>> pix(phases.size()), tap(phases.size());
   for (size_t f = 0; f < phases.size(); ++f) {
