@@ -513,7 +513,7 @@ void forward_chanvec(const ConvShape& s, const T* x, const T* w, const T* b, T* 
       [&](int t, int64_t i) {
         const T* xi = P.of(s, x + i * s.ci * s.h * s.w, xp[t].data());
         k.chanvec_correlate(xi, P.hp * P.wp, pix.data(), p, s.ci, tap.data(), taps, wt.data(),
-                            co_pad, b, s.co, y + i * s.co * p, p, relu);
+                            co_pad, b, s.co, y + i * s.co * p, p, nullptr, relu);
       });
 }
 
@@ -568,33 +568,29 @@ void backward_input_chanvec(const ConvShape& s, const T* w, const T* gy, T* gx, 
     pix[f] = pixel_offsets(ph.rows, ph.cols, 1, 1, gwid);
     for (int64_t j = 0; j < nt; ++j) tap[f].push_back((ph.dy[j] - top) * gwid + ph.dx[j] - left);
   }
-  const bool one_phase = s.sh == 1 && s.sw == 1;
-  std::vector<std::vector<T>> gyp(team), tmp(team);
+  // Where each phase pixel lands in the image (the kernel writes through this table).
+  std::vector<std::vector<int64_t>> dst(phases.size());
+  for (size_t f = 0; f < phases.size(); ++f)
+    for (int64_t r = 0; r < phases[f].rows; ++r)
+      for (int64_t q = 0; q < phases[f].cols; ++q)
+        dst[f].push_back((phases[f].py + r * s.sh) * s.w + phases[f].px + q * s.sw);
+  std::vector<std::vector<T>> gyp(team);
   over_images(
-      s.n, team,
-      [&](int t) {
-        gyp[t].resize(s.co * gh * gwid);
-        if (!one_phase) tmp[t].resize(s.ci * phases[0].rows * phases[0].cols);
-      },
+      s.n, team, [&](int t) { gyp[t].resize(s.co * gh * gwid); },
       [&](int t, int64_t n) {
         place(gy + n * s.co * ho * wo, s.co, ho, wo, gyp[t].data(), gh, gwid, -top, -left);
         T* gxn = gx + n * s.ci * s.h * s.w;
         for (size_t f = 0; f < phases.size(); ++f) {
           const InputPhase& ph = phases[f];
           const int64_t np = ph.rows * ph.cols;
-          T* out = one_phase ? gxn : tmp[t].data();
-          if (ph.taps.empty())
-            std::fill(out, out + s.ci * np, T(0));
-          else
-            k.chanvec_correlate(gyp[t].data(), gh * gwid, pix[f].data(), np, s.co, tap[f].data(),
-                                ph.taps.size(), wph[f].data(), ci_pad, nullptr, s.ci, out, np,
-                                false);
-          if (!one_phase)  // scatter the phase's pixels into the image
+          if (ph.taps.empty()) {  // no tap reaches these pixels
             for (int64_t c = 0; c < s.ci; ++c)
-              for (int64_t r = 0; r < ph.rows; ++r)
-                for (int64_t q = 0; q < ph.cols; ++q)
-                  gxn[(c * s.h + ph.py + r * s.sh) * s.w + ph.px + q * s.sw] =
-                      out[c * np + r * ph.cols + q];
+              for (int64_t j = 0; j < np; ++j) gxn[c * s.h * s.w + dst[f][j]] = T(0);
+            continue;
+          }
+          k.chanvec_correlate(gyp[t].data(), gh * gwid, pix[f].data(), np, s.co, tap[f].data(),
+                              ph.taps.size(), wph[f].data(), ci_pad, nullptr, s.ci, gxn,
+                              s.h * s.w, dst[f].data(), false);
         }
       });
 }
@@ -697,10 +693,11 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
       if (direct_ok && s.w >= 32) return ConvAlgo::direct;
       break;
   }
-  // Strided dX runs in sh*sw phases of a few taps each, plus a scatter of every phase into
-  // the image; measured on ResNet-8's stride-2 layers that is no faster than the GEMM's
-  // W^T dY + col2im (and slower for 16 input channels), so the GEMM keeps it.
-  const bool strided_input_grad = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1);
+  // Strided dX runs in sh*sw phases of a few taps each; measured on ResNet-8's stride-2
+  // layers that beats the GEMM's W^T dY + col2im with 32 input channels (two channel
+  // vectors per tile), not with 16, nor when some phases get no tap (1x1 stride 2).
+  const bool strided_input_grad = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1) &&
+                                  (s.ci < 32 || s.kh < s.sh || s.kw < s.sw);
   if (vector_channels >= 16 && conv_chanvec_supports(s) && !strided_input_grad)
     return ConvAlgo::chanvec;
   // Otherwise the direct kernel where its rows are at least half full (or the input channels

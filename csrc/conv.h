@@ -13,7 +13,8 @@
 //           values broadcast straight from the padded image (an implicit GEMM, no patch
 //           matrix); the weight gradient keeps its sums in registers over the whole batch
 //           chunk. Strided grad_input runs in stride phases (each a correlation with
-//           the taps that reach it); `automatic` leaves it to the GEMM, which is as fast.
+//           the taps that reach it, written straight into its pixels of the image);
+//           `automatic` uses that only with 32+ input channels and every phase reached.
 //   gemm    everything else: the patch matrices (im2col) of a chunk of images, side by side,
 //           times the weights on mg::gemm, one product per chunk; a 1x1 convolution with
 //           stride 1 and no padding skips im2col (the image is the matrix).
@@ -85,7 +86,7 @@ struct ConvDirectKernels {
   void (*chanvec_correlate)(const T* in, int64_t in_cs, const int64_t* pix_off, int64_t pixels,
                             int64_t ins, const int64_t* tap_off, int64_t taps, const T* wt,
                             int64_t outs_pad, const T* bias, int64_t outs, T* out,
-                            int64_t out_cs, bool relu);
+                            int64_t out_cs, const int64_t* out_off, bool relu);
   void (*chanvec_weight_grad)(const T* g, int64_t g_is, int64_t outs_pad, const T* in,
                               int64_t in_is, const int64_t* pix_off, int64_t pixels,
                               const int64_t* col_off, int64_t cols, int64_t images, T* gwt);

@@ -109,6 +109,10 @@ def test_algorithm_choice():
             for p in ("forward", "grad_input", "grad_weight")] == ["chanvec", "gemm", "chanvec"]
     assert _C.conv2d_algorithm(*block2, stride=(2, 2), algo="chanvec", pass_="grad_input") == "chanvec"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), pass_="grad_input") == "chanvec"
+    # block3.conv1: 32 input channels, so its stride-2 dX runs in phases on chanvec too
+    assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1),
+                               pass_="grad_input") == "chanvec"
+    assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 1, 1), stride=(2, 2), pass_="grad_input") == "gemm"
     assert _C.conv2d_algorithm((64, 4, 9, 9), (6, 4, 3, 3), groups=2, algo="chanvec") == "gemm"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
     assert _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(2, 2), algo="direct") == "gemm"
