@@ -696,9 +696,10 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   // Strided dX runs in sh*sw phases of a few taps each; measured on ResNet-8's stride-2
   // layers that beats the GEMM's W^T dY + col2im with 32 input channels (two channel
   // vectors per tile), not with 16, nor when some phases get no tap (1x1 stride 2).
-  const bool strided_input_grad = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1) &&
-                                  (s.ci < 32 || s.kh < s.sh || s.kw < s.sw);
-  if (vector_channels >= 16 && conv_chanvec_supports(s) && !strided_input_grad)
+  const bool every_phase_reached = s.kh >= s.sh && s.kw >= s.sw && s.dh == 1 && s.dw == 1;
+  const bool strided_dx_on_gemm = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1) &&
+                                  (s.ci < 32 || !every_phase_reached);
+  if (vector_channels >= 16 && conv_chanvec_supports(s) && !strided_dx_on_gemm)
     return ConvAlgo::chanvec;
   // Otherwise the direct kernel where its rows are at least half full (or the input channels
   // few), else the GEMM.
