@@ -115,7 +115,9 @@ ConvAlgo parse_algo(const std::string& algo) {
   if (algo == "auto") return ConvAlgo::automatic;
   if (algo == "direct") return ConvAlgo::direct;
   if (algo == "gemm") return ConvAlgo::gemm;
-  throw py::value_error("conv2d: algo must be 'auto', 'direct' or 'gemm', got '" + algo + "'");
+  if (algo == "chanvec") return ConvAlgo::chanvec;
+  throw py::value_error("conv2d: algo must be 'auto', 'direct', 'chanvec' or 'gemm', got '" +
+                        algo + "'");
 }
 
 template <typename T, bool Ref>
@@ -178,15 +180,31 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
     conv2d_backward_typed<float, Ref>(x, w, gy, gx, gw, gb, stride, padding, dilation, groups, algo);
 }
 
-// Which algorithm conv2d runs for these shapes ("direct", "gemm" or "gemm_pointwise").
+// Which algorithm conv2d runs for these shapes and this pass ("direct", "chanvec", "gemm" or
+// "gemm_pointwise").
 std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w, Pair stride,
-                             Pair padding, Pair dilation, int64_t groups, const std::string& algo) {
+                             Pair padding, Pair dilation, int64_t groups, const std::string& algo,
+                             const std::string& pass) {
+  ConvPass which;
+  if (pass == "forward")
+    which = ConvPass::forward;
+  else if (pass == "grad_input")
+    which = ConvPass::grad_input;
+  else if (pass == "grad_weight")
+    which = ConvPass::grad_weight;
+  else
+    throw py::value_error("conv2d_algorithm: pass_ must be 'forward', 'grad_input' or "
+                          "'grad_weight', got '" + pass + "'");
   if (stride[0] < 1 || stride[1] < 1 || dilation[0] < 1 || dilation[1] < 1)
     throw py::value_error("conv2d_algorithm: stride " + pair_str(stride) + " and dilation " +
                           pair_str(dilation) + " must be >= 1");
   const ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride[0], stride[1], padding[0],
                     padding[1], dilation[0], dilation[1], groups};
-  if (conv_choose_algo(s, parse_algo(algo)) == ConvAlgo::direct) return "direct";
+  switch (conv_choose_algo(s, parse_algo(algo), which)) {
+    case ConvAlgo::direct: return "direct";
+    case ConvAlgo::chanvec: return "chanvec";
+    default: break;
+  }
   const bool pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
   return pointwise ? "gemm_pointwise" : "gemm";
 }
@@ -791,7 +809,8 @@ bool g_allocator_tuned = false;  // set once at import (memory.cpp)
 py::dict backend_info() {
   py::dict impl;
   impl["gemm"] = gemm_impl_name();
-  impl["conv2d"] = std::string(conv_direct_impl_name()) + " + im2col_gemm";  // CONV / POOL
+  impl["conv2d"] = std::string(conv_direct_impl_name()) + " + " + conv_chanvec_impl_name() +
+                   " + im2col_gemm";  // CONV / POOL
   impl["pool"] = pool_impl_name();                                           // CONV / POOL
   impl["batch_norm"] = batch_norm_impl_name();  // BATCHNORM
   impl["optim"] = optim_impl_name();
@@ -823,7 +842,9 @@ PYBIND11_MODULE(_C, m) {
   def_conv_pool<false>(m);
   m.def("conv2d_algorithm", &conv2d_algorithm, "input_shape"_a, "weight_shape"_a,
         "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1}, "groups"_a = 1,
-        "algo"_a = "auto", "The algorithm conv2d runs for these shapes");
+        "algo"_a = "auto", "pass_"_a = "forward",
+        "The algorithm conv2d runs for these shapes in this pass ('forward', 'grad_input' or "
+        "'grad_weight')");
 
   py::module_ ref = m.def_submodule("ref", "Plain scalar reference kernels (test oracles)");
   def_conv_pool<true>(ref);  // CONV / POOL

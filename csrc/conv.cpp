@@ -1,10 +1,10 @@
 // Convolution driver: picks the algorithm per shape, prepares buffers, splits the batch over
 // threads. The arithmetic lives in mg::gemm (gemm path) and the direct kernels (conv.h).
 //
-// Threads take whole images: with a batch of at least two images every thread runs its own
-// single-threaded GEMMs on its own patch buffer (no synchronisation inside an image); with one
-// image the images run in turn and the GEMM threads itself. Weight and bias gradients are
-// summed per thread and then added up in thread order.
+// Threads take whole images (the GEMM path: whole chunks of images): with a batch of at least
+// two images every thread runs its own single-threaded GEMMs on its own patch buffer (no
+// synchronisation inside an image); with one image the GEMM threads itself. Weight and bias
+// gradients are summed per thread and then added up in thread order.
 #include "conv.h"
 
 #include <algorithm>
@@ -61,59 +61,80 @@ int batch_team(const ConvShape& s) {
 }
 
 // ------------------------------------------------------------------------ im2col / col2im
-// The columns of output position ow that read inside the image for kernel column b:
-// 0 <= ow*sw - pw + b*dw < w.
-void valid_columns(const ConvShape& s, int64_t b, int64_t* lo, int64_t* hi) {
-  const int64_t off = b * s.dw - s.pw, wo = s.wo();
-  *lo = off >= 0 ? 0 : std::min(wo, (-off + s.sw - 1) / s.sw);
-  *hi = s.w - 1 - off < 0 ? 0 : std::min(wo, (s.w - 1 - off) / s.sw + 1);
-  if (*hi < *lo) *hi = *lo;
+// dst (channels x rows_dst x cols_dst) = 0, then the image src (channels x rows x cols) copied
+// in at (r0, c0).
+template <typename T>
+void place(const T* src, int64_t channels, int64_t rows, int64_t cols, T* dst, int64_t rows_dst,
+           int64_t cols_dst, int64_t r0, int64_t c0) {
+  std::fill(dst, dst + channels * rows_dst * cols_dst, T(0));
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + (c * rows_dst + r0 + r) * cols_dst + c0, src + (c * rows + r) * cols,
+                  cols * sizeof(T));
 }
 
-// col[(c*kh + a)*kw + b, oh*wo + ow] = x[c, oh*sh - ph + a*dh, ow*sw - pw + b*dw], 0 outside.
+// dst (channels x rows x cols) = the window of src (channels x rows_src x cols_src) at (r0, c0).
 template <typename T>
-void im2col(const ConvShape& s, const T* x, T* col) {
-  const int64_t ho = s.ho(), wo = s.wo();
+void extract(const T* src, int64_t channels, int64_t rows_src, int64_t cols_src, int64_t r0,
+             int64_t c0, T* dst, int64_t rows, int64_t cols) {
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + (c * rows + r) * cols, src + (c * rows_src + r0 + r) * cols_src + c0,
+                  cols * sizeof(T));
+}
+
+// The image with its zero padding made explicit (ci x hp x wp), so the patch gather below
+// is branch-free: every patch entry reads inside this buffer.
+// Without padding the image itself is that buffer.
+struct PaddedImage {
+  int64_t hp, wp;
+  bool none;  // no padding
+  explicit PaddedImage(const ConvShape& s)
+      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), none(s.ph == 0 && s.pw == 0) {}
+  int64_t size(const ConvShape& s) const { return s.ci * hp * wp; }
+  // The padded image of x: x itself, or x placed into buf.
+  template <typename T>
+  const T* of(const ConvShape& s, const T* x, T* buf) const {
+    if (none) return x;
+    place(x, s.ci, s.h, s.w, buf, hp, wp, s.ph, s.pw);
+    return buf;
+  }
+};
+
+// col[(c*kh + a)*kw + b, oh*wo + ow] = xp[c, oh*sh + a*dh, ow*sw + b*dw] from the padded image
+// xp; rows of col are ld apart (several images' patch matrices sit side by side in a buffer).
+template <typename T>
+void im2col(const ConvShape& s, const PaddedImage& P, const T* xp, T* col, int64_t ld) {
+  const int64_t ho = s.ho(), wo = s.wo(), sw = s.sw;
   for (int64_t c = 0; c < s.ci; ++c)
     for (int64_t a = 0; a < s.kh; ++a)
       for (int64_t b = 0; b < s.kw; ++b) {
-        T* dst = col + ((c * s.kh + a) * s.kw + b) * ho * wo;
-        int64_t lo, hi;
-        valid_columns(s, b, &lo, &hi);
-        const int64_t off = b * s.dw - s.pw;
-        for (int64_t oh = 0; oh < ho; ++oh, dst += wo) {
-          const int64_t ih = oh * s.sh - s.ph + a * s.dh;
-          if (ih < 0 || ih >= s.h) {
-            std::fill(dst, dst + wo, T(0));
-            continue;
-          }
-          const T* src = x + (c * s.h + ih) * s.w;
-          std::fill(dst, dst + lo, T(0));
-          if (s.sw == 1)
-            std::memcpy(dst + lo, src + lo + off, (hi - lo) * sizeof(T));
+        T* dst = col + ((c * s.kh + a) * s.kw + b) * ld;
+        const T* src = xp + (c * P.hp + a * s.dh) * P.wp + b * s.dw;
+        for (int64_t oh = 0; oh < ho; ++oh, dst += wo, src += s.sh * P.wp) {
+          if (sw == 1)
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] = src[ow];
           else
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * s.sw + off];
-          std::fill(dst + hi, dst + wo, T(0));
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] = src[ow * sw];
         }
       }
 }
 
-// The adjoint of im2col: x[c, ih, iw] += col[...] for every patch entry that read (ih, iw).
+// The adjoint of im2col: gp[c, ih, iw] += col[...] for every patch entry that read (ih, iw) of
+// the padded image (the caller zeroes gp first and keeps its interior).
 template <typename T>
-void col2im_add(const ConvShape& s, const T* col, T* x) {
-  const int64_t ho = s.ho(), wo = s.wo();
+void col2im_add(const ConvShape& s, const PaddedImage& P, const T* col, int64_t ld, T* gp) {
+  const int64_t ho = s.ho(), wo = s.wo(), sw = s.sw;
   for (int64_t c = 0; c < s.ci; ++c)
     for (int64_t a = 0; a < s.kh; ++a)
       for (int64_t b = 0; b < s.kw; ++b) {
-        const T* src = col + ((c * s.kh + a) * s.kw + b) * ho * wo;
-        int64_t lo, hi;
-        valid_columns(s, b, &lo, &hi);
-        const int64_t off = b * s.dw - s.pw;
-        for (int64_t oh = 0; oh < ho; ++oh, src += wo) {
-          const int64_t ih = oh * s.sh - s.ph + a * s.dh;
-          if (ih < 0 || ih >= s.h) continue;
-          T* dst = x + (c * s.h + ih) * s.w;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * s.sw + off] += src[ow];
+        const T* src = col + ((c * s.kh + a) * s.kw + b) * ld;
+        T* dst = gp + (c * P.hp + a * s.dh) * P.wp + b * s.dw;
+        for (int64_t oh = 0; oh < ho; ++oh, src += wo, dst += s.sh * P.wp) {
+          if (sw == 1)
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] += src[ow];
+          else
+            for (int64_t ow = 0; ow < wo; ++ow) dst[ow * sw] += src[ow];
         }
       }
 }
@@ -131,11 +152,21 @@ void add_bias_relu(int64_t channels, int64_t plane, const T* b, bool relu, T* y)
   }
 }
 
+// gb[c] += sum of plane c of gy. Sixteen running sums per channel: one sum would be a chain
+// of dependent adds the compiler may not reorder (LeNet's conv1 spent a third of its
+// backward pass here).
 template <typename T>
 void add_channel_sums(int64_t channels, int64_t plane, const T* gy, T* gb) {
+  constexpr int kLanes = 16;
   for (int64_t c = 0; c < channels; ++c) {
+    const T* g = gy + c * plane;
+    T lanes[kLanes] = {};
+    int64_t p = 0;
+    for (; p + kLanes <= plane; p += kLanes)
+      for (int l = 0; l < kLanes; ++l) lanes[l] += g[p + l];
     T sum = T(0);
-    for (int64_t p = 0; p < plane; ++p) sum += gy[c * plane + p];
+    for (; p < plane; ++p) sum += g[p];
+    for (int l = 0; l < kLanes; ++l) sum += lanes[l];
     gb[c] += sum;
   }
 }
@@ -170,27 +201,87 @@ struct PartialSums {
 };
 
 // ------------------------------------------------------------------------------ gemm path
+// Images go through the GEMM in chunks: the patch matrices of `images` images sit side by side
+// (k x images*p), so one product per chunk has N = images * p columns. Per image the products
+// are small (block3 of ResNet-8: 64 x 64 x 576) and the GEMM spends its time packing the
+// weights and on call overhead; side by side the weights are packed once per chunk and the
+// micro-kernel runs on full panels. The weight gradient sums over the chunk's images inside
+// the same product (its depth is images * p).
+struct GemmChunks {
+  int64_t images;  // per chunk
+  int64_t count;   // chunks
+  int64_t ld;      // row stride of the chunk buffers (k x images*p, co x images*p)
+};
+
+// Aim for about this many columns per product: enough for the GEMM's full column panels,
+// while a chunk's patch matrix (k x cols) stays near the L2 size for k in the hundreds.
+constexpr int64_t kChunkColumns = 512;
+
+GemmChunks gemm_chunks(const ConvShape& s, int team, bool in_place) {
+  const int64_t p = s.ho() * s.wo();
+  // Pointwise convolutions read the image in place when a chunk is one image.
+  int64_t images = in_place ? 1 : std::max<int64_t>(1, kChunkColumns / p);
+  images = std::min(images, (s.n + team - 1) / team);  // every thread gets a chunk
+  images = std::max<int64_t>(images, 1);
+  const int64_t cols = images * p;
+  // Power-of-two row strides put the rows the GEMM packs together in the same L1 sets.
+  const int64_t ld = images == 1 ? cols : cols + (cols % 256 == 0 ? 16 : 0);
+  return {images, (s.n + images - 1) / images, ld};
+}
+
+// y[i, c, :] = max(buf[c, j*p : (j+1)*p] + b[c], 0 if relu) for the j-th image i of a chunk.
+template <typename T>
+void unpack_output(int64_t channels, int64_t p, const T* buf, int64_t ld, const T* b, bool relu,
+                   T* y) {
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* src = buf + c * ld;
+    T* dst = y + c * p;
+    const T bc = b ? b[c] : T(0);
+    if (relu)
+      for (int64_t q = 0; q < p; ++q) dst[q] = std::max(src[q] + bc, T(0));
+    else
+      for (int64_t q = 0; q < p; ++q) dst[q] = src[q] + bc;
+  }
+}
+
 template <typename T>
 void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
-  const int64_t k = cig * s.kh * s.kw;
-  const bool direct_cols = pointwise(s);
+  const int64_t k = cig * s.kh * s.kw, plane = s.ci * s.h * s.w;
   const int team = batch_team(s);
-  std::vector<std::vector<T>> col(team);
+  const GemmChunks ch = gemm_chunks(s, team, pointwise(s));
+  const PaddedImage P(s);
+  std::vector<std::vector<T>> col(team), out(team), xp(team);
   over_images(
-      s.n, team, [&](int t) { if (!direct_cols) col[t].resize(s.ci * s.kh * s.kw * p); },
-      [&](int t, int64_t i) {
-        const T* xi = x + i * s.ci * s.h * s.w;
-        T* yi = y + i * s.co * p;
-        const T* cols = xi;
-        if (!direct_cols) {
-          im2col(s, xi, col[t].data());
-          cols = col[t].data();
+      ch.count, team,
+      [&](int t) {
+        if (!pointwise(s) || ch.images > 1) {
+          col[t].resize(s.ci * s.kh * s.kw * ch.ld);
+          if (!P.none) xp[t].resize(P.size(s));
         }
+        if (ch.images > 1) out[t].resize(s.co * ch.ld);
+      },
+      [&](int t, int64_t c) {
+        const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
+        const T* cols = x + first * plane;  // a pointwise chunk of one image: the image itself
+        int64_t ld = p;
+        if (!col[t].empty()) {
+          for (int64_t j = 0; j < images; ++j)
+            im2col(s, P, P.of(s, x + (first + j) * plane, xp[t].data()), col[t].data() + j * p,
+                   ch.ld);
+          cols = col[t].data();
+          ld = ch.ld;
+        }
+        T* yc = ch.images > 1 ? out[t].data() : y + first * s.co * p;
+        const int64_t ldy = ch.images > 1 ? ch.ld : p;
         for (int64_t g = 0; g < s.groups; ++g)
-          gemm<T>(false, false, cog, p, k, T(1), w + g * cog * k, k, cols + g * k * p, p, T(0),
-                  yi + g * cog * p, p);
-        add_bias_relu(s.co, p, b, relu, yi);
+          gemm<T>(false, false, cog, images * p, k, T(1), w + g * cog * k, k, cols + g * k * ld,
+                  ld, T(0), yc + g * cog * ldy, ldy);
+        if (ch.images > 1)
+          for (int64_t j = 0; j < images; ++j)
+            unpack_output(s.co, p, yc + j * p, ldy, b, relu, y + (first + j) * s.co * p);
+        else
+          add_bias_relu(s.co, p, b, relu, yc);
       });
 }
 
@@ -198,51 +289,79 @@ template <typename T>
 void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
   const int64_t k = cig * s.kh * s.kw, plane = s.h * s.w;
-  const bool direct_cols = pointwise(s);
+  const bool in_place = pointwise(s);
   const int team = batch_team(s);
-  std::vector<std::vector<T>> col(team);
+  const GemmChunks ch = gemm_chunks(s, team, in_place);
+  const bool use_col = !in_place || ch.images > 1;
   // The weight gradient is summed transposed, (k x cog) per group: dW^T = cols dY^T reads
   // both GEMM operands along their rows (dW = dY cols^T would pack cols^T from rows p apart,
-  // and power-of-two planes alias in the L1 sets). dY^T per image is small (co x p).
+  // and power-of-two planes alias in the L1 sets).
   PartialSums<T> gw_parts(gw ? team : 0, s.co * k), gb_parts(gb ? team : 0, s.co);
-  std::vector<std::vector<T>> gy_t(team);
+  const PaddedImage P(s);
+  std::vector<std::vector<T>> col(team), gyc(team), gy_t(team), xp(team);
   over_images(
-      s.n, team,
+      ch.count, team,
       [&](int t) {
-        if (!direct_cols) col[t].resize(s.ci * s.kh * s.kw * p);
-        if (gw) gy_t[t].resize(cog * p);
+        if (use_col) {
+          col[t].resize(s.ci * s.kh * s.kw * ch.ld);
+          if (!P.none) xp[t].resize(P.size(s));
+        }
+        if (ch.images > 1) gyc[t].resize(s.co * ch.ld);
+        if (gw) gy_t[t].resize(cog * ch.images * p);
       },
-      [&](int t, int64_t i) {
-        const T* xi = x + i * s.ci * plane;
-        const T* gyi = gy + i * s.co * p;
-        if (gx) {  // dcol = W^T dY, then scattered back onto the image
-          T* gxi = gx + i * s.ci * plane;
-          T* dcol = direct_cols ? gxi : col[t].data();
-          for (int64_t g = 0; g < s.groups; ++g)
-            gemm<T>(true, false, k, p, cog, T(1), w + g * cog * k, k, gyi + g * cog * p, p, T(0),
-                    dcol + g * k * p, p);
-          if (!direct_cols) {
-            std::fill(gxi, gxi + s.ci * plane, T(0));
-            col2im_add(s, dcol, gxi);
-          }
+      [&](int t, int64_t c) {
+        const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
+        const int64_t cols_n = images * p;
+        // dY of the chunk as one (co x images*p) matrix, rows ldg apart.
+        const T* g = gy + first * s.co * p;
+        int64_t ldg = p;
+        if (ch.images > 1) {
+          for (int64_t j = 0; j < images; ++j)
+            for (int64_t o = 0; o < s.co; ++o)
+              std::memcpy(gyc[t].data() + o * ch.ld + j * p, gy + ((first + j) * s.co + o) * p,
+                          p * sizeof(T));
+          g = gyc[t].data();
+          ldg = ch.ld;
         }
         if (gw) {  // dW^T += cols dY^T, per group
-          const T* cols = xi;
-          if (!direct_cols) {
-            im2col(s, xi, col[t].data());
+          const T* cols = x + first * s.ci * plane;
+          int64_t ld = p;
+          if (use_col) {
+            for (int64_t j = 0; j < images; ++j)
+              im2col(s, P, P.of(s, x + (first + j) * s.ci * plane, xp[t].data()),
+                     col[t].data() + j * p, ch.ld);
             cols = col[t].data();
+            ld = ch.ld;
           }
           T* gyt = gy_t[t].data();
           T* gwt = gw_parts.parts[t].data();
-          for (int64_t g = 0; g < s.groups; ++g) {
-            const T* gyg = gyi + g * cog * p;
-            for (int64_t c = 0; c < cog; ++c)
-              for (int64_t q = 0; q < p; ++q) gyt[q * cog + c] = gyg[c * p + q];
-            gemm<T>(false, false, k, cog, p, T(1), cols + g * k * p, p, gyt, cog, T(1),
-                    gwt + g * k * cog, cog);
+          for (int64_t gr = 0; gr < s.groups; ++gr) {
+            const T* gyg = g + gr * cog * ldg;
+            for (int64_t o = 0; o < cog; ++o)
+              for (int64_t q = 0; q < cols_n; ++q) gyt[q * cog + o] = gyg[o * ldg + q];
+            gemm<T>(false, false, k, cog, cols_n, T(1), cols + gr * k * ld, ld, gyt, cog, T(1),
+                    gwt + gr * k * cog, cog);
           }
         }
-        if (gb) add_channel_sums(s.co, p, gyi, gb_parts.parts[t].data());
+        if (gx) {  // dcol = W^T dY, then scattered back onto the images
+          T* gxc = gx + first * s.ci * plane;
+          T* dcol = use_col ? col[t].data() : gxc;
+          const int64_t ld = use_col ? ch.ld : p;
+          for (int64_t gr = 0; gr < s.groups; ++gr)
+            gemm<T>(true, false, k, cols_n, cog, T(1), w + gr * cog * k, k, g + gr * cog * ldg,
+                    ldg, T(0), dcol + gr * k * ld, ld);
+          if (use_col)  // the padded buffer collects dX, its interior is the image's
+            for (int64_t j = 0; j < images; ++j) {
+              T* gxi = gxc + j * s.ci * plane;
+              T* gp = P.none ? gxi : xp[t].data();
+              std::fill(gp, gp + P.size(s), T(0));
+              col2im_add(s, P, dcol + j * p, ld, gp);
+              if (!P.none) extract(gp, s.ci, P.hp, P.wp, s.ph, s.pw, gxi, s.h, s.w);
+            }
+        }
+        if (gb)
+          for (int64_t j = 0; j < images; ++j)
+            add_channel_sums(s.co, p, gy + (first + j) * s.co * p, gb_parts.parts[t].data());
       });
   if (gw) {
     std::vector<T> sum(s.co * k, T(0));
@@ -269,18 +388,6 @@ struct DirectLayout {
     wov = round_up(wo, vl);
   }
 };
-
-// dst (channels x rows_dst x cols_dst) = 0, then the image src (channels x rows x cols) copied
-// in at (r0, c0).
-template <typename T>
-void place(const T* src, int64_t channels, int64_t rows, int64_t cols, T* dst, int64_t rows_dst,
-           int64_t cols_dst, int64_t r0, int64_t c0) {
-  std::fill(dst, dst + channels * rows_dst * cols_dst, T(0));
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(dst + (c * rows_dst + r0 + r) * cols_dst + c0, src + (c * rows + r) * cols,
-                  cols * sizeof(T));
-}
 
 template <typename T>
 void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
@@ -319,38 +426,235 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   }
   const int64_t co_tiles = round_up(s.co, 4);
   const int team = batch_team(s);
+  // The weight gradient sums over a chunk of images per kernel call (see weight_grad_tile):
+  // about kProducts products per accumulator before its lanes are added up.
+  const int64_t kProducts = 64, vectors = ho * (L.wov / L.vl);
+  const int64_t images = std::max<int64_t>(
+      1, std::min((kProducts + vectors - 1) / vectors, (s.n + team - 1) / team));
+  const int64_t chunks = (s.n + images - 1) / images;
+  const int64_t x_is = s.ci * L.hp * L.wp, g_is = co_tiles * ho * L.wov;
   std::vector<std::vector<T>> xp(team), gyp(team), gyw(team);
   PartialSums<T> gw_parts(gw ? team : 0, s.co * taps), gb_parts(gb ? team : 0, s.co);
   over_images(
-      s.n, team,
+      chunks, team,
       [&](int t) {
         if (gx) gyp[t].resize(s.co * L.gh * L.gwid);
         if (gw) {
-          xp[t].resize(s.ci * L.hp * L.wp);
-          gyw[t].assign(co_tiles * ho * L.wov, T(0));  // stays zero beyond co and wo
+          xp[t].resize(images * x_is);
+          gyw[t].assign(images * g_is, T(0));  // stays zero beyond co and wo
         }
       },
-      [&](int t, int64_t i) {
-        const T* gyi = gy + i * s.co * ho * wo;
-        if (gx) {
-          place(gyi, s.co, ho, wo, gyp[t].data(), L.gh, L.gwid, (s.kh - 1) * s.dh,
-                (s.kw - 1) * s.dw);
-          k.correlate(gyp[t].data() + s.ph * L.gwid + s.pw, L.gh * L.gwid, L.gwid, s.co,
-                      wflip.data(), nullptr, s.ci, s.kh, s.kw, s.dh, s.dw,
-                      gx + i * s.ci * s.h * s.w, s.h * s.w, s.w, s.h, s.w, false);
+      [&](int t, int64_t c) {
+        const int64_t first = c * images, count = std::min(images, s.n - first);
+        for (int64_t i = first; i < first + count; ++i) {
+          const T* gyi = gy + i * s.co * ho * wo;
+          if (gx) {
+            place(gyi, s.co, ho, wo, gyp[t].data(), L.gh, L.gwid, (s.kh - 1) * s.dh,
+                  (s.kw - 1) * s.dw);
+            k.correlate(gyp[t].data() + s.ph * L.gwid + s.pw, L.gh * L.gwid, L.gwid, s.co,
+                        wflip.data(), nullptr, s.ci, s.kh, s.kw, s.dh, s.dw,
+                        gx + i * s.ci * s.h * s.w, s.h * s.w, s.w, s.h, s.w, false);
+          }
+          if (gw) {
+            place(x + i * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data() + (i - first) * x_is,
+                  L.hp, L.wp, s.ph, s.pw);
+            T* g = gyw[t].data() + (i - first) * g_is;
+            for (int64_t o = 0; o < s.co; ++o)
+              for (int64_t r = 0; r < ho; ++r)
+                std::memcpy(g + (o * ho + r) * L.wov, gyi + (o * ho + r) * wo, wo * sizeof(T));
+          }
+          if (gb) add_channel_sums(s.co, ho * wo, gyi, gb_parts.parts[t].data());
         }
-        if (gw) {
-          place(x + i * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data(), L.hp, L.wp, s.ph, s.pw);
-          T* g = gyw[t].data();
-          for (int64_t o = 0; o < s.co; ++o)
-            for (int64_t r = 0; r < ho; ++r)
-              std::memcpy(g + (o * ho + r) * L.wov, gyi + (o * ho + r) * wo, wo * sizeof(T));
-          k.weight_grad(g, ho * L.wov, L.wov, s.co, xp[t].data(), L.hp * L.wp, L.wp, s.ci, s.kh,
-                        s.kw, s.dh, s.dw, ho, wo, gw_parts.parts[t].data());
-        }
-        if (gb) add_channel_sums(s.co, ho * wo, gyi, gb_parts.parts[t].data());
+        if (gw)
+          k.weight_grad(gyw[t].data(), g_is, ho * L.wov, L.wov, s.co, xp[t].data(), x_is,
+                        L.hp * L.wp, L.wp, s.ci, s.kh, s.kw, s.dh, s.dw, count, ho, wo,
+                        gw_parts.parts[t].data());
       });
   if (gw) gw_parts.add_into(gw);
+  if (gb) gb_parts.add_into(gb);
+}
+
+// --------------------------------------------------------------------------- chanvec path
+// Offsets the channel-vectorised kernels read at (conv_direct_kernels.inc): pixel p of an
+// (rows x cols) output at stride (sh, sw) starts at (p / cols)*sh*row_stride + (p % cols)*sw
+// of the padded input; tap (a, b) adds a*dh*row_stride + b*dw. Tables are padded with zeros
+// to whole tiles (24 entries: a multiple of every tile size the kernels use) so the kernels
+// never test for the end.
+constexpr int64_t kChanvecTile = 24;
+
+std::vector<int64_t> pixel_offsets(int64_t rows, int64_t cols, int64_t sh, int64_t sw,
+                                   int64_t row_stride) {
+  std::vector<int64_t> off(round_up(rows * cols, kChanvecTile), 0);
+  for (int64_t p = 0; p < rows * cols; ++p) off[p] = (p / cols) * sh * row_stride + (p % cols) * sw;
+  return off;
+}
+
+std::vector<int64_t> tap_offsets(const ConvShape& s, int64_t row_stride) {
+  std::vector<int64_t> off(s.kh * s.kw);
+  for (int64_t a = 0; a < s.kh; ++a)
+    for (int64_t b = 0; b < s.kw; ++b) off[a * s.kw + b] = a * s.dh * row_stride + b * s.dw;
+  return off;
+}
+
+template <typename T>
+void forward_chanvec(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
+  const ConvDirectKernels<T>& k = direct<T>();
+  const PaddedImage P(s);
+  const int64_t p = s.ho() * s.wo(), taps = s.kh * s.kw, co_pad = round_up(s.co, k.vl);
+  std::vector<T> wt(s.ci * taps * co_pad, T(0));  // [input channel][tap][output channel]
+  for (int64_t o = 0; o < s.co; ++o)
+    for (int64_t u = 0; u < s.ci * taps; ++u) wt[u * co_pad + o] = w[o * s.ci * taps + u];
+  const std::vector<int64_t> pix = pixel_offsets(s.ho(), s.wo(), s.sh, s.sw, P.wp);
+  const std::vector<int64_t> tap = tap_offsets(s, P.wp);
+  const int team = batch_team(s);
+  std::vector<std::vector<T>> xp(team);
+  over_images(
+      s.n, team, [&](int t) { if (!P.none) xp[t].resize(P.size(s)); },
+      [&](int t, int64_t i) {
+        const T* xi = P.of(s, x + i * s.ci * s.h * s.w, xp[t].data());
+        k.chanvec_correlate(xi, P.hp * P.wp, pix.data(), p, s.ci, tap.data(), taps, wt.data(),
+                            co_pad, b, s.co, y + i * s.co * p, p, nullptr, relu);
+      });
+}
+
+// dX[i, y, x] = sum over (o, a, b) with y = oy*sh - ph + a*dh, x = ox*sw - pw + b*dw of
+// w[o, i, a, b] dY[o, oy, ox]. The input pixels split into sh x sw phases (y mod sh, x mod sw);
+// within a phase the taps that reach it are fixed and dY is read at a fixed offset per tap,
+// (y + ph - a*dh)/sh, so each phase is a correlation of the zero-extended dY with those
+// taps: the channel-vectorised kernel with per-phase tap offsets. Stride 1 is one phase.
+struct InputPhase {
+  int64_t py, px, rows, cols;         // the phase's pixels: (py + sh*Y, px + sw*X)
+  std::vector<int64_t> taps, dy, dx;  // contributing taps a*kw + b and their dY offsets
+};
+
+template <typename T>
+void backward_input_chanvec(const ConvShape& s, const T* w, const T* gy, T* gx, int team) {
+  const ConvDirectKernels<T>& k = direct<T>();
+  const int64_t ho = s.ho(), wo = s.wo(), taps = s.kh * s.kw, ci_pad = round_up(s.ci, k.vl);
+  std::vector<InputPhase> phases;
+  int64_t top = 0, left = 0, bottom = ho, right = wo;  // dY rows/cols read, before extension
+  for (int64_t py = 0; py < std::min(s.sh, s.h); ++py)
+    for (int64_t px = 0; px < std::min(s.sw, s.w); ++px) {
+      InputPhase ph{py, px, (s.h - py + s.sh - 1) / s.sh, (s.w - px + s.sw - 1) / s.sw, {}, {}, {}};
+      for (int64_t a = 0; a < s.kh; ++a)
+        for (int64_t b = 0; b < s.kw; ++b) {
+          const int64_t ry = py + s.ph - a * s.dh, rx = px + s.pw - b * s.dw;
+          if (((ry % s.sh) + s.sh) % s.sh || ((rx % s.sw) + s.sw) % s.sw) continue;
+          // floor division: ry, rx are exact multiples here
+          const int64_t dy = ry >= 0 ? ry / s.sh : -((-ry) / s.sh);
+          const int64_t dx = rx >= 0 ? rx / s.sw : -((-rx) / s.sw);
+          ph.taps.push_back(a * s.kw + b);
+          ph.dy.push_back(dy);
+          ph.dx.push_back(dx);
+          top = std::min(top, dy);
+          left = std::min(left, dx);
+          bottom = std::max(bottom, dy + ph.rows);
+          right = std::max(right, dx + ph.cols);
+        }
+      phases.push_back(std::move(ph));
+    }
+  // dY zero-extended so every phase's reads land inside: rows [top, bottom), cols [left, right).
+  const int64_t gh = bottom - top, gwid = right - left;
+  std::vector<std::vector<T>> wph(phases.size());  // [o][phase tap][i]
+  std::vector<std::vector<int64_t>> pix(phases.size()), tap(phases.size());
+  for (size_t f = 0; f < phases.size(); ++f) {
+    const InputPhase& ph = phases[f];
+    const int64_t nt = ph.taps.size();
+    wph[f].assign(s.co * nt * ci_pad, T(0));
+    for (int64_t o = 0; o < s.co; ++o)
+      for (int64_t j = 0; j < nt; ++j)
+        for (int64_t i = 0; i < s.ci; ++i)
+          wph[f][(o * nt + j) * ci_pad + i] = w[(o * s.ci + i) * taps + ph.taps[j]];
+    pix[f] = pixel_offsets(ph.rows, ph.cols, 1, 1, gwid);
+    for (int64_t j = 0; j < nt; ++j) tap[f].push_back((ph.dy[j] - top) * gwid + ph.dx[j] - left);
+  }
+  // Where each phase pixel lands in the image (the kernel writes through this table).
+  std::vector<std::vector<int64_t>> dst(phases.size());
+  for (size_t f = 0; f < phases.size(); ++f)
+    for (int64_t r = 0; r < phases[f].rows; ++r)
+      for (int64_t q = 0; q < phases[f].cols; ++q)
+        dst[f].push_back((phases[f].py + r * s.sh) * s.w + phases[f].px + q * s.sw);
+  std::vector<std::vector<T>> gyp(team);
+  over_images(
+      s.n, team, [&](int t) { gyp[t].resize(s.co * gh * gwid); },
+      [&](int t, int64_t n) {
+        place(gy + n * s.co * ho * wo, s.co, ho, wo, gyp[t].data(), gh, gwid, -top, -left);
+        T* gxn = gx + n * s.ci * s.h * s.w;
+        for (size_t f = 0; f < phases.size(); ++f) {
+          const InputPhase& ph = phases[f];
+          const int64_t np = ph.rows * ph.cols;
+          if (ph.taps.empty()) {  // no tap reaches these pixels
+            for (int64_t c = 0; c < s.ci; ++c)
+              for (int64_t j = 0; j < np; ++j) gxn[c * s.h * s.w + dst[f][j]] = T(0);
+            continue;
+          }
+          k.chanvec_correlate(gyp[t].data(), gh * gwid, pix[f].data(), np, s.co, tap[f].data(),
+                              ph.taps.size(), wph[f].data(), ci_pad, nullptr, s.ci, gxn,
+                              s.h * s.w, dst[f].data(), false);
+        }
+      });
+}
+
+template <typename T>
+void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw,
+                      T* gb) {
+  const ConvDirectKernels<T>& k = direct<T>();
+  const int64_t ho = s.ho(), wo = s.wo(), p = ho * wo, taps = s.kh * s.kw;
+  const int team = batch_team(s);
+  if (gx) backward_input_chanvec(s, w, gy, gx, team);
+  if (!gw && !gb) return;
+  // dW^T (ci*taps x co_pad) summed per thread over chunks of images; a chunk's dY^T (p x
+  // co_pad per image) is read once per tile of taps, so it is kept to about the L1 size.
+  const PaddedImage P(s);
+  const int64_t co_pad = round_up(s.co, k.vl), cols = s.ci * taps;
+  const int64_t rows = round_up(cols, kChanvecTile);
+  const int64_t x_is = P.none ? s.ci * s.h * s.w : P.size(s), g_is = p * co_pad;
+  const int64_t kChunkBytes = 32 * 1024;
+  const int64_t images = std::max<int64_t>(
+      1, std::min<int64_t>(kChunkBytes / (g_is * static_cast<int64_t>(sizeof(T))),
+                           (s.n + team - 1) / team));
+  const int64_t chunks = (s.n + images - 1) / images;
+  const std::vector<int64_t> pix = pixel_offsets(ho, wo, s.sh, s.sw, P.wp);
+  std::vector<int64_t> col(rows, 0);
+  for (int64_t i = 0; i < s.ci; ++i)
+    for (int64_t a = 0; a < s.kh; ++a)
+      for (int64_t b = 0; b < s.kw; ++b)
+        col[(i * s.kh + a) * s.kw + b] = i * P.hp * P.wp + a * s.dh * P.wp + b * s.dw;
+  PartialSums<T> gw_parts(gw ? team : 0, rows * co_pad), gb_parts(gb ? team : 0, s.co);
+  std::vector<std::vector<T>> xp(team), gyt(team);
+  over_images(
+      chunks, team,
+      [&](int t) {
+        if (gw) {
+          if (!P.none) xp[t].resize(images * x_is);
+          gyt[t].assign(images * g_is, T(0));  // stays zero beyond co
+        }
+      },
+      [&](int t, int64_t c) {
+        const int64_t first = c * images, count = std::min(images, s.n - first);
+        for (int64_t m = 0; m < count; ++m) {
+          const T* gym = gy + (first + m) * s.co * p;
+          if (gb) add_channel_sums(s.co, p, gym, gb_parts.parts[t].data());
+          if (!gw) continue;
+          if (!P.none)
+            place(x + (first + m) * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data() + m * x_is,
+                  P.hp, P.wp, s.ph, s.pw);
+          T* g = gyt[t].data() + m * g_is;
+          for (int64_t o = 0; o < s.co; ++o)
+            for (int64_t q = 0; q < p; ++q) g[q * co_pad + o] = gym[o * p + q];
+        }
+        if (gw) {
+          const T* in = P.none ? x + first * x_is : xp[t].data();
+          k.chanvec_weight_grad(gyt[t].data(), g_is, co_pad, in, x_is, pix.data(), p, col.data(),
+                                cols, count, gw_parts.parts[t].data());
+        }
+      });
+  if (gw) {
+    std::vector<T> sum(rows * co_pad, T(0));
+    gw_parts.add_into(sum.data());
+    for (int64_t o = 0; o < s.co; ++o)
+      for (int64_t u = 0; u < cols; ++u) gw[o * cols + u] = sum[u * co_pad + o];
+  }
   if (gb) gb_parts.add_into(gb);
 }
 
@@ -360,28 +664,65 @@ bool conv_direct_supports(const ConvShape& s) {
   return s.groups == 1 && s.sh == 1 && s.sw == 1;
 }
 
-ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted) {
+bool conv_chanvec_supports(const ConvShape& s) { return s.groups == 1; }
+
+ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   if (wanted == ConvAlgo::direct) return conv_direct_supports(s) ? ConvAlgo::direct : ConvAlgo::gemm;
+  if (wanted == ConvAlgo::chanvec)
+    return conv_chanvec_supports(s) ? ConvAlgo::chanvec : ConvAlgo::gemm;
   if (wanted == ConvAlgo::gemm) return ConvAlgo::gemm;
-  // Few input channels: the patch matrix is short (k = ci*kh*kw), so the GEMM spends its time
-  // packing and writing C rather than multiplying, while the direct kernel streams the image.
-  // Wide rows: the direct kernel's vectors (16 floats) run along output rows, so rows of at
-  // least 16 keep its lanes busy; narrower planes with many channels go to the GEMM.
-  if (conv_direct_supports(s) && !pointwise(s) && (s.ci <= 8 || s.wo() >= 16))
-    return ConvAlgo::direct;
-  return ConvAlgo::gemm;
+  // A 1x1 convolution with stride 1 is a plain GEMM on the image itself.
+  if (s.groups != 1 || pointwise(s)) return ConvAlgo::gemm;
+  // The direct kernel runs its vectors (16 floats) along rows: it wins on long rows, and with
+  // few input channels (LeNet's conv1, ResNet's stem), where the channel-vectorised kernel's
+  // sum over input channels and taps is too short to hide its output transposition.
+  // The channel-vectorised kernel needs at least a full vector of the channels it produces
+  // (output channels for forward and dW, input channels for dX). Measured on Zen 5 at one
+  // thread it runs the 16x16 and 8x8 ResNet layers at 200-240 GFLOP/s in all three passes,
+  // where the direct kernel's rows are half empty and im2col + GEMM pays for the patch matrix.
+  const bool direct_ok = conv_direct_supports(s);
+  const int64_t vector_channels = pass == ConvPass::grad_input ? s.ci : s.co;
+  switch (pass) {
+    case ConvPass::forward:
+      if (direct_ok && (s.ci <= 4 || s.wo() >= 32)) return ConvAlgo::direct;
+      break;
+    case ConvPass::grad_weight:  // the channel-vectorised dW wins even on long rows
+      if (direct_ok && s.ci <= 4) return ConvAlgo::direct;
+      break;
+    case ConvPass::grad_input:
+      if (direct_ok && s.w >= 32) return ConvAlgo::direct;
+      break;
+  }
+  // Strided dX runs in sh*sw phases of a few taps each; measured on ResNet-8's stride-2
+  // layers that beats the GEMM's W^T dY + col2im with 32 input channels (two channel
+  // vectors per tile), not with 16, nor when some phases get no tap (1x1 stride 2).
+  const bool every_phase_reached = s.kh >= s.sh && s.kw >= s.sw && s.dh == 1 && s.dw == 1;
+  const bool strided_dx_on_gemm = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1) &&
+                                  (s.ci < 32 || !every_phase_reached);
+  if (vector_channels >= 16 && conv_chanvec_supports(s) && !strided_dx_on_gemm)
+    return ConvAlgo::chanvec;
+  // Otherwise the direct kernel where its rows are at least half full (or the input channels
+  // few), else the GEMM.
+  if (!direct_ok || (s.ci > 8 && s.wo() < 16)) return ConvAlgo::gemm;
+  // dX by the direct kernel produces input channels in tiles of 4, so 6 of them (LeNet's
+  // conv2) waste a quarter of the tile, while the GEMM's W^T dY has a tall, well-shaped
+  // product (ci*kh*kw rows) once the patch matrix has some height.
+  if (pass == ConvPass::grad_input && s.ci < 8 && s.ci * s.kh * s.kw >= 64) return ConvAlgo::gemm;
+  return ConvAlgo::direct;
 }
 
 const char* conv_direct_impl_name() { return direct<float>().name; }
+const char* conv_chanvec_impl_name() { return direct<float>().chanvec_name; }
 
 template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu,
                     ConvAlgo algo) {
   if (s.n == 0 || s.co == 0) return;
-  if (conv_choose_algo(s, algo) == ConvAlgo::direct)
-    forward_direct(s, x, w, b, y, relu);
-  else
-    forward_gemm(s, x, w, b, y, relu);
+  switch (conv_choose_algo(s, algo, ConvPass::forward)) {
+    case ConvAlgo::direct: forward_direct(s, x, w, b, y, relu); break;
+    case ConvAlgo::chanvec: forward_chanvec(s, x, w, b, y, relu); break;
+    default: forward_gemm(s, x, w, b, y, relu);
+  }
 }
 
 template <typename T>
@@ -390,10 +731,21 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   if (gw) std::fill(gw, gw + s.co * (s.ci / s.groups) * s.kh * s.kw, T(0));
   if (gb) std::fill(gb, gb + s.co, T(0));
   if (s.n == 0) return;
-  if (conv_choose_algo(s, algo) == ConvAlgo::direct)
-    backward_direct(s, x, w, gy, gx, gw, gb);
-  else
-    backward_gemm(s, x, w, gy, gx, gw, gb);
+  const ConvAlgo for_gx = conv_choose_algo(s, algo, ConvPass::grad_input);
+  const ConvAlgo for_gw = conv_choose_algo(s, algo, ConvPass::grad_weight);
+  auto run = [&](ConvAlgo a, T* gx_, T* gw_, T* gb_) {
+    switch (a) {
+      case ConvAlgo::direct: backward_direct(s, x, w, gy, gx_, gw_, gb_); break;
+      case ConvAlgo::chanvec: backward_chanvec(s, x, w, gy, gx_, gw_, gb_); break;
+      default: backward_gemm(s, x, w, gy, gx_, gw_, gb_);
+    }
+  };
+  if (!gx || for_gx == for_gw) {
+    run(for_gw, gx, gw, gb);
+  } else {
+    run(for_gx, gx, nullptr, nullptr);
+    if (gw || gb) run(for_gw, nullptr, gw, gb);
+  }
 }
 
 #define MG_INSTANTIATE(T)                                                                     \

@@ -4,12 +4,20 @@
 //   ih = oh*sh - ph + kh*dh,  iw = ow*sw - pw + kw*dw   (zero outside the image)
 //
 // with groups g: output channel co reads the Cig = Ci/groups input channels of its group.
-// Three algorithms, chosen per shape (conv_choose_algo) and named in backend_info:
+// Three algorithms, chosen per shape and pass (conv_choose_algo) and named in backend_info:
 //   direct  stride 1, groups 1, few input channels: a vectorised kernel that keeps a block of
 //           output channels x output columns in registers and reads each input row once per
 //           tap (LeNet's 1->6 and 6->16 channels, ResNet's 3-channel stem);
-//   gemm    everything else: the patch matrix (im2col) times the weights on mg::gemm; a 1x1
-//           convolution with stride 1 and no padding skips im2col (the image is the matrix).
+//   chanvec groups 1, small planes with many channels (ResNet's 16x16 and 8x8 stages, stride
+//           1 or 2): vectors along output channels, each weight vector multiplied by input
+//           values broadcast straight from the padded image (an implicit GEMM, no patch
+//           matrix); the weight gradient keeps its sums in registers over the whole batch
+//           chunk. Strided grad_input runs in stride phases (each a correlation with
+//           the taps that reach it, written straight into its pixels of the image);
+//           `automatic` uses that only with 32+ input channels and every phase reached.
+//   gemm    everything else: the patch matrices (im2col) of a chunk of images, side by side,
+//           times the weights on mg::gemm, one product per chunk; a 1x1 convolution with
+//           stride 1 and no padding skips im2col (the image is the matrix).
 // Sizes are trusted here: the bindings check every array against ConvShape first.
 #pragma once
 #include <cstdint>
@@ -24,12 +32,16 @@ struct ConvShape {
   int64_t wo() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
 };
 
-enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2 };
+enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2, chanvec = 3 };
+// The three products of a training step; each may run on its own algorithm.
+enum class ConvPass : int { forward = 0, grad_input = 1, grad_weight = 2 };
 
-// The algorithm `automatic` resolves to; `direct` is only possible for stride 1, groups 1.
-ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted);
+// The algorithm `automatic` resolves to for one pass; `direct` is only possible for stride 1,
+// groups 1; `chanvec` for groups 1; otherwise `gemm` runs.
+ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass);
 bool conv_direct_supports(const ConvShape& s);
-const char* conv_direct_impl_name();  // the direct kernels' name for the active ISA
+const char* conv_direct_impl_name();   // the direct kernels' name for the active ISA
+const char* conv_chanvec_impl_name();  // the channel-vectorised kernels' name
 
 // y = conv(x, w) + b (b may be null), then max(y, 0) when relu is set.
 template <typename T>
@@ -54,19 +66,31 @@ void conv2d_backward_ref(const ConvShape& s, const T* x, const T* w, const T* gy
 // correlate: out[o, r, c] = bias[o] + sum_{i, kh, kw} wt[o, i, kh, kw] * in[i, r + kh*dh, c + kw*dw]
 //   for o < outs, r < rows, c < cols; `wt` holds round_up(outs, 4) output channels (zero
 //   beyond outs); `in` must be readable up to column round_up(cols, vl) - 1 + (kw-1)*dw.
-// weight_grad: gw[o, i, kh, kw] += sum_{r, c} g[o, r, c] * in[i, r + kh*dh, c + kw*dw]
-//   over r < rows, c < round_up(cols, vl); `g` has round_up(outs, 4) channels, rows of
-//   g_rs >= round_up(cols, vl) values, zero beyond `cols` and `outs`.
+// weight_grad: gw[o, i, kh, kw] += sum_{m, r, c} g[m, o, r, c] * in[m, i, r + kh*dh, c + kw*dw]
+//   over images m < images (g_is, in_is apart), r < rows, c < round_up(cols, vl); `g` has
+//   round_up(outs, 4) channels, rows of g_rs >= round_up(cols, vl) values, zero beyond `cols`
+//   and `outs`.
 template <typename T>
 struct ConvDirectKernels {
   int vl;  // values per vector block
   void (*correlate)(const T* in, int64_t in_cs, int64_t in_rs, int64_t ins, const T* wt,
                     const T* bias, int64_t outs, int64_t kh, int64_t kw, int64_t dh, int64_t dw,
                     T* out, int64_t out_cs, int64_t out_rs, int64_t rows, int64_t cols, bool relu);
-  void (*weight_grad)(const T* g, int64_t g_cs, int64_t g_rs, int64_t outs, const T* in,
-                      int64_t in_cs, int64_t in_rs, int64_t ins, int64_t kh, int64_t kw,
-                      int64_t dh, int64_t dw, int64_t rows, int64_t cols, T* gw);
+  void (*weight_grad)(const T* g, int64_t g_is, int64_t g_cs, int64_t g_rs, int64_t outs,
+                      const T* in, int64_t in_is, int64_t in_cs, int64_t in_rs, int64_t ins,
+                      int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t images,
+                      int64_t rows, int64_t cols, T* gw);
   const char* name;
+  // The kernels vectorised over channels (conv_direct_kernels.inc, "kernels vectorised over
+  // channels"); outs_pad is a multiple of vl.
+  void (*chanvec_correlate)(const T* in, int64_t in_cs, const int64_t* pix_off, int64_t pixels,
+                            int64_t ins, const int64_t* tap_off, int64_t taps, const T* wt,
+                            int64_t outs_pad, const T* bias, int64_t outs, T* out,
+                            int64_t out_cs, const int64_t* out_off, bool relu);
+  void (*chanvec_weight_grad)(const T* g, int64_t g_is, int64_t outs_pad, const T* in,
+                              int64_t in_is, const int64_t* pix_off, int64_t pixels,
+                              const int64_t* col_off, int64_t cols, int64_t images, T* gwt);
+  const char* chanvec_name;
 };
 
 namespace generic {

@@ -10,10 +10,12 @@ namespace {
 }  // namespace
 
 ConvDirectKernels<float> conv_direct_f32() {
-  return {16, &correlate<float>, &weight_grad<float>, "conv_direct_avx512_4x16"};
+  return {16, &correlate<float>, &weight_grad<float>, "conv_direct_avx512_4x16",
+          &chanvec_correlate<float>, &chanvec_weight_grad<float>, "conv_chanvec_avx512"};
 }
 ConvDirectKernels<double> conv_direct_f64() {
-  return {8, &correlate<double>, &weight_grad<double>, "conv_direct_avx512_4x8"};
+  return {8, &correlate<double>, &weight_grad<double>, "conv_direct_avx512_4x8",
+          &chanvec_correlate<double>, &chanvec_weight_grad<double>, "conv_chanvec_avx512"};
 }
 
 }  // namespace avx512

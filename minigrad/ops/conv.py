@@ -1,5 +1,5 @@
 """2-D convolution on NCHW arrays, computed by ``_C.conv2d_forward`` / ``_C.conv2d_backward``
-(csrc/conv.cpp picks a direct vectorised kernel or im2col + GEMM per shape).
+(csrc/conv.cpp picks a kernel per shape and pass: direct, channel-vectorised or im2col + GEMM; see csrc/conv.h).
 
 Like every deep-learning library, "convolution" here is cross-correlation: the kernel is not
 flipped."""

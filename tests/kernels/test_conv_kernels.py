@@ -25,6 +25,12 @@ SHAPES = [
     ((2, 4, 9, 7), (6, 2, 3, 3), 1, 1, 1, 2),
     ((1, 4, 7, 9), (4, 1, 3, 3), 2, 1, 1, 4),
     ((0, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1),
+    # batches the GEMM path splits into chunks of several images, the last one short
+    ((5, 3, 16, 14), (4, 3, 3, 3), 1, 1, 1, 1),
+    ((5, 4, 12, 11), (6, 2, 3, 3), 2, (1, 0), 1, 2),
+    # stride 3 (dX in 9 phases, some reached by no tap at all when the kernel is 1x1)
+    ((2, 3, 9, 11), (5, 3, 3, 2), 3, (2, 0), (1, 2), 1),
+    ((1, 2, 5, 5), (3, 2, 1, 1), 3, 0, 1, 1),
 ]
 
 
@@ -60,7 +66,7 @@ def check_against_reference():
             x, w, b, gy, geometry = make(case, dtype)
             for relu in (False, True):
                 expected = run(_C.ref, x, w, b, gy, geometry, relu)
-                for algo in ("auto", "direct", "gemm"):
+                for algo in ("auto", "direct", "chanvec", "gemm"):
                     got = run(_C, x, w, b, gy, geometry, relu, algo=algo)
                     for name, g, e in zip(("y", "gx", "gw", "gb"), got, expected):
                         scale = max(1.0, float(np.abs(e).max(initial=0)))
@@ -95,10 +101,29 @@ def test_skipped_gradients_are_not_written():
 
 def test_algorithm_choice():
     assert _C.conv2d_algorithm((64, 1, 28, 28), (6, 1, 5, 5), padding=(2, 2)) == "direct"
-    assert _C.conv2d_algorithm((128, 16, 32, 32), (32, 16, 3, 3), stride=(2, 2), padding=(1, 1)) == "gemm"
+    # ResNet-8's block2.conv1: channel-vectorised forward and dW; strided dX on the GEMM
+    # unless chanvec (which runs it in stride phases) is asked for
+    block2 = ((128, 16, 32, 32), (32, 16, 3, 3))
+    assert [_C.conv2d_algorithm(*block2, stride=(2, 2), padding=(1, 1), pass_=p)
+            for p in ("forward", "grad_input", "grad_weight")] == ["chanvec", "gemm", "chanvec"]
+    assert _C.conv2d_algorithm(*block2, stride=(2, 2), algo="chanvec", pass_="grad_input") == "chanvec"
+    assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), pass_="grad_input") == "chanvec"
+    # block3.conv1: 32 input channels, so its stride-2 dX runs in phases on chanvec too
+    assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1),
+                               pass_="grad_input") == "chanvec"
+    assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 1, 1), stride=(2, 2), pass_="grad_input") == "gemm"
+    assert _C.conv2d_algorithm((64, 4, 9, 9), (6, 4, 3, 3), groups=2, algo="chanvec") == "gemm"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
     assert _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(2, 2), algo="direct") == "gemm"
+    # LeNet conv2: dX by the GEMM (6 input channels fill neither a channel vector nor the
+    # direct kernel's tiles)
+    lenet2 = ((64, 6, 14, 14), (16, 6, 5, 5))
+    assert [_C.conv2d_algorithm(*lenet2, pass_=p) for p in ("forward", "grad_input", "grad_weight")] == [
+        "chanvec", "gemm", "chanvec"]
+    assert _C.conv2d_algorithm(*lenet2, algo="direct", pass_="grad_input") == "direct"
     assert "conv_direct_" in _C.backend_info()["implementations"]["conv2d"]
+    with pytest.raises(ValueError, match="pass_ must be"):
+        _C.conv2d_algorithm(*lenet2, pass_="backward")
     with pytest.raises(ValueError, match="stride"):
         _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(0, 1))
 
@@ -106,13 +131,17 @@ def test_algorithm_choice():
 def test_one_thread_matches_all_threads():
     x, w, b, gy, geometry = make(((8, 3, 17, 19), (5, 3, 3, 3), 1, 1, 1, 1), np.float32)
     x2, w2, b2, gy2, geometry2 = make(((8, 16, 9, 9), (12, 16, 3, 3), 2, 1, 1, 1), np.float32)
+    x3, w3, b3, gy3, geometry3 = make(((7, 16, 8, 8), (32, 16, 3, 3), 1, 1, 1, 1), np.float32)  # chanvec
+
+    def all_cases():
+        return run(_C, x, w, b, gy, geometry) + run(_C, x2, w2, b2, gy2, geometry2) + run(_C, x3, w3, b3, gy3, geometry3)
     threads = _C.get_num_threads()
     try:
         _C.set_num_threads(1)
-        single = run(_C, x, w, b, gy, geometry) + run(_C, x2, w2, b2, gy2, geometry2)
+        single = all_cases()
     finally:
         _C.set_num_threads(threads)
-    for a, b_ in zip(single, run(_C, x, w, b, gy, geometry) + run(_C, x2, w2, b2, gy2, geometry2)):
+    for a, b_ in zip(single, all_cases()):
         np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-4)
 
 

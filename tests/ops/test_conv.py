@@ -1,5 +1,5 @@
 """Conv2d through the op harness: float64 gradcheck and PyTorch parity on small shapes that
-cover stride, padding, dilation, groups, 1x1 kernels, batch 1 and both kernel algorithms."""
+cover stride, padding, dilation, groups, 1x1 kernels, batch 1 and every kernel algorithm."""
 import numpy as np
 import pytest
 from harness import OpCase, check_op, torch
@@ -19,6 +19,10 @@ CASES = {
     "lenet_like_pad2": conv_case((2, 1, 9, 9), (3, 1, 5, 5), padding=2),
     "direct_rect_dilated": conv_case((1, 3, 7, 13), (5, 3, 3, 2), padding=(1, 2), dilation=(2, 1)),
     "direct_wide_rows_no_bias": conv_case((2, 9, 5, 17), (2, 9, 3, 3), bias=False, padding=1),
+    # at least 16 output channels (and 16 input channels for dX): vectors along channels
+    "chanvec_all_passes": conv_case((2, 16, 4, 5), (16, 16, 3, 3), padding=1),
+    "chanvec_stride2_dilated": conv_case((2, 3, 9, 8), (16, 3, 3, 2), bias=False, stride=2, padding=(2, 1),
+                                         dilation=(2, 1)),
     # many input channels or stride 2: im2col + GEMM
     "gemm_stride2_pad1": conv_case((2, 9, 7, 6), (4, 9, 3, 3), stride=2, padding=1),
     "gemm_dilation2_pad2": conv_case((1, 10, 7, 7), (3, 10, 3, 3), padding=2, dilation=2),
