@@ -148,7 +148,8 @@ class SearchResult:
 def _open_study(storage, attempts: int = 8, **options):
     """Creates or joins a study. SQLite files get a generous lock timeout, so processes sharing one
     file wait for each other. Processes that start together race to create the tables and the
-    study row; the loser sees "already exists" (or a duplicate study) and simply tries again,
+    study row; the loser sees "already exists", a unique-constraint violation or a duplicate study
+    and simply tries again,
     finding what the winner made."""
     optuna = _optuna()
     for attempt in range(attempts):
@@ -158,7 +159,8 @@ def _open_study(storage, attempts: int = 8, **options):
                 storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine)
             return optuna.create_study(storage=storage, load_if_exists=True, **options)
         except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, optuna's duplicate
-            racing = "already exists" in str(error) or type(error).__name__ == "DuplicatedStudyError"
+            racing = ("already exists" in str(error) or "UNIQUE constraint" in str(error)
+                      or type(error).__name__ in ("DuplicatedStudyError", "IntegrityError"))
             if not racing or attempt == attempts - 1:
                 raise
             time.sleep(0.1 * (attempt + 1))
