@@ -735,6 +735,7 @@ void def_optim(py::module_& m) {
 py::dict backend_info() {
   py::dict impl;
   impl["gemm"] = gemm_impl_name();
+  impl["gemm_dot"] = gemm_dot_impl_name();  // GEMM: tall-k products with a small C
   impl["conv2d"] = std::string(conv_direct_impl_name()) + " + im2col_gemm";  // CONV / POOL
   impl["pool"] = pool_impl_name();                                           // CONV / POOL
   impl["batch_norm"] = batch_norm_impl_name();  // BATCHNORM

@@ -30,6 +30,7 @@ struct F32 {
   static void store(T* p, V v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static T sum(V v) { return _mm512_reduce_add_ps(v); }
 };
 
 struct F64 {
@@ -45,6 +46,7 @@ struct F64 {
   static void store(T* p, V v, Mask m) { _mm512_mask_storeu_pd(p, m, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static T sum(V v) { return _mm512_reduce_add_pd(v); }
 };
 
 // M rows (<= 12) by NV vectors (1 or 2) of C; `last` masks the columns of the last vector.
@@ -120,7 +122,73 @@ void run(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb
   edges.fn[m - 1][nv - 1](kc, a, b, ldb, c, ldc, alpha, beta, last);
 }
 
+// The dot-product kernel (ukernel.h): an M x N block (<= 4 x 4) of sums, each kept as one
+// vector of partial sums along k: 16 accumulators + 4 rows of A + 1 row of B in registers,
+// 16 independent FMA chains fed by 8 loads. The k tail is read with a mask (zeros beyond).
+constexpr int kDotMR = 4, kDotNR = 4;
+
+template <class S, int M, int N>
+void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
+              const typename S::T* __restrict b, int64_t ldb, typename S::T* __restrict out,
+              int64_t ldo) {
+  using V = typename S::V;
+  V acc[M][N];
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) acc[i][j] = S::zero();
+  int64_t p = 0;
+  for (; p + S::kLanes <= kc; p += S::kLanes) {
+    V av[M];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p);
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) {
+      const V bj = S::load(b + j * ldb + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) acc[i][j] = S::fmadd(av[i], bj, acc[i][j]);
+    }
+  }
+  if (p < kc) {
+    const auto mask = static_cast<typename S::Mask>((1u << (kc - p)) - 1u);
+    V av[M];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p, mask);
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) {
+      const V bj = S::load(b + j * ldb + p, mask);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) acc[i][j] = S::fmadd(av[i], bj, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) out[i * ldo + j] += S::sum(acc[i][j]);
+}
+
+template <class S>
+using DotFn = void (*)(int64_t, const typename S::T*, int64_t, const typename S::T*, int64_t,
+                       typename S::T*, int64_t);
+
+// Blocks indexed by [rows - 1][columns - 1].
+template <class S, int... Ms>
+struct DotTable {
+  DotFn<S> fn[sizeof...(Ms)][kDotNR] = {
+      {&dot_tile<S, Ms, 1>, &dot_tile<S, Ms, 2>, &dot_tile<S, Ms, 3>, &dot_tile<S, Ms, 4>}...};
+};
+
+template <class S>
+void dot_run(int64_t kc, const typename S::T* a, int64_t lda, const typename S::T* b,
+             int64_t ldb, typename S::T* out, int64_t ldo, int m, int n) {
+  static const DotTable<S, 1, 2, 3, 4> blocks;
+  blocks.fn[m - 1][n - 1](kc, a, lda, b, ldb, out, ldo);
+}
+
 }  // namespace
+
+GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx512_4x4"}; }
+GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx512_4x4"}; }
 
 GemmMicroKernel<float> sgemm_ukr() { return {kMR, 32, &run<F32>, "sgemm_ukr_avx512_12x32"}; }
 GemmMicroKernel<double> dgemm_ukr() { return {kMR, 16, &run<F64>, "dgemm_ukr_avx512_12x16"}; }

@@ -22,17 +22,39 @@ struct GemmMicroKernel {
   const char* name;
 };
 
+// The dot-product kernel, for op(A) = A and op(B) = B^T, whose rows both run along k: it
+// reads them in place (no packing) and adds one chunk of k to a block of partial sums:
+//   out[i*ldo + j] += sum_{p < kc} a[i*lda + p] * b[j*ldb + p]   for i < m <= mr, j < n <= nr
+// Each sum runs in a fixed order (lanes along p, then the lanes added in a fixed tree), so
+// the result depends only on kc and the data. It serves tall-k products with a small C
+// (a convolution's weight gradient), where packing would move as much data as the product
+// computes.
+template <typename T>
+struct GemmDotKernel {
+  int mr;
+  int nr;
+  void (*run)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* out, int64_t ldo,
+              int m, int n);
+  const char* name;
+};
+
 namespace generic {
 GemmMicroKernel<float> sgemm_ukr();
 GemmMicroKernel<double> dgemm_ukr();
+GemmDotKernel<float> sdot_ukr();
+GemmDotKernel<double> ddot_ukr();
 }  // namespace generic
 namespace avx2 {
 GemmMicroKernel<float> sgemm_ukr();
 GemmMicroKernel<double> dgemm_ukr();
+GemmDotKernel<float> sdot_ukr();
+GemmDotKernel<double> ddot_ukr();
 }  // namespace avx2
 namespace avx512 {
 GemmMicroKernel<float> sgemm_ukr();
 GemmMicroKernel<double> dgemm_ukr();
+GemmDotKernel<float> sdot_ukr();
+GemmDotKernel<double> ddot_ukr();
 }  // namespace avx512
 
 }  // namespace mg

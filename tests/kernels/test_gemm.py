@@ -28,6 +28,12 @@ AWKWARD = [1, 2, 7, 13, 31, 63, 65, 127, 257]
 # beyond one B panel (NC = 2048 fp32 / 1024 fp64), and the few-rows shapes of conv layers.
 SHAPES = [tuple(AWKWARD[(i + j) % len(AWKWARD)] for j in range(3)) for i in range(len(AWKWARD))]
 SHAPES += [(64, 64, 64), (6, 700, 25), (16, 130, 1100), (250, 33, 70), (5, 2100, 3)]
+# Tall k against a small C: with B transposed these take the dot-product road (k chunks of
+# 2048 fp32 / 1024 fp64 values, gathered into parts of at least 4 chunks): a k tail in the
+# last chunk, row and column counts that leave edge blocks (dot blocks are 4x4, 3x4, 2x4),
+# one part and several parts (which threads share), and columns split among threads.
+DOT_SHAPES = [(5, 13, 20001), (13, 65, 8200), (1, 2, 9001), (7, 3, 1030)]
+SHAPES += DOT_SHAPES
 
 UNIT_ROUNDOFF = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}
 
@@ -105,14 +111,15 @@ def test_every_isa_path_matches_reference(isa):
         pytest.skip(f"this CPU/OS does not offer {isa} (best: {minigrad.backend_info()['cpu_isa']})")
     code = ("import sys, minigrad; sys.path.insert(0, sys.argv[1]); import test_gemm; "
             "info = minigrad.backend_info(); assert info['isa'] == sys.argv[2], info; "
-            "print(info['implementations']['gemm'], test_gemm.sweep())")
+            "print(info['implementations']['gemm'], info['implementations']['gemm_dot'], "
+            "test_gemm.sweep())")
     env = dict(os.environ, MINIGRAD_ISA=isa, PYTHONPATH=os.pathsep.join(
         [ROOT, os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__), isa],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    name, count = proc.stdout.split()
-    assert isa in name
+    name, dot_name, count = proc.stdout.split()
+    assert isa in name and isa in dot_name
     assert int(count) == 2 * 2 * 4 * len(SHAPES)
 
 
