@@ -20,7 +20,10 @@
 // part order, so threads share the work without changing a single bit of the result.
 #include "gemm/gemm.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -230,6 +233,7 @@ struct Problem {
   T beta;
   T* c;
   int64_t ldc;
+  bool stream = false;  // full tiles store C non-temporally (see gemm_maybe_streamed)
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -326,8 +330,10 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
           }
           for (int64_t ir = 0; ir < mb; ir += mr) {
             const int mr_eff = static_cast<int>(std::min<int64_t>(mr, mb - ir));
-            uk.run(kb, apack + ir * kb, bs, ldbs, p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
-                   p.alpha, beta, mr_eff, nr_eff);
+            const bool full = mr_eff == mr && nr_eff == nr;
+            (p.stream && full ? uk.run_stream : uk.run)(kb, apack + ir * kb, bs, ldbs,
+                                                        p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                                                        p.alpha, beta, mr_eff, nr_eff);
           }
         }
       }
@@ -338,6 +344,42 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
       }
     }
   }
+  // Non-temporal stores are weakly ordered: make them visible before C is handed back.
+  if (p.stream) _mm_sfence();
+}
+
+template <typename T>
+void gemm_driver(const Problem<T>& p, int threads);
+
+// A short product (small k) with a large C is bound by writing C: an ordinary store first
+// reads each line of C into the cache, doubling the memory traffic for data that will be
+// evicted before anyone reads it again. With beta == 0 and C well beyond the cache, full tiles
+// store C non-temporally instead. Their rows must start on 64-byte lines: the few columns
+// before the first such line run as a product of their own (the split changes no sum).
+constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
+constexpr int64_t kStreamMaxK = 64;
+
+template <typename T>
+void gemm_maybe_streamed(Problem<T> p, int threads) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
+  const auto addr = reinterpret_cast<std::uintptr_t>(p.c);
+  if (!uk.run_stream || p.beta != T(0) || p.k > kStreamMaxK || p.ldc % line != 0 ||
+      addr % sizeof(T) != 0 || p.m * p.n * static_cast<int64_t>(sizeof(T)) < kStreamMinBytes) {
+    gemm_driver(p, threads);
+    return;
+  }
+  const int64_t head = static_cast<int64_t>((64 - addr % 64) % 64 / sizeof(T));
+  if (head > 0) {
+    Problem<T> first = p;
+    first.n = head;
+    gemm_driver(first, 1);
+    p.c += head;
+    p.b += p.tb ? head * p.ldb : head;
+    p.n -= head;
+  }
+  p.stream = true;
+  gemm_driver(p, threads);
 }
 
 template <typename T>
@@ -485,7 +527,7 @@ void gemm_with_threads(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
   if (use_dot<T>(trans_a, trans_b, m, n, k))
     dot_driver(p, threads);
   else
-    gemm_driver(p, threads);
+    gemm_maybe_streamed(p, threads);
 }
 
 }  // namespace

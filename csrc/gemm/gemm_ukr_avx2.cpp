@@ -24,6 +24,7 @@ struct F32 {
   static V set1(T x) { return _mm256_set1_ps(x); }
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static void stream(T* p, V v) { _mm256_stream_ps(p, v); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   // Lanes [0, r) on.
@@ -46,6 +47,7 @@ struct F64 {
   static V set1(T x) { return _mm256_set1_pd(x); }
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static void stream(T* p, V v) { _mm256_stream_pd(p, v); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
   static __m256i mask(int r) {
@@ -59,7 +61,8 @@ struct F64 {
 };
 
 // M rows (<= 6) of a tile two vectors wide; writes the first n columns.
-template <class S, int M>
+// Stream: non-temporal stores (full, aligned tiles only; see ukernel.h).
+template <class S, int M, bool Stream = false>
 void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
           int64_t ldb, typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
           typename S::T beta, int n) {
@@ -90,8 +93,13 @@ void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __
         r0 = S::fmadd(vb, S::load(ci), r0);
         r1 = S::fmadd(vb, S::load(ci + S::kLanes), r1);
       }
-      S::store(ci, r0);
-      S::store(ci + S::kLanes, r1);
+      if (Stream) {
+        S::stream(ci, r0);
+        S::stream(ci + S::kLanes, r1);
+      } else {
+        S::store(ci, r0);
+        S::store(ci + S::kLanes, r1);
+      }
     }
     return;
   }
@@ -180,13 +188,23 @@ void dot_run(int64_t kc, const typename S::T* a, int64_t lda, const typename S::
   blocks.fn[m - 1][n - 1](kc, a, lda, b, ldb, out, ldo);
 }
 
+template <class S>
+void run_stream(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb,
+                typename S::T* c, int64_t ldc, typename S::T alpha, typename S::T beta, int, int) {
+  tile<S, kMR, true>(kc, a, b, ldb, c, ldc, alpha, beta, 2 * S::kLanes);
+}
+
 }  // namespace
 
 GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx2_3x4"}; }
 GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx2_3x4"}; }
 
-GemmMicroKernel<float> sgemm_ukr() { return {kMR, 16, &run<F32>, "sgemm_ukr_avx2_6x16"}; }
-GemmMicroKernel<double> dgemm_ukr() { return {kMR, 8, &run<F64>, "dgemm_ukr_avx2_6x8"}; }
+GemmMicroKernel<float> sgemm_ukr() {
+  return {kMR, 16, &run<F32>, &run_stream<F32>, "sgemm_ukr_avx2_6x16"};
+}
+GemmMicroKernel<double> dgemm_ukr() {
+  return {kMR, 8, &run<F64>, &run_stream<F64>, "dgemm_ukr_avx2_6x8"};
+}
 
 }  // namespace avx2
 }  // namespace mg

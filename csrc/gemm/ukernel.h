@@ -8,6 +8,11 @@
 //   C[i*ldc + j] = alpha * sum_p a[p*mr + i] * b[p*ldb + j] + beta * C[i*ldc + j]
 //      for i < m, j < n  (m <= mr, n <= nr: edge tiles are handled by the kernel itself)
 // beta == 0 means C is only written (it may hold NaN beforehand).
+//
+// run_stream (nullptr where the ISA has none) computes a full mr x nr tile with beta == 0 and
+// writes C with non-temporal stores, which skip reading C's lines into the cache first: for
+// large outputs of short products, which are bound by writing C. Every row of the tile must
+// start 64-byte aligned; the caller issues a store fence before anyone reads C.
 #pragma once
 #include <cstdint>
 
@@ -19,6 +24,8 @@ struct GemmMicroKernel {
   int nr;
   void (*run)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha, T beta,
               int m, int n);
+  void (*run_stream)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha,
+                     T beta, int m, int n);
   const char* name;
 };
 
