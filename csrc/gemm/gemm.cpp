@@ -210,6 +210,31 @@ void pack_b_sliver(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kb, 
   }
 }
 
+// Packs slivers [s0, s1) of the panel starting at column j0 (nb columns wide) into dst, one
+// sliver after another. B not transposed is read row by row across all the slivers: one long
+// contiguous run per row of B, rather than nr values from each of kb rows per sliver, which
+// is kb concurrent streams that the hardware prefetchers cannot follow (a conv layer's
+// forward product, 16 x 131072 x 144, ran ~25% slower that way; square sizes are unchanged).
+template <typename T>
+void pack_b_slivers(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kb, int64_t j0,
+                    int64_t nb, int64_t s0, int64_t s1, int nr, T* dst) {
+  if (trans) {
+    for (int64_t s = s0; s < s1; ++s)
+      pack_b_sliver(b, ldb, trans, p0, kb, j0 + s * nr, std::min<int64_t>(nr, nb - s * nr), nr,
+                    dst + (s - s0) * nr * kb);
+    return;
+  }
+  for (int64_t p = 0; p < kb; ++p) {
+    const T* src = b + (p0 + p) * ldb + j0;
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t width = std::min<int64_t>(nr, nb - s * nr);
+      T* d = dst + (s - s0) * nr * kb + p * nr;
+      for (int64_t c = 0; c < width; ++c) d[c] = src[s * nr + c];
+      for (int64_t c = width; c < nr; ++c) d[c] = T(0);
+    }
+  }
+}
+
 template <typename T>
 void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
   for (int64_t i = 0; i < m; ++i) {
@@ -302,14 +327,10 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
       if (source == BSource::shared) {
         int64_t b0, b1;
         split_range(slivers, nt, tid, &b0, &b1);
-        for (int64_t s = b0; s < b1; ++s)
-          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
-                        nr, shared_b + s * nr * kb);
+        pack_b_slivers(p.b, p.ldb, p.tb, pc, kb, jc, nb, b0, b1, nr, shared_b + b0 * nr * kb);
 #pragma omp barrier
       } else if (source == BSource::own) {
-        for (int64_t s = s_begin; s < s_end; ++s)
-          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
-                        nr, own_b + (s - s_begin) * nr * kb);
+        pack_b_slivers(p.b, p.ldb, p.tb, pc, kb, jc, nb, s_begin, s_end, nr, own_b);
       }
       for (int64_t ic = row_begin; ic < row_end; ic += mc) {
         const int64_t mb = std::min(mc, row_end - ic);
