@@ -468,6 +468,22 @@ int64_t dot_parts(int64_t k) {
   return std::max<int64_t>(1, std::min(kMaxParts, chunks / kMinChunksPerPart));
 }
 
+// C = alpha * (sums_0 + sums_1 + ...) + beta * C, the parts' m x n blocks added in part
+// order. An orphaned loop: shared by the team inside a parallel region, serial outside.
+template <typename T>
+void add_parts(const Problem<T>& p, int64_t parts, const T* sums) {
+  const int64_t mn = p.m * p.n;
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < p.m; ++i) {
+    T* ci = p.c + i * p.ldc;
+    for (int64_t j = 0; j < p.n; ++j) {
+      T v = sums[i * p.n + j];
+      for (int64_t q = 1; q < parts; ++q) v += sums[q * mn + i * p.n + j];
+      ci[j] = p.beta == T(0) ? p.alpha * v : p.alpha * v + p.beta * ci[j];
+    }
+  }
+}
+
 // The work items: `parts` x `groups` (groups of columns of C), shared among the team.
 template <typename T>
 void dot_items(const Problem<T>& p, const GemmDotKernel<T>& dk, int64_t parts, int64_t groups,
@@ -494,15 +510,7 @@ void dot_items(const Problem<T>& p, const GemmDotKernel<T>& dk, int64_t parts, i
     }
   }
   // (the implicit barrier of the loop above: every part's sums are complete)
-#pragma omp for schedule(static)
-  for (int64_t i = 0; i < p.m; ++i) {
-    T* ci = p.c + i * p.ldc;
-    for (int64_t j = 0; j < p.n; ++j) {
-      T v = sums[i * p.n + j];
-      for (int64_t q = 1; q < parts; ++q) v += sums[q * mn + i * p.n + j];
-      ci[j] = p.beta == T(0) ? p.alpha * v : p.alpha * v + p.beta * ci[j];
-    }
-  }
+  add_parts(p, parts, sums);
 }
 
 template <typename T>
@@ -524,12 +532,60 @@ void dot_driver(const Problem<T>& p, int threads) {
   dot_items(p, dk, parts, groups, sums);
 }
 
+// ---- k split on the packed road ----
+//
+// The other layouts of a tall-k product with very few tiles of C (one 6 x 25 tile: LeNet's
+// first weight gradient with A transposed or B not) give the thread grid nothing to split.
+// Then k is split into parts instead, each a packed product of its own into a block of sums,
+// added in part order: the parts depend on the shape only, as on the dot road.
+constexpr int64_t kMaxSplitTiles = 4;
+constexpr int64_t kMinSplitPartK = 4096;
+
+template <typename T>
+int64_t k_split_parts(int64_t m, int64_t n, int64_t k) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  if (ceil_div(m, uk.mr) * ceil_div(n, uk.nr) > kMaxSplitTiles || k < 8 * std::max(m, n)) return 1;
+  return std::max<int64_t>(1, std::min(kMaxParts, k / kMinSplitPartK));
+}
+
+template <typename T>
+void k_split_items(const Problem<T>& p, int64_t parts, T* sums) {
+#pragma omp for schedule(static)
+  for (int64_t q = 0; q < parts; ++q) {
+    int64_t k0, k1;
+    split_range(p.k, static_cast<int>(parts), static_cast<int>(q), &k0, &k1);
+    Problem<T> part = p;
+    part.k = k1 - k0;
+    part.a = p.ta ? p.a + k0 * p.lda : p.a + k0;
+    part.b = p.tb ? p.b + k0 : p.b + k0 * p.ldb;
+    part.alpha = T(1);
+    part.beta = T(0);
+    part.c = sums + q * p.m * p.n;
+    part.ldc = p.n;
+    gemm_driver(part, 1);
+  }
+  add_parts(p, parts, sums);
+}
+
+template <typename T>
+void k_split_driver(const Problem<T>& p, int64_t parts, int threads) {
+  T* sums = sum_scratch<T>().get(static_cast<size_t>(parts * p.m * p.n));
+  if (threads <= 1) {
+    k_split_items(p, parts, sums);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  k_split_items(p, parts, sums);
+}
+
 template <typename T>
 int gemm_threads(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
   if (use_dot<T>(ta, tb, m, n, k)) {
     const int64_t items = dot_parts<T>(k) * ceil_div(n, dot_ukr<T>().nr);
     return threads_for(std::min(m * n * k / kMinMacsPerThread, items), 1);
   }
+  if (const int64_t parts = k_split_parts<T>(m, n, k); parts > 1)
+    return threads_for(std::min(m * n * k / kMinMacsPerThread, parts), 1);
   const GemmMicroKernel<T>& uk = ukr<T>();
   const int64_t tiles = ceil_div(m, uk.mr) * ceil_div(n, uk.nr);
   return threads_for(std::min(m * n * k / kMinMacsPerThread, tiles), 1);
@@ -547,6 +603,8 @@ void gemm_with_threads(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
   const Problem<T> p{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
   if (use_dot<T>(trans_a, trans_b, m, n, k))
     dot_driver(p, threads);
+  else if (const int64_t parts = k_split_parts<T>(m, n, k); parts > 1)
+    k_split_driver(p, parts, threads);
   else
     gemm_maybe_streamed(p, threads);
 }

@@ -31,7 +31,8 @@ SHAPES += [(64, 64, 64), (6, 700, 25), (16, 130, 1100), (250, 33, 70), (5, 2100,
 # Tall k against a small C: with B transposed these take the dot-product road (k chunks of
 # 2048 fp32 / 1024 fp64 values, gathered into parts of at least 4 chunks): a k tail in the
 # last chunk, row and column counts that leave edge blocks (dot blocks are 4x6, 3x4, 2x4),
-# one part and several parts (which threads share), and columns split among threads.
+# one part and several parts (which threads share), and columns split among threads. In the
+# other layouts the first two (at most 4 tiles of C, k >= 8192) split k on the packed road.
 DOT_SHAPES = [(5, 13, 20001), (13, 65, 8200), (1, 2, 9001), (7, 3, 1030)]
 SHAPES += DOT_SHAPES
 
