@@ -271,12 +271,17 @@ inline int64_t even_block(int64_t total, int64_t max_block, int64_t unit) {
 }
 
 // The tm x tn thread grid for an m x n product: the one whose busiest thread has the least
-// work (rows x columns, plus packing its own rows of A); ties go to splitting rows, which
-// packs no A twice.
+// work (rows x columns x k, plus packing its own rows of A, plus the two barriers around
+// each shared B panel when rows are split); ties go to splitting rows, which packs no A
+// twice. The barriers matter for short products with a wide C (144 x 131072 x 16: 64
+// panels), and more so when the cores are shared: a barrier waits for a descheduled thread.
 struct Grid {
   int tm, tn;
 };
-inline Grid grid_for(int nt, int64_t m, int64_t n, int mr, int nr) {
+constexpr double kBarrierMacs = double(int64_t(1) << 18);
+
+inline Grid grid_for(int nt, int64_t m, int64_t n, int64_t k, int mr, int nr,
+                     int64_t shared_panels) {
   Grid best{nt, 1};
   double best_cost = -1;
   for (int tm = nt; tm >= 1; --tm) {
@@ -284,7 +289,8 @@ inline Grid grid_for(int nt, int64_t m, int64_t n, int mr, int nr) {
     const int tn = nt / tm;
     const int64_t rows = std::min(m, ceil_div(ceil_div(m, mr), tm) * mr);
     const int64_t cols = std::min(n, ceil_div(ceil_div(n, nr), tn) * nr);
-    const double cost = double(rows) * double(cols) + 32.0 * double(rows);
+    const double cost = double(k) * (double(rows) * double(cols) + 32.0 * double(rows)) +
+                        (tm > 1 ? 2.0 * kBarrierMacs * double(shared_panels) : 0.0);
     if (best_cost < 0 || cost < best_cost) best = {tm, tn}, best_cost = cost;
   }
   return best;
@@ -408,7 +414,11 @@ void gemm_driver(const Problem<T>& p, int threads) {
   const GemmMicroKernel<T>& uk = ukr<T>();
   const Blocking blk = blocking_for(uk);
   const bool in_place = !p.tb && p.k * p.n * static_cast<int64_t>(sizeof(T)) <= kInPlaceBBytes;
-  const Grid grid = threads > 1 ? grid_for(threads, p.m, p.n, uk.mr, uk.nr) : Grid{1, 1};
+  const int64_t panels = in_place ? 0
+                                  : ceil_div(p.n, even_block(p.n, blk.nc, uk.nr)) *
+                                        ceil_div(p.k, even_block(p.k, blk.kc, 4));
+  const Grid grid =
+      threads > 1 ? grid_for(threads, p.m, p.n, p.k, uk.mr, uk.nr, panels) : Grid{1, 1};
   const BSource source = in_place ? BSource::in_place
                          : grid.tm > 1 ? BSource::shared
                                        : BSource::own;
