@@ -809,6 +809,7 @@ bool g_allocator_tuned = false;  // set once at import (memory.cpp)
 py::dict backend_info() {
   py::dict impl;
   impl["gemm"] = gemm_impl_name();
+  impl["gemm_dot"] = gemm_dot_impl_name();  // GEMM: tall-k products with a small C
   impl["conv2d"] = std::string(conv_direct_impl_name()) + " + " + conv_chanvec_impl_name() +
                    " + im2col_gemm";  // CONV / POOL
   impl["pool"] = pool_impl_name();                                           // CONV / POOL

@@ -12,9 +12,18 @@
 // each B panel together; each thread packs the A rows it owns. Small products skip the team
 // (one thread) and, when B is not transposed, read B in place instead of packing it.
 // Transposed operands are handled by the packing routines, which read either orientation.
+//
+// Tall-k products with a small C (A not transposed, B transposed: a convolution's weight
+// gradient, dY @ cols^T) take another road: packing would move as much data as they
+// compute, and a single C tile gives the grid nothing to split. The dot-product kernel reads
+// the rows of A and B in place, and k is split into parts whose partial sums are added in
+// part order, so threads share the work without changing a single bit of the result.
 #include "gemm/gemm.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -76,6 +85,31 @@ const GemmMicroKernel<T>& ukr() {
   return k;
 }
 
+template <typename T>
+GemmDotKernel<T> pick_dot();
+template <>
+GemmDotKernel<float> pick_dot<float>() {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::sdot_ukr();
+    case Isa::avx2: return avx2::sdot_ukr();
+    default: return generic::sdot_ukr();
+  }
+}
+template <>
+GemmDotKernel<double> pick_dot<double>() {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::ddot_ukr();
+    case Isa::avx2: return avx2::ddot_ukr();
+    default: return generic::ddot_ukr();
+  }
+}
+
+template <typename T>
+const GemmDotKernel<T>& dot_ukr() {
+  static const GemmDotKernel<T> k = pick_dot<T>();
+  return k;
+}
+
 // Per-thread packing memory, kept between calls (allocating and first-touching a few hundred
 // KiB costs as much as a small product). OpenMP workers are long-lived threads, so each keeps
 // its own; a Python thread calling in gets its own too.
@@ -109,6 +143,11 @@ Scratch<T>& a_scratch() {
 }
 template <typename T>
 Scratch<T>& b_scratch() {
+  static thread_local Scratch<T> s;
+  return s;
+}
+template <typename T>
+Scratch<T>& sum_scratch() {
   static thread_local Scratch<T> s;
   return s;
 }
@@ -171,6 +210,31 @@ void pack_b_sliver(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kb, 
   }
 }
 
+// Packs slivers [s0, s1) of the panel starting at column j0 (nb columns wide) into dst, one
+// sliver after another. B not transposed is read row by row across all the slivers: one long
+// contiguous run per row of B, rather than nr values from each of kb rows per sliver, which
+// is kb concurrent streams that the hardware prefetchers cannot follow (a conv layer's
+// forward product, 16 x 131072 x 144, ran ~25% slower that way; square sizes are unchanged).
+template <typename T>
+void pack_b_slivers(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kb, int64_t j0,
+                    int64_t nb, int64_t s0, int64_t s1, int nr, T* dst) {
+  if (trans) {
+    for (int64_t s = s0; s < s1; ++s)
+      pack_b_sliver(b, ldb, trans, p0, kb, j0 + s * nr, std::min<int64_t>(nr, nb - s * nr), nr,
+                    dst + (s - s0) * nr * kb);
+    return;
+  }
+  for (int64_t p = 0; p < kb; ++p) {
+    const T* src = b + (p0 + p) * ldb + j0;
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t width = std::min<int64_t>(nr, nb - s * nr);
+      T* d = dst + (s - s0) * nr * kb + p * nr;
+      for (int64_t c = 0; c < width; ++c) d[c] = src[s * nr + c];
+      for (int64_t c = width; c < nr; ++c) d[c] = T(0);
+    }
+  }
+}
+
 template <typename T>
 void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
   for (int64_t i = 0; i < m; ++i) {
@@ -194,6 +258,7 @@ struct Problem {
   T beta;
   T* c;
   int64_t ldc;
+  bool stream = false;  // full tiles store C non-temporally (see gemm_maybe_streamed)
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -206,12 +271,17 @@ inline int64_t even_block(int64_t total, int64_t max_block, int64_t unit) {
 }
 
 // The tm x tn thread grid for an m x n product: the one whose busiest thread has the least
-// work (rows x columns, plus packing its own rows of A); ties go to splitting rows, which
-// packs no A twice.
+// work (rows x columns x k, plus packing its own rows of A, plus the two barriers around
+// each shared B panel when rows are split); ties go to splitting rows, which packs no A
+// twice. The barriers matter for short products with a wide C (144 x 131072 x 16: 64
+// panels), and more so when the cores are shared: a barrier waits for a descheduled thread.
 struct Grid {
   int tm, tn;
 };
-inline Grid grid_for(int nt, int64_t m, int64_t n, int mr, int nr) {
+constexpr double kBarrierMacs = double(int64_t(1) << 18);
+
+inline Grid grid_for(int nt, int64_t m, int64_t n, int64_t k, int mr, int nr,
+                     int64_t shared_panels) {
   Grid best{nt, 1};
   double best_cost = -1;
   for (int tm = nt; tm >= 1; --tm) {
@@ -219,7 +289,8 @@ inline Grid grid_for(int nt, int64_t m, int64_t n, int mr, int nr) {
     const int tn = nt / tm;
     const int64_t rows = std::min(m, ceil_div(ceil_div(m, mr), tm) * mr);
     const int64_t cols = std::min(n, ceil_div(ceil_div(n, nr), tn) * nr);
-    const double cost = double(rows) * double(cols) + 32.0 * double(rows);
+    const double cost = double(k) * (double(rows) * double(cols) + 32.0 * double(rows)) +
+                        (tm > 1 ? 2.0 * kBarrierMacs * double(shared_panels) : 0.0);
     if (best_cost < 0 || cost < best_cost) best = {tm, tn}, best_cost = cost;
   }
   return best;
@@ -262,14 +333,10 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
       if (source == BSource::shared) {
         int64_t b0, b1;
         split_range(slivers, nt, tid, &b0, &b1);
-        for (int64_t s = b0; s < b1; ++s)
-          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
-                        nr, shared_b + s * nr * kb);
+        pack_b_slivers(p.b, p.ldb, p.tb, pc, kb, jc, nb, b0, b1, nr, shared_b + b0 * nr * kb);
 #pragma omp barrier
       } else if (source == BSource::own) {
-        for (int64_t s = s_begin; s < s_end; ++s)
-          pack_b_sliver(p.b, p.ldb, p.tb, pc, kb, jc + s * nr, std::min<int64_t>(nr, nb - s * nr),
-                        nr, own_b + (s - s_begin) * nr * kb);
+        pack_b_slivers(p.b, p.ldb, p.tb, pc, kb, jc, nb, s_begin, s_end, nr, own_b);
       }
       for (int64_t ic = row_begin; ic < row_end; ic += mc) {
         const int64_t mb = std::min(mc, row_end - ic);
@@ -290,8 +357,10 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
           }
           for (int64_t ir = 0; ir < mb; ir += mr) {
             const int mr_eff = static_cast<int>(std::min<int64_t>(mr, mb - ir));
-            uk.run(kb, apack + ir * kb, bs, ldbs, p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
-                   p.alpha, beta, mr_eff, nr_eff);
+            const bool full = mr_eff == mr && nr_eff == nr;
+            (p.stream && full ? uk.run_stream : uk.run)(kb, apack + ir * kb, bs, ldbs,
+                                                        p.c + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                                                        p.alpha, beta, mr_eff, nr_eff);
           }
         }
       }
@@ -302,6 +371,42 @@ void macro_kernel(const Problem<T>& p, const GemmMicroKernel<T>& uk, const Block
       }
     }
   }
+  // Non-temporal stores are weakly ordered: make them visible before C is handed back.
+  if (p.stream) _mm_sfence();
+}
+
+template <typename T>
+void gemm_driver(const Problem<T>& p, int threads);
+
+// A short product (small k) with a large C is bound by writing C: an ordinary store first
+// reads each line of C into the cache, doubling the memory traffic for data that will be
+// evicted before anyone reads it again. With beta == 0 and C well beyond the cache, full tiles
+// store C non-temporally instead. Their rows must start on 64-byte lines: the few columns
+// before the first such line run as a product of their own (the split changes no sum).
+constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
+constexpr int64_t kStreamMaxK = 64;
+
+template <typename T>
+void gemm_maybe_streamed(Problem<T> p, int threads) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
+  const auto addr = reinterpret_cast<std::uintptr_t>(p.c);
+  if (!uk.run_stream || p.beta != T(0) || p.k > kStreamMaxK || p.ldc % line != 0 ||
+      addr % sizeof(T) != 0 || p.m * p.n * static_cast<int64_t>(sizeof(T)) < kStreamMinBytes) {
+    gemm_driver(p, threads);
+    return;
+  }
+  const int64_t head = static_cast<int64_t>((64 - addr % 64) % 64 / sizeof(T));
+  if (head > 0) {
+    Problem<T> first = p;
+    first.n = head;
+    gemm_driver(first, 1);
+    p.c += head;
+    p.b += p.tb ? head * p.ldb : head;
+    p.n -= head;
+  }
+  p.stream = true;
+  gemm_driver(p, threads);
 }
 
 template <typename T>
@@ -309,7 +414,11 @@ void gemm_driver(const Problem<T>& p, int threads) {
   const GemmMicroKernel<T>& uk = ukr<T>();
   const Blocking blk = blocking_for(uk);
   const bool in_place = !p.tb && p.k * p.n * static_cast<int64_t>(sizeof(T)) <= kInPlaceBBytes;
-  const Grid grid = threads > 1 ? grid_for(threads, p.m, p.n, uk.mr, uk.nr) : Grid{1, 1};
+  const int64_t panels = in_place ? 0
+                                  : ceil_div(p.n, even_block(p.n, blk.nc, uk.nr)) *
+                                        ceil_div(p.k, even_block(p.k, blk.kc, 4));
+  const Grid grid =
+      threads > 1 ? grid_for(threads, p.m, p.n, p.k, uk.mr, uk.nr, panels) : Grid{1, 1};
   const BSource source = in_place ? BSource::in_place
                          : grid.tm > 1 ? BSource::shared
                                        : BSource::own;
@@ -337,8 +446,156 @@ void gemm_driver(const Problem<T>& p, int threads) {
   }
 }
 
+// ---- The dot-product road (tall k, small C) ----
+//
+// k is cut into chunks of kDotChunkBytes per row: a block of B rows' chunks stays in L1 while
+// the kernel sweeps the rows of A (whose chunks stay in L2) against it. Consecutive chunks
+// form parts, at least kMinChunksPerPart each and at most kMaxParts of them; each part adds
+// its chunks, in order, into its own m x n block of sums, and C gets the parts' blocks added
+// in part order. The parts depend on the shape only, never on the thread count.
+constexpr int64_t kDotChunkBytes = 8 * 1024;
+constexpr int64_t kMinChunksPerPart = 4;
+constexpr int64_t kMaxParts = 16;
+
 template <typename T>
-int gemm_threads(int64_t m, int64_t n, int64_t k) {
+constexpr int64_t dot_chunk() {
+  return kDotChunkBytes / static_cast<int64_t>(sizeof(T));
+}
+
+// The dot road pays off when k is long against both sides of C and one side is small (the
+// packed kernel's 12-row tiles then run mostly as edge tiles, and packing B costs as much as
+// using it). Measured on Zen 5, one thread: 2-4x faster than packing for the conv weight
+// gradients of LeNet-5 and ResNet-8 (m = 6..64, n = 16..576, k = 6400..131072), slower
+// for 128 x 128 x 2048 and 100 x 300 x 3000.
+template <typename T>
+bool use_dot(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
+  return !ta && tb && std::min(m, n) <= 64 && k >= 8 * std::max(m, n) && k >= dot_chunk<T>() / 2;
+}
+
+template <typename T>
+int64_t dot_parts(int64_t k) {
+  const int64_t chunks = ceil_div(k, dot_chunk<T>());
+  return std::max<int64_t>(1, std::min(kMaxParts, chunks / kMinChunksPerPart));
+}
+
+// C = alpha * (sums_0 + sums_1 + ...) + beta * C, the parts' m x n blocks added in part
+// order. An orphaned loop: shared by the team inside a parallel region, serial outside.
+template <typename T>
+void add_parts(const Problem<T>& p, int64_t parts, const T* sums) {
+  const int64_t mn = p.m * p.n;
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < p.m; ++i) {
+    T* ci = p.c + i * p.ldc;
+    for (int64_t j = 0; j < p.n; ++j) {
+      T v = sums[i * p.n + j];
+      for (int64_t q = 1; q < parts; ++q) v += sums[q * mn + i * p.n + j];
+      ci[j] = p.beta == T(0) ? p.alpha * v : p.alpha * v + p.beta * ci[j];
+    }
+  }
+}
+
+// The work items: `parts` x `groups` (groups of columns of C), shared among the team.
+template <typename T>
+void dot_items(const Problem<T>& p, const GemmDotKernel<T>& dk, int64_t parts, int64_t groups,
+               T* sums) {
+  const int64_t kc = dot_chunk<T>(), chunks = ceil_div(p.k, kc);
+  const int64_t mn = p.m * p.n, jblocks = ceil_div(p.n, dk.nr);
+#pragma omp for schedule(static)
+  for (int64_t item = 0; item < parts * groups; ++item) {
+    const int part = static_cast<int>(item / groups), group = static_cast<int>(item % groups);
+    int64_t c0, c1, jb0, jb1;
+    split_range(chunks, static_cast<int>(parts), part, &c0, &c1);
+    split_range(jblocks, static_cast<int>(groups), group, &jb0, &jb1);
+    const int64_t j0 = jb0 * dk.nr, j1 = std::min(p.n, jb1 * dk.nr);
+    T* s = sums + part * mn;
+    for (int64_t i = 0; i < p.m; ++i) std::fill(s + i * p.n + j0, s + i * p.n + j1, T(0));
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t pc = c * kc, kb = std::min(kc, p.k - pc);
+      for (int64_t j = j0; j < j1; j += dk.nr) {
+        const int nn = static_cast<int>(std::min<int64_t>(dk.nr, j1 - j));
+        for (int64_t i = 0; i < p.m; i += dk.mr)
+          dk.run(kb, p.a + i * p.lda + pc, p.lda, p.b + j * p.ldb + pc, p.ldb, s + i * p.n + j,
+                 p.n, static_cast<int>(std::min<int64_t>(dk.mr, p.m - i)), nn);
+      }
+    }
+  }
+  // (the implicit barrier of the loop above: every part's sums are complete)
+  add_parts(p, parts, sums);
+}
+
+template <typename T>
+int64_t dot_groups(int64_t n, int64_t parts, int threads) {
+  return std::min(ceil_div(n, dot_ukr<T>().nr), ceil_div(threads, parts));
+}
+
+template <typename T>
+void dot_driver(const Problem<T>& p, int threads) {
+  const GemmDotKernel<T>& dk = dot_ukr<T>();
+  const int64_t parts = dot_parts<T>(p.k);
+  const int64_t groups = dot_groups<T>(p.n, parts, threads);
+  T* sums = sum_scratch<T>().get(static_cast<size_t>(parts * p.m * p.n));
+  if (threads <= 1) {
+    dot_items(p, dk, parts, groups, sums);  // the orphaned loops run serially
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  dot_items(p, dk, parts, groups, sums);
+}
+
+// ---- k split on the packed road ----
+//
+// The other layouts of a tall-k product with very few tiles of C (one 6 x 25 tile: LeNet's
+// first weight gradient with A transposed or B not) give the thread grid nothing to split.
+// Then k is split into parts instead, each a packed product of its own into a block of sums,
+// added in part order: the parts depend on the shape only, as on the dot road.
+constexpr int64_t kMaxSplitTiles = 4;
+constexpr int64_t kMinSplitPartK = 4096;
+
+template <typename T>
+int64_t k_split_parts(int64_t m, int64_t n, int64_t k) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  if (ceil_div(m, uk.mr) * ceil_div(n, uk.nr) > kMaxSplitTiles || k < 8 * std::max(m, n)) return 1;
+  return std::max<int64_t>(1, std::min(kMaxParts, k / kMinSplitPartK));
+}
+
+template <typename T>
+void k_split_items(const Problem<T>& p, int64_t parts, T* sums) {
+#pragma omp for schedule(static)
+  for (int64_t q = 0; q < parts; ++q) {
+    int64_t k0, k1;
+    split_range(p.k, static_cast<int>(parts), static_cast<int>(q), &k0, &k1);
+    Problem<T> part = p;
+    part.k = k1 - k0;
+    part.a = p.ta ? p.a + k0 * p.lda : p.a + k0;
+    part.b = p.tb ? p.b + k0 : p.b + k0 * p.ldb;
+    part.alpha = T(1);
+    part.beta = T(0);
+    part.c = sums + q * p.m * p.n;
+    part.ldc = p.n;
+    gemm_driver(part, 1);
+  }
+  add_parts(p, parts, sums);
+}
+
+template <typename T>
+void k_split_driver(const Problem<T>& p, int64_t parts, int threads) {
+  T* sums = sum_scratch<T>().get(static_cast<size_t>(parts * p.m * p.n));
+  if (threads <= 1) {
+    k_split_items(p, parts, sums);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  k_split_items(p, parts, sums);
+}
+
+template <typename T>
+int gemm_threads(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
+  if (use_dot<T>(ta, tb, m, n, k)) {
+    const int64_t items = dot_parts<T>(k) * ceil_div(n, dot_ukr<T>().nr);
+    return threads_for(std::min(m * n * k / kMinMacsPerThread, items), 1);
+  }
+  if (const int64_t parts = k_split_parts<T>(m, n, k); parts > 1)
+    return threads_for(std::min(m * n * k / kMinMacsPerThread, parts), 1);
   const GemmMicroKernel<T>& uk = ukr<T>();
   const int64_t tiles = ceil_div(m, uk.mr) * ceil_div(n, uk.nr);
   return threads_for(std::min(m * n * k / kMinMacsPerThread, tiles), 1);
@@ -353,7 +610,13 @@ void gemm_with_threads(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     scale_c(m, n, beta, c, ldc);
     return;
   }
-  gemm_driver(Problem<T>{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}, threads);
+  const Problem<T> p{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
+  if (use_dot<T>(trans_a, trans_b, m, n, k))
+    dot_driver(p, threads);
+  else if (const int64_t parts = k_split_parts<T>(m, n, k); parts > 1)
+    k_split_driver(p, parts, threads);
+  else
+    gemm_maybe_streamed(p, threads);
 }
 
 }  // namespace
@@ -362,7 +625,7 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   gemm_with_threads(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                    m > 0 && n > 0 && k > 0 ? gemm_threads<T>(m, n, k) : 1);
+                    m > 0 && n > 0 && k > 0 ? gemm_threads<T>(trans_a, trans_b, m, n, k) : 1);
 }
 
 // A batch of products each too small to keep the team busy runs one product per thread;
@@ -372,7 +635,7 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t 
                   T alpha, const T* a, int64_t lda, int64_t stride_a, const T* b, int64_t ldb,
                   int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c) {
   if (batch <= 0) return;
-  const int per_item = m > 0 && n > 0 && k > 0 ? gemm_threads<T>(m, n, k) : 1;
+  const int per_item = m > 0 && n > 0 && k > 0 ? gemm_threads<T>(trans_a, trans_b, m, n, k) : 1;
   const int across = threads_for(batch, 1);
   // Across the batch when items cannot use the whole team, or when the batch divides evenly.
   const bool by_item = across > 1 && (per_item < across || batch % across == 0 ||
@@ -390,6 +653,7 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t 
 }
 
 const char* gemm_impl_name() { return ukr<float>().name; }
+const char* gemm_dot_impl_name() { return dot_ukr<float>().name; }
 
 #define MG_INSTANTIATE(T)                                                                       \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*,  \

@@ -19,6 +19,8 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t 
                   int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c);
 
 const char* gemm_impl_name();
+// The dot-product kernel that tall-k products with a small C use (A as is, B transposed).
+const char* gemm_dot_impl_name();
 
 // Reference triple loop: the fallback's oracle in tests.
 template <typename T>

@@ -24,8 +24,19 @@ struct F32 {
   static V set1(T x) { return _mm256_set1_ps(x); }
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static void stream(T* p, V v) { _mm256_stream_ps(p, v); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  // Lanes [0, r) on.
+  static __m256i mask(int r) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V load(const T* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  static T sum(V v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+  }
 };
 
 struct F64 {
@@ -36,12 +47,22 @@ struct F64 {
   static V set1(T x) { return _mm256_set1_pd(x); }
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static void stream(T* p, V v) { _mm256_stream_pd(p, v); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static __m256i mask(int r) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(r), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static V load(const T* p, __m256i m) { return _mm256_maskload_pd(p, m); }
+  static T sum(V v) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
 };
 
 // M rows (<= 6) of a tile two vectors wide; writes the first n columns.
-template <class S, int M>
+// Stream: non-temporal stores (full, aligned tiles only; see ukernel.h).
+template <class S, int M, bool Stream = false>
 void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
           int64_t ldb, typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
           typename S::T beta, int n) {
@@ -72,8 +93,13 @@ void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __
         r0 = S::fmadd(vb, S::load(ci), r0);
         r1 = S::fmadd(vb, S::load(ci + S::kLanes), r1);
       }
-      S::store(ci, r0);
-      S::store(ci + S::kLanes, r1);
+      if (Stream) {
+        S::stream(ci, r0);
+        S::stream(ci + S::kLanes, r1);
+      } else {
+        S::store(ci, r0);
+        S::store(ci + S::kLanes, r1);
+      }
     }
     return;
   }
@@ -99,10 +125,86 @@ void run(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb
   }
 }
 
+// The dot-product kernel (ukernel.h): an M x N block (<= 3 x 4) of sums, each kept as one
+// vector of partial sums along k: 12 accumulators + 3 rows of A + 1 row of B = 16 registers.
+// The k tail is read with a masked load (zeros beyond).
+constexpr int kDotMR = 3, kDotNR = 4;
+
+template <class S, int M, int N>
+void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
+              const typename S::T* __restrict b, int64_t ldb, typename S::T* __restrict out,
+              int64_t ldo) {
+  using V = typename S::V;
+  V acc[M][N];
+#pragma GCC unroll 3
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) acc[i][j] = S::zero();
+  int64_t p = 0;
+  for (; p + S::kLanes <= kc; p += S::kLanes) {
+    V av[M];
+#pragma GCC unroll 3
+    for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p);
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) {
+      const V bj = S::load(b + j * ldb + p);
+#pragma GCC unroll 3
+      for (int i = 0; i < M; ++i) acc[i][j] = S::fmadd(av[i], bj, acc[i][j]);
+    }
+  }
+  if (p < kc) {
+    const __m256i mask = S::mask(static_cast<int>(kc - p));
+    V av[M];
+#pragma GCC unroll 3
+    for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p, mask);
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) {
+      const V bj = S::load(b + j * ldb + p, mask);
+#pragma GCC unroll 3
+      for (int i = 0; i < M; ++i) acc[i][j] = S::fmadd(av[i], bj, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 3
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) out[i * ldo + j] += S::sum(acc[i][j]);
+}
+
+template <class S>
+using DotFn = void (*)(int64_t, const typename S::T*, int64_t, const typename S::T*, int64_t,
+                       typename S::T*, int64_t);
+
+// Blocks indexed by [rows - 1][columns - 1].
+template <class S, int... Ms>
+struct DotTable {
+  DotFn<S> fn[sizeof...(Ms)][kDotNR] = {
+      {&dot_tile<S, Ms, 1>, &dot_tile<S, Ms, 2>, &dot_tile<S, Ms, 3>, &dot_tile<S, Ms, 4>}...};
+};
+
+template <class S>
+void dot_run(int64_t kc, const typename S::T* a, int64_t lda, const typename S::T* b,
+             int64_t ldb, typename S::T* out, int64_t ldo, int m, int n) {
+  static const DotTable<S, 1, 2, 3> blocks;
+  blocks.fn[m - 1][n - 1](kc, a, lda, b, ldb, out, ldo);
+}
+
+template <class S>
+void run_stream(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb,
+                typename S::T* c, int64_t ldc, typename S::T alpha, typename S::T beta, int, int) {
+  tile<S, kMR, true>(kc, a, b, ldb, c, ldc, alpha, beta, 2 * S::kLanes);
+}
+
 }  // namespace
 
-GemmMicroKernel<float> sgemm_ukr() { return {kMR, 16, &run<F32>, "sgemm_ukr_avx2_6x16"}; }
-GemmMicroKernel<double> dgemm_ukr() { return {kMR, 8, &run<F64>, "dgemm_ukr_avx2_6x8"}; }
+GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx2_3x4"}; }
+GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx2_3x4"}; }
+
+GemmMicroKernel<float> sgemm_ukr() {
+  return {kMR, 16, &run<F32>, &run_stream<F32>, "sgemm_ukr_avx2_6x16"};
+}
+GemmMicroKernel<double> dgemm_ukr() {
+  return {kMR, 8, &run<F64>, &run_stream<F64>, "dgemm_ukr_avx2_6x8"};
+}
 
 }  // namespace avx2
 }  // namespace mg

@@ -28,8 +28,10 @@ struct F32 {
   static V load(const T* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static void store(T* p, V v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
+  static void stream(T* p, V v) { _mm512_stream_ps(p, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static T sum(V v) { return _mm512_reduce_add_ps(v); }
 };
 
 struct F64 {
@@ -43,12 +45,15 @@ struct F64 {
   static V load(const T* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static void store(T* p, V v, Mask m) { _mm512_mask_storeu_pd(p, m, v); }
+  static void stream(T* p, V v) { _mm512_stream_pd(p, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static T sum(V v) { return _mm512_reduce_add_pd(v); }
 };
 
 // M rows (<= 12) by NV vectors (1 or 2) of C; `last` masks the columns of the last vector.
-template <class S, int M, int NV, bool Masked>
+// Stream: non-temporal stores (full, aligned tiles only; see ukernel.h).
+template <class S, int M, int NV, bool Masked, bool Stream = false>
 void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
           int64_t ldb, typename S::T* __restrict c, int64_t ldc, typename S::T alpha,
           typename S::T beta, typename S::Mask last) {
@@ -59,10 +64,12 @@ void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
   // The C tile is touched last; start fetching it now so the stores do not wait on memory.
+  if (!Stream) {
 #pragma GCC unroll 12
-  for (int i = 0; i < M; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * S::kLanes - 1), _MM_HINT_T0);
+    for (int i = 0; i < M; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * S::kLanes - 1), _MM_HINT_T0);
+    }
   }
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
@@ -87,7 +94,9 @@ void tile(int64_t kc, const typename S::T* __restrict a, const typename S::T* __
       V r = S::mul(va, acc[i][v]);
       if (beta != typename S::T(0))
         r = S::fmadd(vb, partial ? S::load(ci + v * S::kLanes, last) : S::load(ci + v * S::kLanes), r);
-      if (partial)
+      if (Stream)
+        S::stream(ci + v * S::kLanes, r);
+      else if (partial)
         S::store(ci + v * S::kLanes, r, last);
       else
         S::store(ci + v * S::kLanes, r);
@@ -120,10 +129,88 @@ void run(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb
   edges.fn[m - 1][nv - 1](kc, a, b, ldb, c, ldc, alpha, beta, last);
 }
 
+// The dot-product kernel (ukernel.h): an M x N block (<= 4 x 6) of sums, each kept as one
+// vector of partial sums along k: 24 accumulators + 4 rows of A + 1 row of B in registers,
+// 24 independent FMA chains fed by 10 loads (measured on Zen 5: 4x6 beats 4x4 by ~10-20% on
+// the ResNet-8 weight gradients). The k tail is read with a mask (zeros beyond).
+constexpr int kDotMR = 4, kDotNR = 6;
+
+template <class S, int M, int N>
+void dot_tile(int64_t kc, const typename S::T* __restrict a, int64_t lda,
+              const typename S::T* __restrict b, int64_t ldb, typename S::T* __restrict out,
+              int64_t ldo) {
+  using V = typename S::V;
+  V acc[M][N];
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 6
+    for (int j = 0; j < N; ++j) acc[i][j] = S::zero();
+  int64_t p = 0;
+  for (; p + S::kLanes <= kc; p += S::kLanes) {
+    V av[M];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p);
+#pragma GCC unroll 6
+    for (int j = 0; j < N; ++j) {
+      const V bj = S::load(b + j * ldb + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) acc[i][j] = S::fmadd(av[i], bj, acc[i][j]);
+    }
+  }
+  if (p < kc) {
+    const auto mask = static_cast<typename S::Mask>((1u << (kc - p)) - 1u);
+    V av[M];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) av[i] = S::load(a + i * lda + p, mask);
+#pragma GCC unroll 6
+    for (int j = 0; j < N; ++j) {
+      const V bj = S::load(b + j * ldb + p, mask);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) acc[i][j] = S::fmadd(av[i], bj, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 6
+    for (int j = 0; j < N; ++j) out[i * ldo + j] += S::sum(acc[i][j]);
+}
+
+template <class S>
+using DotFn = void (*)(int64_t, const typename S::T*, int64_t, const typename S::T*, int64_t,
+                       typename S::T*, int64_t);
+
+// Blocks indexed by [rows - 1][columns - 1].
+template <class S, int... Ms>
+struct DotTable {
+  DotFn<S> fn[sizeof...(Ms)][kDotNR] = {
+      {&dot_tile<S, Ms, 1>, &dot_tile<S, Ms, 2>, &dot_tile<S, Ms, 3>, &dot_tile<S, Ms, 4>,
+       &dot_tile<S, Ms, 5>, &dot_tile<S, Ms, 6>}...};
+};
+
+template <class S>
+void dot_run(int64_t kc, const typename S::T* a, int64_t lda, const typename S::T* b,
+             int64_t ldb, typename S::T* out, int64_t ldo, int m, int n) {
+  static const DotTable<S, 1, 2, 3, 4> blocks;
+  blocks.fn[m - 1][n - 1](kc, a, lda, b, ldb, out, ldo);
+}
+
+template <class S>
+void run_stream(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb,
+                typename S::T* c, int64_t ldc, typename S::T alpha, typename S::T beta, int, int) {
+  tile<S, kMR, 2, false, true>(kc, a, b, ldb, c, ldc, alpha, beta, 0);
+}
+
 }  // namespace
 
-GemmMicroKernel<float> sgemm_ukr() { return {kMR, 32, &run<F32>, "sgemm_ukr_avx512_12x32"}; }
-GemmMicroKernel<double> dgemm_ukr() { return {kMR, 16, &run<F64>, "dgemm_ukr_avx512_12x16"}; }
+GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx512_4x6"}; }
+GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx512_4x6"}; }
+
+GemmMicroKernel<float> sgemm_ukr() {
+  return {kMR, 32, &run<F32>, &run_stream<F32>, "sgemm_ukr_avx512_12x32"};
+}
+GemmMicroKernel<double> dgemm_ukr() {
+  return {kMR, 16, &run<F64>, &run_stream<F64>, "dgemm_ukr_avx512_12x16"};
+}
 
 }  // namespace avx512
 }  // namespace mg

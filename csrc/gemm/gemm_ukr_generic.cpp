@@ -26,10 +26,50 @@ void ukr(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb, 
   }
 }
 
+// The dot-product kernel (ukernel.h): each of the M x N sums keeps L lanes of partial sums
+// along k (lane l takes every L-th product), so the inner loop over lanes vectorises without
+// reordering a sum; the lanes are added in a fixed pairwise tree at the end.
+template <typename T, int MR, int NR, int L>
+void dot(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b, int64_t ldb,
+         T* __restrict out, int64_t ldo, int m, int n) {
+  T acc[MR][NR][L] = {};
+  const int64_t full = kc / L * L;
+  for (int64_t p = 0; p < kc; p += L) {
+    const int len = p < full ? L : static_cast<int>(kc - p);
+    for (int i = 0; i < MR; ++i) {
+      if (i >= m) break;
+      const T* ai = a + i * lda + p;
+      for (int j = 0; j < NR; ++j) {
+        if (j >= n) break;
+        const T* bj = b + j * ldb + p;
+        if (len == L)
+          for (int l = 0; l < L; ++l) acc[i][j][l] += ai[l] * bj[l];
+        else
+          for (int l = 0; l < len; ++l) acc[i][j][l] += ai[l] * bj[l];
+      }
+    }
+  }
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      T* s = acc[i][j];
+      for (int w = L / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; ++l) s[l] += s[l + w];
+      out[i * ldo + j] += s[0];
+    }
+}
+
 }  // namespace
 
-GemmMicroKernel<float> sgemm_ukr() { return {4, 8, &ukr<float, 4, 8>, "sgemm_ukr_generic_4x8"}; }
-GemmMicroKernel<double> dgemm_ukr() { return {4, 4, &ukr<double, 4, 4>, "dgemm_ukr_generic_4x4"}; }
+GemmDotKernel<float> sdot_ukr() { return {2, 4, &dot<float, 2, 4, 8>, "sdot_generic_2x4"}; }
+GemmDotKernel<double> ddot_ukr() { return {2, 4, &dot<double, 2, 4, 4>, "ddot_generic_2x4"}; }
+
+// No streaming stores: the portable code has no non-temporal store to offer.
+GemmMicroKernel<float> sgemm_ukr() {
+  return {4, 8, &ukr<float, 4, 8>, nullptr, "sgemm_ukr_generic_4x8"};
+}
+GemmMicroKernel<double> dgemm_ukr() {
+  return {4, 4, &ukr<double, 4, 4>, nullptr, "dgemm_ukr_generic_4x4"};
+}
 
 }  // namespace generic
 }  // namespace mg

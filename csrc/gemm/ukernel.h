@@ -8,6 +8,11 @@
 //   C[i*ldc + j] = alpha * sum_p a[p*mr + i] * b[p*ldb + j] + beta * C[i*ldc + j]
 //      for i < m, j < n  (m <= mr, n <= nr: edge tiles are handled by the kernel itself)
 // beta == 0 means C is only written (it may hold NaN beforehand).
+//
+// run_stream (nullptr where the ISA has none) computes a full mr x nr tile with beta == 0 and
+// writes C with non-temporal stores, which skip reading C's lines into the cache first: for
+// large outputs of short products, which are bound by writing C. Every row of the tile must
+// start 64-byte aligned; the caller issues a store fence before anyone reads C.
 #pragma once
 #include <cstdint>
 
@@ -19,20 +24,44 @@ struct GemmMicroKernel {
   int nr;
   void (*run)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha, T beta,
               int m, int n);
+  void (*run_stream)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha,
+                     T beta, int m, int n);
+  const char* name;
+};
+
+// The dot-product kernel, for op(A) = A and op(B) = B^T, whose rows both run along k: it
+// reads them in place (no packing) and adds one chunk of k to a block of partial sums:
+//   out[i*ldo + j] += sum_{p < kc} a[i*lda + p] * b[j*ldb + p]   for i < m <= mr, j < n <= nr
+// Each sum runs in a fixed order (lanes along p, then the lanes added in a fixed tree), so
+// the result depends only on kc and the data. It serves tall-k products with a small C
+// (a convolution's weight gradient), where packing would move as much data as the product
+// computes.
+template <typename T>
+struct GemmDotKernel {
+  int mr;
+  int nr;
+  void (*run)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* out, int64_t ldo,
+              int m, int n);
   const char* name;
 };
 
 namespace generic {
 GemmMicroKernel<float> sgemm_ukr();
 GemmMicroKernel<double> dgemm_ukr();
+GemmDotKernel<float> sdot_ukr();
+GemmDotKernel<double> ddot_ukr();
 }  // namespace generic
 namespace avx2 {
 GemmMicroKernel<float> sgemm_ukr();
 GemmMicroKernel<double> dgemm_ukr();
+GemmDotKernel<float> sdot_ukr();
+GemmDotKernel<double> ddot_ukr();
 }  // namespace avx2
 namespace avx512 {
 GemmMicroKernel<float> sgemm_ukr();
 GemmMicroKernel<double> dgemm_ukr();
+GemmDotKernel<float> sdot_ukr();
+GemmDotKernel<double> ddot_ukr();
 }  // namespace avx512
 
 }  // namespace mg

@@ -26,6 +26,13 @@ AWKWARD = [1, 2, 7, 13, 31, 63, 65, 127, 257]
 # beyond one B panel (NC = 2048 fp32 / 1024 fp64), and the few-rows shapes of conv layers.
 SHAPES = [tuple(AWKWARD[(i + j) % len(AWKWARD)] for j in range(3)) for i in range(len(AWKWARD))]
 SHAPES += [(64, 64, 64), (6, 700, 25), (16, 130, 1100), (250, 33, 70), (5, 2100, 3)]
+# Tall k against a small C: with B transposed these take the dot-product road (k chunks of
+# 2048 fp32 / 1024 fp64 values, gathered into parts of at least 4 chunks): a k tail in the
+# last chunk, row and column counts that leave edge blocks (dot blocks are 4x6, 3x4, 2x4),
+# one part and several parts (which threads share), and columns split among threads. In the
+# other layouts the first two (at most 4 tiles of C, k >= 8192) split k on the packed road.
+DOT_SHAPES = [(5, 13, 20001), (13, 65, 8200), (1, 2, 9001), (7, 3, 1030)]
+SHAPES += DOT_SHAPES
 
 UNIT_ROUNDOFF = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}
 
@@ -92,6 +99,45 @@ def sweep(threads_options=(1, None)):
     return checked
 
 
+# A short product with an output beyond 16 MiB and beta == 0 stores C non-temporally, in
+# tiles whose rows start on 64-byte lines (the columns before the first line run apart):
+# the row count leaves edge tiles on every ISA, and the output starts at each of several
+# offsets from a line (0 and 8 bytes: f64 and f32 both aligned or not).
+LARGE_OUT = (130, 32784, 13)
+
+
+def large_output_sweep():
+    """Each transpose combination of one large-output product into NaN-filled outputs at
+    several alignments, against numpy; 1 thread vs all threads bitwise. Returns the count."""
+    rng = np.random.default_rng(99)
+    m, n, k = LARGE_OUT
+    all_threads = minigrad.get_num_threads()
+    checked = 0
+    for dtype in (np.float32, np.float64):
+        a, b = operands(rng, m, n, k, False, False, dtype)
+        want, scale = expected(a, b, False, False)
+        for (ta, tb), offset in zip(itertools.product((False, True), repeat=2), (0, 1, 2, 7)):
+            a_op = np.ascontiguousarray(np.swapaxes(a, 1, 2)) if ta else a
+            b_op = np.ascontiguousarray(np.swapaxes(b, 1, 2)) if tb else b
+            line = 64 // np.dtype(dtype).itemsize  # values per 64-byte line
+            base = np.empty(m * n + 2 * line, dtype)
+            start = (-base.ctypes.data // np.dtype(dtype).itemsize) % line
+            out = base[start + offset:start + offset + m * n].reshape(1, m, n)
+            results = []
+            for threads in (1, all_threads):
+                minigrad.set_num_threads(threads)
+                out[...] = np.nan
+                _C.gemm(a_op, b_op, out, ta, tb)
+                assert_close(out, want, scale, dtype, k,
+                             f"{np.dtype(dtype).name} {m}x{n}x{k} ta={ta} tb={tb} offset={offset} "
+                             f"threads={threads}")
+                results.append(out.copy())
+                checked += 1
+            minigrad.set_num_threads(all_threads)
+            np.testing.assert_array_equal(results[1], results[0], err_msg="1 thread vs all")
+    return checked
+
+
 def available_isas():
     best = minigrad.backend_info()["cpu_isa"]
     return ISA_ORDER[: ISA_ORDER.index(best) + 1]
@@ -103,12 +149,14 @@ def test_every_isa_path_matches_reference(isa):
         pytest.skip(f"this CPU/OS does not offer {isa} (best: {minigrad.backend_info()['cpu_isa']})")
     code = ("import sys, minigrad; sys.path.insert(0, sys.argv[1]); import test_gemm; "
             "info = minigrad.backend_info(); assert info['isa'] == sys.argv[2], info; "
-            "print(info['implementations']['gemm'], test_gemm.sweep())")
+            "print(info['implementations']['gemm'], info['implementations']['gemm_dot'], "
+            "test_gemm.sweep(), test_gemm.large_output_sweep())")
     proc = run_python(code, os.path.dirname(__file__), isa, MINIGRAD_ISA=isa)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    name, count = proc.stdout.split()
-    assert isa in name
+    name, dot_name, count, large_count = proc.stdout.split()
+    assert isa in name and isa in dot_name
     assert int(count) == 2 * 2 * 4 * len(SHAPES)
+    assert int(large_count) == 2 * 4 * 2
 
 
 def test_micro_kernel_name_reported():
