@@ -2,7 +2,7 @@
 and float32 PyTorch parity."""
 import numpy as np
 import pytest
-from harness import OpCase, away_from_zero, check_op, min_gap, positive, ties, torch
+from harness import OpCase, away_from_zero, check_op, check_parity, min_gap, positive, ties, torch
 
 import minigrad as mg
 
@@ -147,3 +147,13 @@ def test_python_scalars_keep_the_tensor_dtype():
     assert (mg.tensor([1.0]) * 0.5).dtype == np.float32
     assert (mg.tensor([1.0]) + 1).dtype == np.float32
     assert (mg.arange(3) + 1).dtype == np.int64
+
+
+@pytest.mark.parametrize("name, fn", [("relu", lambda a, b: (a.relu() * b)), ("add", lambda a, b: a + b)])
+def test_compiled_path_for_large_arrays_matches_torch(name, fn):
+    """Arrays of 4096+ elements take the multithreaded kernels of csrc/eltwise.cpp (smaller
+    ones stay in numpy); their values and gradients equal PyTorch's too."""
+    from minigrad.ops.elementwise import _COMPILED_MIN_SIZE
+
+    shape = (3, _COMPILED_MIN_SIZE // 2 + 1)
+    check_parity(OpCase(fn, fn, [shape, shape], samplers=[away_from_zero]))  # no input on relu's kink

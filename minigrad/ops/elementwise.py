@@ -11,11 +11,15 @@ from .. import _C
 from ..autograd import Function
 
 
+_COMPILED_MIN_SIZE = 4096  # below this a bound call costs more than numpy's loop saves
+
+
 def _compiled(*arrays) -> bool:
-    """Whether the multithreaded kernels of csrc/eltwise.cpp apply: float32/float64 arrays,
-    all of one shape and dtype, C-contiguous (numpy handles everything else)."""
+    """Whether the multithreaded kernels of csrc/eltwise.cpp apply: float32/float64 arrays of at
+    least _COMPILED_MIN_SIZE elements, all of one shape and dtype, C-contiguous (numpy handles
+    everything else)."""
     first = arrays[0]
-    return first.dtype.type in (np.float32, np.float64) and all(
+    return first.size >= _COMPILED_MIN_SIZE and first.dtype.type in (np.float32, np.float64) and all(
         a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
 
 
