@@ -16,12 +16,23 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(minigrad.__file__
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
+def child_environment(**env: str) -> dict:
+    """This process's environment plus ``env``, with the imported minigrad's folder and the
+    tests folders first on the import path."""
+    path = [PACKAGE_ROOT, TESTS, os.path.join(TESTS, "kernels"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p), **env}
+
+
+def start_python(*args: str, **env: str) -> subprocess.Popen:
+    """``python args`` running in the background (stdout and stderr together, as bytes)."""
+    return subprocess.Popen([sys.executable, *args], env=child_environment(**env), cwd=PACKAGE_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
 def run_python(code: str, *args: str, timeout: float = 120, module: bool = False,
                **env: str) -> subprocess.CompletedProcess:
     """``python -c code args`` (or ``python -m code args`` with ``module=True``) with extra
     environment variables; the tests folders are importable."""
-    path = [PACKAGE_ROOT, TESTS, os.path.join(TESTS, "kernels"), os.environ.get("PYTHONPATH", "")]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p), **env}
     command = [sys.executable, "-m" if module else "-c", code, *args]
-    return subprocess.run(command, env=environment, cwd=PACKAGE_ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(command, env=child_environment(**env), cwd=PACKAGE_ROOT, capture_output=True,
+                          text=True, timeout=timeout)

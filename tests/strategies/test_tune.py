@@ -1,12 +1,10 @@
 """Optuna search: reproducible with a seed in memory; two processes share a SQLite study."""
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from isolated import start_python
 
 optuna = pytest.importorskip("optuna", reason="hyper-parameter search needs optuna (pip install '.[tune]')")
 
@@ -15,7 +13,6 @@ from minigrad.data import DataLoader, TensorDataset  # noqa: E402
 from minigrad.nn import functional as F  # noqa: E402
 from minigrad.tune import Choice, Experiment, LogUniform, search  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _data():
@@ -69,10 +66,7 @@ def test_two_processes_share_a_sqlite_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(tests=str(Path(__file__).parent)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
-    workers = [subprocess.Popen([sys.executable, str(script), storage, str(seed)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for seed in (1, 2)]
+    workers = [start_python(str(script), storage, str(seed), OMP_NUM_THREADS="1") for seed in (1, 2)]
     outputs = [w.communicate(timeout=120)[0].decode() for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
     study = optuna.load_study(study_name="shared", storage=storage)
