@@ -24,19 +24,11 @@ template <typename T>
 ConvDirectKernels<T> pick_direct();
 template <>
 ConvDirectKernels<float> pick_direct<float>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::conv_direct_f32();
-    case Isa::avx2: return avx2::conv_direct_f32();
-    default: return generic::conv_direct_f32();
-  }
+  return select_for_isa(&generic::conv_direct_f32, &avx2::conv_direct_f32, &avx512::conv_direct_f32);
 }
 template <>
 ConvDirectKernels<double> pick_direct<double>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::conv_direct_f64();
-    case Isa::avx2: return avx2::conv_direct_f64();
-    default: return generic::conv_direct_f64();
-  }
+  return select_for_isa(&generic::conv_direct_f64, &avx2::conv_direct_f64, &avx512::conv_direct_f64);
 }
 template <typename T>
 const ConvDirectKernels<T>& direct() {

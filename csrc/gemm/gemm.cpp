@@ -64,19 +64,11 @@ template <typename T>
 GemmMicroKernel<T> pick_ukr();
 template <>
 GemmMicroKernel<float> pick_ukr<float>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::sgemm_ukr();
-    case Isa::avx2: return avx2::sgemm_ukr();
-    default: return generic::sgemm_ukr();
-  }
+  return select_for_isa(&generic::sgemm_ukr, &avx2::sgemm_ukr, &avx512::sgemm_ukr);
 }
 template <>
 GemmMicroKernel<double> pick_ukr<double>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::dgemm_ukr();
-    case Isa::avx2: return avx2::dgemm_ukr();
-    default: return generic::dgemm_ukr();
-  }
+  return select_for_isa(&generic::dgemm_ukr, &avx2::dgemm_ukr, &avx512::dgemm_ukr);
 }
 
 template <typename T>
@@ -89,19 +81,11 @@ template <typename T>
 GemmDotKernel<T> pick_dot();
 template <>
 GemmDotKernel<float> pick_dot<float>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::sdot_ukr();
-    case Isa::avx2: return avx2::sdot_ukr();
-    default: return generic::sdot_ukr();
-  }
+  return select_for_isa(&generic::sdot_ukr, &avx2::sdot_ukr, &avx512::sdot_ukr);
 }
 template <>
 GemmDotKernel<double> pick_dot<double>() {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::ddot_ukr();
-    case Isa::avx2: return avx2::ddot_ukr();
-    default: return generic::ddot_ukr();
-  }
+  return select_for_isa(&generic::ddot_ukr, &avx2::ddot_ukr, &avx512::ddot_ukr);
 }
 
 template <typename T>
