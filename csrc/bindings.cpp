@@ -249,9 +249,9 @@ void pool_forward_typed(int kind, const py::array& x, const py::array& out, cons
   }
   const T* px = static_cast<const T*>(x.data());
   T* py_ = checked<T>(out, op, "out", {s.n, s.c, s.ho, s.wo}, true);
-  int64_t* pidx = kind == 0 ? checked<int64_t>(py::reinterpret_borrow<py::array>(idx), op, "indices",
-                                               {s.n, s.c, s.ho, s.wo}, true)
-                            : nullptr;
+  int64_t* pidx = nullptr;
+  if (kind == 0 && !(pidx = optional_checked<int64_t>(idx, op, "indices", {s.n, s.c, s.ho, s.wo}, true)))
+    throw py::type_error(std::string(op) + ": indices must be an int64 array");
   py::gil_scoped_release release;
   if (kind == 0) (Ref ? max_pool2d_forward_ref<T> : max_pool2d_forward<T>)(s, px, py_, pidx);
   if (kind == 1) (Ref ? avg_pool2d_forward_ref<T> : avg_pool2d_forward<T>)(s, px, py_);
@@ -279,7 +279,8 @@ void pool_backward_typed(int kind, const py::array& gy, const py::array& gx, con
   T* pgx = checked<T>(gx, op, "grad_input", {s.n, s.c, s.h, s.w}, true);
   const int64_t* pidx = nullptr;
   if (kind == 0) {
-    pidx = checked<int64_t>(py::reinterpret_borrow<py::array>(idx), op, "indices", {s.n, s.c, s.ho, s.wo});
+    pidx = optional_checked<int64_t>(idx, op, "indices", {s.n, s.c, s.ho, s.wo}, false);
+    if (!pidx) throw py::type_error(std::string(op) + ": indices must be an int64 array");
     const int64_t count = s.n * s.c * s.ho * s.wo, plane = s.h * s.w;
     bool ok = true;
     {

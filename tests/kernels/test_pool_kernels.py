@@ -121,6 +121,8 @@ def test_bad_arguments_raise():
     y, idx = np.empty((1, 2, 2, 2), np.float32), np.empty((1, 2, 2, 2), np.int64)
     with pytest.raises(TypeError, match="indices must be int64"):
         _C.max_pool2d_forward(x, y, idx.astype(np.int32), (2, 2), (2, 2))
+    with pytest.raises(TypeError, match="indices must be a numpy array"):
+        _C.max_pool2d_backward(y, np.empty_like(x), [[0]], (2, 2), (2, 2))
     with pytest.raises(ValueError, match="out has shape"):
         _C.max_pool2d_forward(x, y[:, :1].copy(), idx, (2, 2), (2, 2))
     with pytest.raises(ValueError, match="C-contiguous"):
