@@ -39,7 +39,7 @@ def pair(seed, shapes, positive_first=False):
     return a, b
 
 
-def compare(ours_fn, torch_fn, arrays, seed=0):
+def assert_matches_torch(ours_fn, torch_fn, arrays, seed=0):
     """Forward values and the gradients of sum(out * w) for every input, in float64."""
     ours = [mg.tensor(a, requires_grad=True) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -60,7 +60,7 @@ def compare(ours_fn, torch_fn, arrays, seed=0):
        shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4))
 def test_binary_ops_broadcast_like_torch(name, seed, shapes):
     a, b = pair(seed, shapes.input_shapes, positive_first=name == "pow")
-    compare(*BINARY[name], [a, b], seed)
+    assert_matches_torch(*BINARY[name], [a, b], seed)
 
 
 @needs_torch
@@ -71,7 +71,7 @@ def test_batched_matmul_broadcasts_like_torch(seed, m, k, n, batches):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal(batches.input_shapes[0] + (m, k))
     b = rng.standard_normal(batches.input_shapes[1] + (k, n))
-    compare(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], seed)
+    assert_matches_torch(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], seed)
 
 
 REDUCTIONS = {
@@ -105,7 +105,7 @@ def test_reductions_over_random_axes_match_torch(name, seed, shape_axes, keepdim
     x = np.random.default_rng(seed).standard_normal(shape)
     dims = tuple(range(len(shape))) if axis is None else axis
     ours, theirs = REDUCTIONS[name]
-    compare(lambda t: ours(t, axis, keepdims), lambda t: theirs(t, dims, keepdims), [x], seed)
+    assert_matches_torch(lambda t: ours(t, axis, keepdims), lambda t: theirs(t, dims, keepdims), [x], seed)
 
 
 @needs_torch
@@ -116,7 +116,7 @@ def test_softmax_family_over_a_random_axis(seed, shape, data, log):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     x = 5 * np.random.default_rng(seed).standard_normal(shape)
     name = "log_softmax" if log else "softmax"
-    compare(lambda t: getattr(t, name)(axis=axis), lambda t: getattr(t, name)(axis), [x], seed)
+    assert_matches_torch(lambda t: getattr(t, name)(axis=axis), lambda t: getattr(t, name)(axis), [x], seed)
 
 
 def check_index(shape, index, seed):
