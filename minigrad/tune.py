@@ -158,6 +158,7 @@ def _open_study(storage, attempts: int = 8, heartbeat: dict | None = None, **opt
     and simply tries again,
     finding what the winner made."""
     optuna = _optuna()
+    url = storage
     for attempt in range(attempts):
         try:
             if isinstance(storage, str):
@@ -170,7 +171,9 @@ def _open_study(storage, attempts: int = 8, heartbeat: dict | None = None, **opt
             racing = ("already exists" in str(error) or "UNIQUE constraint" in str(error)
                       or type(error).__name__ in ("DuplicatedStudyError", "IntegrityError"))
             if not racing or attempt == attempts - 1:
-                raise
+                # a wrong URL, a missing driver, an unreadable file: the caller's input, said as such
+                raise ValueError(f"tune: cannot open the study {options.get('study_name')!r} in storage "
+                                 f"{url!r}: {type(error).__name__}: {error}") from error
             time.sleep(0.1 * (attempt + 1))
 
 
