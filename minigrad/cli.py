@@ -248,26 +248,36 @@ def _test_accuracy(model, x, y, batch_size: int, tta: bool) -> float:
     return accuracy(scores, y)
 
 
-def run_directory(out: Path, resume: bool, overwrite: bool) -> Path:
-    """Where this run writes: ``out`` itself, unless it holds a previous run, which is never
-    replaced silently: then the first free ``out-2``, ``out-3``... With ``resume``, the run in
-    ``out``; with ``overwrite``, ``out`` emptied of the previous run's files."""
+def _holds_run(directory: Path) -> bool:
+    return any((directory / name).exists() for name in RUN_FILES)
+
+
+def run_directory(text: str, resume: bool, overwrite: bool) -> tuple[Path, str]:
+    """Where this run writes, and a note to print if that is not ``--out``: ``out`` itself, unless
+    it holds a previous run, which is never replaced silently: then the first ``out-2``,
+    ``out-3``... that holds none. With ``resume``, the run in ``out``; with ``overwrite``, ``out``
+    emptied of the previous run's files."""
+    if not text.strip():
+        raise CommandError("--out must name a directory")
+    out = Path(text).expanduser()
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} is a file, not a directory")
     if resume:
         if not (out / "last.safetensors").is_file():
             raise CommandError(f"nothing to resume in {out}: it holds no last.safetensors")
-        return out
-    if not any((out / name).exists() for name in RUN_FILES):
-        return out
+        return out, ""
+    if not _holds_run(out):
+        return out, ""
     if overwrite:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
-        return out
-    fresh = next(out.with_name(f"{out.name}-{n}") for n in itertools.count(2) if not out.with_name(f"{out.name}-{n}").exists())
-    print(f"{out} holds a previous run: this one goes to {fresh} (--overwrite replaces the previous run, "
-          f"--resume continues it)", flush=True)
-    return fresh
+        return out, ""
+    for n in itertools.count(2):
+        fresh = out.with_name(f"{out.name}-{n}")
+        if not fresh.exists() or fresh.is_dir() and not _holds_run(fresh):  # (a run that failed early left it empty)
+            break
+    return fresh, (f"{out} holds a previous run: this one goes to {fresh} (--overwrite replaces the previous run, "
+                   f"--resume continues it)")
 
 
 # options a resumed run takes from its checkpoint (the rest may be given anew)
@@ -295,7 +305,7 @@ def resumed_args(args, defaults: dict):
 
 def train(args) -> float:
 
-    out = run_directory(Path(args.out).expanduser(), args.resume, args.overwrite)  # before any work
+    out, note = run_directory(args.out, args.resume, args.overwrite)  # before any work
     if args.resume:
         args, done = resumed_args(args, vars(parser().parse_args(["train"])))
         print(f"resuming {out} after epoch {done} of {args.epochs}", flush=True)
@@ -316,6 +326,9 @@ def train(args) -> float:
     x_train, y_train = scaling(x_all[train_part.indices]), y_all[train_part.indices]
     x_val, y_val = scaling(x_all[val_part.indices]), y_all[val_part.indices]
     x_test, y_test = scaling(test_set.arrays[0]), test_set.arrays[1]
+    if min(len(x_train), len(x_val)) == 0:
+        raise CommandError(f"{len(x_all)} images split by --val-fraction {args.val_fraction} leave {len(x_train)} "
+                           f"for training and {len(x_val)} for validation: both need some (use more images)")
 
     model = build_model(args.model, image_shape, num_classes, args.norm, args.dropout, args.init)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
@@ -336,6 +349,8 @@ def train(args) -> float:
                       extra={"config": config, "args": options}, progress=False)
     if args.resume:  # weights, optimiser, schedule, callbacks, history and random state: the run goes on as if never stopped
         trainer.load_checkpoint(last_path)
+    if note:
+        print(note)
     print(f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
           f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
           f"{get_num_threads()} threads", flush=True)

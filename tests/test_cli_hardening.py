@@ -160,3 +160,8 @@ def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monke
 def test_resume_needs_a_run_and_refuses_other_options(tmp_path):
     assert_user_error(minigrad("train", "--resume", "--out", tmp_path / "empty"), "nothing to resume")
     assert_user_error(minigrad("train", "--resume", "--overwrite", "--out", tmp_path), "--overwrite")
+
+
+def test_an_empty_out_or_split_is_a_user_error(tmp_path):
+    assert_user_error(minigrad("train", *QUICK, "--out", ""), "--out")
+    assert_user_error(minigrad("train", *QUICK, "--dataset", "shapes:1", "--out", tmp_path / "run"), "validation")
