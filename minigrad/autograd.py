@@ -197,7 +197,13 @@ def _run_hook(hook, g):
     from .tensor import Tensor
 
     out = hook(Tensor(g))
-    return g if out is None else np.asarray(getattr(out, "data", out), dtype=g.dtype)
+    if out is None:
+        return g
+    out = np.asarray(getattr(out, "data", out))  # checked like a backward's gradient, but never cast:
+    if out.shape != g.shape or out.dtype != g.dtype:  # a hook that changes either one is a bug
+        raise RuntimeError(f"gradient hook {getattr(hook, '__qualname__', hook)!s} returned shape {out.shape} "
+                           f"{out.dtype} for a gradient of shape {g.shape} {g.dtype}")
+    return out
 
 
 from .gradcheck import gradcheck  # noqa: E402  (lives beside the tape; uses no_grad)

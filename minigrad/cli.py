@@ -6,15 +6,21 @@ checkpoint, or show how the library was built.
     minigrad evaluate --checkpoint minigrad-run/best.safetensors
     minigrad info
 
-``train`` writes the best checkpoint (lowest validation loss), the history CSV and the
-learning-curve PNG into ``--out`` and prints the test accuracy of the best weights last, as
-``test accuracy: 0.9812``.
+``train`` writes the best checkpoint (lowest validation loss), the last one (every epoch, for
+``--resume``), the history CSV and the learning-curve PNG into ``--out`` and prints the test
+accuracy of the best weights last, as ``test accuracy: 0.9812``. A previous run in ``--out`` is
+never replaced silently: the new run goes to ``--out``-2 (-3, ...) unless ``--overwrite``.
+
+A user's mistake (a bad option value, a missing, corrupt or hostile dataset or checkpoint) is
+one line ``minigrad: error: ...`` on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import math
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -39,6 +45,14 @@ class CommandError(Exception):
     """A problem with the user's request: printed as one line, exit status 2."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C during training: printed with how to resume, exit status 130 (the shell's for SIGINT)."""
+
+
+# what `train` writes into --out; any of them there means a previous run
+RUN_FILES = ("best.safetensors", "last.safetensors", "history.csv", "curves.png")
+
+
 # ---------------------------------------------------------------- data
 def default_dataset() -> str:
     return "digits" if importlib.util.find_spec("sklearn") is not None else "shapes"
@@ -53,7 +67,9 @@ def load_data(spec: str, model: str):
         size = 28 if model == "lenet5" else 8
         return Digits(train=True, size=size), Digits(train=False, size=size)
     if name == "shapes":
-        count = int(path) if path else 2000
+        count = int(path) if path.isdigit() else 0 if path else 2000
+        if count < 1:
+            raise CommandError(f"--dataset {spec}: the number of shapes must be a positive integer")
         return Shapes(n=count, train=True), Shapes(n=max(count // 4, 100), train=False)
     if name in readers:
         if not path:
@@ -232,8 +248,68 @@ def _test_accuracy(model, x, y, batch_size: int, tta: bool) -> float:
     return accuracy(scores, y)
 
 
+def _holds_run(directory: Path) -> bool:
+    return any((directory / name).exists() for name in RUN_FILES)
+
+
+def run_directory(text: str, resume: bool, overwrite: bool) -> tuple[Path, str]:
+    """Where this run writes, and a note to print if that is not ``--out``: ``out`` itself, unless
+    it holds a previous run, which is never replaced silently: then the first ``out-2``,
+    ``out-3``... that holds none. With ``resume``, the run in ``out``; with ``overwrite``, ``out``
+    emptied of the previous run's files."""
+    if not text.strip():
+        raise CommandError("--out must name a directory")
+    out = Path(text).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a directory")
+    if resume:
+        if not (out / "last.safetensors").is_file():
+            raise CommandError(f"nothing to resume in {out}: it holds no last.safetensors")
+        return out, ""
+    if not _holds_run(out):
+        return out, ""
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        return out, ""
+    for n in itertools.count(2):
+        fresh = out.with_name(f"{out.name}-{n}")
+        if not fresh.exists() or fresh.is_dir() and not _holds_run(fresh):  # (a run that failed early left it empty)
+            break
+    return fresh, (f"{out} holds a previous run: this one goes to {fresh} (--overwrite replaces the previous run, "
+                   f"--resume continues it)")
+
+
+# options a resumed run takes from its checkpoint (the rest may be given anew)
+RESUMED_OPTIONS = ("model", "dataset", "optimizer", "lr", "batch_size", "init", "norm", "dropout", "weight_decay",
+                   "augment", "schedule", "early_stopping", "val_fraction", "train_size", "seed", "workers")
+
+
+def resumed_args(args, defaults: dict):
+    """The options of the run in ``args.out``, saved in its last checkpoint; ``--epochs`` and
+    ``--threads`` may change. Another option given with a different value is an error: the
+    result would be neither the old run nor a new one."""
+    state = load_checkpoint(Path(args.out) / "last.safetensors")
+    saved = state["extra"].get("args")
+    if not isinstance(saved, dict) or any(name not in saved for name in RESUMED_OPTIONS):
+        raise CommandError(f"{args.out}/last.safetensors holds no command-line options to resume with")
+    for name in RESUMED_OPTIONS:
+        given = getattr(args, name)
+        if given != defaults[name] and given != saved[name]:
+            raise CommandError(f"--resume continues the run with its own options: --{name.replace('_', '-')} "
+                               f"{given} differs from the run's {saved[name]} (start a new run instead)")
+        setattr(args, name, saved[name])
+    args.epochs = args.epochs or saved["epochs"]
+    return args, int(state["epoch"])
+
+
 def train(args) -> float:
 
+    out, note = run_directory(args.out, args.resume, args.overwrite)  # before any work
+    if args.resume:
+        args, done = resumed_args(args, vars(parser().parse_args(["train"])))
+        print(f"resuming {out} after epoch {done} of {args.epochs}", flush=True)
+    args.epochs = args.epochs or DEFAULT_EPOCHS
     if args.threads:
         set_num_threads(args.threads)
     manual_seed(args.seed)
@@ -250,22 +326,31 @@ def train(args) -> float:
     x_train, y_train = scaling(x_all[train_part.indices]), y_all[train_part.indices]
     x_val, y_val = scaling(x_all[val_part.indices]), y_all[val_part.indices]
     x_test, y_test = scaling(test_set.arrays[0]), test_set.arrays[1]
+    if min(len(x_train), len(x_val)) == 0:
+        raise CommandError(f"{len(x_all)} images split by --val-fraction {args.val_fraction} leave {len(x_train)} "
+                           f"for training and {len(x_val)} for validation: both need some (use more images)")
 
     model = build_model(args.model, image_shape, num_classes, args.norm, args.dropout, args.init)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr, args.weight_decay)
     scheduler = build_scheduler(args.schedule, optimizer, args.epochs)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    best_path, csv_path, png_path = out / "best.safetensors", out / "history.csv", out / "curves.png"
+    best_path, last_path = out / "best.safetensors", out / "last.safetensors"
+    csv_path, png_path = out / "history.csv", out / "curves.png"
     config = {"model": args.model, "dataset": dataset, "image_shape": list(image_shape), "num_classes": num_classes,
               "norm": args.norm, "dropout": args.dropout, "standardize": scaling.state_dict()}
-    callbacks = [ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True), CSVLogger(csv_path),
-                 PrintEpochs(), ProgressBar()]
+    options = {name: getattr(args, name) for name in (*RESUMED_OPTIONS, "epochs")}
+    # best: what evaluate and the test accuracy use; last: every epoch, what --resume continues from
+    callbacks = [ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+                 ModelCheckpoint(last_path, save_best_only=False), CSVLogger(csv_path), PrintEpochs(), ProgressBar()]
     if args.early_stopping:
         callbacks.insert(0, EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True))
     trainer = Trainer(model, optimizer, F.cross_entropy, scheduler=scheduler, callbacks=callbacks,
-                      extra={"config": config}, progress=False)
+                      extra={"config": config, "args": options}, progress=False)
+    if args.resume:  # weights, optimiser, schedule, callbacks, history and random state: the run goes on as if never stopped
+        trainer.load_checkpoint(last_path)
+    if note:
+        print(note)
     print(f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
           f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
           f"{get_num_threads()} threads", flush=True)
@@ -275,6 +360,9 @@ def train(args) -> float:
                     _loader((x_val, y_val), 512), epochs=args.epochs)
     except TrainingDiverged as error:
         raise CommandError(f"{error}{' Best checkpoint so far: ' + str(best_path) if best_path.exists() else ''}") from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted after epoch {trainer.epoch}; continue with: minigrad train --resume "
+                          f"--out {out}") from None
     model.load_state_dict(load_checkpoint(best_path)["model"])  # the best epoch's weights
     best = trainer.history.best("val_loss")
     print(f"best epoch {best['epoch']} (validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.4f})")
@@ -294,13 +382,17 @@ def evaluate(args) -> float:
 
     try:
         state = load_checkpoint(args.checkpoint)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         raise CommandError(f"cannot read checkpoint: {error}") from None
     config = state["extra"].get("config")
     if config is None:
         raise CommandError(f"{args.checkpoint} was not written by `minigrad train` (no model config inside)")
-    model = _model_from_config(config)
-    model.load_state_dict(state["model"])
+    try:  # the config is data from a file: any shape of it may be wrong
+        model = _model_from_config(config)
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CommandError(f"{args.checkpoint}: its model config or weights are unusable ({type(error).__name__}: "
+                           f"{error})") from None
     _, test_set = load_data(args.dataset or config["dataset"], config["model"])
     x_test, y_test = test_set.arrays
     if tuple(x_test.shape[1:]) != tuple(config["image_shape"]):
@@ -381,18 +473,29 @@ def tune(args) -> float:
 
 
 # ---------------------------------------------------------------- arguments
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def _checked(kind, valid, expected: str):
+    """An argparse type: ``kind(text)`` that ``valid`` accepts, or argparse's one-line error
+    (``argument --lr: expected a positive number, got -0.01``). NaN and infinities fail every
+    ``valid`` below, as no option can use them."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a value in [0, 1), got {text}")
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
+_non_negative_int = _checked(int, lambda v: v >= 0, "a non-negative integer")
+_positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+_non_negative_float = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a non-negative number")
+_fraction = _checked(float, lambda v: 0 <= v < 1, "a value in [0, 1)")
+DEFAULT_EPOCHS = 30
 
 
 def parser() -> argparse.ArgumentParser:
@@ -405,27 +508,32 @@ def parser() -> argparse.ArgumentParser:
                    "dependencies; the default without scikit-learn), mnist:PATH, fashion-mnist:PATH, kmnist:PATH, "
                    "cifar10:PATH")
     t.add_argument("--optimizer", choices=list(DEFAULT_LR), default="adam")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: per optimizer, adam 2e-3)")
-    t.add_argument("--epochs", type=_positive_int, default=30)
+    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer, adam 2e-3)")
+    t.add_argument("--epochs", type=_positive_int, default=None, help=f"default {DEFAULT_EPOCHS}; with --resume: "
+                   "the new total (default: the run's)")
     t.add_argument("--batch-size", type=_positive_int, default=64)
     t.add_argument("--init", choices=["default", "xavier", "he", "normal"], default="default")
     t.add_argument("--norm", choices=["batch", "layer", "group", "none"], default=None,
                    help="normalisation layers (default: the model's own: batch for resnet8, none otherwise)")
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability after hidden layers")
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
     t.add_argument("--augment", default="auto", help=f"comma-separated: {', '.join(AUGMENTATIONS)}, or none, or "
                    "auto (default: affine for grey images, flip,crop for colour ones)")
     t.add_argument("--schedule", choices=["none", "cosine", "step", "plateau"], default="cosine")
-    t.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+    t.add_argument("--early-stopping", type=_non_negative_int, default=0, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss (0: off)")
     t.add_argument("--val-fraction", type=_fraction, default=0.1)
     t.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
     t.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average over shifted copies (and mirror images for colour data)")
     t.add_argument("--threads", type=_positive_int, default=None)
-    t.add_argument("--workers", type=int, default=0, help="threads preparing batches")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="minigrad-run", help="directory for the checkpoint, history and curves")
+    t.add_argument("--workers", type=_non_negative_int, default=0, help="threads preparing batches")
+    t.add_argument("--seed", type=_non_negative_int, default=0)
+    t.add_argument("--out", default="minigrad-run", help="directory for the checkpoints, history and curves; if it "
+                   "holds a previous run, the new one goes to OUT-2 (-3, ...)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
+                   "with its options, exactly as if it had not stopped")
+    t.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     t.set_defaults(run=train)
     e = commands.add_parser("evaluate", help="evaluate a checkpoint written by `minigrad train`")
     e.add_argument("--checkpoint", required=True)
@@ -447,7 +555,8 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--storage", default=None, help="sqlite:///study.db to share the study between processes, "
                    "postgresql://user:pw@host/db between machines (default: in memory)")
     u.add_argument("--study-name", default="minigrad")
-    u.add_argument("--seed", type=int, default=None, help="sampler seed (give each process of a shared study its own)")
+    u.add_argument("--seed", type=_non_negative_int, default=None,
+                   help="sampler seed (give each process of a shared study its own)")
     u.add_argument("--threads", type=_positive_int, default=None)
     u.set_defaults(run=tune)
     return top
@@ -462,9 +571,18 @@ def main(argv=None) -> int:
         print("minigrad: error: --val-fraction must be positive (the best checkpoint is chosen on validation data)",
               file=sys.stderr)
         return 2
+    if getattr(args, "resume", False) and args.overwrite:
+        print("minigrad: error: --resume continues the run in --out, --overwrite replaces it: choose one",
+              file=sys.stderr)
+        return 2
     try:
         args.run(args)
-    except (CommandError, ImportError) as error:
+    except Interrupted as error:
+        print(f"minigrad: {error}", file=sys.stderr)
+        return 130
+    # the readers raise ValueError (and OSError, UnpicklingError) naming the file for corrupt or
+    # hostile data and checkpoints: for the command line that is the user's input, not a bug
+    except (CommandError, ImportError, ValueError, OSError, pickle.UnpicklingError) as error:
         print(f"minigrad: error: {error}", file=sys.stderr)
         return 2
     return 0

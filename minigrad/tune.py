@@ -27,7 +27,11 @@ Where the trials live (``storage``):
   ``minigrad tune ... --storage URL --study-name NAME`` on each machine.
 
 With a shared study give each process a different ``seed`` (or none): equal seeds make equal
-proposals.
+proposals. Joining a study that optimises the other way (a study of losses, ``"minimize"``, with
+an accuracy ``monitor``) is an error, not a search that keeps the worst trial. With RDB storage
+each running trial records a heartbeat every ``heartbeat_interval`` seconds; a trial whose worker
+died (killed, out of memory, machine lost) is marked FAILED once its heartbeat is older than
+``grace_period``, by the next worker that starts a trial, instead of staying RUNNING forever.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -145,31 +150,37 @@ class SearchResult:
         return self.study.trials
 
 
-def _open_study(storage, attempts: int = 8, **options):
+def _open_study(storage, attempts: int = 8, heartbeat: dict | None = None, **options):
     """Creates or joins a study. SQLite files get a generous lock timeout, so processes sharing one
-    file wait for each other. Processes that start together race to create the tables and the
+    file wait for each other. ``heartbeat`` (``heartbeat_interval``, ``grace_period``) goes to
+    an RDB storage given as a URL. Processes that start together race to create the tables and the
     study row; the loser sees "already exists", a unique-constraint violation or a duplicate study
     and simply tries again,
     finding what the winner made."""
     optuna = _optuna()
+    url = storage
     for attempt in range(attempts):
         try:
             if isinstance(storage, str):
                 engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {}
-                storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine)
+                with warnings.catch_warnings():  # heartbeats are "experimental" since optuna 2.9, and needed
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine, **(heartbeat or {}))
             return optuna.create_study(storage=storage, load_if_exists=True, **options)
         except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, optuna's duplicate
             racing = ("already exists" in str(error) or "UNIQUE constraint" in str(error)
                       or type(error).__name__ in ("DuplicatedStudyError", "IntegrityError"))
             if not racing or attempt == attempts - 1:
-                raise
+                # a wrong URL, a missing driver, an unreadable file: the caller's input, said as such
+                raise ValueError(f"tune: cannot open the study {options.get('study_name')!r} in storage "
+                                 f"{url!r}: {type(error).__name__}: {error}") from error
             time.sleep(0.1 * (attempt + 1))
 
 
 def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, storage=None,
            study_name: str = "minigrad", monitor: str = "val_accuracy", direction: str | None = None,
            seed: int | None = None, pruner=None, timeout: float | None = None, verbose: bool = False,
-           trial_callbacks=()) -> SearchResult:
+           trial_callbacks=(), heartbeat_interval: float = 30.0, grace_period: float | None = None) -> SearchResult:
     """Runs ``n_trials`` trials and returns the best configuration.
 
     Each trial draws a ``config`` (``{name: value}``) from ``space``, seeds minigrad's generator
@@ -181,6 +192,9 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
     diverges is pruned. With ``storage`` (see the module docstring) the study named
     ``study_name`` is created or joined. ``seed`` seeds the sampler: with in-process storage the
     same seed gives the same trials. ``trial_callbacks``: ``fn(study, trial)`` after each trial.
+    ``heartbeat_interval`` and ``grace_period`` (default: twice the interval), in seconds, apply to
+    a storage URL: a trial without a heartbeat for ``grace_period`` is marked FAILED.
+    Raises ValueError when the study ``study_name`` in ``storage`` has the other direction.
     """
     optuna = _optuna()
     if int(n_trials) != n_trials or n_trials < 1:
@@ -213,7 +227,14 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = _open_study(storage, sampler=sampler, pruner=pruner, study_name=study_name, direction=direction)
+        heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
+        study = _open_study(storage, heartbeat=heartbeat, sampler=sampler, pruner=pruner, study_name=study_name,
+                            direction=direction)
+        # create_study(load_if_exists=True) joins an existing study whatever its direction
+        if study.direction.name.lower() != direction:
+            raise ValueError(f"search: study {study_name!r} in {storage} is to {study.direction.name.lower()}, "
+                             f"but this search would {direction} {monitor!r}: use another study name, or a "
+                             f"monitor and direction that match the study")
         study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=list(trial_callbacks))
     finally:
         optuna.logging.set_verbosity(previous)

@@ -44,6 +44,25 @@ def smoothed_targets(target, classes, dtype, label_smoothing=0.0, smoothing_styl
     return q
 
 
+def _check_target(logits, target) -> None:
+    """PyTorch's two target forms: integer class indices of shape (N,), or float class
+    probabilities of the logits' shape (N, C). Anything else (booleans, float indices, a column
+    of indices) would broadcast into a wrong loss, so it is refused."""
+    n, classes = logits.shape
+    got = f"got target of shape {target.shape} and dtype {target.dtype} for logits of shape {logits.shape}"
+    if target.dtype.kind in "iu":
+        if target.shape != (n,):
+            raise ValueError(f"cross_entropy: class-index targets must have shape ({n},): {got}")
+    elif target.dtype.kind == "f":
+        if target.shape != logits.shape:
+            hint = " (class indices must be an integer dtype: target.astype('int64'))" if target.shape == (n,) else ""
+            raise ValueError(f"cross_entropy: float targets are class probabilities of shape ({n}, {classes}): "
+                             f"{got}{hint}")
+    else:
+        raise ValueError(f"cross_entropy: targets must be integer class indices of shape ({n},) or float class "
+                         f"probabilities of shape ({n}, {classes}): {got}")
+
+
 class CrossEntropy(Function):
     """loss_n = -sum_c q_nc log softmax(x_n)_c for logits x (N, C) and targets q (class indices
     or probabilities, optionally label-smoothed).   dx_n = softmax(x_n) sum_c q_nc - q_n."""
@@ -51,8 +70,7 @@ class CrossEntropy(Function):
     def forward(self, logits, target, reduction="mean", label_smoothing=0.0, smoothing_style="uniform"):
         if logits.ndim != 2:
             raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
-        if target.shape[0] != logits.shape[0] or (target.dtype.kind == "f" and target.shape != logits.shape):
-            raise ValueError(f"cross_entropy: target shape {target.shape} does not match logits {logits.shape}")
+        _check_target(logits, target)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
         shifted = logits - logits.max(axis=1, keepdims=True)

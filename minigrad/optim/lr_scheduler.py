@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_range
 
 
 class LRScheduler:
@@ -43,7 +43,10 @@ class LRScheduler:
 
     def step(self) -> None:
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        rates = self.get_lr()
+        for lr in rates:  # a schedule (a user's lambda) must not hand the optimiser NaN or a negative rate
+            check_range(f"learning rate from {type(self).__name__}", lr)
+        for group, lr in zip(self.optimizer.param_groups, rates):
             group["lr"] = lr
         self._last_lr = self._current()
 

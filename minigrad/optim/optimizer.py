@@ -10,6 +10,7 @@ layers hold, ``p.grad`` stays the Tensor the tape made. Nothing here imports PyT
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable, Iterable
 
 import numpy as np
@@ -84,9 +85,10 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_hyperparameters(self, group: dict) -> None:
-        """Subclasses raise ValueError for invalid values (negative lr, betas outside [0, 1)...)."""
-        if group["lr"] is not required and float(group["lr"]) < 0.0:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
+        """Subclasses raise ValueError for invalid values (negative lr, betas outside [0, 1)...),
+        each through :func:`check_range`."""
+        if group["lr"] is not required:
+            check_range("learning rate", group["lr"])
 
     # ------------------------------------------------------------------------------ steps
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -186,11 +188,13 @@ class Optimizer:
                     value = copy.deepcopy(value)
                 entry[name] = value
             new_state[p] = entry
+        restored = [{**group, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
+                    for group, saved in zip(self.param_groups, saved_groups)]
+        for group in restored:  # a checkpoint is input like any other: nothing changes if it is bad
+            self._check_hyperparameters(group)
         self.state = new_state
-        for group, saved in zip(self.param_groups, saved_groups):
-            for name, value in saved.items():
-                if name != "params":
-                    group[name] = copy.deepcopy(value)
+        for group, checked in zip(self.param_groups, restored):
+            group.update(checked)
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -220,10 +224,12 @@ def _datas(params: list[Tensor]) -> list[np.ndarray]:
 
 
 def check_range(name: str, value, low=0.0, high=None, low_open=False, high_open=True) -> None:
-    """Raises ValueError unless low <= value (< or <=) high."""
+    """Raises ValueError naming ``name`` and the value unless low <= value (< or <=) high. The one
+    check of every optimiser hyper-parameter (and of the rates schedulers set): NaN and infinities
+    are refused too, as no update can use them."""
     value = float(value)
     bad_low = value <= low if low_open else value < low
     bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high or value != value:
+    if bad_low or bad_high or not math.isfinite(value):
         interval = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}{')' if high_open or high is None else ']'}"
         raise ValueError(f"Invalid {name}: {value} (must lie in {interval})")

@@ -2,14 +2,21 @@
 
 Each hook receives the trainer (its ``model``, ``optimizer``, ``history``, ``epoch`` and the
 ``stop_training`` flag). ``on_epoch_end`` gets the epoch's row of numbers (``logs``), the same
-row the history records. Order: learning-rate schedules first (so a checkpoint written in the
-same epoch holds the stepped schedule), then the rest as given.
+row the history records. Order: learning-rate schedules first, then the rest as given; then
+``on_epoch_complete`` of every callback, when the epoch's state is final: checkpoints are written
+there, so they hold every callback's decision about that epoch.
+
+A callback with state that must survive a resume (a best value, a patience count) returns it
+from ``state_dict()`` (numbers, strings, arrays, lists and dicts) and takes it back in
+``load_state_dict()``; :meth:`Trainer.save_checkpoint` stores every callback's state and
+:meth:`Trainer.load_checkpoint` hands each back to the callback of the same class and position.
 """
 from __future__ import annotations
 
 import importlib.util
 import inspect
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,10 +29,18 @@ class Callback:
     def on_epoch_begin(self, trainer, epoch: int) -> None: ...
     def on_batch_end(self, trainer, step: int, logs: dict) -> None: ...
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None: ...
+    def on_epoch_complete(self, trainer, epoch: int, logs: dict) -> None: ...
     def on_train_end(self, trainer) -> None: ...
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs to carry on as if never interrupted (none by default)."""
+        return {}
 
-class _Monitor:
+    def load_state_dict(self, state: dict) -> None:
+        """Takes back what :meth:`state_dict` returned."""
+
+
+class _Monitor:  # listed before Callback in subclasses: its state_dict wins
     """Tracks the best value of one logged number (``mode``: "min", "max", or "auto" = max for
     accuracies, min otherwise); an improvement must beat the best by more than ``min_delta``."""
 
@@ -53,8 +68,14 @@ class _Monitor:
             self.best = value
         return better
 
+    def state_dict(self) -> dict:
+        return {"best": self.best}
 
-class EarlyStopping(Callback, _Monitor):
+    def load_state_dict(self, state: dict) -> None:
+        self.best = float(state["best"])
+
+
+class EarlyStopping(_Monitor, Callback):
     """Stops training when ``monitor`` has not improved for ``patience`` epochs in a row.
 
     With ``restore_best_weights`` the model gets the weights of its best epoch back when training
@@ -68,6 +89,20 @@ class EarlyStopping(Callback, _Monitor):
             raise ValueError(f"EarlyStopping: patience must be a positive integer, got {patience!r}")
         self.patience, self.restore_best_weights = int(patience), restore_best_weights
         self.wait, self.best_epoch, self.stopped_epoch, self.best_weights = 0, None, None, None
+
+    def state_dict(self) -> dict:
+        return {**_Monitor.state_dict(self), "wait": self.wait, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        _Monitor.load_state_dict(self, state)
+        self.wait, self.best_epoch, self.stopped_epoch = int(state["wait"]), state["best_epoch"], state["stopped_epoch"]
+        self.best_weights = state["best_weights"]
+
+    def on_train_begin(self, trainer):
+        # resumed from the epoch that stopped the run: the uninterrupted run would not go on either
+        if self.stopped_epoch is not None and self.stopped_epoch == trainer.epoch:
+            trainer.stop_training = True
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.improved(self.value(logs)):
@@ -86,20 +121,50 @@ class EarlyStopping(Callback, _Monitor):
             trainer.model.load_state_dict(self.best_weights)
 
 
-class ModelCheckpoint(Callback, _Monitor):
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+
+
+def format_path(template: str, values: dict) -> str:
+    """Fills ``{name}`` or ``{name:spec}`` (``{epoch:03d}``, ``{val_loss:.4f}``) where ``name`` is
+    a number in ``values``; every other brace is kept as written, so a path such as ``a{b}`` is
+    never a formatting error."""
+
+    def fill(match):
+        value = values.get(match.group(1))
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return match.group(0)
+        return format(value, match.group(2) or "")
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+class ModelCheckpoint(_Monitor, Callback):
     """Writes a full training checkpoint (see :func:`save_checkpoint`) to ``path`` at the end of
-    an epoch: every epoch, or with ``save_best_only`` only when ``monitor`` improved. ``path`` may
-    hold ``{epoch}``. Writes are atomic: an interrupted save leaves the previous file whole."""
+    an epoch: every epoch, or with ``save_best_only`` only when ``monitor`` improved. Writes are
+    atomic: an interrupted save leaves the previous file whole.
+
+    The file name (not the directories) may hold ``{epoch}`` and any number the epoch logged
+    (``{val_loss}``, ``{val_accuracy}``, ``{lr}``...), with an optional format spec:
+    ``ck{epoch:03d}-{val_loss:.4f}.safetensors``. Other braces are part of the name."""
 
     def __init__(self, path, monitor: str = "val_loss", mode: str = "auto", save_best_only: bool = True):
         _Monitor.__init__(self, monitor, mode)
-        self.path, self.save_best_only = str(path), save_best_only
+        self.path, self.save_best_only = Path(path), save_best_only
+        for match in _PLACEHOLDER.finditer(self.path.name):  # a bad spec fails now, not after an epoch
+            try:
+                format(1 if match.group(1) == "epoch" else 0.5, match.group(2) or "")
+            except ValueError as error:
+                raise ValueError(f"ModelCheckpoint: cannot format {match.group(0)} in {str(path)!r}: {error}") from None
         self.last_saved: Path | None = None
+        self._due = False
 
     def on_epoch_end(self, trainer, epoch, logs):
-        if self.save_best_only and not self.improved(self.value(logs)):
-            return
-        self.last_saved = trainer.save_checkpoint(self.path.format(epoch=epoch))
+        self._due = not self.save_best_only or self.improved(self.value(logs))
+
+    def on_epoch_complete(self, trainer, epoch, logs):
+        if self._due:
+            self._due = False
+            self.last_saved = trainer.save_checkpoint(self.path.with_name(format_path(self.path.name, logs)))
 
 
 class LRSchedulerCallback(Callback):
@@ -120,6 +185,12 @@ class LRSchedulerCallback(Callback):
             self.scheduler.step(logs[self.monitor])
         else:
             self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state)
 
 
 class CSVLogger(Callback):

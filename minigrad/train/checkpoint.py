@@ -63,10 +63,11 @@ def _decode(value, arrays: dict):
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0, history=None,
-                    extra: dict | None = None) -> Path:
+                    extra: dict | None = None, callbacks: list | None = None) -> Path:
     """Writes everything needed to resume training after ``epoch`` epochs, including the global
     random generator's state (so the next epoch shuffles and drops out exactly as it would have).
-    ``extra`` carries anything JSON-able or array-valued (e.g. the command line's model config)."""
+    ``extra`` carries anything JSON-able or array-valued (e.g. the command line's model config);
+    ``callbacks`` the callbacks' states (see :meth:`Trainer.save_checkpoint`)."""
     from .. import save
 
     state = {"format": FORMAT, "epoch": int(epoch), "rng_state": get_rng_state(),
@@ -74,7 +75,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
              "optimizer": optimizer.state_dict() if optimizer is not None else None,
              "scheduler": scheduler.state_dict() if scheduler is not None else None,
              "history": history.state_dict() if history is not None else None,
-             "extra": extra or {}}
+             "extra": extra or {}, "callbacks": callbacks or []}
     arrays: dict = {}
     structure = _encode(state, "", arrays)
     arrays[STRUCTURE_KEY] = np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8).copy()
@@ -84,7 +85,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
 
 def load_checkpoint(path) -> dict:
     """Reads a checkpoint into a dict with ``model``, ``optimizer``, ``scheduler``, ``epoch``,
-    ``rng_state``, ``history`` and ``extra`` (state dicts hold numpy arrays)."""
+    ``rng_state``, ``history``, ``extra`` and ``callbacks`` (state dicts hold numpy arrays)."""
     from .. import load
 
     arrays = {name: np.asarray(getattr(a, "data", a)) for name, a in load(path).items()}

@@ -2,9 +2,10 @@
 
 One epoch: ``model.train()``; for each batch ``output = model(x)``, ``loss = loss_fn(output, y)``,
 a finiteness check, ``optimizer.zero_grad()``, ``loss.backward()``, ``optimizer.step()``; then
-validation in eval mode, one history row, and the callbacks (schedules step, checkpoints are
-written, early stopping decides). ``fit(epochs=N)`` runs until N epochs are done in total, so a
-trainer restored from a checkpoint continues where it stopped.
+validation in eval mode, one history row, and the callbacks (schedules step, early stopping
+decides, then checkpoints are written). ``fit(epochs=N)`` runs until N epochs are done in total,
+so a trainer restored from a checkpoint continues where it stopped, callbacks included (the best
+value seen, the patience count): a resumed run is the uninterrupted one, bit for bit.
 """
 from __future__ import annotations
 
@@ -72,16 +73,34 @@ class Trainer:
     # ---- checkpoints
     def save_checkpoint(self, path) -> Path:
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.epoch, self.history,
-                               {"global_step": self.global_step, **self.extra})
+                               {"global_step": self.global_step, **self.extra}, self._callback_states())
 
     def load_checkpoint(self, path) -> "Trainer":
-        """Restores model, optimiser, scheduler, epoch count, history and the global random state."""
+        """Restores model, optimiser, scheduler, epoch count, history, the global random state and
+        the callbacks' states."""
         state = load_checkpoint(path)
         self.epoch = restore_checkpoint(state, self.model, self.optimizer, self.scheduler)
         if state["history"] is not None:
             self.history.load_state_dict(state["history"])
         self.global_step = int(state["extra"].get("global_step", 0))
+        saved = {(entry["callback"], entry["index"]): entry["state"] for entry in state.get("callbacks") or []}
+        for key, callback in self._keyed_callbacks():
+            if key in saved:  # a callback added since the checkpoint starts fresh
+                callback.load_state_dict(saved[key])
         return self
+
+    def _keyed_callbacks(self):
+        """Each callback with its key in a checkpoint: class name and how many of that class came
+        before it, so a resumed run may add or drop other callbacks."""
+        counts: dict[str, int] = {}
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            counts[name] = counts.get(name, -1) + 1
+            yield (name, counts[name]), callback
+
+    def _callback_states(self) -> list:
+        return [{"callback": name, "index": index, "state": state}
+                for (name, index), callback in self._keyed_callbacks() if (state := callback.state_dict())]
 
     # ---- the loop
     def _call(self, hook: str, *args) -> None:
@@ -141,6 +160,7 @@ class Trainer:
                 self.epoch = epoch
                 self.history.append(logs)
                 self._call("on_epoch_end", epoch, logs)
+                self._call("on_epoch_complete", epoch, logs)
         finally:
             self._call("on_train_end")
         return self.history

@@ -87,3 +87,65 @@ def test_tune_command_prints_the_best_configuration(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("best configuration: --lr ")
     assert lines[-1].startswith("best validation accuracy: ") and 0 <= float(lines[-1].split()[-1]) <= 1
+
+
+# ---------------------------------------------------------------- joining a study safely
+def test_joining_a_study_of_the_other_direction_fails_clearly(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(storage=storage, study_name="losses", direction="minimize")
+    with pytest.raises(ValueError, match="'losses'.*minimize.*maximize"):
+        search(_build, SPACE, n_trials=1, storage=storage, study_name="losses")  # val_accuracy: maximize
+    assert optuna.load_study(study_name="losses", storage=storage).trials == []  # no trial ran the wrong way
+
+
+def test_the_tune_command_refuses_a_study_of_the_other_direction(tmp_path):
+    from isolated import run_python
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(storage=storage, study_name="losses", direction="minimize")
+    result = run_python("minigrad.cli", "tune", "--dataset", "shapes:120", "--trials", "1", "--epochs", "1",
+                        "--storage", storage, "--study-name", "losses", module=True)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("minigrad: error: ") and "minimize" in result.stderr
+
+
+HANGING_WORKER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from test_tune import SPACE
+    from minigrad.tune import search
+
+    def build(config):
+        open(sys.argv[2], "w").close()   # the trial is running: the test may kill us now
+        time.sleep(600)
+
+    search(build, SPACE, n_trials=1, storage=sys.argv[1], study_name="shared", seed=1, heartbeat_interval=1)
+""")
+
+
+def test_a_killed_workers_trial_is_marked_failed(tmp_path):
+    import signal
+    import time
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    script, started = tmp_path / "worker.py", tmp_path / "started"
+    script.write_text(HANGING_WORKER.format(tests=str(Path(__file__).parent)))
+    worker = start_python(str(script), storage, str(started), OMP_NUM_THREADS="1")
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert worker.poll() is None, worker.communicate()[0].decode()
+            assert time.monotonic() < deadline, "the worker never started its trial"
+            time.sleep(0.1)
+        time.sleep(1.5)  # at least one heartbeat recorded
+    finally:
+        worker.send_signal(signal.SIGKILL)  # no chance to clean up, as with a crash or an OOM kill
+        worker.communicate(timeout=30)
+    study = optuna.load_study(study_name="shared", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING]  # what the kill left behind
+    time.sleep(2.5)  # past the grace period: the dead worker's heartbeat is stale
+    search(_build, SPACE, n_trials=1, storage=storage, study_name="shared", seed=2, heartbeat_interval=1,
+           grace_period=2)
+    states = [t.state for t in optuna.load_study(study_name="shared", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
