@@ -107,12 +107,16 @@ class Tensor:
             self.grad.data += grad
 
     # ---- in-place updates: bump the version so the tape can refuse stale saved values
+    def mark_modified(self) -> "Tensor":
+        """Records that ``data`` was changed in place (by numpy, a kernel, an optimiser); every writer calls it."""
+        self._version[0] += 1
+        return self
+
     def _inplace(self, update) -> "Tensor":
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place change of a tensor that requires grad: wrap it in no_grad()")
         update(self.data)
-        self._version[0] += 1
-        return self
+        return self.mark_modified()
 
     def __setitem__(self, index, value):
         self._inplace(lambda d: d.__setitem__(_index(index), _as_array(value, d.dtype)))

@@ -215,7 +215,7 @@ class Module:
             for t in list(self.parameters()) + list(self.buffers()):
                 if t.dtype.kind == "f" and t.dtype != dtype:
                     t.data = t.data.astype(dtype)
-                    t._version[0] += 1
+                    t.mark_modified()
                     if t.grad is not None:
                         t.grad = Tensor(t.grad.data.astype(dtype))
         return self
