@@ -201,3 +201,20 @@ def test_omp_num_threads_is_respected():
     result = run_python("import minigrad as mg; print(mg.get_num_threads())", OMP_NUM_THREADS="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_op_methods_have_the_signature_of_their_op():
+    import inspect
+
+    from minigrad import ops
+    from minigrad.ops.methods import OpMethods
+
+    names = [n for n in vars(OpMethods) if not n.startswith("_")]
+    assert len(names) >= 28
+    for name in names:
+        method = list(inspect.signature(getattr(mg.Tensor, name)).parameters.values())[1:]
+        op = list(inspect.signature(getattr(ops, name)).parameters.values())[1:]
+        assert [(p.name, p.default) for p in method] == [(p.name, p.default) for p in op], name
+    x = mg.tensor([[1.0, -2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(x.clip(max=2.0).numpy(), [[1.0, -2.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(x.sum(dim=1, keepdims=True).numpy(), [[-1.0], [7.0]])
