@@ -134,12 +134,11 @@ def _with_norm_and_dropout(layers: list, norm: str, dropout: float) -> list:
 
 
 def _replace(model, kind, make) -> None:
-    """Replaces every sub-module of type ``kind`` by ``make(old)`` in place. Assigning into the
-    parent's registry keeps the module's position (setattr would move it to the end)."""
+    """Replaces every sub-module of type ``kind`` by ``make(old)`` in place, in the same slot."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, kind):
-                parent._modules[name] = make(child)
+                parent.set_submodule(name, make(child))
 
 
 class FusedReLUSlot(nn.Module):

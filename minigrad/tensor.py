@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd
+from .ops.methods import OpMethods
 
 SUPPORTED_DTYPES = (np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_)
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -28,7 +29,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     return array if array.flags.c_contiguous else array.copy(order="C")
 
 
-class Tensor:
+class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/methods.py)
     __array_priority__ = 1000  # numpy defers to our operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, _version=None):
@@ -107,12 +108,16 @@ class Tensor:
             self.grad.data += grad
 
     # ---- in-place updates: bump the version so the tape can refuse stale saved values
+    def mark_modified(self) -> "Tensor":
+        """Records that ``data`` was changed in place (by numpy, a kernel, an optimiser); every writer calls it."""
+        self._version[0] += 1
+        return self
+
     def _inplace(self, update) -> "Tensor":
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place change of a tensor that requires grad: wrap it in no_grad()")
         update(self.data)
-        self._version[0] += 1
-        return self
+        return self.mark_modified()
 
     def __setitem__(self, index, value):
         self._inplace(lambda d: d.__setitem__(_index(index), _as_array(value, d.dtype)))
@@ -156,14 +161,6 @@ class Tensor:
     def float(self): return self.to(np.float32)
     def double(self): return self.to(np.float64)
     def to(self, dtype): return ops.cast(self, dtype=np.dtype(dtype))
-
-
-# Methods that are the op of the same name with this tensor as first argument.
-_METHOD_OPS = ("abs exp log sqrt clip maximum minimum relu leaky_relu sigmoid tanh softmax log_softmax "
-               "sum mean max min var std logsumexp argmax flatten transpose squeeze unsqueeze "
-               "broadcast_to matmul pad").split()
-for _name in _METHOD_OPS:
-    setattr(Tensor, _name, (lambda n: lambda self, *a, **k: getattr(ops, n)(self, *a, **k))(_name))
 
 
 def _shape_args(args) -> tuple:

@@ -82,7 +82,7 @@ def replace_head(model: nn.Module, head: nn.Module, name: str | None = None) -> 
     if not isinstance(head, nn.Module):
         raise TypeError(f"replace_head: the new head must be a Module, got {type(head).__name__}")
     old = children[name]
-    model._modules[name] = head  # the registry keeps the head's position (setattr would move it last)
+    model.set_submodule(name, head)
     unfreeze(head)
     return old
 

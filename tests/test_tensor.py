@@ -1,6 +1,8 @@
 """The Tensor API, constructors, in-place updates, and the package-level backend controls
 (threads, backend_info, MINIGRAD_ISA forcing in subprocesses)."""
 
+from pathlib import Path
+
 import numpy as np
 from isolated import run_python
 import pytest
@@ -97,6 +99,19 @@ def test_random_constructors_have_the_right_distribution():
 
 
 # ----------------------------------------------------------------------------------- in place
+def test_mark_modified_is_the_one_version_writer_and_the_tape_sees_it():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = mg.tensor([3.0, 4.0])
+    out = (x * y).sum()  # saves y for x's gradient
+    y.data[0] = 30.0     # a raw numpy write the tape cannot see ...
+    y.mark_modified()    # ... until the writer says so
+    with pytest.raises(RuntimeError, match="modified"):
+        out.backward()
+    package = Path(mg.__file__).parent
+    writers = [str(p.relative_to(package)) for p in package.rglob("*.py") if "_version[0] +=" in p.read_text()]
+    assert writers == ["tensor.py"], f"bump versions through Tensor.mark_modified(), not by hand: {writers}"
+
+
 def test_in_place_updates_change_values_and_bump_the_version():
     t = mg.zeros(3)
     steps = [(lambda: t.fill_(2.0), [2, 2, 2]), (lambda: t.add_(mg.tensor([1.0, 2.0, 3.0])), [3, 4, 5]),
@@ -186,3 +201,20 @@ def test_omp_num_threads_is_respected():
     result = run_python("import minigrad as mg; print(mg.get_num_threads())", OMP_NUM_THREADS="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_op_methods_have_the_signature_of_their_op():
+    import inspect
+
+    from minigrad import ops
+    from minigrad.ops.methods import OpMethods
+
+    names = [n for n in vars(OpMethods) if not n.startswith("_")]
+    assert len(names) >= 28
+    for name in names:
+        method = list(inspect.signature(getattr(mg.Tensor, name)).parameters.values())[1:]
+        op = list(inspect.signature(getattr(ops, name)).parameters.values())[1:]
+        assert [(p.name, p.default) for p in method] == [(p.name, p.default) for p in op], name
+    x = mg.tensor([[1.0, -2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(x.clip(max=2.0).numpy(), [[1.0, -2.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(x.sum(dim=1, keepdims=True).numpy(), [[-1.0], [7.0]])

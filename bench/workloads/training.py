@@ -41,44 +41,29 @@ def _minigrad_step(build_model, shape, batch, make_optimizer):
 
 
 # ---------------------------------------------------------------------------- PyTorch side
-def _torch_lenet5():
-    from torch import nn
+def _torch_twins():
+    """The PyTorch twins the parity tests use (tests/torch_twins.py), so both compare the same models."""
+    import sys
+    from pathlib import Path
 
-    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, CLASSES))
+    tests = str(Path(__file__).resolve().parents[2] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import torch_twins
+
+    return torch_twins
+
+
+def _torch_lenet5():
+    return _torch_twins().lenet5()
 
 
 def _torch_mlp():
-    from torch import nn
-
-    return nn.Sequential(nn.Linear(784, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(256, CLASSES))
+    return _torch_twins().mlp([784, 512, 256, CLASSES], batchnorm=True, dropout=0.5)
 
 
 def _torch_resnet8():
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.downsample = None
-            if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-            return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                         Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, CLASSES))
+    return _torch_twins().resnet8()
 
 
 def _torch_step(build_model, shape, batch, make_optimizer):

@@ -60,9 +60,21 @@ def _keep_mask(shape, p, dtype) -> np.ndarray:
     return (generator().random(shape, dtype=np.float32) >= p).astype(dtype)
 
 
-def _check_probability(p):
+DROPOUT_MODES = ("inverted", "scale_at_test")
+
+
+def check_dropout(p, mode: str = "inverted", who: str = "dropout") -> float:
+    """The one check of a drop probability (0 <= p <= 1; NaN is refused) and a dropout mode,
+    for the functional ops and every dropout-like layer; returns ``p`` as a float."""
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: the drop probability must be a number, got {p!r}") from None
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        raise ValueError(f"{who}: the drop probability must be in [0, 1], got {p}")
+    if mode not in DROPOUT_MODES:
+        raise ValueError(f"{who}: mode must be 'inverted' or 'scale_at_test', got {mode!r}")
+    return p
 
 
 def dropout(input, p: float = 0.5, training: bool = True, mode: str = "inverted"):
@@ -73,9 +85,7 @@ def dropout(input, p: float = 0.5, training: bool = True, mode: str = "inverted"
     ``mode="scale_at_test"`` (the original weight-scaling inference rule): in training
     y = x * m, unscaled; at test time y = (1 - p) x, which matches the training expectation.
     Both give the same expected activation; inverted dropout keeps inference free of work."""
-    _check_probability(p)
-    if mode not in ("inverted", "scale_at_test"):
-        raise ValueError(f"dropout mode must be 'inverted' or 'scale_at_test', got {mode!r}")
+    p = check_dropout(p, mode)
     if not training:
         return input if mode == "inverted" or p == 0 else input * (1.0 - p)
     if p == 0:
@@ -87,7 +97,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True):
     """Channel dropout: zeroes whole feature maps x[n, c] with probability ``p`` and scales the
     kept ones by 1 / (1 - p). Neighbouring pixels are strongly correlated, so dropping single
     pixels of a conv output barely regularises; dropping channels does."""
-    _check_probability(p)
+    p = check_dropout(p, who="dropout2d")
     if input.ndim < 3:
         raise ValueError(f"dropout2d expects (N, C, H, W) or (N, C, L) input, got shape {input.shape}")
     if not training or p == 0:

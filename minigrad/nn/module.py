@@ -58,11 +58,15 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning {name!r}")
+        # Replacing a registered parameter or child keeps its slot (and so the order of
+        # parameters(), state_dict() and a Sequential's layers), as in PyTorch.
         if isinstance(value, Parameter):
-            self._forget(name)
+            if name not in self._parameters:
+                self._forget(name)
             self._parameters[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            if name not in self._modules:
+                self._forget(name)
             self._modules[name] = value
         elif name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
@@ -125,6 +129,29 @@ class Module:
             raise TypeError(f"{name!r}: {type(module).__name__} is not a Module")
         self._forget(name)
         self._modules[name] = module
+
+    def get_submodule(self, target: str) -> Module:
+        """The sub-module at the dotted path ``target`` (``"layer1.0.conv1"``; ``""`` is self)."""
+        module = self
+        for part in target.split(".") if target else []:
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no sub-module {part!r} (path {target!r})")
+            module = child
+        return module
+
+    def set_submodule(self, target: str, module: Module) -> None:
+        """Replaces the sub-module at the dotted path ``target`` by ``module``, in the same slot:
+        a new classifier head stays last, a replaced layer of a Sequential keeps its index."""
+        if not target:
+            raise ValueError("set_submodule: the target path is empty")
+        if not isinstance(module, Module):
+            raise TypeError(f"set_submodule: {target!r} must be given a Module, got {type(module).__name__}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if name not in parent._modules:
+            raise AttributeError(f"{type(parent).__name__} has no sub-module {name!r} (path {target!r})")
+        parent._modules[name] = module
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -215,7 +242,7 @@ class Module:
             for t in list(self.parameters()) + list(self.buffers()):
                 if t.dtype.kind == "f" and t.dtype != dtype:
                     t.data = t.data.astype(dtype)
-                    t._version[0] += 1
+                    t.mark_modified()
                     if t.grad is not None:
                         t.grad = Tensor(t.grad.data.astype(dtype))
         return self

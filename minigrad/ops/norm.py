@@ -173,7 +173,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                           training=bool(training), momentum=float(momentum), eps=float(eps),
                           relu=bool(relu))
     for b in buffers:  # the kernel already wrote the new values: record the in-place change
-        b._inplace(lambda data: None)
+        b.mark_modified()
     return out
 
 

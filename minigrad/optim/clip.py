@@ -42,7 +42,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     coef = dtype.type(min(1.0, float(max_norm) / (total + 1e-6)))
     for p in params:
         p.grad.data *= coef
-        p.grad._version[0] += 1
+        p.grad.mark_modified()
     return Tensor(np.asarray(total, dtype=dtype))
 
 
@@ -51,4 +51,4 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     clip_value = float(clip_value)
     for p in _with_grads(parameters):
         np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
-        p.grad._version[0] += 1
+        p.grad.mark_modified()

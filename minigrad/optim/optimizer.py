@@ -101,7 +101,7 @@ class Optimizer:
                     p.grad = None
                 else:
                     p.grad.data.fill(0)
-                    p.grad._version[0] += 1
+                    p.grad.mark_modified()
 
     def step(self, closure: Callable[[], Tensor] | None = None):
         """One update of every parameter that has a gradient. ``closure`` re-evaluates the
@@ -118,7 +118,7 @@ class Optimizer:
                 for bucket in _buckets(params, self._bucket_key):
                     self._update(group, bucket)
                 for p in params:
-                    p._version[0] += 1  # the tape refuses stale saved copies of p
+                    p.mark_modified()  # the tape refuses stale saved copies of p
         return loss
 
     def _bucket_key(self, p: Tensor):

@@ -44,6 +44,17 @@ def test_dropout_edges_and_errors():
         nn.Dropout(0.5, mode="sometimes")
 
 
+@pytest.mark.parametrize("make", [nn.Dropout, nn.Dropout2d, lambda p: nn.DropConnect(nn.Linear(2, 2), p),
+                                  lambda p: nn.DropConnectLinear(2, 2, p=p),
+                                  lambda p: F.dropout(mg.ones(2), p), lambda p: F.dropout2d(mg.ones(1, 2, 2), p)])
+def test_every_dropout_refuses_the_same_bad_probabilities(make):
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"drop probability must be in \[0, 1\], got"):
+            make(bad)
+    with pytest.raises(TypeError, match="must be a number, got 'half'"):
+        make("half")
+
+
 def test_dropout_masks_follow_the_global_seed():
     x = mg.ones(1000)
     mg.manual_seed(7)

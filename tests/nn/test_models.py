@@ -6,8 +6,8 @@ import pytest
 import minigrad as mg
 from minigrad import models
 
-import torch_twins
 from module_parity import check_module_parity, torch
+import torch_twins  # noqa: E402  (after module_parity, which skips without PyTorch)
 
 
 def count(parameters):
@@ -23,7 +23,7 @@ def test_lenet5_matches_pytorch():
 
 
 def test_resnet8_matches_pytorch_in_training_and_eval():
-    ours, theirs = models.resnet8(), torch_twins.ResNet(1)
+    ours, theirs = models.resnet8(), torch_twins.resnet8()
     assert list(ours.state_dict()) == list(theirs.state_dict())
     x = np.random.default_rng(0).standard_normal((4, 3, 32, 32))
     check_module_parity(ours, theirs, x, training=True, steps=2, atol=2e-5)
@@ -41,9 +41,8 @@ def test_mlp_builder_layout():
     mlp = models.mlp([784, 512, 256, 10], batchnorm=True, dropout=0.5)
     assert [type(m).__name__ for m in mlp] == ["Linear", "BatchNorm1d", "ReLU", "Dropout"] * 2 + ["Linear"]
     assert [type(m).__name__ for m in models.mlp([3, 4, 2])] == ["Linear", "ReLU", "Linear"]
-    theirs = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.BatchNorm1d(512), torch.nn.ReLU(),
-                                 torch.nn.Dropout(0.5), torch.nn.Linear(512, 256), torch.nn.BatchNorm1d(256),
-                                 torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(256, 10))
+    theirs = torch_twins.mlp([784, 512, 256, 10], batchnorm=True, dropout=0.5)
+    assert [type(m).__name__ for m in theirs] == [type(m).__name__ for m in mlp]
     check_module_parity(mlp, theirs, np.random.default_rng(0).standard_normal((16, 784)), training=False)
 
 
@@ -51,7 +50,7 @@ def test_mlp_builder_layout():
 def test_pytorch_checkpoint_loads_with_strict_keys(tmp_path, name):
     st_torch = pytest.importorskip("safetensors.torch", reason="writing a PyTorch checkpoint needs the "
                                    "safetensors package (pip install safetensors)")
-    theirs = torch_twins.lenet5() if name == "lenet5" else torch_twins.ResNet(1)
+    theirs = torch_twins.lenet5() if name == "lenet5" else torch_twins.resnet8()
     shape = (3, 1, 28, 28) if name == "lenet5" else (3, 3, 32, 32)
     theirs.train()
     theirs(torch.randn(8, *shape[1:]))  # move BatchNorm running statistics off their defaults

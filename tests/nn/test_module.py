@@ -47,6 +47,33 @@ def test_reassignment_and_errors():
         model.missing
 
 
+def test_replacing_a_child_keeps_its_slot_as_in_pytorch():
+    model = TwoLayer()
+    model.fc1 = nn.Linear(4, 8)  # setattr on a registered child: same place, not moved last
+    assert [n for n, _ in model.named_children()] == ["fc1", "bn", "head"]
+    new_head = nn.Linear(8, 5)
+    model.set_submodule("head.2", new_head)
+    assert model.get_submodule("head.2") is new_head and model.head[2] is new_head
+    assert [n for n, _ in model.named_parameters()][-2:] == ["head.2.weight", "head.2.bias"]
+    assert model(mg.randn(2, 4)).shape == (2, 5)
+    with pytest.raises(AttributeError, match="no sub-module 'missing'"):
+        model.set_submodule("head.missing", nn.ReLU())
+    with pytest.raises(TypeError, match="must be given a Module"):
+        model.set_submodule("fc1", 3)
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    theirs.set_submodule("0", torch.nn.Linear(2, 3))  # the same name and slot rule as ours
+    assert list(dict(theirs.named_children())) == ["0", "1"]
+
+
+def test_only_module_py_touches_the_registry():
+    from pathlib import Path
+
+    package = Path(mg.__file__).parent
+    users = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "._modules" in p.read_text())
+    assert users == ["nn/module.py"], f"use setattr / set_submodule / add_module, not _modules: {users}"
+
+
 def test_shared_parameter_listed_once():
     shared = nn.Linear(3, 3)
     model = nn.Sequential(shared, nn.ReLU(), shared)

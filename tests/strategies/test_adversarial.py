@@ -46,10 +46,9 @@ def test_fgsm_clip_keeps_valid_range():
 def test_input_gradients_equal_pytorch():
     torch = pytest.importorskip("torch", reason="PyTorch computes the reference input gradient")
     mg_model = models.lenet5()
-    torch_model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-        torch.nn.Linear(400, 120), torch.nn.ReLU(), torch.nn.Linear(120, 84), torch.nn.ReLU(), torch.nn.Linear(84, 10))
+    import torch_twins
+
+    torch_model = torch_twins.lenet5()
     mg_model.load_state_dict({k: v.detach().numpy() for k, v in torch_model.state_dict().items()})
     x = np.random.default_rng(0).random((3, 1, 28, 28)).astype(np.float32)
     y = np.array([1, 7, 3])

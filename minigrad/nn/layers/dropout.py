@@ -18,11 +18,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, mode: str = "inverted"):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        if mode not in ("inverted", "scale_at_test"):
-            raise ValueError(f"dropout mode must be 'inverted' or 'scale_at_test', got {mode!r}")
-        self.p, self.mode = p, mode
+        self.p, self.mode = F.check_dropout(p, mode, "Dropout"), mode
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.mode)
@@ -36,9 +32,7 @@ class Dropout2d(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p = F.check_dropout(p, who="Dropout2d")
 
     def forward(self, x):
         return F.dropout2d(x, self.p, self.training)
@@ -58,9 +52,7 @@ class DropConnect(Module):
         super().__init__()
         if not hasattr(module, "forward_with_weight"):
             raise TypeError(f"DropConnect wraps layers with a weight (Linear, Conv2d), not {type(module).__name__}")
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"DropConnect probability must be in [0, 1], got {p}")
-        self.module, self.p = module, p
+        self.module, self.p = module, F.check_dropout(p, who="DropConnect")
 
     def forward(self, x):
         weight = F.dropout(self.module.weight, self.p, self.training)
@@ -75,8 +67,7 @@ class DropConnectLinear(Linear):
     same parameters and state_dict keys as ``Linear``."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, p: float = 0.5, **kwargs):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"DropConnect probability must be in [0, 1], got {p}")
+        p = F.check_dropout(p, who="DropConnectLinear")
         super().__init__(in_features, out_features, bias, **kwargs)
         self.p = p
 

@@ -1,6 +1,8 @@
 """PyTorch twins of minigrad's blocks and models, with the same sub-module names so
-``load_state_dict(strict=True)`` maps one onto the other: the oracle for parity tests."""
-from module_parity import torch
+``load_state_dict(strict=True)`` maps one onto the other: the oracle for the parity tests and the
+PyTorch side of bench/. The one copy: import it after PyTorch is known to be present (tests get
+it through ``module_parity``, which skips without PyTorch; bench imports it inside its setups)."""
+import torch
 
 nn = torch.nn
 relu = torch.relu
@@ -48,6 +50,22 @@ def lenet5():
     return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def resnet8(num_classes=10):
+    return ResNet(1, num_classes)
+
+
+def mlp(sizes, batchnorm=False, dropout=0.0):
+    """The twin of ``models.mlp``: Linear, then BatchNorm1d, ReLU and Dropout after each hidden layer."""
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if index < len(sizes) - 2:
+            layers += [nn.BatchNorm1d(fan_out)] if batchnorm else []
+            layers.append(nn.ReLU())
+            layers += [nn.Dropout(dropout)] if dropout else []
+    return nn.Sequential(*layers)
 
 
 class DenseLayer(nn.Module):
