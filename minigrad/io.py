@@ -37,6 +37,22 @@ _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigr
 _MAX_HEADER = 100 * 1024 * 1024
 
 
+class CorruptFileError(ValueError):
+    """A file that is truncated, corrupted, or not what it claims to be: every reader in
+    minigrad (safetensors models, checkpoints, IDX/gzip and CIFAR dataset files) raises this,
+    with the file's path and what is wrong with it, for whatever the file's bytes hold.
+
+    A ``ValueError``, so ``except ValueError`` keeps working; ``path`` and ``problem`` are
+    the two parts of the message."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(os.fspath(path), problem)  # both in args, so the error pickles (worker processes)
+        self.path, self.problem = os.fspath(path), problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
 def save(state_dict: Mapping[str, object], path, metadata: Mapping[str, str] | None = None) -> None:
     """Writes ``state_dict`` (names -> Tensors or numpy arrays) to ``path`` atomically.
     ``metadata``: optional text key/value pairs stored in the header."""

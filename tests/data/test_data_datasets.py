@@ -205,3 +205,176 @@ def test_cifar_download_extracts_only_the_batches(tmp_path, monkeypatch):
     np.testing.assert_array_equal(test.arrays[1], expected["test_batch"][1])
     assert sorted(p.name for p in (root / "cifar-10-batches-py").iterdir()) == sorted(expected)
     assert not (tmp_path / "evil").exists() and not (root.parent / "evil").exists()
+
+
+# ---- hostile CIFAR batches: every route numpy's own pickles offer to an array with a dtype that
+# is not plain numbers (bool, ints, uints, floats) must be refused before anything is built.
+
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]     # numpy.(_)core.multiarray._reconstruct
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # numpy.(_)core.numeric._frombuffer
+
+
+class _Dtype:
+    """Pickles as numpy.dtype(*args) followed by dtype.__setstate__(state) (BUILD)."""
+
+    def __init__(self, args, state):
+        self.args, self.state = args, state
+
+    def __reduce__(self):
+        return (np.dtype, self.args, self.state)
+
+
+class _Array:
+    """Pickles as _reconstruct(ndarray, (0,), b'b') followed by ndarray.__setstate__(state)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def __reduce__(self):
+        return (_RECONSTRUCT, (np.ndarray, (0,), b"b"), self.state)
+
+
+class _Call:
+    """Pickles as function(*args) (REDUCE), optionally followed by BUILD with ``state``."""
+
+    def __init__(self, function, args, state=None):
+        self.function, self.args, self.state = function, args, state
+
+    def __reduce__(self):
+        return (self.function, self.args) if self.state is None else (self.function, self.args, self.state)
+
+
+def _object_field_claiming_references():
+    # A structured dtype with an object field whose flags say it holds references: numpy then
+    # reads the array's raw bytes as PyObject pointers (this one segfaulted the reader).
+    return _Dtype(("V8", False, True), (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 1))
+
+
+def _batch(data, labels=(0,)):
+    return pickle.dumps({b"data": data, b"labels": list(labels)}, protocol=2)
+
+
+_HOSTILE_BATCHES = {
+    "object-dtype": _batch(_Array((1, (1,), np.dtype("O"), False, b"A" * 8))),
+    "object-field-with-refcount-flag": _batch(_Array((1, (1,), _object_field_claiming_references(), False, b"A" * 8))),
+    "float-dtype-setstate-refcount-flag": _batch(_Array((1, (1,), _Dtype(("f8", False, True),
+                                                                          (3, "<", None, None, None, -1, -1, 1)),
+                                                      False, b"A" * 8))),
+    "void-dtype": _batch(_Array((1, (1,), np.dtype("V8"), False, b"A" * 8))),
+    "structured-dtype": _batch(_Array((1, (1,), np.dtype([("a", "u1")]), False, b"A"))),
+    "unicode-dtype": _batch(_Array((1, (1,), np.dtype("U2"), False, b"A" * 8))),
+    "bytes-dtype": _batch(_Array((1, (1,), np.dtype("S8"), False, b"A" * 8))),
+    "datetime-dtype": _batch(_Array((1, (1,), np.dtype("M8[s]"), False, b"A" * 8))),
+    "complex-dtype": _batch(_Array((1, (1,), np.dtype("c16"), False, b"A" * 16))),
+    "dtype-from-list": _batch(_Call(np.dtype, ([("a", "O")],))),
+    "frombuffer-object-dtype": _batch(_Call(_FROMBUFFER, (b"A" * 8, np.dtype("O"), (1,), "C"))),
+    "ndarray-constructor": _batch(_Call(np.ndarray, ((1,), "O", b"A" * 8))),
+    "numpy-scalar": _batch(np.float64(1.5)),
+    # Written opcode by opcode: BUILD applied to a global itself (setattr(_codecs.encode,
+    # "__defaults__", ("utf8",))) would change the reader's own function for every later file.
+    "build-on-an-allowed-global": (b"\x80\x02c_codecs\nencode\nN}X\x0c\x00\x00\x00__defaults__"
+                                   b"X\x04\x00\x00\x00utf8\x85s\x86b."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_BATCHES))
+def test_cifar_refuses_arrays_of_anything_but_plain_numbers(tmp_path, name):
+    """Each file is loaded in a child process, so a segfault fails this test instead of pytest."""
+    from isolated import run_python
+
+    path = tmp_path / "test_batch"
+    path.write_bytes(_HOSTILE_BATCHES[name])
+    result = run_python(
+        "import sys\n"
+        "from minigrad.data.datasets.cifar import load_batch, UnsafePickleError\n"
+        "try:\n"
+        "    load_batch(sys.argv[1])\n"
+        "except UnsafePickleError as error:\n"
+        "    print('REFUSED', error)\n", str(path))
+    assert result.returncode == 0, f"child died (rc {result.returncode}): {result.stdout}{result.stderr}"
+    assert "REFUSED" in result.stdout and str(path) in result.stdout, result.stdout + result.stderr
+
+
+def test_unsafe_pickle_error_is_also_a_corrupt_file_error():
+    from minigrad.data.datasets.cifar import UnsafePickleError
+    from minigrad.io import CorruptFileError
+
+    assert issubclass(UnsafePickleError, pickle.UnpicklingError)
+    assert issubclass(UnsafePickleError, CorruptFileError) and issubclass(UnsafePickleError, ValueError)
+
+
+def test_cifar_huge_memo_index_is_refused_without_allocating(tmp_path):
+    """LONG_BINPUT 100,000,000 makes CPython's unpickler allocate and clear an 800 MB memo table
+    (1.5 GB, 6 s, for 12 bytes of file); the reader refuses it before unpickling."""
+    path = tmp_path / "test_batch"
+    path.write_bytes(b"\x80\x02N" + b"r" + (100_000_000).to_bytes(4, "little") + b".")
+    from minigrad.io import CorruptFileError
+    with pytest.raises(CorruptFileError, match="memo index 100000000"):
+        from minigrad.data.datasets.cifar import load_batch
+        load_batch(path)
+
+
+def _cifar_file(tmp_path, batch, protocol=2):
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+    return path
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([3.7, 1.0], r"labels must be integers.*3\.7"),
+    ([1, 2.0], r"labels must be integers.*2\.0"),
+    (np.array([3.7, 1.0]), "labels must be integers.*float64"),
+    ([1, 10], r"labels outside 0\.\.9"),
+    (np.array([-1, 3], np.int8), r"labels outside 0\.\.9"),
+    ([1, 2 ** 70], r"labels outside 0\.\.9"),
+    ([1, "2"], "labels must be integers"),
+    ([[1], [2]], "labels must be integers"),
+    ([True, False], "labels must be integers"),
+    ([1], "2 images but 1 labels"),
+    (None, "no 'labels'"),
+], ids=["float", "integral-float", "float-array", "ten", "negative", "huge", "string", "nested", "bool",
+        "too-few", "missing"])
+def test_cifar_refuses_bad_labels_naming_the_file(tmp_path, labels, message):
+    from minigrad.data.datasets.cifar import load_batch
+
+    batch = {b"data": np.zeros((2, 3072), np.uint8)}
+    if labels is not None:
+        batch[b"labels"] = labels
+    path = _cifar_file(tmp_path, batch)
+    with pytest.raises(ValueError, match=message) as error:
+        load_batch(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("data,message", [
+    (np.zeros((2, 3072), np.float32), r"uint8.*float32"),
+    (np.zeros((2, 3071), np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\).*\(2, 3071\)"),
+    (np.zeros(3072 * 2, np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\)"),
+    ([[0] * 3072] * 2, "uint8 array"),
+    (None, "uint8 array"),
+], ids=["float", "short-rows", "flat", "list", "missing"])
+def test_cifar_refuses_bad_data_naming_the_file(tmp_path, data, message):
+    from minigrad.data.datasets.cifar import load_batch
+
+    path = _cifar_file(tmp_path, {b"data": data, b"labels": [0, 1]})
+    with pytest.raises(ValueError, match=message) as error:
+        load_batch(path)
+    assert str(path) in str(error.value)
+
+
+def test_cifar_accepts_images_already_shaped_n_3_32_32_and_array_labels(tmp_path):
+    from minigrad.data.datasets.cifar import load_batch
+
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3, 32, 32)
+    for protocol in (2, 5):
+        path = _cifar_file(tmp_path, {b"data": data, b"labels": np.array([9, 0], np.int64)}, protocol)
+        images, labels = load_batch(path)
+        np.testing.assert_array_equal(images, data)
+        assert labels.dtype == np.int64 and labels.tolist() == [9, 0]
+
+
+def test_cifar_keys_that_are_not_utf8_are_not_a_crash(tmp_path):
+    from minigrad.data.datasets.cifar import load_batch
+
+    path = _cifar_file(tmp_path, {b"\xff": 1, b"data": np.zeros((1, 3072), np.uint8), b"labels": [3]})
+    assert load_batch(path)[1].tolist() == [3]
