@@ -71,12 +71,82 @@ def test_idx_corrupted_and_truncated_files_fail_clearly(tmp_path, mangle, messag
         read_idx(tmp_path / "bad")
 
 
+def test_idx_gzip_bomb_stops_at_the_declared_size(tmp_path):
+    """A 260 KB .gz that declares 10 bytes of data and inflates to 256 MB: the reader stops
+    one block after the declared size (the child's peak memory is measured), instead of
+    inflating it all (a 510 KB file once grew the process to 5 GB)."""
+    from isolated import run_python
+
+    megabyte_of_zeros = gzip.compress(bytes(1 << 20))  # gzip members concatenate: 256 of them, 256 MB
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 10]) + bytes(10)) + megabyte_of_zeros * 256)
+    assert path.stat().st_size < 300_000
+    result = run_python(
+        "import resource, sys\n"
+        "from minigrad.data import read_idx\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    read_idx(sys.argv[1])\n"
+        "except ValueError as error:\n"
+        "    print(type(error).__name__, error)\n"
+        "print('GREW', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"CorruptFileError {path}: corrupted IDX file: more data after the 10 bytes" in result.stdout
+    grew_mb = int(result.stdout.split("GREW")[1])
+    assert grew_mb < 32, f"reading a bomb grew the process by {grew_mb} MB"
+
+
+@pytest.mark.parametrize("header,message", [
+    (bytes([0, 0, 8, 2]) + struct.pack(">II", 2 ** 32 - 1, 2 ** 32 - 1), r"declares 18446744065119617025 bytes.*limit"),
+    (bytes([0, 0, 0x0E, 3]) + struct.pack(">III", 2 ** 21, 2 ** 21, 2 ** 21), r"declares 73786976294838206464 bytes"),
+    (bytes([0, 0, 8, 100]) + struct.pack(">100I", *[1] * 100), "100 dimensions"),
+], ids=["4-billion-squared", "wraps-int64", "too-many-dimensions"])
+def test_idx_absurd_headers_are_refused_before_reading(tmp_path, header, message):
+    from minigrad.io import CorruptFileError
+
+    for name, content in (("plain", header + bytes(16)), ("packed.gz", gzip.compress(header + bytes(16)))):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(CorruptFileError, match=message) as error:
+            read_idx(path)
+        assert str(error.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("mangle,message", [
+    (lambda gz: gz[:-8] + bytes(8), "not a valid gzip file.*CRC"),
+    (lambda gz: gz[:len(gz) // 2], "not a valid gzip file"),
+    (lambda gz: gz[:10] + b"\xff" * 20 + gz[30:], "not a valid gzip file"),
+    (lambda gz: b"PK" + gz[2:], "not a valid gzip file"),
+], ids=["bad-crc", "cut", "garbled-deflate", "not-gzip"])
+def test_idx_gzip_damage_is_a_corrupt_file_error(tmp_path, mangle, message):
+    from minigrad.io import CorruptFileError
+
+    path = tmp_path / "f.gz"
+    path.write_bytes(mangle(gzip.compress(_idx_bytes(np.arange(200, dtype=np.uint8).reshape(10, 20), 0x08))))
+    with pytest.raises(CorruptFileError, match=message) as error:
+        read_idx(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_mnist_errors_name_the_file(tmp_path):
+    from minigrad.io import CorruptFileError
+
+    _write_mnist(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.array([1, 2, 12] * 2, np.uint8), 0x08))
+    with pytest.raises(CorruptFileError, match=r"train-labels-idx1-ubyte: label 12 outside 0\.\.9"):
+        MNIST(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros((6, 2), np.uint8), 0x08))
+    with pytest.raises(CorruptFileError, match=r"train-labels-idx1-ubyte: holds uint8 of shape \(6, 2\)"):
+        MNIST(tmp_path)
+
+
 def test_mnist_file_problems(tmp_path):
     _write_mnist(tmp_path, compress=True)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3])))
     with pytest.raises(ValueError, match="4 images but 3 labels"):
         MNIST(tmp_path, train=False)
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00" * 100)[:20])
+    # (a cut download of a real IDX file: a gzip of zeros is now first refused as no IDX header)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.ones((6, 28, 28), np.uint8), 8))[:40])
     with pytest.raises(ValueError, match="not a valid gzip file"):
         MNIST(tmp_path)
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*download=True"):
