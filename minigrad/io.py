@@ -13,13 +13,15 @@ from a downloaded checkpoint), it is what PyTorch and other frameworks export pr
 weights in, and it is simple enough to read and write with numpy in a page of code. So
 minigrad carries its own reader/writer instead of a dependency, and checks every header
 field, offset and size on load: a truncated, corrupted or mislabelled file raises
-``ValueError`` saying what is wrong rather than yielding garbage weights.
+:class:`CorruptFileError` (a ``ValueError``) naming the file and saying what is wrong rather
+than yielding garbage weights.
 
 Writes are atomic (see :func:`write_atomically`): a crash mid-save leaves the previous file intact.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -35,6 +37,7 @@ _DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
 _CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}  # native numpy dtype -> code
 _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigrad has no Tensor for
 _MAX_HEADER = 100 * 1024 * 1024
+MAX_DIMENSIONS = 32  # numpy 1's limit on array dimensions (numpy 2's is 64): the most any reader accepts
 
 
 class CorruptFileError(ValueError):
@@ -141,7 +144,9 @@ def _fsync_directory(directory: str) -> None:
 def load(path) -> dict:
     """Reads a safetensors file into a dict of Tensors (in file order). float16 and 8/16-bit
     integers, which minigrad has no Tensors for, are widened losslessly to float32/int32.
-    Raises ValueError naming the problem for truncated, corrupted or inconsistent files."""
+    Raises :class:`CorruptFileError` naming the file and the problem for truncated, corrupted
+    or inconsistent files (header over 100 MiB, bad JSON, unknown dtypes, shapes whose size
+    does not match their offsets, gaps, overlaps, trailing bytes)."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         blob = f.read()
@@ -166,7 +171,7 @@ def load_metadata(path) -> dict:
 
 def _parse_header(blob: bytes, path: str, check_data: bool = True):
     def bad(reason):
-        return ValueError(f"{path}: not a valid safetensors file: {reason}")
+        return CorruptFileError(path, f"not a valid safetensors file: {reason}")
 
     if len(blob) < 8:
         raise bad(f"truncated: {len(blob)} bytes, shorter than the 8-byte header length")
@@ -179,6 +184,8 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
         header = json.loads(blob[8:8 + size].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise bad(f"corrupted JSON header ({error})") from None
+    except RecursionError:
+        raise bad("corrupted JSON header (nested too deeply)") from None
     if not isinstance(header, dict):
         raise bad("the header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -206,16 +213,18 @@ def _check_entry(name, entry, bad):
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise bad(f"entry {name!r} must have exactly the fields dtype, shape and data_offsets, got {entry!r}")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if code not in _DTYPES:
+    if not isinstance(code, str) or code not in _DTYPES:
         hint = " (bfloat16 cannot be loaded: convert to float32 first)" if code == "BF16" else ""
         raise bad(f"tensor {name!r} has unsupported dtype {code!r}{hint}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise bad(f"tensor {name!r} has an invalid shape {shape!r}")
+    if len(shape) > MAX_DIMENSIONS:
+        raise bad(f"tensor {name!r} has {len(shape)} dimensions (at most {MAX_DIMENSIONS})")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]):
         raise bad(f"tensor {name!r} has invalid data_offsets {offsets!r}")
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(_DTYPES[code]).itemsize
+    expected = math.prod(shape) * np.dtype(_DTYPES[code]).itemsize  # Python ints: no int64 wrap-around
     if offsets[1] - offsets[0] != expected:
         raise bad(f"tensor {name!r}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
                   f"{offsets} span {offsets[1] - offsets[0]}")

@@ -167,3 +167,42 @@ def test_saved_files_get_ordinary_permissions_and_keep_existing_ones(tmp_path):
     os.chmod(path, 0o640)
     mg.save({"w": mg.zeros(2)}, path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+@pytest.mark.parametrize("header,message", [
+    ({"w": {"dtype": "F32", "shape": [2 ** 70], "data_offsets": [0, 12]}}, "needs 4722366482869645213696 bytes"),
+    ({"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 0]}}, "needs 73786976294838206464 bytes"),
+    ({"w": {"dtype": ["F32"], "shape": [3], "data_offsets": [0, 12]}}, r"unsupported dtype \['F32'\]"),
+    ({"w": {"dtype": {"F32": 1}, "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype"),
+    ({"w": {"dtype": "F32", "shape": [1] * 65 + [3], "data_offsets": [0, 12]}}, "66 dimensions"),
+    ({"w": {"dtype": "F32", "shape": [3.0], "data_offsets": [0, 12]}}, "invalid shape"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12.0]}}, "invalid data_offsets"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 2 ** 80]}}, "needs 12 bytes"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [2 ** 80, 2 ** 80 + 12]}}, "starts at byte"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "__metadata__": [[[[]]]]}, "__metadata__ must"),
+], ids=["overflowing-shape", "shape-wrapping-int64", "list-dtype", "dict-dtype", "65-dimensions", "float-shape",
+        "float-offset", "huge-end", "huge-begin", "metadata-list"])
+def test_absurd_headers_are_corrupt_file_errors(tmp_path, header, message):
+    path = tmp_path / "bad.safetensors"
+    write_raw(path, header, np.arange(3, dtype=np.float32).tobytes())
+    with pytest.raises(mgio.CorruptFileError, match=message) as error:
+        mg.load(path)
+    assert str(error.value).startswith(f"{path}: not a valid safetensors file: ")
+
+
+def test_deeply_nested_json_header_is_a_corrupt_file_error(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    text = b'{"__metadata__": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path.write_bytes(struct.pack("<Q", len(text)) + text)
+    for reader in (mg.load, mgio.load_metadata):
+        with pytest.raises(mgio.CorruptFileError, match="nested too deeply"):
+            reader(path)
+
+
+def test_corrupt_file_error_is_a_value_error_that_pickles():
+    import pickle
+
+    error = mgio.CorruptFileError("/x/model.safetensors", "truncated")
+    assert isinstance(error, ValueError) and str(error) == "/x/model.safetensors: truncated"
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is mgio.CorruptFileError and str(again) == str(error) and again.problem == "truncated"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...io import CorruptFileError, write_atomically
+from ...io import MAX_DIMENSIONS, CorruptFileError, write_atomically
 from ..dataset import TensorDataset
 from .download import fetch
 
@@ -114,8 +114,8 @@ def _array(raw, dtype, shape, order: str) -> np.ndarray:
     needed = math.prod(shape) * dtype.dtype.itemsize  # Python ints: no overflow
     if needed != len(raw):
         raise _Refused(f"array of shape {shape} and dtype {dtype.dtype} needs {needed} bytes, the file holds {len(raw)}")
-    if len(shape) > 32:
-        raise _Refused(f"array of {len(shape)} dimensions (numpy holds at most 32)")
+    if len(shape) > MAX_DIMENSIONS:
+        raise _Refused(f"array of {len(shape)} dimensions (at most {MAX_DIMENSIONS})")
     return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order).copy(order="C")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...io import CorruptFileError
+from ...io import MAX_DIMENSIONS, CorruptFileError
 from ..dataset import TensorDataset
 from .download import fetch
 
@@ -28,7 +28,6 @@ _IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
 # by_class, 550 MB). Without a limit, a corrupted header (or a .gz built to inflate) decides
 # how much memory the reader takes.
 MAX_IDX_BYTES = 2 << 30
-_MAX_DIMENSIONS = 32  # numpy 1's limit on array dimensions (numpy 2 allows 64)
 _BLOCK = 1 << 20
 
 
@@ -68,9 +67,9 @@ def _read_idx(f, path: Path) -> np.ndarray:
         raise CorruptFileError(path, f"not an IDX file: magic number 0x{magic.hex()} (expected 0x0000TTDD with "
                                      f"type code TT in {{{', '.join(f'{t:02x}' for t in _IDX_TYPES)}}})")
     dtype, ndim = _IDX_TYPES[magic[2]], magic[3]
-    if ndim > _MAX_DIMENSIONS:
+    if ndim > MAX_DIMENSIONS:
         raise CorruptFileError(path, f"corrupted IDX header: {ndim} dimensions (numpy arrays have at most "
-                                     f"{_MAX_DIMENSIONS})")
+                                     f"{MAX_DIMENSIONS})")
     sizes = _read_up_to(f, 4 * ndim)
     if len(sizes) < 4 * ndim:
         raise CorruptFileError(path, f"truncated IDX header: {ndim} dimensions need {4 + 4 * ndim} bytes, the file "
