@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import stat
 import struct
 import tempfile
 from typing import Iterable, Mapping
@@ -30,6 +32,11 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .tensor import Tensor
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 # safetensors dtype code -> little-endian numpy dtype
 _DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
@@ -93,18 +100,27 @@ def write_atomically(path, chunks: Iterable[bytes]) -> None:
     """Writes ``chunks`` to a temporary file in the target's directory, fsyncs it, renames it
     over ``path`` (atomic on POSIX and Windows) and fsyncs the directory so the rename itself
     survives a power cut. Until the rename, ``path`` keeps its old content; on any error the
-    temporary file is removed."""
+    temporary file is removed.
+
+    A process killed mid-save cannot remove its temporary (``.{name}.{pid}.{random}.tmp``,
+    hidden, next to the target), so each save first removes those of earlier saves of the same
+    target whose writer is gone: the pid in the name is no running process and no one holds the
+    file's lock (a writer holds an exclusive ``flock`` on its temporary until the rename, which
+    also covers a writer in another pid namespace sharing the directory)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    name = os.path.basename(path)
+    _remove_stale_temporaries(directory, name)
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=directory)
     try:
-        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; the file should read like any other
         with os.fdopen(fd, "wb") as f:
+            _try_lock(f.fileno())
+            os.fchmod(f.fileno(), _mode_for(path))  # mkstemp makes 0600; the file should read like any other
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temporary, path)
+            os.replace(temporary, path)  # still open, so never unlocked under its temporary name
     except BaseException:
         try:
             os.unlink(temporary)
@@ -112,6 +128,60 @@ def write_atomically(path, chunks: Iterable[bytes]) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _try_lock(fd: int) -> None:
+    if fcntl is None:  # Windows: an open file cannot be removed there anyway
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without locks: the pid in the name still protects this writer
+        pass
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Removes ``directory``'s temporaries of target ``name`` left by writers that are gone;
+    never raises (a leftover is better than a failed save)."""
+    if fcntl is None:  # Windows: no flock, and os.kill(pid, 0) would terminate the process
+        return
+    ours = re.compile(re.escape(f".{name}.") + r"(\d+)\.[A-Za-z0-9_]+\.tmp")  # (mkstemp's random part has no dot)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        match = ours.fullmatch(entry.name)
+        if match and not _process_exists(int(match[1])):
+            _remove_if_unlocked(entry.path)
+
+
+def _process_exists(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0, ...) means "my process group": not a writer's pid
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process (or no valid pid): keep its file
+        return True
+    return True
+
+
+def _remove_if_unlocked(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # never through a symlink
+    except OSError:
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while a live writer holds it
+        if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:  # still the file we locked
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _process_umask() -> int:
