@@ -47,6 +47,19 @@ _MAX_HEADER = 100 * 1024 * 1024
 MAX_DIMENSIONS = 32  # numpy 1's limit on array dimensions (numpy 2's is 64): the most any reader accepts
 
 
+def shape_problem(shape, itemsize: int) -> str | None:
+    """Why numpy cannot make an array of ``shape`` (non-negative ints) with items of
+    ``itemsize`` bytes, or None. Every reader asks this before reshaping what a file declares:
+    numpy refuses more than :data:`MAX_DIMENSIONS` dimensions, and any shape whose non-zero
+    sizes multiply to more bytes than it can address, even one a zero size makes empty."""
+    if len(shape) > MAX_DIMENSIONS:
+        return f"{len(shape)} dimensions (at most {MAX_DIMENSIONS})"
+    if math.prod(n for n in shape if n) * itemsize > np.iinfo(np.intp).max:  # Python ints: exact
+        # (no sizes in the message: a pickled int can have more digits than str() will print)
+        return f"a shape too large for any array (its {len(shape)} sizes other than 0 multiply to over 2**63 bytes)"
+    return None
+
+
 class CorruptFileError(ValueError):
     """A file that is truncated, corrupted, or not what it claims to be: every reader in
     minigrad (safetensors models, checkpoints, IDX/gzip and CIFAR dataset files) raises this,
@@ -269,7 +282,7 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
         position = 0
         for name, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
             if begin != position:
-                raise bad(f"tensor {name!r} starts at byte {begin} but the previous one ends at {position} "
+                raise bad(f"tensor {name!r:.100} starts at byte {begin} but the previous one ends at {position} "
                           "(gap or overlap)")
             position = end
         if position > data_size:
@@ -281,21 +294,22 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
 
 def _check_entry(name, entry, bad):
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise bad(f"entry {name!r} must have exactly the fields dtype, shape and data_offsets, got {entry!r}")
+        raise bad(f"entry {name!r:.100} must have exactly the fields dtype, shape and data_offsets, got {entry!r:.200}")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if not isinstance(code, str) or code not in _DTYPES:
         hint = " (bfloat16 cannot be loaded: convert to float32 first)" if code == "BF16" else ""
-        raise bad(f"tensor {name!r} has unsupported dtype {code!r}{hint}")
+        raise bad(f"tensor {name!r:.100} has unsupported dtype {code!r:.100}{hint}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise bad(f"tensor {name!r} has an invalid shape {shape!r}")
-    if len(shape) > MAX_DIMENSIONS:
-        raise bad(f"tensor {name!r} has {len(shape)} dimensions (at most {MAX_DIMENSIONS})")
+        raise bad(f"tensor {name!r:.100} has an invalid shape {shape!r:.200}")
+    problem = shape_problem(shape, np.dtype(_DTYPES[code]).itemsize)  # first: bounds the rank, so prod is cheap
+    if problem:
+        raise bad(f"tensor {name!r:.100}: {problem}")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]):
-        raise bad(f"tensor {name!r} has invalid data_offsets {offsets!r}")
+        raise bad(f"tensor {name!r:.100} has invalid data_offsets {offsets!r:.200}")
     expected = math.prod(shape) * np.dtype(_DTYPES[code]).itemsize  # Python ints: no int64 wrap-around
     if offsets[1] - offsets[0] != expected:
-        raise bad(f"tensor {name!r}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
+        raise bad(f"tensor {name!r:.100}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
                   f"{offsets} span {offsets[1] - offsets[0]}")
     return code, tuple(shape), offsets[0], offsets[1]

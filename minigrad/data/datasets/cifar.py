@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...io import MAX_DIMENSIONS, CorruptFileError, write_atomically
+from ...io import CorruptFileError, shape_problem, write_atomically
 from ..dataset import TensorDataset
 from .download import fetch
 
@@ -111,11 +111,12 @@ def _array(raw, dtype, shape, order: str) -> np.ndarray:
         raise _Refused(f"refusing array data of type {type(raw).__name__}: expected bytes")
     if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)):
         raise _Refused(f"refusing array shape {shape!r}")
+    problem = shape_problem(shape, dtype.dtype.itemsize)
+    if problem:
+        raise _Refused(f"refusing an array: {problem}")
     needed = math.prod(shape) * dtype.dtype.itemsize  # Python ints: no overflow
     if needed != len(raw):
         raise _Refused(f"array of shape {shape} and dtype {dtype.dtype} needs {needed} bytes, the file holds {len(raw)}")
-    if len(shape) > MAX_DIMENSIONS:
-        raise _Refused(f"array of {len(shape)} dimensions (at most {MAX_DIMENSIONS})")
     return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order).copy(order="C")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...io import MAX_DIMENSIONS, CorruptFileError
+from ...io import MAX_DIMENSIONS, CorruptFileError, shape_problem
 from ..dataset import TensorDataset
 from .download import fetch
 
@@ -31,17 +31,16 @@ MAX_IDX_BYTES = 2 << 30
 _BLOCK = 1 << 20
 
 
-def _read_up_to(f, size: int) -> bytes:
+def _read_up_to(f, size: int) -> bytearray:
     """At most ``size`` bytes, read a block at a time, so memory follows what the file
-    actually holds rather than what its header claims."""
-    chunks = []
-    while size > 0:
-        chunk = f.read(min(size, _BLOCK))
+    actually holds rather than what its header claims (and grows in place: no second copy)."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = f.read(min(size - len(data), _BLOCK))
         if not chunk:
             break
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+        data += chunk
+    return data
 
 
 def read_idx(path) -> np.ndarray:
@@ -80,6 +79,9 @@ def _read_idx(f, path: Path) -> np.ndarray:
         raise CorruptFileError(path, f"corrupted IDX header: shape {shape} of {dtype.name} declares {expected} bytes "
                                      f"of data, over the {MAX_IDX_BYTES} byte limit (minigrad.data.datasets.mnist."
                                      f"MAX_IDX_BYTES)")
+    problem = shape_problem(shape, dtype.itemsize)
+    if problem:
+        raise CorruptFileError(path, f"corrupted IDX header: {problem}")
     data = _read_up_to(f, expected)
     if len(data) < expected:
         raise CorruptFileError(path, f"truncated IDX file: shape {shape} of {dtype.name} needs {expected} bytes of "
