@@ -100,7 +100,8 @@ def test_idx_gzip_bomb_stops_at_the_declared_size(tmp_path):
     (bytes([0, 0, 8, 2]) + struct.pack(">II", 2 ** 32 - 1, 2 ** 32 - 1), r"declares 18446744065119617025 bytes.*limit"),
     (bytes([0, 0, 0x0E, 3]) + struct.pack(">III", 2 ** 21, 2 ** 21, 2 ** 21), r"declares 73786976294838206464 bytes"),
     (bytes([0, 0, 8, 100]) + struct.pack(">100I", *[1] * 100), "100 dimensions"),
-], ids=["4-billion-squared", "wraps-int64", "too-many-dimensions"])
+    (bytes([0, 0, 8, 3]) + struct.pack(">III", 0, 3037054999, 3036994129), "too large for any array"),
+], ids=["4-billion-squared", "wraps-int64", "too-many-dimensions", "empty-but-too-large"])
 def test_idx_absurd_headers_are_refused_before_reading(tmp_path, header, message):
     from minigrad.io import CorruptFileError
 
