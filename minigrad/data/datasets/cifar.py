@@ -164,7 +164,7 @@ _NDARRAY = _Global("numpy.ndarray", None)  # only ever an argument of _reconstru
 
 class BatchUnpickler(pickle.Unpickler):
     """An unpickler for plain data: dicts, lists, numbers, strings, bytes and numpy arrays of
-    plain numbers (arrays come back as :class:`_ArrayRecipe`; :func:`load_batch` unwraps them).
+    plain numbers (built by :class:`_ArrayRecipe` stand-ins, which :meth:`load` swaps for the arrays).
 
     The only globals it resolves are the ones numpy's own array pickles reference (array and
     dtype reconstruction, under both numpy 1's ``numpy.core`` and numpy 2's ``numpy._core``
@@ -191,10 +191,15 @@ class BatchUnpickler(pickle.Unpickler):
                            f"so this file is not one (it may be malicious)") from None
 
     def load(self):
+        """The unpickled object, with arrays in place of their stand-ins at the top level and in
+        a top-level dict's values (where a batch keeps them)."""
         try:
-            return super().load()
+            result = super().load()
         except _Refused as error:
             raise UnsafePickleError(self.path, str(error)) from None
+        if isinstance(result, dict):
+            return {key: _unwrap(value) for key, value in result.items()}
+        return _unwrap(result)
 
 
 def _check_memo_indexes(blob: bytes, path) -> None:
@@ -241,7 +246,7 @@ def load_batch(path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict):
         raise CorruptFileError(path, f"a CIFAR-10 batch is a dict, this file holds a {type(batch).__name__}")
     # Python 2 batches have byte-string keys; latin-1 decodes any bytes, so no key can fail.
-    batch = {k.decode("latin1") if isinstance(k, bytes) else k: _unwrap(v) for k, v in batch.items()}
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     data = batch.get("data")
     if (not isinstance(data, np.ndarray) or data.dtype != np.uint8
             or not (data.shape[1:] == (3072,) or data.shape[1:] == (3, 32, 32))):
