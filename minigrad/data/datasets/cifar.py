@@ -37,8 +37,9 @@ class _Refused(Exception):
     """Raised inside unpickling, where the file's path is not known; becomes UnsafePickleError."""
 
 
-# The only element types an unpickled array may have: numbers whose bytes are just values.
-_PLAIN_KINDS = {"b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "float"}
+# The only element types an unpickled array may have (bool, int, uint, float): numbers whose
+# bytes are just values, never pointers, fields or anything numpy interprets further.
+_PLAIN_KINDS = "biuf"
 
 
 def _plain(dtype: np.dtype) -> np.dtype:
@@ -52,7 +53,7 @@ def _text(value, what: str) -> str:
     if isinstance(value, bytes):
         value = value.decode("latin1")
     if not isinstance(value, str):
-        raise _Refused(f"refusing {what} {value!r}: expected a string")
+        raise _Refused(f"refusing {what} {value!r:.100}: expected a string")
     return value
 
 
@@ -77,7 +78,7 @@ class _DtypeRecipe:
     def __setstate__(self, state):
         if not (isinstance(state, tuple) and len(state) in (8, 9) and state[0] in (3, 4)
                 and state[2:8] == (None, None, None, -1, -1, 0) and state[8:] in ((), (None,))):
-            raise _Refused(f"refusing dtype state {state!r}: a plain dtype's state holds only a byte order")
+            raise _Refused(f"refusing dtype state {state!r:.200}: a plain dtype's state holds only a byte order")
         order = _text(state[1], "byte order")
         if order not in ("<", ">", "|", "="):
             raise _Refused(f"refusing byte order {order!r}")
@@ -110,7 +111,7 @@ def _array(raw, dtype, shape, order: str) -> np.ndarray:
     if not isinstance(raw, (bytes, bytearray)):
         raise _Refused(f"refusing array data of type {type(raw).__name__}: expected bytes")
     if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)):
-        raise _Refused(f"refusing array shape {shape!r}")
+        raise _Refused(f"refusing array shape {shape!r:.200}")
     problem = shape_problem(shape, dtype.dtype.itemsize)
     if problem:
         raise _Refused(f"refusing an array: {problem}")
@@ -130,7 +131,10 @@ def _reconstruct(subtype, shape, typecode):
 def _frombuffer(raw, dtype, shape, order):
     """numpy's protocol-5 ``_frombuffer(buffer, dtype, shape, order)``."""
     recipe = _ArrayRecipe()
-    recipe.array = _array(raw, dtype, shape, _text(order, "order"))
+    order = _text(order, "order")
+    if order not in ("C", "F"):
+        raise _Refused(f"refusing array order {order!r:.20}")
+    recipe.array = _array(raw, dtype, shape, order)
     return recipe
 
 
