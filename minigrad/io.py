@@ -244,7 +244,8 @@ def load(path) -> dict:
 
 
 def load_metadata(path) -> dict:
-    """The ``__metadata__`` text pairs of a safetensors file (empty if none)."""
+    """The ``__metadata__`` text pairs of a safetensors file (empty if none); reads only the
+    header, and raises :class:`CorruptFileError` for a malformed one, as :func:`load` does."""
     with open(os.fspath(path), "rb") as f:
         head = f.read(8)
         size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
