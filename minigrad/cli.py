@@ -30,6 +30,7 @@ import numpy as np
 from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads
 from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, random_split
 from .data import transforms as T
+from .io import CorruptFileError
 from .nn import functional as F
 from .nn import init
 from .optim import lr_scheduler
@@ -77,7 +78,7 @@ def load_data(spec: str, model: str):
         root = Path(path).expanduser()
         try:
             return readers[name](root, train=True), readers[name](root, train=False)
-        except FileNotFoundError as error:
+        except (FileNotFoundError, CorruptFileError) as error:  # both name the file and what to do
             raise CommandError(str(error)) from None
     raise CommandError(f"unknown dataset {spec!r}: choose digits, shapes[:N], mnist:PATH, fashion-mnist:PATH, "
                        f"kmnist:PATH or cifar10:PATH")

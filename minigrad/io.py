@@ -13,14 +13,18 @@ from a downloaded checkpoint), it is what PyTorch and other frameworks export pr
 weights in, and it is simple enough to read and write with numpy in a page of code. So
 minigrad carries its own reader/writer instead of a dependency, and checks every header
 field, offset and size on load: a truncated, corrupted or mislabelled file raises
-``ValueError`` saying what is wrong rather than yielding garbage weights.
+:class:`CorruptFileError` (a ``ValueError``) naming the file and saying what is wrong rather
+than yielding garbage weights.
 
 Writes are atomic (see :func:`write_atomically`): a crash mid-save leaves the previous file intact.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import stat
 import struct
 import tempfile
 from typing import Iterable, Mapping
@@ -29,12 +33,47 @@ import numpy as np
 
 from .tensor import Tensor
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 # safetensors dtype code -> little-endian numpy dtype
 _DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
            "I8": "i1", "U8": "u1", "BOOL": "?"}
 _CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}  # native numpy dtype -> code
 _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigrad has no Tensor for
 _MAX_HEADER = 100 * 1024 * 1024
+MAX_DIMENSIONS = 32  # numpy 1's limit on array dimensions (numpy 2's is 64): the most any reader accepts
+
+
+def shape_problem(shape, itemsize: int) -> str | None:
+    """Why numpy cannot make an array of ``shape`` (non-negative ints) with items of
+    ``itemsize`` bytes, or None. Every reader asks this before reshaping what a file declares:
+    numpy refuses more than :data:`MAX_DIMENSIONS` dimensions, and any shape whose non-zero
+    sizes multiply to more bytes than it can address, even one a zero size makes empty."""
+    if len(shape) > MAX_DIMENSIONS:
+        return f"{len(shape)} dimensions (at most {MAX_DIMENSIONS})"
+    if math.prod(n for n in shape if n) * itemsize > np.iinfo(np.intp).max:  # Python ints: exact
+        # (no sizes in the message: a pickled int can have more digits than str() will print)
+        return f"a shape too large for any array (its {len(shape)} sizes other than 0 multiply to over 2**63 bytes)"
+    return None
+
+
+class CorruptFileError(ValueError):
+    """A file that is truncated, corrupted, or not what it claims to be: every reader in
+    minigrad (safetensors models, checkpoints, IDX/gzip and CIFAR dataset files) raises this,
+    with the file's path and what is wrong with it, for whatever the file's bytes hold.
+
+    A ``ValueError``, so ``except ValueError`` keeps working; ``path`` and ``problem`` are
+    the two parts of the message."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(os.fspath(path), problem)  # both in args, so the error pickles (worker processes)
+        self.path, self.problem = os.fspath(path), problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
 
 
 def save(state_dict: Mapping[str, object], path, metadata: Mapping[str, str] | None = None) -> None:
@@ -74,18 +113,27 @@ def write_atomically(path, chunks: Iterable[bytes]) -> None:
     """Writes ``chunks`` to a temporary file in the target's directory, fsyncs it, renames it
     over ``path`` (atomic on POSIX and Windows) and fsyncs the directory so the rename itself
     survives a power cut. Until the rename, ``path`` keeps its old content; on any error the
-    temporary file is removed."""
+    temporary file is removed.
+
+    A process killed mid-save cannot remove its temporary (``.{name}.{pid}.{random}.tmp``,
+    hidden, next to the target), so each save first removes those of earlier saves of the same
+    target whose writer is gone: the pid in the name is no running process and no one holds the
+    file's lock (a writer holds an exclusive ``flock`` on its temporary until the rename, which
+    also covers a writer in another pid namespace sharing the directory)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    name = os.path.basename(path)
+    _remove_stale_temporaries(directory, name)
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=directory)
     try:
-        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; the file should read like any other
         with os.fdopen(fd, "wb") as f:
+            _try_lock(f.fileno())
+            os.fchmod(f.fileno(), _mode_for(path))  # mkstemp makes 0600; the file should read like any other
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temporary, path)
+            os.replace(temporary, path)  # still open, so never unlocked under its temporary name
     except BaseException:
         try:
             os.unlink(temporary)
@@ -93,6 +141,60 @@ def write_atomically(path, chunks: Iterable[bytes]) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _try_lock(fd: int) -> None:
+    if fcntl is None:  # Windows: an open file cannot be removed there anyway
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without locks: the pid in the name still protects this writer
+        pass
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Removes ``directory``'s temporaries of target ``name`` left by writers that are gone;
+    never raises (a leftover is better than a failed save)."""
+    if fcntl is None:  # Windows: no flock, and os.kill(pid, 0) would terminate the process
+        return
+    ours = re.compile(re.escape(f".{name}.") + r"(\d+)\.[A-Za-z0-9_]+\.tmp")  # (mkstemp's random part has no dot)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        match = ours.fullmatch(entry.name)
+        if match and not _process_exists(int(match[1])):
+            _remove_if_unlocked(entry.path)
+
+
+def _process_exists(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0, ...) means "my process group": not a writer's pid
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process (or no valid pid): keep its file
+        return True
+    return True
+
+
+def _remove_if_unlocked(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # never through a symlink
+    except OSError:
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while a live writer holds it
+        if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:  # still the file we locked
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _process_umask() -> int:
@@ -125,7 +227,9 @@ def _fsync_directory(directory: str) -> None:
 def load(path) -> dict:
     """Reads a safetensors file into a dict of Tensors (in file order). float16 and 8/16-bit
     integers, which minigrad has no Tensors for, are widened losslessly to float32/int32.
-    Raises ValueError naming the problem for truncated, corrupted or inconsistent files."""
+    Raises :class:`CorruptFileError` naming the file and the problem for truncated, corrupted
+    or inconsistent files (header over 100 MiB, bad JSON, unknown dtypes, shapes whose size
+    does not match their offsets, gaps, overlaps, trailing bytes)."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         blob = f.read()
@@ -140,7 +244,8 @@ def load(path) -> dict:
 
 
 def load_metadata(path) -> dict:
-    """The ``__metadata__`` text pairs of a safetensors file (empty if none)."""
+    """The ``__metadata__`` text pairs of a safetensors file (empty if none); reads only the
+    header, and raises :class:`CorruptFileError` for a malformed one, as :func:`load` does."""
     with open(os.fspath(path), "rb") as f:
         head = f.read(8)
         size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
@@ -150,7 +255,7 @@ def load_metadata(path) -> dict:
 
 def _parse_header(blob: bytes, path: str, check_data: bool = True):
     def bad(reason):
-        return ValueError(f"{path}: not a valid safetensors file: {reason}")
+        return CorruptFileError(path, f"not a valid safetensors file: {reason}")
 
     if len(blob) < 8:
         raise bad(f"truncated: {len(blob)} bytes, shorter than the 8-byte header length")
@@ -163,6 +268,8 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
         header = json.loads(blob[8:8 + size].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise bad(f"corrupted JSON header ({error})") from None
+    except RecursionError:
+        raise bad("corrupted JSON header (nested too deeply)") from None
     if not isinstance(header, dict):
         raise bad("the header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -176,7 +283,7 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
         position = 0
         for name, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
             if begin != position:
-                raise bad(f"tensor {name!r} starts at byte {begin} but the previous one ends at {position} "
+                raise bad(f"tensor {name!r:.100} starts at byte {begin} but the previous one ends at {position} "
                           "(gap or overlap)")
             position = end
         if position > data_size:
@@ -188,19 +295,22 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
 
 def _check_entry(name, entry, bad):
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise bad(f"entry {name!r} must have exactly the fields dtype, shape and data_offsets, got {entry!r}")
+        raise bad(f"entry {name!r:.100} must have exactly the fields dtype, shape and data_offsets, got {entry!r:.200}")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if code not in _DTYPES:
+    if not isinstance(code, str) or code not in _DTYPES:
         hint = " (bfloat16 cannot be loaded: convert to float32 first)" if code == "BF16" else ""
-        raise bad(f"tensor {name!r} has unsupported dtype {code!r}{hint}")
+        raise bad(f"tensor {name!r:.100} has unsupported dtype {code!r:.100}{hint}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise bad(f"tensor {name!r} has an invalid shape {shape!r}")
+        raise bad(f"tensor {name!r:.100} has an invalid shape {shape!r:.200}")
+    problem = shape_problem(shape, np.dtype(_DTYPES[code]).itemsize)  # first: bounds the rank, so prod is cheap
+    if problem:
+        raise bad(f"tensor {name!r:.100}: {problem}")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]):
-        raise bad(f"tensor {name!r} has invalid data_offsets {offsets!r}")
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(_DTYPES[code]).itemsize
+        raise bad(f"tensor {name!r:.100} has invalid data_offsets {offsets!r:.200}")
+    expected = math.prod(shape) * np.dtype(_DTYPES[code]).itemsize  # Python ints: no int64 wrap-around
     if offsets[1] - offsets[0] != expected:
-        raise bad(f"tensor {name!r}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
+        raise bad(f"tensor {name!r:.100}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
                   f"{offsets} span {offsets[1] - offsets[0]}")
     return code, tuple(shape), offsets[0], offsets[1]

@@ -62,3 +62,18 @@ def test_without_scikit_learn_the_default_dataset_is_shapes(monkeypatch):
     assert cli.default_dataset() == "shapes"
     monkeypatch.undo()
     assert cli.default_dataset() == ("digits" if real("sklearn") else "shapes")
+
+
+def test_corrupt_dataset_and_checkpoint_files_are_clear_errors(tmp_path, capsys):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for prefix in ("train", "t10k"):
+        (data / f"{prefix}-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2]) + bytes(4))
+        (data / f"{prefix}-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))
+    (data / "train-images-idx3-ubyte").unlink()
+    (data / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    assert main(["train", "--dataset", f"mnist:{data}", "--out", str(tmp_path)]) == 2
+    assert f"{data / 'train-images-idx3-ubyte.gz'}: not a valid gzip file" in capsys.readouterr().err
+    (tmp_path / "bad.safetensors").write_bytes(b"\x08" + bytes(7) + b"{}{}{}{}")
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "bad.safetensors")]) == 2
+    assert "bad.safetensors: not a valid safetensors file" in capsys.readouterr().err

@@ -167,3 +167,135 @@ def test_saved_files_get_ordinary_permissions_and_keep_existing_ones(tmp_path):
     os.chmod(path, 0o640)
     mg.save({"w": mg.zeros(2)}, path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+@pytest.mark.parametrize("header,message", [
+    ({"w": {"dtype": "F32", "shape": [2 ** 70], "data_offsets": [0, 12]}}, "too large for any array"),
+    ({"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 0]}}, "too large for any array"),
+    ({"w": {"dtype": "F32", "shape": [0, 2 ** 40, 2 ** 40], "data_offsets": [0, 0]}}, "too large for any array"),
+    ({"w": {"dtype": ["F32"], "shape": [3], "data_offsets": [0, 12]}}, r"unsupported dtype \['F32'\]"),
+    ({"w": {"dtype": {"F32": 1}, "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype"),
+    ({"w": {"dtype": "F32", "shape": [1] * 65 + [3], "data_offsets": [0, 12]}}, "66 dimensions"),
+    ({"w": {"dtype": "F32", "shape": [2 ** 64] * 100_000, "data_offsets": [0, 12]}}, "100000 dimensions"),
+    ({"w": {"dtype": "F32", "shape": [3.0], "data_offsets": [0, 12]}}, "invalid shape"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12.0]}}, "invalid data_offsets"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 2 ** 80]}}, "needs 12 bytes"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [2 ** 80, 2 ** 80 + 12]}}, "starts at byte"),
+    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "__metadata__": [[[[]]]]}, "__metadata__ must"),
+], ids=["overflowing-shape", "shape-wrapping-int64", "empty-but-too-large", "list-dtype", "dict-dtype", "65-dimensions", "100000-huge-dimensions", "float-shape",
+        "float-offset", "huge-end", "huge-begin", "metadata-list"])
+def test_absurd_headers_are_corrupt_file_errors(tmp_path, header, message):
+    path = tmp_path / "bad.safetensors"
+    write_raw(path, header, np.arange(3, dtype=np.float32).tobytes())
+    with pytest.raises(mgio.CorruptFileError, match=message) as error:
+        mg.load(path)
+    assert str(error.value).startswith(f"{path}: not a valid safetensors file: ")
+
+
+def test_deeply_nested_json_header_is_a_corrupt_file_error(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    text = b'{"__metadata__": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path.write_bytes(struct.pack("<Q", len(text)) + text)
+    for reader in (mg.load, mgio.load_metadata):
+        with pytest.raises(mgio.CorruptFileError, match="nested too deeply"):
+            reader(path)
+
+
+def test_corrupt_file_error_is_a_value_error_that_pickles():
+    import pickle
+
+    error = mgio.CorruptFileError("/x/model.safetensors", "truncated")
+    assert isinstance(error, ValueError) and str(error) == "/x/model.safetensors: truncated"
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is mgio.CorruptFileError and str(again) == str(error) and again.problem == "truncated"
+
+
+# ---- temporaries of killed writers: removed by the next save of the same target, and only those
+
+_SLOW_WRITER = """
+import os, sys, time
+from minigrad.io import write_atomically
+
+def chunks():
+    yield b"x" * (4 << 20)                  # 4 MB already in the temporary file
+    print("WRITING", flush=True)
+    while not os.path.exists(sys.argv[2]):  # until the parent says go (or kills us)
+        time.sleep(0.02)
+    yield b"y"
+
+write_atomically(sys.argv[1], chunks())
+print("DONE", flush=True)
+"""
+
+
+def _start_slow_writer(target, go):
+    from isolated import start_python
+
+    child = start_python("-c", _SLOW_WRITER, str(target), str(go))
+    line = child.stdout.readline()
+    assert line == b"WRITING\n", line + child.stdout.read()
+    return child
+
+
+def _temporaries(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_save(tmp_path):
+    import signal
+
+    target = tmp_path / "model.safetensors"
+    for _ in range(3):  # each new writer removes the one its killed predecessor left: they never pile up
+        child = _start_slow_writer(target, tmp_path / "never")
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+        child.stdout.close()
+        [left] = _temporaries(tmp_path)
+        assert (tmp_path / left).stat().st_size == 4 << 20
+    (tmp_path / ".other.safetensors.99999999.abcdefgh.tmp").write_bytes(b"another target's")
+    mg.save({"w": np.ones(3, np.float32)}, target)
+    assert _temporaries(tmp_path) == [".other.safetensors.99999999.abcdefgh.tmp"]
+    assert mg.load(target)["w"].tolist() == [1, 1, 1]
+
+
+def test_a_live_writers_temporary_is_never_removed(tmp_path):
+    target = tmp_path / "model.safetensors"
+    child = _start_slow_writer(target, tmp_path / "go")
+    try:
+        [live] = _temporaries(tmp_path)
+        mg.save({"w": np.zeros(2, np.float32)}, target)  # a concurrent save of the same target
+        assert _temporaries(tmp_path) == [live]
+        (tmp_path / "go").touch()
+        assert child.wait(timeout=30) == 0 and child.stdout.read() == b"DONE\n"
+    finally:
+        child.kill()
+        child.stdout.close()
+    assert target.read_bytes() == b"x" * (4 << 20) + b"y"  # the live writer's save completed
+    assert _temporaries(tmp_path) == []
+
+
+def test_only_our_temporaries_of_dead_unlocked_writers_are_removed(tmp_path):
+    import fcntl
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: no process has this pid (until it is reused, then it is kept)
+    names = {
+        f".m.st.{dead_pid}.abcdefgh.tmp": False,          # ours, writer gone: removed
+        f".m.st.{os.getpid()}.abcdefgh.tmp": True,        # ours, writer (this process) alive
+        f".m.st.{dead_pid}.locked01.tmp": True,           # pid looks dead (other pid namespace?) but locked
+        ".m.st.abcdefgh.tmp": True,                       # no pid: not our naming
+        f".m.st.x.{dead_pid}.abcdefgh.tmp": True,         # the temporary of target "m.st.x"
+        f"m.st.{dead_pid}.abcdefgh.tmp": True,            # not hidden
+        f".m.st.{dead_pid}.abcdefgh.tmp.keep": True,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"t")
+    os.symlink(tmp_path / "m.st", tmp_path / f".m.st.{dead_pid}.symlink1.tmp")  # never followed nor removed
+    names[f".m.st.{dead_pid}.symlink1.tmp"] = True
+    with open(tmp_path / f".m.st.{dead_pid}.locked01.tmp", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        mg.save({"w": np.zeros(1, np.float32)}, tmp_path / "m.st")
+    for name, kept in names.items():
+        assert os.path.lexists(tmp_path / name) == kept, name

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import CorruptFileError
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
 
@@ -47,17 +48,37 @@ def _encode(value, name: str, arrays: dict):
                     f"lists, tuples and dicts only)")
 
 
+class _Malformed(Exception):
+    """A structure _encode never writes; load_checkpoint adds the file's path."""
+
+
 def _decode(value, arrays: dict):
     if isinstance(value, list):
         return [_decode(v, arrays) for v in value]
     if not isinstance(value, dict):
         return value
     if "__array__" in value:
-        array = np.asarray(arrays[value["__array__"]])
+        name = value["__array__"]
+        if not isinstance(name, str) or name not in arrays:
+            raise _Malformed(f"the structure refers to array {name!r}, which the file does not hold")
+        array = np.asarray(arrays[name])
         return Tensor(array.copy()) if value.get("tensor") else array.copy()
     if "__items__" in value:
-        return {_decode(k, arrays): _decode(v, arrays) for k, v in value["__items__"]}
+        items = value["__items__"]
+        if not isinstance(items, list) or not all(isinstance(i, list) and len(i) == 2 for i in items):
+            raise _Malformed(f"__items__ must be a list of [key, value] pairs, found {items!r:.80}")
+        decoded = {}
+        for k, v in items:
+            key, item = _decode(k, arrays), _decode(v, arrays)
+            try:
+                decoded[key] = item
+            except TypeError:  # a list (or array) as a dict key
+                raise _Malformed(f"__items__ must be a list of [key, value] pairs with hashable keys, found key "
+                                 f"{key!r:.80}") from None
+        return decoded
     if "__tuple__" in value:
+        if not isinstance(value["__tuple__"], list):
+            raise _Malformed(f"__tuple__ must be a list, found {value['__tuple__']!r:.80}")
         return tuple(_decode(v, arrays) for v in value["__tuple__"])
     return {k: _decode(v, arrays) for k, v in value.items()}
 
@@ -85,16 +106,42 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
 
 def load_checkpoint(path) -> dict:
     """Reads a checkpoint into a dict with ``model``, ``optimizer``, ``scheduler``, ``epoch``,
-    ``rng_state``, ``history``, ``extra`` and ``callbacks`` (state dicts hold numpy arrays)."""
+    ``rng_state``, ``history``, ``extra`` and ``callbacks`` (state dicts hold numpy arrays).
+
+    A file that is not a valid checkpoint (not safetensors, no or unreadable ``checkpoint.json``,
+    references to arrays it does not hold, another format, no epoch/model/random state) raises
+    :class:`minigrad.io.CorruptFileError` (a ``ValueError``) naming the file and the problem."""
     from .. import load
 
     arrays = {name: np.asarray(getattr(a, "data", a)) for name, a in load(path).items()}
     if STRUCTURE_KEY not in arrays:
-        raise ValueError(f"{path}: a safetensors file but not a minigrad training checkpoint (no "
-                         f"{STRUCTURE_KEY!r}); load plain model weights with minigrad.load")
-    state = _decode(json.loads(arrays.pop(STRUCTURE_KEY).tobytes().decode()), arrays)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r} (expected {FORMAT!r})")
+        raise CorruptFileError(path, f"a safetensors file but not a minigrad training checkpoint (no "
+                                     f"{STRUCTURE_KEY!r}); load plain model weights with minigrad.load")
+    try:
+        structure = json.loads(arrays.pop(STRUCTURE_KEY).tobytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise CorruptFileError(path, f"{STRUCTURE_KEY} is not UTF-8 text ({error})") from None
+    except ValueError as error:
+        raise CorruptFileError(path, f"{STRUCTURE_KEY} is not JSON ({error})") from None
+    except RecursionError:
+        raise CorruptFileError(path, f"{STRUCTURE_KEY} is nested too deeply") from None
+    if not isinstance(structure, dict):
+        raise CorruptFileError(path, f"{STRUCTURE_KEY} is not a JSON object but a {type(structure).__name__}")
+    if structure.get("format") != FORMAT:
+        raise CorruptFileError(path, f"unknown checkpoint format {structure.get('format')!r} (expected {FORMAT!r})")
+    try:
+        state = _decode(structure, arrays)
+    except _Malformed as error:
+        raise CorruptFileError(path, str(error)) from None
+    except RecursionError:
+        raise CorruptFileError(path, f"{STRUCTURE_KEY} is nested too deeply") from None
+    for key, kind, what in (("epoch", int, "an integer"), ("model", dict, "a dict of arrays")):
+        if key not in state:
+            raise CorruptFileError(path, f"no {key!r} in the checkpoint")
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise CorruptFileError(path, f"{key!r} must be {what}, found {type(state[key]).__name__}")
+    if "rng_state" not in state:
+        raise CorruptFileError(path, "no 'rng_state' in the checkpoint")
     return state
 
 

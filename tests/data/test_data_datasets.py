@@ -71,12 +71,83 @@ def test_idx_corrupted_and_truncated_files_fail_clearly(tmp_path, mangle, messag
         read_idx(tmp_path / "bad")
 
 
+def test_idx_gzip_bomb_stops_at_the_declared_size(tmp_path):
+    """A 260 KB .gz that declares 10 bytes of data and inflates to 256 MB: the reader stops
+    one block after the declared size (the child's peak memory is measured), instead of
+    inflating it all (a 510 KB file once grew the process to 5 GB)."""
+    from isolated import run_python
+
+    megabyte_of_zeros = gzip.compress(bytes(1 << 20))  # gzip members concatenate: 256 of them, 256 MB
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 10]) + bytes(10)) + megabyte_of_zeros * 256)
+    assert path.stat().st_size < 300_000
+    result = run_python(
+        "import resource, sys\n"
+        "from minigrad.data import read_idx\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    read_idx(sys.argv[1])\n"
+        "except ValueError as error:\n"
+        "    print(type(error).__name__, error)\n"
+        "print('GREW', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"CorruptFileError {path}: corrupted IDX file: more data after the 10 bytes" in result.stdout
+    grew_mb = int(result.stdout.split("GREW")[1])
+    assert grew_mb < 32, f"reading a bomb grew the process by {grew_mb} MB"
+
+
+@pytest.mark.parametrize("header,message", [
+    (bytes([0, 0, 8, 2]) + struct.pack(">II", 2 ** 32 - 1, 2 ** 32 - 1), r"declares 18446744065119617025 bytes.*limit"),
+    (bytes([0, 0, 0x0E, 3]) + struct.pack(">III", 2 ** 21, 2 ** 21, 2 ** 21), r"declares 73786976294838206464 bytes"),
+    (bytes([0, 0, 8, 100]) + struct.pack(">100I", *[1] * 100), "100 dimensions"),
+    (bytes([0, 0, 8, 3]) + struct.pack(">III", 0, 3037054999, 3036994129), "too large for any array"),
+], ids=["4-billion-squared", "wraps-int64", "too-many-dimensions", "empty-but-too-large"])
+def test_idx_absurd_headers_are_refused_before_reading(tmp_path, header, message):
+    from minigrad.io import CorruptFileError
+
+    for name, content in (("plain", header + bytes(16)), ("packed.gz", gzip.compress(header + bytes(16)))):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(CorruptFileError, match=message) as error:
+            read_idx(path)
+        assert str(error.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("mangle,message", [
+    (lambda gz: gz[:-8] + bytes(8), "not a valid gzip file.*CRC"),
+    (lambda gz: gz[:len(gz) // 2], "not a valid gzip file"),
+    (lambda gz: gz[:10] + b"\xff" * 20 + gz[30:], "not a valid gzip file"),
+    (lambda gz: b"PK" + gz[2:], "not a valid gzip file"),
+], ids=["bad-crc", "cut", "garbled-deflate", "not-gzip"])
+def test_idx_gzip_damage_is_a_corrupt_file_error(tmp_path, mangle, message):
+    from minigrad.io import CorruptFileError
+
+    path = tmp_path / "f.gz"
+    path.write_bytes(mangle(gzip.compress(_idx_bytes(np.arange(200, dtype=np.uint8).reshape(10, 20), 0x08))))
+    with pytest.raises(CorruptFileError, match=message) as error:
+        read_idx(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_mnist_errors_name_the_file(tmp_path):
+    from minigrad.io import CorruptFileError
+
+    _write_mnist(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.array([1, 2, 12] * 2, np.uint8), 0x08))
+    with pytest.raises(CorruptFileError, match=r"train-labels-idx1-ubyte: label 12 outside 0\.\.9"):
+        MNIST(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros((6, 2), np.uint8), 0x08))
+    with pytest.raises(CorruptFileError, match=r"train-labels-idx1-ubyte: holds uint8 of shape \(6, 2\)"):
+        MNIST(tmp_path)
+
+
 def test_mnist_file_problems(tmp_path):
     _write_mnist(tmp_path, compress=True)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3])))
     with pytest.raises(ValueError, match="4 images but 3 labels"):
         MNIST(tmp_path, train=False)
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00" * 100)[:20])
+    # (a cut download of a real IDX file: a gzip of zeros is now first refused as no IDX header)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.ones((6, 28, 28), np.uint8), 8))[:40])
     with pytest.raises(ValueError, match="not a valid gzip file"):
         MNIST(tmp_path)
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*download=True"):
@@ -205,3 +276,176 @@ def test_cifar_download_extracts_only_the_batches(tmp_path, monkeypatch):
     np.testing.assert_array_equal(test.arrays[1], expected["test_batch"][1])
     assert sorted(p.name for p in (root / "cifar-10-batches-py").iterdir()) == sorted(expected)
     assert not (tmp_path / "evil").exists() and not (root.parent / "evil").exists()
+
+
+# ---- hostile CIFAR batches: every route numpy's own pickles offer to an array with a dtype that
+# is not plain numbers (bool, ints, uints, floats) must be refused before anything is built.
+
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]     # numpy.(_)core.multiarray._reconstruct
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # numpy.(_)core.numeric._frombuffer
+
+
+class _Dtype:
+    """Pickles as numpy.dtype(*args) followed by dtype.__setstate__(state) (BUILD)."""
+
+    def __init__(self, args, state):
+        self.args, self.state = args, state
+
+    def __reduce__(self):
+        return (np.dtype, self.args, self.state)
+
+
+class _Array:
+    """Pickles as _reconstruct(ndarray, (0,), b'b') followed by ndarray.__setstate__(state)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def __reduce__(self):
+        return (_RECONSTRUCT, (np.ndarray, (0,), b"b"), self.state)
+
+
+class _Call:
+    """Pickles as function(*args) (REDUCE), optionally followed by BUILD with ``state``."""
+
+    def __init__(self, function, args, state=None):
+        self.function, self.args, self.state = function, args, state
+
+    def __reduce__(self):
+        return (self.function, self.args) if self.state is None else (self.function, self.args, self.state)
+
+
+def _object_field_claiming_references():
+    # A structured dtype with an object field whose flags say it holds references: numpy then
+    # reads the array's raw bytes as PyObject pointers (this one segfaulted the reader).
+    return _Dtype(("V8", False, True), (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 1))
+
+
+def _batch(data, labels=(0,)):
+    return pickle.dumps({b"data": data, b"labels": list(labels)}, protocol=2)
+
+
+_HOSTILE_BATCHES = {
+    "object-dtype": _batch(_Array((1, (1,), np.dtype("O"), False, b"A" * 8))),
+    "object-field-with-refcount-flag": _batch(_Array((1, (1,), _object_field_claiming_references(), False, b"A" * 8))),
+    "float-dtype-setstate-refcount-flag": _batch(_Array((1, (1,), _Dtype(("f8", False, True),
+                                                                          (3, "<", None, None, None, -1, -1, 1)),
+                                                      False, b"A" * 8))),
+    "void-dtype": _batch(_Array((1, (1,), np.dtype("V8"), False, b"A" * 8))),
+    "structured-dtype": _batch(_Array((1, (1,), np.dtype([("a", "u1")]), False, b"A"))),
+    "unicode-dtype": _batch(_Array((1, (1,), np.dtype("U2"), False, b"A" * 8))),
+    "bytes-dtype": _batch(_Array((1, (1,), np.dtype("S8"), False, b"A" * 8))),
+    "datetime-dtype": _batch(_Array((1, (1,), np.dtype("M8[s]"), False, b"A" * 8))),
+    "complex-dtype": _batch(_Array((1, (1,), np.dtype("c16"), False, b"A" * 16))),
+    "dtype-from-list": _batch(_Call(np.dtype, ([("a", "O")],))),
+    "frombuffer-object-dtype": _batch(_Call(_FROMBUFFER, (b"A" * 8, np.dtype("O"), (1,), "C"))),
+    "ndarray-constructor": _batch(_Call(np.ndarray, ((1,), "O", b"A" * 8))),
+    "numpy-scalar": _batch(np.float64(1.5)),
+    # Written opcode by opcode: BUILD applied to a global itself (setattr(_codecs.encode,
+    # "__defaults__", ("utf8",))) would change the reader's own function for every later file.
+    "build-on-an-allowed-global": (b"\x80\x02c_codecs\nencode\nN}X\x0c\x00\x00\x00__defaults__"
+                                   b"X\x04\x00\x00\x00utf8\x85s\x86b."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_BATCHES))
+def test_cifar_refuses_arrays_of_anything_but_plain_numbers(tmp_path, name):
+    """Each file is loaded in a child process, so a segfault fails this test instead of pytest."""
+    from isolated import run_python
+
+    path = tmp_path / "test_batch"
+    path.write_bytes(_HOSTILE_BATCHES[name])
+    result = run_python(
+        "import sys\n"
+        "from minigrad.data.datasets.cifar import load_batch, UnsafePickleError\n"
+        "try:\n"
+        "    load_batch(sys.argv[1])\n"
+        "except UnsafePickleError as error:\n"
+        "    print('REFUSED', error)\n", str(path))
+    assert result.returncode == 0, f"child died (rc {result.returncode}): {result.stdout}{result.stderr}"
+    assert "REFUSED" in result.stdout and str(path) in result.stdout, result.stdout + result.stderr
+
+
+def test_unsafe_pickle_error_is_also_a_corrupt_file_error():
+    from minigrad.data.datasets.cifar import UnsafePickleError
+    from minigrad.io import CorruptFileError
+
+    assert issubclass(UnsafePickleError, pickle.UnpicklingError)
+    assert issubclass(UnsafePickleError, CorruptFileError) and issubclass(UnsafePickleError, ValueError)
+
+
+def test_cifar_huge_memo_index_is_refused_without_allocating(tmp_path):
+    """LONG_BINPUT 100,000,000 makes CPython's unpickler allocate and clear an 800 MB memo table
+    (1.5 GB, 6 s, for 12 bytes of file); the reader refuses it before unpickling."""
+    path = tmp_path / "test_batch"
+    path.write_bytes(b"\x80\x02N" + b"r" + (100_000_000).to_bytes(4, "little") + b".")
+    from minigrad.io import CorruptFileError
+    with pytest.raises(CorruptFileError, match="memo index 100000000"):
+        from minigrad.data.datasets.cifar import load_batch
+        load_batch(path)
+
+
+def _cifar_file(tmp_path, batch, protocol=2):
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+    return path
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([3.7, 1.0], r"labels must be integers.*3\.7"),
+    ([1, 2.0], r"labels must be integers.*2\.0"),
+    (np.array([3.7, 1.0]), "labels must be integers.*float64"),
+    ([1, 10], r"labels outside 0\.\.9"),
+    (np.array([-1, 3], np.int8), r"labels outside 0\.\.9"),
+    ([1, 2 ** 70], r"labels outside 0\.\.9"),
+    ([1, "2"], "labels must be integers"),
+    ([[1], [2]], "labels must be integers"),
+    ([True, False], "labels must be integers"),
+    ([1], "2 images but 1 labels"),
+    (None, "no 'labels'"),
+], ids=["float", "integral-float", "float-array", "ten", "negative", "huge", "string", "nested", "bool",
+        "too-few", "missing"])
+def test_cifar_refuses_bad_labels_naming_the_file(tmp_path, labels, message):
+    from minigrad.data.datasets.cifar import load_batch
+
+    batch = {b"data": np.zeros((2, 3072), np.uint8)}
+    if labels is not None:
+        batch[b"labels"] = labels
+    path = _cifar_file(tmp_path, batch)
+    with pytest.raises(ValueError, match=message) as error:
+        load_batch(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("data,message", [
+    (np.zeros((2, 3072), np.float32), r"uint8.*float32"),
+    (np.zeros((2, 3071), np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\).*\(2, 3071\)"),
+    (np.zeros(3072 * 2, np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\)"),
+    ([[0] * 3072] * 2, "uint8 array"),
+    (None, "uint8 array"),
+], ids=["float", "short-rows", "flat", "list", "missing"])
+def test_cifar_refuses_bad_data_naming_the_file(tmp_path, data, message):
+    from minigrad.data.datasets.cifar import load_batch
+
+    path = _cifar_file(tmp_path, {b"data": data, b"labels": [0, 1]})
+    with pytest.raises(ValueError, match=message) as error:
+        load_batch(path)
+    assert str(path) in str(error.value)
+
+
+def test_cifar_accepts_images_already_shaped_n_3_32_32_and_array_labels(tmp_path):
+    from minigrad.data.datasets.cifar import load_batch
+
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3, 32, 32)
+    for protocol in (2, 5):
+        path = _cifar_file(tmp_path, {b"data": data, b"labels": np.array([9, 0], np.int64)}, protocol)
+        images, labels = load_batch(path)
+        np.testing.assert_array_equal(images, data)
+        assert labels.dtype == np.int64 and labels.tolist() == [9, 0]
+
+
+def test_cifar_keys_that_are_not_utf8_are_not_a_crash(tmp_path):
+    from minigrad.data.datasets.cifar import load_batch
+
+    path = _cifar_file(tmp_path, {b"\xff": 1, b"data": np.zeros((1, 3072), np.uint8), b"labels": [3]})
+    assert load_batch(path)[1].tolist() == [3]

@@ -89,3 +89,50 @@ def test_nan_guard_leaves_the_last_good_checkpoint_untouched(tiny, tmp_path):
     assert path.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.safetensors"]
     assert trainer.epoch == 1 and len(trainer.history) == 1
+
+
+def _checkpoint_with_structure(path, text: bytes, **arrays):
+    """A safetensors file whose checkpoint.json tensor holds ``text`` (written by minigrad.save)."""
+    mg.save({"checkpoint.json": np.frombuffer(text, dtype=np.uint8).copy(), **arrays}, path)
+    return path
+
+
+@pytest.mark.parametrize("text,message", [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b'{"format": ', "not JSON"),
+    (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    (b'{"format": "minigrad-checkpoint-1", "model": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "nested too deeply"),
+    (b"[1, 2]", "not a JSON object"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"w": {"__array__": "gone"}}}',
+     "refers to array 'gone', which the file does not hold"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"w": {"__array__": [1]}}}',
+     "refers to array \\[1\\]"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__items__": 5}}',
+     "__items__ must be a list of"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__items__": [[[1], 2]]}}',
+     "__items__ must be a list of"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__tuple__": 3}}',
+     "__tuple__ must be a list"),
+    (b'{"format": "minigrad-checkpoint-0"}', "unknown checkpoint format 'minigrad-checkpoint-0'"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": "one", "rng_state": null, "model": {}}', "'epoch' must be"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": [1]}', "'model' must be"),
+    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "model": {}}', "no 'rng_state'"),
+], ids=["not-utf8", "cut-json", "deep-list", "deep-dict", "not-object", "missing-array", "unhashable-array-name",
+        "items-not-list", "unhashable-key", "tuple-not-list", "old-format", "epoch-text", "model-list", "no-rng"])
+def test_malformed_checkpoints_are_corrupt_file_errors(tmp_path, text, message):
+    from minigrad.io import CorruptFileError
+
+    path = _checkpoint_with_structure(tmp_path / "c.safetensors", text)
+    with pytest.raises(CorruptFileError, match=message) as error:
+        load_checkpoint(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_checkpoint_that_is_not_safetensors_names_the_file(tmp_path):
+    from minigrad.io import CorruptFileError
+
+    path = tmp_path / "c.safetensors"
+    path.write_bytes(b"PK\x03\x04 a zip, not a checkpoint")
+    with pytest.raises(CorruptFileError, match="not a valid safetensors file") as error:
+        load_checkpoint(path)
+    assert str(error.value).startswith(f"{path}: ")

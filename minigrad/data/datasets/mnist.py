@@ -1,58 +1,97 @@
 """MNIST, Fashion-MNIST and KMNIST from IDX files in a local directory.
 
 The IDX format: two zero bytes, a type code, the number of dimensions d, then d big-endian
-uint32 sizes, then the values, big-endian, row-major. The reader checks every part of that
-against the file's length, so a corrupted or truncated file fails with a message that says
-what is wrong instead of producing garbage images.
+uint32 sizes, then the values, big-endian, row-major. The reader reads the header first, then
+exactly the bytes it declares (at most :data:`MAX_IDX_BYTES`), then checks nothing follows. So
+a corrupted or truncated file fails with a :class:`~minigrad.io.CorruptFileError` that names the
+file and says what is wrong instead of producing garbage images, and a small ``.gz`` that
+inflates far beyond its header (a "gzip bomb") is stopped one block past the declared size.
 """
 from __future__ import annotations
 
 import gzip
+import math
+import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ...io import MAX_DIMENSIONS, CorruptFileError, shape_problem
 from ..dataset import TensorDataset
 from .download import fetch
 
 _IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
+# The largest data an IDX header may declare: 4x the largest published IDX file (EMNIST
+# by_class, 550 MB). Without a limit, a corrupted header (or a .gz built to inflate) decides
+# how much memory the reader takes.
+MAX_IDX_BYTES = 2 << 30
+_BLOCK = 1 << 20
 
-def _read_bytes(path: Path) -> bytes:
-    if path.suffix != ".gz":
-        return path.read_bytes()
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{path}: not a valid gzip file ({error}); the download is probably incomplete "
-                         f"or corrupted — delete it and fetch it again") from None
+
+def _read_up_to(f, size: int) -> bytearray:
+    """At most ``size`` bytes, read a block at a time, so memory follows what the file
+    actually holds rather than what its header claims (and grows in place: no second copy)."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = f.read(min(size - len(data), _BLOCK))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def read_idx(path) -> np.ndarray:
-    """Reads one IDX file (optionally gzip-compressed, ``.gz``) into a native-endian array."""
+    """Reads one IDX file (optionally gzip-compressed, ``.gz``) into a native-endian array.
+    Raises :class:`~minigrad.io.CorruptFileError` (a ValueError) naming the file for a bad
+    magic number, a header over :data:`MAX_IDX_BYTES`, a truncated file, trailing data, or a
+    damaged gzip stream."""
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path}: truncated IDX file: {len(raw)} bytes, shorter than the 4-byte magic number")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file: magic number 0x{raw[:4].hex()} (expected 0x0000TTDD with "
-                         f"type code TT in {{{', '.join(f'{t:02x}' for t in _IDX_TYPES)}}})")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header: {ndim} dimensions need {header} bytes, the file has {len(raw)}")
-    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = len(raw) - header
-    if found < expected:
-        raise ValueError(f"{path}: truncated IDX file: shape {shape} of {dtype.name} needs {expected} bytes of "
-                         f"data, found {found}")
-    if found > expected:
-        raise ValueError(f"{path}: corrupted IDX file: {found - expected} bytes after the {expected} bytes "
-                         f"that shape {shape} of {dtype.name} needs")
-    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            return _read_idx(f, path)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # raised only by gzip
+        raise CorruptFileError(path, f"not a valid gzip file ({error}); the download is probably incomplete "
+                                     f"or corrupted — delete it and fetch it again") from None
+
+
+def _read_idx(f, path: Path) -> np.ndarray:
+    magic = _read_up_to(f, 4)
+    if len(magic) < 4:
+        raise CorruptFileError(path, f"truncated IDX file: {len(magic)} bytes, shorter than the 4-byte magic number")
+    if magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
+        raise CorruptFileError(path, f"not an IDX file: magic number 0x{magic.hex()} (expected 0x0000TTDD with "
+                                     f"type code TT in {{{', '.join(f'{t:02x}' for t in _IDX_TYPES)}}})")
+    dtype, ndim = _IDX_TYPES[magic[2]], magic[3]
+    if ndim > MAX_DIMENSIONS:
+        raise CorruptFileError(path, f"corrupted IDX header: {ndim} dimensions (numpy arrays have at most "
+                                     f"{MAX_DIMENSIONS})")
+    sizes = _read_up_to(f, 4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise CorruptFileError(path, f"truncated IDX header: {ndim} dimensions need {4 + 4 * ndim} bytes, the file "
+                                     f"has {4 + len(sizes)}")
+    shape = struct.unpack(f">{ndim}I", sizes)
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: 4 sizes of 2**32 cannot wrap around
+    if expected > MAX_IDX_BYTES:
+        raise CorruptFileError(path, f"corrupted IDX header: shape {shape} of {dtype.name} declares {expected} bytes "
+                                     f"of data, over the {MAX_IDX_BYTES} byte limit (minigrad.data.datasets.mnist."
+                                     f"MAX_IDX_BYTES)")
+    problem = shape_problem(shape, dtype.itemsize)
+    if problem:
+        raise CorruptFileError(path, f"corrupted IDX header: {problem}")
+    data = _read_up_to(f, expected)
+    if len(data) < expected:
+        raise CorruptFileError(path, f"truncated IDX file: shape {shape} of {dtype.name} needs {expected} bytes of "
+                                     f"data, found {len(data)}")
+    extra = f.read(_BLOCK)  # (for a .gz, also where the CRC is checked)
+    if extra:
+        what = "more data" if len(extra) == _BLOCK else f"{len(extra)} bytes"
+        raise CorruptFileError(path, f"corrupted IDX file: {what} after the {expected} bytes that shape {shape} of "
+                                     f"{dtype.name} needs")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape)
     return array.astype(dtype.newbyteorder("=")) if dtype.byteorder == ">" else array.copy()
 
 
@@ -74,17 +113,20 @@ class MNIST(TensorDataset):
     def __init__(self, root, train: bool = True, download: bool = False):
         self.root, self.train = Path(root), train
         prefix = "train" if train else "t10k"
-        images = read_idx(self._find(f"{prefix}-images-idx3-ubyte", download))
-        labels = read_idx(self._find(f"{prefix}-labels-idx1-ubyte", download))
-        name = type(self).__name__
+        images_path = self._find(f"{prefix}-images-idx3-ubyte", download)
+        labels_path = self._find(f"{prefix}-labels-idx1-ubyte", download)
+        images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise ValueError(f"{name}: image file holds {images.dtype} of shape {images.shape}, expected uint8 (N, H, W)")
+            raise CorruptFileError(images_path, f"holds {images.dtype} of shape {images.shape}, expected uint8 "
+                                                f"(N, H, W) images")
         if labels.ndim != 1 or labels.dtype != np.uint8:
-            raise ValueError(f"{name}: label file holds {labels.dtype} of shape {labels.shape}, expected uint8 (N,)")
+            raise CorruptFileError(labels_path, f"holds {labels.dtype} of shape {labels.shape}, expected uint8 "
+                                                f"(N,) labels")
         if len(images) != len(labels):
-            raise ValueError(f"{name}: {len(images)} images but {len(labels)} labels in {self.root}")
+            raise CorruptFileError(labels_path, f"{len(images)} images but {len(labels)} labels (the images are in "
+                                                f"{images_path.name})")
         if len(labels) and labels.max() >= len(self.classes):
-            raise ValueError(f"{name}: label {labels.max()} outside 0..{len(self.classes) - 1}")
+            raise CorruptFileError(labels_path, f"label {labels.max()} outside 0..{len(self.classes) - 1}")
         super().__init__((images / np.float32(255))[:, None].astype(np.float32), labels.astype(np.int64))
 
     def _find(self, stem: str, download: bool) -> Path:
