@@ -140,8 +140,15 @@ def load_checkpoint(path) -> dict:
             raise CorruptFileError(path, f"no {key!r} in the checkpoint")
         if not isinstance(state[key], kind) or isinstance(state[key], bool):
             raise CorruptFileError(path, f"{key!r} must be {what}, found {type(state[key]).__name__}")
+    if state["epoch"] < 0:
+        raise CorruptFileError(path, f"'epoch' must not be negative, found {state['epoch']}")
     if "rng_state" not in state:
         raise CorruptFileError(path, "no 'rng_state' in the checkpoint")
+    for key, kind in (("optimizer", dict), ("scheduler", dict), ("history", dict), ("extra", dict),
+                      ("callbacks", list)):  # optional parts: absent, None, or of their own kind
+        if state.get(key) is not None and not isinstance(state[key], kind):
+            raise CorruptFileError(path, f"{key!r} must be a {kind.__name__}, found {type(state[key]).__name__}")
+    state.setdefault("extra", {})
     return state
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .callbacks import Callback, LRSchedulerCallback, ProgressBar
+from ..io import CorruptFileError
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from .evaluation import evaluate
 from .history import History
@@ -79,14 +80,18 @@ class Trainer:
         """Restores model, optimiser, scheduler, epoch count, history, the global random state and
         the callbacks' states."""
         state = load_checkpoint(path)
-        self.epoch = restore_checkpoint(state, self.model, self.optimizer, self.scheduler)
-        if state["history"] is not None:
-            self.history.load_state_dict(state["history"])
-        self.global_step = int(state["extra"].get("global_step", 0))
-        saved = {(entry["callback"], entry["index"]): entry["state"] for entry in state.get("callbacks") or []}
-        for key, callback in self._keyed_callbacks():
-            if key in saved:  # a callback added since the checkpoint starts fresh
-                callback.load_state_dict(saved[key])
+        try:  # the parts are data from a file: a part of the wrong form names the file, not a line here
+            self.epoch = restore_checkpoint(state, self.model, self.optimizer, self.scheduler)
+            if state.get("history") is not None:
+                self.history.load_state_dict(state["history"])
+            self.global_step = int((state.get("extra") or {}).get("global_step", 0))
+            saved = {(entry["callback"], entry["index"]): entry["state"] for entry in state.get("callbacks") or []}
+            for key, callback in self._keyed_callbacks():
+                if key in saved:  # a callback added since the checkpoint starts fresh
+                    callback.load_state_dict(saved[key])
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            raise CorruptFileError(path, f"does not fit this trainer ({type(error).__name__}: {message})") from error
         return self
 
     def _keyed_callbacks(self):

@@ -136,3 +136,38 @@ def test_checkpoint_that_is_not_safetensors_names_the_file(tmp_path):
     with pytest.raises(CorruptFileError, match="not a valid safetensors file") as error:
         load_checkpoint(path)
     assert str(error.value).startswith(f"{path}: ")
+
+
+def _tampered_checkpoint(tmp_path, change):
+    """A real checkpoint of a tiny trainer whose structure ``change`` rewrote."""
+    import json
+
+    model = mg.nn.Linear(2, 2)
+    trainer = Trainer(model, mg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy)
+    path = trainer.save_checkpoint(tmp_path / "good.safetensors")
+    arrays = {name: np.asarray(getattr(a, "data", a)) for name, a in mg.load(path).items()}
+    structure = json.loads(arrays.pop("checkpoint.json").tobytes())
+    change(structure)
+    return _checkpoint_with_structure(tmp_path / "c.safetensors", json.dumps(structure).encode(), **arrays), trainer
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda s: s.__setitem__("history", [1, 2]), "'history' must be a dict, found list"),
+    (lambda s: s.__setitem__("extra", [1]), "'extra' must be a dict, found list"),
+    (lambda s: s.__setitem__("callbacks", "abc"), "'callbacks' must be a list, found str"),
+    (lambda s: s.__setitem__("optimizer", [1]), "'optimizer' must be a dict, found list"),
+    (lambda s: s.__setitem__("epoch", -5), "'epoch' must not be negative"),
+    (lambda s: s["extra"].__setitem__("global_step", "abc"), "does not fit this trainer \\(ValueError"),
+    (lambda s: s.__setitem__("callbacks", [{"x": 1}]), "does not fit this trainer \\(KeyError: callback"),
+    (lambda s: s.__setitem__("rng_state", "x"), "does not fit this trainer \\(TypeError"),
+    (lambda s: s.__setitem__("history", {"rows": [1, "x"]}), "does not fit this trainer \\(TypeError"),
+    (lambda s: s["model"].pop("bias"), "(?s)does not fit this trainer \\(KeyError: .*missing keys: bias"),
+], ids=["history-list", "extra-list", "callbacks-text", "optimizer-list", "negative-epoch", "step-text",
+        "callback-entry", "rng-text", "history-rows", "model-missing-key"])
+def test_a_checkpoint_whose_parts_do_not_fit_is_a_corrupt_file_error(tmp_path, change, message):
+    from minigrad.io import CorruptFileError
+
+    path, trainer = _tampered_checkpoint(tmp_path, change)
+    with pytest.raises(CorruptFileError, match=message) as error:
+        trainer.load_checkpoint(path)
+    assert str(error.value).startswith(f"{path}: ")
