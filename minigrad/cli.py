@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads
-from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, random_split
+from .data import (CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset,
+                   standardized_split)
 from .data import transforms as T
 from .io import CorruptFileError
 from .nn import functional as F
@@ -37,8 +38,6 @@ from .optim import lr_scheduler
 from .train import (CSVLogger, EarlyStopping, ModelCheckpoint, PrintEpochs, ProgressBar, Trainer, TrainingDiverged,
                     accuracy, confusion_matrix, evaluate as evaluate_loader, load_checkpoint, predict, predict_tta)
 
-DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01, "rmsprop": 1e-3,
-              "adadelta": 1.0, "adam": 2e-3, "adamw": 2e-3}
 AUGMENTATIONS = ("flip", "crop", "resized-crop", "affine", "jitter", "noise")
 
 
@@ -102,135 +101,9 @@ def augmentation(names: str, image_shape) -> object | None:
     return T.Compose([steps[n] for n in chosen]) if chosen else None
 
 
-# ---------------------------------------------------------------- models
-def _norm_layer(kind: str, features: int, spatial: bool):
-
-    if kind == "batch":
-        return nn.BatchNorm2d(features) if spatial else nn.BatchNorm1d(features)
-    if kind == "layer":
-        return nn.GroupNorm(1, features) if spatial else nn.LayerNorm(features)
-    if kind == "group":  # up to 8 groups of channels; a feature vector has no channels: LayerNorm
-        return nn.GroupNorm(math.gcd(features, 8), features) if spatial else nn.LayerNorm(features)
-    return None
-
-
-def _with_norm_and_dropout(layers: list, norm: str, dropout: float) -> list:
-    """Inserts a normalisation layer after every Conv2d and hidden Linear, and Dropout after the
-    activation that follows a hidden Linear."""
-
-    linears = [i for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
-    out, after_linear = [], False
-    for i, module in enumerate(layers):
-        out.append(module)
-        hidden_linear = isinstance(module, nn.Linear) and i != linears[-1]
-        if isinstance(module, nn.Conv2d) or hidden_linear:
-            extra = _norm_layer(norm, module.weight.shape[0], spatial=isinstance(module, nn.Conv2d))
-            if extra is not None:
-                out.append(extra)
-        if isinstance(module, nn.ReLU) and after_linear and dropout > 0:
-            out.append(nn.Dropout(dropout))
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            after_linear = hidden_linear
-    return out
-
-
-def _replace(model, kind, make) -> None:
-    """Replaces every sub-module of type ``kind`` by ``make(old)`` in place, in the same slot."""
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, kind):
-                parent.set_submodule(name, make(child))
-
-
-class FusedReLUSlot(nn.Module):
-    """A normalisation layer (or none) standing where ResNet's blocks call ``bn(x, relu=True)``
-    (BatchNorm fused with the ReLU after it), for ``--norm`` other than batch."""
-
-    def __init__(self, norm):
-        super().__init__()
-        self.norm = norm
-
-    def forward(self, x, relu: bool = False):
-        y = self.norm(x) if self.norm is not None else x
-        return y.relu() if relu else y
-
-
-def build_model(name: str, image_shape, num_classes: int, norm: str | None, dropout: float, init: str):
-    """The model builders of :mod:`minigrad.models`, adapted to the data's image shape and to the
-    ``--norm``, ``--dropout`` and ``--init`` choices."""
-
-    channels, height, width = image_shape
-    if name == "lenet5":
-        if height < 16 or width < 16:
-            raise CommandError(f"LeNet-5 needs images of at least 16x16, the data has {height}x{width}")
-        layers = list(models.lenet5(num_classes))
-        layers[0] = nn.Conv2d(channels, 6, 5, padding=2)
-        flat = 16 * ((height // 2 - 4) // 2) * ((width // 2 - 4) // 2)
-        layers[7] = nn.Linear(flat, 120)  # 400 for 28x28, 576 for 32x32
-        model = nn.Sequential(*_with_norm_and_dropout(layers, norm or "none", dropout))
-    elif name == "mlp":
-        features = channels * height * width
-        body = list(models.mlp([features, 512, 256, num_classes]))
-        model = nn.Sequential(nn.Flatten(), *_with_norm_and_dropout(body, norm or "none", dropout))
-    elif name == "resnet8":
-        model = models.resnet8(num_classes)
-        model.conv1 = nn.Conv2d(channels, 16, 3, padding=1, bias=False)
-        if norm not in (None, "batch"):
-            _replace(model, nn.BatchNorm2d, lambda bn: FusedReLUSlot(_norm_layer(norm, bn.weight.shape[0], True)))
-        if dropout > 0:
-            model.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(64, num_classes))
-    else:
-        raise CommandError(f"unknown model {name!r}: choose lenet5, resnet8 or mlp")
-    initialise(model, init)
-    return model
-
-
-def initialise(model, scheme: str) -> None:
-    """``xavier`` (Glorot uniform), ``he`` (Kaiming normal for ReLU), ``normal`` (N(0, 0.01^2),
-    the lecture's "small random") or ``default`` (each layer's own) for every Conv2d/Linear
-    weight; biases start at zero."""
-
-    schemes = {"xavier": init.xavier_uniform_, "he": lambda w: init.kaiming_normal_(w, nonlinearity="relu"),
-               "normal": lambda w: init.normal_(w, 0.0, 0.01)}
-    if scheme == "default":
-        return
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            schemes[scheme](module.weight)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-
-
-def build_optimizer(name: str, parameters, lr: float, weight_decay: float):
-
-    parameters = list(parameters)
-    makers = {
-        "sgd": lambda: optim.SGD(parameters, lr=lr, weight_decay=weight_decay),
-        "momentum": lambda: optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay),
-        "nesterov": lambda: optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay),
-        "adagrad": lambda: optim.Adagrad(parameters, lr=lr, weight_decay=weight_decay),
-        "rmsprop": lambda: optim.RMSprop(parameters, lr=lr, weight_decay=weight_decay),
-        "adadelta": lambda: optim.Adadelta(parameters, lr=lr, weight_decay=weight_decay),
-        "adam": lambda: optim.Adam(parameters, lr=lr, weight_decay=weight_decay),
-        "adamw": lambda: optim.AdamW(parameters, lr=lr, weight_decay=weight_decay),
-    }
-    return makers[name]()
-
-
-def build_scheduler(name: str, optimizer, epochs: int):
-
-    if name == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if name == "step":
-        return lr_scheduler.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1)
-    if name == "plateau":
-        return lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
-    return None
-
-
 def _model_from_config(config: dict):
-    return build_model(config["model"], tuple(config["image_shape"]), config["num_classes"], config["norm"],
-                       config["dropout"], "default")
+    return models.create(config["model"], tuple(config["image_shape"]), config["num_classes"], config["norm"],
+                         config["dropout"])
 
 
 # ---------------------------------------------------------------- commands
@@ -320,20 +193,16 @@ def train(args) -> float:
     num_classes = len(type(train_set).classes)
     image_shape = tuple(x_all.shape[1:])
 
-    # validation split, then statistics from the training part only
-    train_part, val_part = random_split(TensorDataset(x_all, y_all), [1 - args.val_fraction, args.val_fraction], seed=args.seed)
-    scaling = T.Standardize(per="channel").fit(x_all[train_part.indices])
-    x_train, y_train = scaling(x_all[train_part.indices]), y_all[train_part.indices]
-    x_val, y_val = scaling(x_all[val_part.indices]), y_all[val_part.indices]
+    (x_train, y_train), (x_val, y_val), scaling = standardized_split(x_all, y_all, args.val_fraction, args.seed)
     x_test, y_test = scaling(test_set.arrays[0]), test_set.arrays[1]
     if min(len(x_train), len(x_val)) == 0:
         raise CommandError(f"{len(x_all)} images split by --val-fraction {args.val_fraction} leave {len(x_train)} "
                            f"for training and {len(x_val)} for validation: both need some (use more images)")
 
-    model = build_model(args.model, image_shape, num_classes, args.norm, args.dropout, args.init)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    optimizer = build_optimizer(args.optimizer, model.parameters(), lr, args.weight_decay)
-    scheduler = build_scheduler(args.schedule, optimizer, args.epochs)
+    model = init.apply(models.create(args.model, image_shape, num_classes, args.norm, args.dropout), args.init)
+    optimizer = optim.create(args.optimizer, model.parameters(), args.lr, weight_decay=args.weight_decay)
+    lr = optimizer.param_groups[0]["lr"]
+    scheduler = lr_scheduler.create(args.schedule, optimizer, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
     best_path, last_path = out / "best.safetensors", out / "last.safetensors"
     csv_path, png_path = out / "history.csv", out / "curves.png"
@@ -431,9 +300,6 @@ def tune(args) -> float:
     :func:`minigrad.tune.search`, scored on the validation split; prints the best configuration and,
     last, ``best validation accuracy: 0.9812``."""
     import minigrad as mg
-    from .data import TensorDataset, random_split
-    from .data.transforms import Standardize
-    from .nn import functional as F
     from .tune import Choice, Experiment, LogUniform, Uniform, search
 
     if args.threads:
@@ -442,21 +308,19 @@ def tune(args) -> float:
     train_set, _ = load_data(dataset, args.model)
     x_all, y_all = (a[:args.train_size] for a in train_set.arrays) if args.train_size else train_set.arrays
     num_classes, image_shape = len(type(train_set).classes), tuple(x_all.shape[1:])
-    train_part, val_part = random_split(TensorDataset(x_all, y_all), [1 - args.val_fraction, args.val_fraction], seed=0)
-    scaling = Standardize(per="channel").fit(x_all[train_part.indices])
-    train_arrays = (scaling(x_all[train_part.indices]), y_all[train_part.indices])
-    val_loader = _loader((scaling(x_all[val_part.indices]), y_all[val_part.indices]), 512)
+    train_arrays, val_arrays, _ = standardized_split(x_all, y_all, args.val_fraction, seed=0)
+    val_loader = _loader(val_arrays, 512)
 
     def build(config):
-        model = build_model(args.model, image_shape, num_classes, args.norm, config["dropout"], "default")
-        optimizer = build_optimizer(config["optimizer"], model.parameters(), config["lr"], 0.0)
+        model = models.create(args.model, image_shape, num_classes, args.norm, config["dropout"])
+        optimizer = optim.create(config["optimizer"], model.parameters(), config["lr"])
         return Experiment(model, optimizer, F.cross_entropy, _loader(train_arrays, config["batch_size"], shuffle=True),
                           val_loader, args.epochs)
 
     space = {"lr": LogUniform(1e-4, 1e-1), "optimizer": Choice(["adam", "momentum", "rmsprop"]),
              "batch_size": Choice([32, 64, 128]), "dropout": Uniform(0.0, 0.5)}
     print(f"tuning {args.model} on {dataset}: {args.trials} trials of {args.epochs} epochs, "
-          f"{len(train_part)} train / {len(val_part)} validation images, storage {args.storage or 'in memory'}",
+          f"{len(train_arrays[1])} train / {len(val_arrays[1])} validation images, storage {args.storage or 'in memory'}",
           flush=True)
 
     def report(study, trial):
@@ -503,23 +367,23 @@ def parser() -> argparse.ArgumentParser:
                                   "With no command: train.")
     commands = top.add_subparsers(dest="command")
     t = commands.add_parser("train", help="train a model (the default command)")
-    t.add_argument("--model", choices=["lenet5", "resnet8", "mlp"], default="lenet5")
+    t.add_argument("--model", choices=models.MODELS, default="lenet5")
     t.add_argument("--dataset", default=None, help="digits (default; needs scikit-learn), shapes[:N] (no "
                    "dependencies; the default without scikit-learn), mnist:PATH, fashion-mnist:PATH, kmnist:PATH, "
                    "cifar10:PATH")
-    t.add_argument("--optimizer", choices=list(DEFAULT_LR), default="adam")
+    t.add_argument("--optimizer", choices=optim.OPTIMIZERS, default="adam")
     t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer, adam 2e-3)")
     t.add_argument("--epochs", type=_positive_int, default=None, help=f"default {DEFAULT_EPOCHS}; with --resume: "
                    "the new total (default: the run's)")
     t.add_argument("--batch-size", type=_positive_int, default=64)
-    t.add_argument("--init", choices=["default", "xavier", "he", "normal"], default="default")
-    t.add_argument("--norm", choices=["batch", "layer", "group", "none"], default=None,
+    t.add_argument("--init", choices=init.INIT_SCHEMES, default="default")
+    t.add_argument("--norm", choices=nn.NORMS, default=None,
                    help="normalisation layers (default: the model's own: batch for resnet8, none otherwise)")
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability after hidden layers")
     t.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
     t.add_argument("--augment", default="auto", help=f"comma-separated: {', '.join(AUGMENTATIONS)}, or none, or "
                    "auto (default: affine for grey images, flip,crop for colour ones)")
-    t.add_argument("--schedule", choices=["none", "cosine", "step", "plateau"], default="cosine")
+    t.add_argument("--schedule", choices=lr_scheduler.SCHEDULES, default="cosine")
     t.add_argument("--early-stopping", type=_non_negative_int, default=0, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss (0: off)")
     t.add_argument("--val-fraction", type=_fraction, default=0.1)
@@ -545,11 +409,11 @@ def parser() -> argparse.ArgumentParser:
     i.set_defaults(run=info)
     # ---- tune (STRATEGIES): hyper-parameter search on Optuna
     u = commands.add_parser("tune", help="search hyper-parameters with Optuna (pip install 'minigrad[tune]')")
-    u.add_argument("--model", choices=["lenet5", "resnet8", "mlp"], default="mlp")
+    u.add_argument("--model", choices=models.MODELS, default="mlp")
     u.add_argument("--dataset", default=None, help="as for train (default: digits, or shapes without scikit-learn)")
     u.add_argument("--trials", type=_positive_int, default=20)
     u.add_argument("--epochs", type=_positive_int, default=5, help="epochs per trial")
-    u.add_argument("--norm", choices=["batch", "layer", "group", "none"], default=None)
+    u.add_argument("--norm", choices=nn.NORMS, default=None)
     u.add_argument("--val-fraction", type=_fraction, default=0.2)
     u.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
     u.add_argument("--storage", default=None, help="sqlite:///study.db to share the study between processes, "

@@ -104,3 +104,20 @@ def random_split(dataset, lengths: Sequence, seed: int | None = None) -> list[Su
     order = rng.permutation(n)
     bounds = np.cumsum([0] + [int(x) for x in lengths])
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def standardized_split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int | None = 0,
+                       per: str = "channel"):
+    """The usual hold-out split of a labelled training set: ``random_split`` into a training and a
+    validation part (``val_fraction`` of the samples), a z-score ``Standardize`` fitted on the
+    training part only (statistics that saw the validation samples would flatter them) and
+    applied to both. Returns ``(x_train, y_train), (x_val, y_val), scaling``; apply ``scaling``
+    to the test samples as well."""
+    from .transforms import Standardize
+
+    train_part, val_part = random_split(TensorDataset(x, y), [1.0 - val_fraction, float(val_fraction)], seed=seed)
+    if len(train_part) == 0:
+        raise ValueError(f"{len(x)} samples split by val_fraction {val_fraction} leave none for training")
+    scaling = Standardize(per=per).fit(x[train_part.indices])
+    return ((scaling(x[train_part.indices]), y[train_part.indices]),
+            (scaling(x[val_part.indices]), y[val_part.indices]), scaling)

@@ -119,3 +119,27 @@ def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: 
 # The lecture calls the Kaiming schemes "He initialisation".
 he_uniform_ = kaiming_uniform_
 he_normal_ = kaiming_normal_
+
+
+INIT_SCHEMES = ("default", "xavier", "he", "normal")
+
+
+def apply(model, scheme: str):
+    """Initialises every Conv2d and Linear weight of ``model`` by one of the lecture's schemes
+    and zeroes their biases: ``"xavier"`` Glorot uniform (Var = 2 / (fan_in + fan_out)),
+    ``"he"`` Kaiming normal for ReLU (Var = 2 / fan_in), ``"normal"`` the small random
+    N(0, 0.01^2); ``"default"`` keeps each layer's own initialisation. Returns ``model``."""
+    from .layers import Conv2d, Linear
+
+    schemes = {"xavier": xavier_uniform_, "he": lambda w: kaiming_normal_(w, nonlinearity="relu"),
+               "normal": lambda w: normal_(w, 0.0, 0.01)}
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown initialisation {scheme!r}: choose one of {', '.join(INIT_SCHEMES)}")
+    if scheme == "default":
+        return model
+    for module in model.modules():
+        if isinstance(module, (Conv2d, Linear)):
+            schemes[scheme](module.weight)
+            if module.bias is not None:
+                zeros_(module.bias)
+    return model

@@ -247,3 +247,21 @@ class ReduceLROnPlateau:
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)
+
+
+SCHEDULES = ("none", "cosine", "step", "plateau")
+
+
+def create(name: str, optimizer, epochs: int):
+    """A schedule by name over a run of ``epochs``: ``"cosine"`` CosineAnnealingLR to zero at the
+    last epoch, ``"step"`` StepLR dividing the rate by 10 at each third of the run, ``"plateau"``
+    ReduceLROnPlateau halving it after 2 epochs without progress, ``"none"`` None (a constant rate)."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    if name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "step":
+        return StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1)
+    if name == "plateau":
+        return ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+    return None

@@ -13,6 +13,8 @@ GroupNorm      (C/G, H, W) per sample and group   per sample; G=1 is LayerNorm o
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import functional as F
@@ -147,3 +149,36 @@ class InstanceNorm2d(_BatchNorm):
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                self.training or not self.track_running_stats,
                                self.momentum if self.momentum is not None else 0.0, self.eps)
+
+
+NORMS = ("batch", "layer", "group", "none")
+
+
+def norm_layer(kind: str | None, num_features: int, spatial: bool) -> Module | None:
+    """The normalisation layer the model builders insert after a Conv2d (``spatial``) or a hidden
+    Linear: ``"batch"`` BatchNorm2d/BatchNorm1d; ``"layer"`` GroupNorm(1, C) for feature maps
+    (LayerNorm over each sample's C x H x W) or LayerNorm for a feature vector; ``"group"``
+    GroupNorm with gcd(C, 8) groups (a feature vector has no channels: LayerNorm); ``"none"`` or
+    None: no layer."""
+    if kind in (None, "none"):
+        return None
+    if kind == "batch":
+        return BatchNorm2d(num_features) if spatial else BatchNorm1d(num_features)
+    if kind == "layer":
+        return GroupNorm(1, num_features) if spatial else LayerNorm(num_features)
+    if kind == "group":
+        return GroupNorm(math.gcd(num_features, 8), num_features) if spatial else LayerNorm(num_features)
+    raise ValueError(f"unknown normalisation {kind!r}: choose one of {', '.join(NORMS)}")
+
+
+class NormReLU(Module):
+    """A normalisation layer (or none) that takes BatchNorm's fused ``relu=`` keyword, so it can
+    stand where ResNet's blocks call ``bn(x, relu=True)``: y = relu(norm(x)) or norm(x)."""
+
+    def __init__(self, norm: Module | None):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x, relu: bool = False):
+        y = self.norm(x) if self.norm is not None else x
+        return y.relu() if relu else y
