@@ -12,7 +12,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import models, optim
-from minigrad.autograd import profile
+from minigrad import profile
 from minigrad.nn import functional as F
 
 BUILDERS = {"lenet5": (models.lenet5, (1, 28, 28)), "resnet8": (models.resnet8, (3, 32, 32)),

@@ -12,7 +12,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import models, optim
-from minigrad.adversarial import AdversarialBatches, fgsm
+from minigrad.strategies.adversarial import AdversarialBatches, fgsm
 from minigrad.data import DataLoader, Digits, TensorDataset
 from minigrad.nn import functional as F
 from minigrad.train import accuracy, fit, predict

@@ -11,7 +11,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import models, nn, optim
 from minigrad.data import DataLoader, Digits, TensorDataset
-from minigrad.multitask import MultiTaskLoss, MultiTaskModel, Task
+from minigrad.strategies.multitask import MultiTaskLoss, MultiTaskModel, Task
 from minigrad.nn import functional as F
 from minigrad.train import accuracy, fit, predict
 

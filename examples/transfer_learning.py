@@ -17,7 +17,7 @@ from minigrad import models, nn, optim
 from minigrad.data import DataLoader, Digits, TensorDataset
 from minigrad.nn import functional as F
 from minigrad.train import accuracy, fit, predict
-from minigrad.transfer import freeze, param_groups, replace_head, summary
+from minigrad.strategies.transfer import freeze, param_groups, replace_head, summary
 
 
 def classes(dataset, digits):

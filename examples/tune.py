@@ -15,7 +15,7 @@ from minigrad import models, optim
 from minigrad.data import DataLoader, Digits, TensorDataset, random_split
 from minigrad.nn import functional as F
 from minigrad.train import accuracy, predict
-from minigrad.tune import Choice, Experiment, IntRange, LogUniform, Uniform, search
+from minigrad.strategies.tune import Choice, Experiment, IntRange, LogUniform, Uniform, search
 
 
 def main(argv=None):

@@ -1,22 +1,22 @@
 """minigrad: a readable tape-based reverse-mode autodiff engine with fast OpenMP C++ kernels.
 
-Reading order: ``autograd.py`` (the tape) -> ``tensor.py`` -> ``ops/elementwise.py`` ->
-``ops/linalg.py`` -> ``csrc/gemm/gemm.cpp``.
+The README's "Reading order" walks the code from the tape down to the kernels.
 """
-from . import _C
-from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad
-from .ops import (abs, argmax, cat, clip, concat, exp, log, log_softmax, logsumexp, matmul, max,
-                  maximum, mean, min, minimum, pad, relu, sigmoid, softmax, sqrt, stack, std, sum,
-                  tanh, var, where)
+from . import _C, _moved
+from .autograd import enable_grad, is_grad_enabled, no_grad
+from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .gradcheck import gradcheck
+from .ops import (abs, argmax, cat, clip, concat, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
+                  min, minimum, pad, relu, sigmoid, softmax, sqrt, stack, std, sum, tanh, var, where)
+from .profiler import profile
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
-from .creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros,
-                       zeros_like)
-from . import nn  # noqa: E402
-from . import optim  # noqa: E402  (OPTIM)
-# ---- model files and ready-made models (minigrad.io, minigrad.models)
-from .io import load, save  # noqa: E402
-from . import models  # noqa: E402
+
+from . import nn, optim  # noqa: I001  (layers and optimisers build on the names above)
+from . import models
+from .io import load, save
+
+_moved.install()  # minigrad.transfer, minigrad.tune, ... still import (they live in minigrad.strategies)
 
 __version__ = "0.1.0"
 float32, float64, int64 = "float32", "float64", "int64"

@@ -206,8 +206,4 @@ def _run_hook(hook, g):
     return out
 
 
-from .gradcheck import gradcheck  # noqa: E402  (lives beside the tape; uses no_grad)
-from .profiler import profile  # noqa: E402
-
-__all__ = ["Function", "backward", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
-           "profile", "unbroadcast"]
+__all__ = ["Function", "backward", "no_grad", "enable_grad", "is_grad_enabled", "unbroadcast"]

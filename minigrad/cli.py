@@ -294,13 +294,13 @@ def info(args) -> None:
                                    for label, m in extras.items()))
 
 
-# ---------------------------------------------------------------- tune (STRATEGIES: hyper-parameter search)
+# ---------------------------------------------------------------- tune: hyper-parameter search
 def tune(args) -> float:
     """Searches learning rate, optimiser, batch size and dropout for ``--model`` on ``--dataset`` with
-    :func:`minigrad.tune.search`, scored on the validation split; prints the best configuration and,
+    :func:`minigrad.strategies.tune.search`, scored on the validation split; prints the best configuration and,
     last, ``best validation accuracy: 0.9812``."""
     import minigrad as mg
-    from .tune import Choice, Experiment, LogUniform, Uniform, search
+    from .strategies.tune import Choice, Experiment, LogUniform, Uniform, search
 
     if args.threads:
         mg.set_num_threads(args.threads)
@@ -407,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(run=evaluate)
     i = commands.add_parser("info", help="version, instruction set, threads and build flags")
     i.set_defaults(run=info)
-    # ---- tune (STRATEGIES): hyper-parameter search on Optuna
+    # ---- tune: hyper-parameter search on Optuna
     u = commands.add_parser("tune", help="search hyper-parameters with Optuna (pip install 'minigrad[tune]')")
     u.add_argument("--model", choices=models.MODELS, default="mlp")
     u.add_argument("--dataset", default=None, help="as for train (default: digits, or shapes without scikit-learn)")

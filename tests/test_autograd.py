@@ -278,7 +278,7 @@ def test_unbroadcast_sums_stretched_and_added_axes():
 
 def test_profile_counts_forward_and_backward_calls():
     x = mg.randn(3, requires_grad=True)
-    with mg.autograd.profile() as stats:
+    with mg.profile() as stats:
         ((x * 2) * x).sum().backward()
     assert stats[("Mul", "forward")][0] == 2 and stats[("Mul", "backward")][0] == 2
     assert stats[("Sum", "backward")][0] == 1 and stats[("Sum", "backward")][1] >= 0

@@ -6,7 +6,7 @@ import numpy as np
 from ..ops import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d  # noqa: F401
 from ..ops import leaky_relu, log_softmax, mean, relu, sigmoid, softmax, tanh  # noqa: F401
 from ..ops.loss import BCEWithLogits, CrossEntropy, NLLLoss
-from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401  (NORM)
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401  (re-exported as nn.functional)
 from ..tensor import Tensor
 
 

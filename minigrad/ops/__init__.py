@@ -14,7 +14,7 @@ from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximu
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
-from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm  # NORM
+from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from minigrad.data import DataLoader, TensorDataset
-from minigrad.data.curriculum import (CurriculumSampler, difficulty_from_model, linear_pacing, root_pacing,
+from minigrad.strategies.curriculum import (CurriculumSampler, difficulty_from_model, linear_pacing, root_pacing,
                                       step_pacing)
 from minigrad import models
 

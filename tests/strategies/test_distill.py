@@ -6,7 +6,7 @@ import pytest
 import minigrad as mg
 from minigrad import nn, optim
 from minigrad.data import DataLoader, TensorDataset
-from minigrad.distill import Distiller, conv_regressor, hint_loss, hint_training, soft_target_loss
+from minigrad.strategies.distill import Distiller, conv_regressor, hint_loss, hint_training, soft_target_loss
 from minigrad.train import fit
 
 

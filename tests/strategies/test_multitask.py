@@ -5,7 +5,7 @@ import pytest
 import minigrad as mg
 from minigrad import nn
 from minigrad.data import DataLoader, TensorDataset
-from minigrad.multitask import MultiTaskLoss, MultiTaskModel, Task
+from minigrad.strategies.multitask import MultiTaskLoss, MultiTaskModel, Task
 from minigrad.nn import functional as F
 from minigrad.train import fit
 from minigrad import optim

@@ -5,7 +5,7 @@ import pytest
 import minigrad as mg
 from minigrad import models, nn, optim
 from minigrad.nn import functional as F
-from minigrad.transfer import freeze, param_groups, replace_head, trainable_parameters, unfreeze
+from minigrad.strategies.transfer import freeze, param_groups, replace_head, trainable_parameters, unfreeze
 
 
 def _batch(n=8):
@@ -80,3 +80,17 @@ def test_replace_head_keeps_position_and_is_trainable():
     assert resnet.fc.weight.shape == (3, 8)
     with pytest.raises(ValueError, match="no sub-module 'head'"):
         replace_head(resnet, nn.Linear(8, 3), name="head")
+
+
+def test_the_strategies_old_import_paths_give_the_same_modules():
+    import importlib
+
+    for old, new in [("minigrad.transfer", "minigrad.strategies.transfer"), ("minigrad.tune", "minigrad.strategies.tune"),
+                     ("minigrad.multitask", "minigrad.strategies.multitask"),
+                     ("minigrad.distill", "minigrad.strategies.distill"),
+                     ("minigrad.adversarial", "minigrad.strategies.adversarial"),
+                     ("minigrad.data.curriculum", "minigrad.strategies.curriculum")]:
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    from minigrad.transfer import freeze as old_freeze
+
+    assert old_freeze is freeze

@@ -11,7 +11,7 @@ optuna = pytest.importorskip("optuna", reason="hyper-parameter search needs optu
 from minigrad import models, optim  # noqa: E402
 from minigrad.data import DataLoader, TensorDataset  # noqa: E402
 from minigrad.nn import functional as F  # noqa: E402
-from minigrad.tune import Choice, Experiment, LogUniform, search  # noqa: E402
+from minigrad.strategies.tune import Choice, Experiment, LogUniform, search  # noqa: E402
 
 
 
@@ -57,7 +57,7 @@ WORKER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from test_tune import SPACE, _build
-    from minigrad.tune import search
+    from minigrad.strategies.tune import search
     search(_build, SPACE, n_trials=2, storage=sys.argv[1], study_name="shared", seed=int(sys.argv[2]))
 """)
 
@@ -114,7 +114,7 @@ HANGING_WORKER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     from test_tune import SPACE
-    from minigrad.tune import search
+    from minigrad.strategies.tune import search
 
     def build(config):
         open(sys.argv[2], "w").close()   # the trial is running: the test may kill us now

@@ -23,7 +23,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..nn import functional as F
 from ..random import generator
+from ..tensor import Tensor
+from ..train.evaluation import evaluation_mode
 
 
 # ------------------------------------------------------------------------- pacing functions
@@ -64,10 +67,6 @@ def step_pacing(start: float, increase: float, every: int) -> Callable[[int], fl
 def difficulty_from_model(model, inputs, targets, loss_fn=None, batch_size: int = 256) -> np.ndarray:
     """Per-example difficulty: the loss of the reference ``model`` on each example (eval mode,
     no tape). ``loss_fn(output, target, reduction="none")`` defaults to cross-entropy."""
-    from ..nn import functional as F
-    from ..tensor import Tensor
-    from ..train.evaluation import evaluation_mode
-
     loss_fn = loss_fn or F.cross_entropy
     inputs = np.asarray(getattr(inputs, "data", inputs))
     targets = np.asarray(getattr(targets, "data", targets))

@@ -43,8 +43,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .random import manual_seed
-from .train import Callback, Trainer, TrainingDiverged
+from ..random import manual_seed
+from ..train import Callback, Trainer, TrainingDiverged
 
 
 def _optuna():

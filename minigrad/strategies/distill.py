@@ -29,10 +29,10 @@ import math
 
 import numpy as np
 
-from . import nn
-from .nn import functional as F
-from .tensor import Tensor
-from .train.evaluation import evaluation_mode
+from .. import nn
+from ..nn import functional as F
+from ..tensor import Tensor
+from ..train.evaluation import evaluation_mode
 
 
 def soft_target_loss(student_logits, teacher_logits, temperature: float = 4.0) -> Tensor:

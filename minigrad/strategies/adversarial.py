@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import enable_grad
-from .nn import functional as F
-from .tensor import Tensor
+from ..autograd import enable_grad
+from ..nn import functional as F
+from ..tensor import Tensor
 
 
 def input_gradient(model, x, y, loss_fn=F.cross_entropy) -> np.ndarray:

@@ -26,10 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import nn
-from .autograd import no_grad
-from .tensor import Tensor
-from .train.metrics import accuracy
+from .. import nn
+from ..autograd import no_grad
+from ..tensor import Tensor
+from ..train.metrics import accuracy
 
 
 class TaskOutputs(dict):

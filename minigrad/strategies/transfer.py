@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from . import nn
-from .tensor import Tensor
+from .. import nn
+from ..tensor import Tensor
 
 
 def _parameters(modules) -> list[Tensor]:
