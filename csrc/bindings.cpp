@@ -957,7 +957,15 @@ PYBIND11_MODULE(_C, m) {
   g_allocator_tuned = tune_allocator();
 
   m.def("backend_info", &backend_info, "Chosen ISA, thread count, compiler, flags, implementations");
-  m.def("set_num_threads", &set_num_threads, "n"_a);
+  m.def("set_num_threads", [](int n) {
+    // Every parallel region may start this many threads: a count the OS cannot create would
+    // abort inside the OpenMP runtime, so refuse absurd ones here.
+    constexpr int kMaxThreads = 4096;
+    if (n < 1 || n > kMaxThreads)
+      throw py::value_error("set_num_threads: n must lie in [1, " + std::to_string(kMaxThreads) +
+                            "], got " + std::to_string(n));
+    set_num_threads(n);
+  }, "n"_a);
   m.def("get_num_threads", &num_threads);
 
   m.def("gemm", &gemm_binding<false>, "a"_a.noconvert(), "b"_a.noconvert(), "out"_a.noconvert(),

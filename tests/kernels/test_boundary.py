@@ -257,3 +257,13 @@ def test_other_families_refuse_overlap_but_keep_documented_in_place(module):
         module.sgd_step([p[:5]], [p[:5]], None, lr=0.1, momentum=0.0, dampening=0.0,
                         weight_decay=0.0, nesterov=False, maximize=False, first_step=False)
     assert (p == 0).all()
+
+
+def test_set_num_threads_refuses_counts_the_runtime_cannot_start():
+    before = _C.get_num_threads()
+    for n in (0, -1, 2**31 - 1):
+        with pytest.raises(ValueError, match=rf"set_num_threads: n must lie in \[1, 4096\], got {n}"):
+            _C.set_num_threads(n)
+    with pytest.raises(TypeError):
+        _C.set_num_threads(2**63)
+    assert _C.get_num_threads() == before
