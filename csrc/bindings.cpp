@@ -44,6 +44,10 @@ void gemm_typed(const py::array& a, const py::array& b, const py::array& out, bo
     throw py::value_error(std::string(op) + ": cannot multiply a " + shape_str(a) +
                           (ta ? "^T" : "") + " by b " + shape_str(b) + (tb ? "^T" : ""));
   T* c = checked<T>(out, op, "out", {batch, m, n}, true);
+  // Zero-size batches can carry any extents; the driver's blocking arithmetic needs them bounded.
+  const Sizes z(op, [&] { return "a " + shape_str(a) + ", b " + shape_str(b); });
+  z.mul(m, k, "a matrix"), z.mul(k, n, "b matrix"), z.mul(m, n, "product matrix");
+  check_no_overlap(op, {extent_of(a, "a", false), extent_of(b, "b", false), extent_of(out, "out", true)});
   const T* pa = static_cast<const T*>(a.data());
   const T* pb = static_cast<const T*>(b.data());
   const int64_t lda = a.shape(2), ldb = b.shape(2);
@@ -86,29 +90,69 @@ std::string pair_str(const Pair& p) {
   return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")";
 }
 
+using Shape4 = std::array<int64_t, 4>;
+
+std::string shape4_str(const Shape4& s) {
+  return "(" + std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", " + std::to_string(s[2]) +
+         ", " + std::to_string(s[3]) + ")";
+}
+
 // Checks the hyper-parameters against x (n, ci, h, w) and w (co, ci/groups, kh, kw) and
-// returns the geometry; throws ValueError naming the shapes when they do not fit.
-template <typename T>
-ConvShape conv_shape(const char* op, const py::array& x, const py::array& w, Pair stride,
-                     Pair padding, Pair dilation, int64_t groups) {
-  checked<T>(x, op, "input", {kAny, kAny, kAny, kAny});
-  checked<T>(w, op, "weight", {kAny, kAny, kAny, kAny});
+// returns the geometry; throws ValueError naming the shapes when they do not fit, or when
+// any size the conv kernels derive from them (padded planes, patch matrices, per-thread
+// workspace) would leave Sizes' range.
+ConvShape conv_geometry(const char* op, const Shape4& x, const Shape4& w, Pair stride,
+                        Pair padding, Pair dilation, int64_t groups) {
+  const Sizes z(op, [&] {
+    return "input " + shape4_str(x) + ", weight " + shape4_str(w) + ", stride " +
+           pair_str(stride) + ", padding " + pair_str(padding) + ", dilation " +
+           pair_str(dilation) + ", groups " + std::to_string(groups);
+  });
   if (stride[0] < 1 || stride[1] < 1 || dilation[0] < 1 || dilation[1] < 1 || padding[0] < 0 ||
       padding[1] < 0 || groups < 1)
     throw py::value_error(std::string(op) + ": stride " + pair_str(stride) + " and dilation " +
                           pair_str(dilation) + " must be >= 1, padding " + pair_str(padding) +
                           " >= 0, groups " + std::to_string(groups) + " >= 1");
-  ConvShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2), w.shape(3),
-              stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups};
-  if (s.co % groups != 0 || w.shape(1) * groups != s.ci || s.kh < 1 || s.kw < 1)
-    throw py::value_error(std::string(op) + ": weight " + shape_str(w) + " does not fit input " +
-                          shape_str(x) + " with groups=" + std::to_string(groups) +
+  for (int i = 0; i < 4; ++i) z(x[i], "input extent"), z(w[i], "weight extent");
+  for (int i = 0; i < 2; ++i)
+    z(stride[i], "stride"), z(padding[i], "padding"), z(dilation[i], "dilation");
+  ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride[0], stride[1], padding[0],
+              padding[1], dilation[0], dilation[1], groups};
+  if (s.co % groups != 0 || w[1] * groups != s.ci || s.kh < 1 || s.kw < 1)
+    throw py::value_error(std::string(op) + ": weight " + shape4_str(w) + " does not fit input " +
+                          shape4_str(x) + " with groups=" + std::to_string(groups) +
                           " (need weight (C_out, C_in/groups, kh, kw), C_out divisible by groups)");
-  if (s.h + 2 * s.ph < s.dh * (s.kh - 1) + 1 || s.w + 2 * s.pw < s.dw * (s.kw - 1) + 1)
-    throw py::value_error(std::string(op) + ": kernel " + shape_str(w) + " with dilation " +
-                          pair_str(dilation) + " does not fit input " + shape_str(x) +
+  const int64_t hp = z.add(s.h, z.mul(2, s.ph, "padding"), "padded input height");
+  const int64_t wp = z.add(s.w, z.mul(2, s.pw, "padding"), "padded input width");
+  const int64_t reach_h = z.mul(s.dh, s.kh - 1, "dilated kernel height");
+  const int64_t reach_w = z.mul(s.dw, s.kw - 1, "dilated kernel width");
+  if (hp < reach_h + 1 || wp < reach_w + 1)
+    throw py::value_error(std::string(op) + ": kernel " + shape4_str(w) + " with dilation " +
+                          pair_str(dilation) + " does not fit input " + shape4_str(x) +
                           " padded by " + pair_str(padding));
+  // An upper bound on every buffer conv.cpp allocates per thread (in elements; vectors are at
+  // most 16 wide, GEMM chunks at most 512 columns, direct weight-gradient chunks at most 64
+  // images): padded images and padded output gradients, patch matrices, repacked weights.
+  const int64_t channels = z.add(z.add(s.ci, s.co, "channels"), 16, "channels");
+  const int64_t rows = z.add(z.add(hp, z.mul(2, reach_h, "padded rows"), "padded rows"), 16, "padded rows");
+  const int64_t cols = z.add(z.add(wp, z.mul(2, reach_w, "padded columns"), "padded columns"), 64, "padded columns");
+  const int64_t taps = z.product({s.ci, s.kh, s.kw}, "patch size");
+  const int64_t plane = z.mul(s.ho(), s.wo(), "output plane");
+  const int64_t padded = z.product({64, channels, rows, cols}, "padded workspace");
+  const int64_t patches = z.mul(z.add(taps, channels, "patch rows"), z.add(plane, 528, "patch columns"), "patch workspace");
+  const int64_t weights = z.mul(z.add(taps, 16, "weight rows"), channels, "weight workspace");
+  z.mul(z.add(z.add(padded, patches, "workspace"), weights, "workspace"), num_threads(), "workspace");
   return s;
+}
+
+template <typename T>
+ConvShape conv_shape(const char* op, const py::array& x, const py::array& w, Pair stride,
+                     Pair padding, Pair dilation, int64_t groups) {
+  checked<T>(x, op, "input", {kAny, kAny, kAny, kAny});
+  checked<T>(w, op, "weight", {kAny, kAny, kAny, kAny});
+  return conv_geometry(op, {x.shape(0), x.shape(1), x.shape(2), x.shape(3)},
+                       {w.shape(0), w.shape(1), w.shape(2), w.shape(3)}, stride, padding,
+                       dilation, groups);
 }
 
 ConvAlgo parse_algo(const std::string& algo) {
@@ -129,6 +173,10 @@ void conv2d_forward_typed(const py::array& x, const py::array& w, const py::obje
   const ConvAlgo a = parse_algo(algo);
   const T* pb = optional_checked<T>(b, op, "bias", {s.co}, false);
   T* py_ = checked<T>(out, op, "out", {s.n, s.co, s.ho(), s.wo()}, true);
+  std::vector<Extent> args{extent_of(x, "input", false), extent_of(w, "weight", false),
+                           extent_of(out, "out", true)};
+  if (pb) args.push_back(extent_of(py::reinterpret_borrow<py::array>(b), "bias", false));
+  check_no_overlap(op, std::move(args));
   const T* px = static_cast<const T*>(x.data());
   const T* pw = static_cast<const T*>(w.data());
   py::gil_scoped_release release;
@@ -150,6 +198,12 @@ void conv2d_backward_typed(const py::array& x, const py::array& w, const py::arr
   T* pgx = optional_checked<T>(gx, op, "grad_input", {s.n, s.ci, s.h, s.w}, true);
   T* pgw = optional_checked<T>(gw, op, "grad_weight", {s.co, s.ci / s.groups, s.kh, s.kw}, true);
   T* pgb = optional_checked<T>(gb, op, "grad_bias", {s.co}, true);
+  std::vector<Extent> args{extent_of(x, "input", false), extent_of(w, "weight", false),
+                           extent_of(gy, "grad_output", false)};
+  if (pgx) args.push_back(extent_of(py::reinterpret_borrow<py::array>(gx), "grad_input", true));
+  if (pgw) args.push_back(extent_of(py::reinterpret_borrow<py::array>(gw), "grad_weight", true));
+  if (pgb) args.push_back(extent_of(py::reinterpret_borrow<py::array>(gb), "grad_bias", true));
+  check_no_overlap(op, std::move(args));
   const T* px = static_cast<const T*>(x.data());
   const T* pw = static_cast<const T*>(w.data());
   py::gil_scoped_release release;
@@ -195,11 +249,7 @@ std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w,
   else
     throw py::value_error("conv2d_algorithm: pass_ must be 'forward', 'grad_input' or "
                           "'grad_weight', got '" + pass + "'");
-  if (stride[0] < 1 || stride[1] < 1 || dilation[0] < 1 || dilation[1] < 1)
-    throw py::value_error("conv2d_algorithm: stride " + pair_str(stride) + " and dilation " +
-                          pair_str(dilation) + " must be >= 1");
-  const ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride[0], stride[1], padding[0],
-                    padding[1], dilation[0], dilation[1], groups};
+  const ConvShape s = conv_geometry("conv2d_algorithm", x, w, stride, padding, dilation, groups);
   switch (conv_choose_algo(s, parse_algo(algo), which)) {
     case ConvAlgo::direct: return "direct";
     case ConvAlgo::chanvec: return "chanvec";
@@ -209,23 +259,47 @@ std::string conv2d_algorithm(std::array<int64_t, 4> x, std::array<int64_t, 4> w,
   return pointwise ? "gemm_pointwise" : "gemm";
 }
 
-template <typename T>
-PoolShape pool_shape(const char* op, const py::array& x, Pair kernel, Pair stride, Pair padding) {
-  checked<T>(x, op, "input", {kAny, kAny, kAny, kAny});
+// The sizes the pooling kernels index with (input and output planes, window area) must lie in
+// Sizes' range; the window must fit the padded input (as in PyTorch).
+PoolShape pool_geometry(const char* op, const Shape4& x, Pair kernel, Pair stride, Pair padding) {
+  const Sizes z(op, [&] {
+    return "input " + shape4_str(x) + ", kernel_size " + pair_str(kernel) + ", stride " +
+           pair_str(stride) + ", padding " + pair_str(padding);
+  });
   if (kernel[0] < 1 || kernel[1] < 1 || stride[0] < 1 || stride[1] < 1 || padding[0] < 0 ||
-      padding[1] < 0 || 2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1])
+      padding[1] < 0 || padding[0] > kernel[0] / 2 || padding[1] > kernel[1] / 2)
     throw py::value_error(std::string(op) + ": need kernel_size " + pair_str(kernel) +
                           " and stride " + pair_str(stride) + " >= 1 and 0 <= padding " +
                           pair_str(padding) + " <= kernel_size / 2");
-  PoolShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), kernel[0], kernel[1], stride[0],
-              stride[1], padding[0], padding[1], 0, 0};
+  PoolShape s{x[0], x[1], x[2], x[3], kernel[0], kernel[1], stride[0], stride[1], padding[0],
+              padding[1], 0, 0};
+  z(s.n, "input extent"), z(s.c, "input extent");
+  z.mul(z(s.h, "input height"), z(s.w, "input width"), "input plane");
+  z.mul(z(s.kh, "kernel_size"), z(s.kw, "kernel_size"), "window area");
+  z(s.sh, "stride"), z(s.sw, "stride");
   if (s.h + 2 * s.ph < s.kh || s.w + 2 * s.pw < s.kw)
     throw py::value_error(std::string(op) + ": kernel_size " + pair_str(kernel) +
-                          " is larger than input " + shape_str(x) + " padded by " +
+                          " is larger than input " + shape4_str(x) + " padded by " +
                           pair_str(padding));
   s.ho = pool_out_size(s.h, s.kh, s.sh, s.ph);
   s.wo = pool_out_size(s.w, s.kw, s.sw, s.pw);
+  z.mul(s.ho, s.wo, "output plane");
   return s;
+}
+
+template <typename T>
+PoolShape pool_shape(const char* op, const py::array& x, Pair kernel, Pair stride, Pair padding) {
+  checked<T>(x, op, "input", {kAny, kAny, kAny, kAny});
+  return pool_geometry(op, {x.shape(0), x.shape(1), x.shape(2), x.shape(3)}, kernel, stride, padding);
+}
+
+// Adaptive pooling: x's plane (h, w) onto an output plane (ho, wo), 1 <= ho <= h, 1 <= wo <= w.
+void adaptive_geometry(const char* op, const py::array& x, int64_t ho, int64_t wo) {
+  const Sizes z(op, [&] {
+    return "input " + shape_str(x) + " to output size (" + std::to_string(ho) + ", " +
+           std::to_string(wo) + ")";
+  });
+  z.mul(z(x.shape(2), "input height"), z(x.shape(3), "input width"), "input plane");
 }
 
 // kind: 0 max, 1 average, 2 adaptive average.
@@ -240,6 +314,7 @@ void pool_forward_typed(int kind, const py::array& x, const py::array& out, cons
     checked<T>(x, op, "input", {kAny, kAny, kAny, kAny});
     checked<T>(out, op, "out", {x.shape(0), x.shape(1), kAny, kAny}, true);
     s = PoolShape{x.shape(0), x.shape(1), x.shape(2), x.shape(3), 0, 0, 0, 0, 0, 0, out.shape(2), out.shape(3)};
+    adaptive_geometry(op, x, s.ho, s.wo);
     if (s.ho < 1 || s.wo < 1 || (s.ho > s.h && s.h > 0) || (s.wo > s.w && s.w > 0) || s.h < 1 || s.w < 1)
       throw py::value_error(std::string(op) + ": output size (" + std::to_string(s.ho) + ", " +
                             std::to_string(s.wo) + ") must be between 1 and the input size of " +
@@ -252,6 +327,9 @@ void pool_forward_typed(int kind, const py::array& x, const py::array& out, cons
   int64_t* pidx = nullptr;
   if (kind == 0 && !(pidx = optional_checked<int64_t>(idx, op, "indices", {s.n, s.c, s.ho, s.wo}, true)))
     throw py::type_error(std::string(op) + ": indices must be an int64 array");
+  std::vector<Extent> args{extent_of(x, "input", false), extent_of(out, "out", true)};
+  if (pidx) args.push_back(extent_of(py::reinterpret_borrow<py::array>(idx), "indices", true));
+  check_no_overlap(op, std::move(args));
   py::gil_scoped_release release;
   if (kind == 0) (Ref ? max_pool2d_forward_ref<T> : max_pool2d_forward<T>)(s, px, py_, pidx);
   if (kind == 1) (Ref ? avg_pool2d_forward_ref<T> : avg_pool2d_forward<T>)(s, px, py_);
@@ -269,6 +347,7 @@ void pool_backward_typed(int kind, const py::array& gy, const py::array& gx, con
     checked<T>(gx, op, "grad_input", {kAny, kAny, kAny, kAny}, true);
     checked<T>(gy, op, "grad_output", {gx.shape(0), gx.shape(1), kAny, kAny});
     s = PoolShape{gx.shape(0), gx.shape(1), gx.shape(2), gx.shape(3), 0, 0, 0, 0, 0, 0, gy.shape(2), gy.shape(3)};
+    adaptive_geometry(op, gx, s.ho, s.wo);
     if (s.ho < 1 || s.wo < 1 || s.ho > s.h || s.wo > s.w)
       throw py::value_error(std::string(op) + ": grad_output " + shape_str(gy) +
                             " is not an adaptive pooling of grad_input " + shape_str(gx));
@@ -278,9 +357,14 @@ void pool_backward_typed(int kind, const py::array& gy, const py::array& gx, con
   const T* pgy = checked<T>(gy, op, "grad_output", {s.n, s.c, s.ho, s.wo});
   T* pgx = checked<T>(gx, op, "grad_input", {s.n, s.c, s.h, s.w}, true);
   const int64_t* pidx = nullptr;
+  std::vector<Extent> args{extent_of(gy, "grad_output", false), extent_of(gx, "grad_input", true)};
   if (kind == 0) {
     pidx = optional_checked<int64_t>(idx, op, "indices", {s.n, s.c, s.ho, s.wo}, false);
     if (!pidx) throw py::type_error(std::string(op) + ": indices must be an int64 array");
+    args.push_back(extent_of(py::reinterpret_borrow<py::array>(idx), "indices", false));
+  }
+  check_no_overlap(op, std::move(args));
+  if (kind == 0) {
     const int64_t count = s.n * s.c * s.ho * s.wo, plane = s.h * s.w;
     bool ok = true;
     {
@@ -389,10 +473,10 @@ const T* optional_vector(const py::object& v, const char* op, const char* arg, i
   return checked<T>(v.cast<py::array>(), op, arg, {c}, writable);
 }
 
-template <typename T>
-void distinct_from_input(const py::array& x, const T* out, const char* op, const char* arg) {
-  if (static_cast<const void*>(out) == x.data())
-    throw py::value_error(std::string(op) + ": " + arg + " must not share memory with x");
+// The extent of an optional argument (None spans nothing).
+Extent optional_extent(const py::object& v, const char* name, bool written) {
+  if (v.is_none()) return Extent{nullptr, nullptr, name, written};
+  return extent_of(py::reinterpret_borrow<py::array>(v), name, written);
 }
 
 template <typename T, bool Ref>
@@ -413,7 +497,12 @@ void bn_forward_train_typed(const py::array& x, const py::object& weight, const 
   T* y = checked<T>(out, op, "out", {n, c, s}, true);
   T* sm = checked<T>(save_mean, op, "save_mean", {c}, true);
   T* si = checked<T>(save_invstd, op, "save_invstd", {c}, true);
-  distinct_from_input(x, y, op, "out");
+  check_no_overlap(op, {extent_of(x, "x", false), optional_extent(weight, "weight", false),
+                        optional_extent(bias, "bias", false),
+                        optional_extent(running_mean, "running_mean", true),
+                        optional_extent(running_var, "running_var", true),
+                        extent_of(out, "out", true), extent_of(save_mean, "save_mean", true),
+                        extent_of(save_invstd, "save_invstd", true)});
   py::gil_scoped_release release;
   (Ref ? batch_norm_forward_train_ref<T> : batch_norm_forward_train<T>)(
       px, n, c, s, g, b, rm, rv, momentum, eps, relu, y, sm, si);
@@ -434,7 +523,12 @@ void bn_forward_eval_typed(const py::array& x, const py::object& weight, const p
   T* y = checked<T>(out, op, "out", {n, c, s}, true);
   T* sm = checked<T>(save_mean, op, "save_mean", {c}, true);
   T* si = checked<T>(save_invstd, op, "save_invstd", {c}, true);
-  distinct_from_input(x, y, op, "out");
+  check_no_overlap(op, {extent_of(x, "x", false), optional_extent(weight, "weight", false),
+                        optional_extent(bias, "bias", false),
+                        extent_of(running_mean, "running_mean", false),
+                        extent_of(running_var, "running_var", false),
+                        extent_of(out, "out", true), extent_of(save_mean, "save_mean", true),
+                        extent_of(save_invstd, "save_invstd", true)});
   py::gil_scoped_release release;
   (Ref ? batch_norm_forward_eval_ref<T> : batch_norm_forward_eval<T>)(px, n, c, s, g, b, rm, rv,
                                                                       eps, relu, y, sm, si);
@@ -458,11 +552,15 @@ void bn_backward_typed(const py::array& x, const py::array& grad_out, const py::
     if (!py::isinstance<py::array>(grad_input))
       throw py::type_error(std::string(op) + ": grad_input must be a numpy array or None");
     dx = checked<T>(grad_input.cast<py::array>(), op, "grad_input", {n, c, s}, true);
-    distinct_from_input(x, dx, op, "grad_input");
-    distinct_from_input(grad_out, dx, op, "grad_input");
   }
   T* dg = const_cast<T*>(optional_vector<T>(grad_weight, op, "grad_weight", c, true));
   T* db = const_cast<T*>(optional_vector<T>(grad_bias, op, "grad_bias", c, true));
+  check_no_overlap(op, {extent_of(x, "x", false), extent_of(grad_out, "grad_out", false),
+                        optional_extent(weight, "weight", false), optional_extent(bias, "bias", false),
+                        extent_of(mean, "mean", false), extent_of(invstd, "invstd", false),
+                        optional_extent(grad_input, "grad_input", true),
+                        optional_extent(grad_weight, "grad_weight", true),
+                        optional_extent(grad_bias, "grad_bias", true)});
   if (training && n * s <= 1)
     throw py::value_error(std::string(op) + ": expected more than 1 value per channel when "
                           "training, got x of shape " + shape_str(x));
@@ -536,6 +634,10 @@ void def_batch_norm(py::module_& m) {
 // C-contiguity, writeability, shape equal to its parameter's) before any kernel runs.
 template <typename T>
 struct GroupArrays {
+  // Every array the pointers below point into. A Python sequence may hand out a new array on
+  // each __getitem__ that nothing else references: without these references it would be freed
+  // (and its memory reused) before the kernel writes through the pointer.
+  std::vector<py::array> keep;
   std::vector<int64_t> sizes;
   std::vector<T*> param;
   std::vector<const T*> grad;
@@ -594,17 +696,25 @@ GroupArrays<T> gather_group(const char* op, const py::sequence& params, const py
     throw py::value_error(std::string(op) + ": got " + std::to_string(n) + " params but " +
                           std::to_string(grads.size()) + " grads");
   GroupArrays<T> g;
+  g.keep.reserve(n * (2 + states.size()));
   g.sizes.reserve(n);
   g.param.reserve(n);
   g.grad.reserve(n);
-  std::vector<py::array> param_arrays;
-  param_arrays.reserve(n);
+  std::vector<Extent> extents;
+  extents.reserve(n * (2 + states.size()));
+  // Checks one element, holds a reference to it and records its bytes for the overlap check.
+  auto take = [&](py::object item, const char* list, size_t i, const py::array* like, bool written) {
+    T* ptr = checked_element<T>(item, op, list, i, like, written);
+    g.keep.push_back(py::reinterpret_borrow<py::array>(item));
+    extents.push_back(extent_of(g.keep.back(), std::string(list) + "[" + std::to_string(i) + "]", written));
+    return ptr;
+  };
+  std::vector<size_t> param_at(n);  // where params[i] sits in g.keep (the shape reference)
   for (size_t i = 0; i < n; ++i) {
-    py::handle h = params[i];
-    g.param.push_back(checked_element<T>(h, op, "params", i, nullptr, true));
-    param_arrays.push_back(py::reinterpret_borrow<py::array>(h));
-    g.sizes.push_back(static_cast<int64_t>(param_arrays.back().size()));
-    g.grad.push_back(checked_element<T>(grads[i], op, "grads", i, &param_arrays.back(), false));
+    g.param.push_back(take(params[i], "params", i, nullptr, true));
+    param_at[i] = g.keep.size() - 1;
+    g.sizes.push_back(static_cast<int64_t>(g.keep.back().size()));
+    g.grad.push_back(take(grads[i], "grads", i, &g.keep[param_at[i]], false));
   }
   int k = 0;
   for (const StateArg& s : states) {
@@ -618,10 +728,13 @@ GroupArrays<T> gather_group(const char* op, const py::sequence& params, const py
                               std::to_string(seq.size()) + " " + s.name);
       g.state[k].reserve(n);
       for (size_t i = 0; i < n; ++i)
-        g.state[k].push_back(checked_element<T>(seq[i], op, s.name, i, &param_arrays[i], true));
+        g.state[k].push_back(take(seq[i], s.name, i, &g.keep[param_at[i]], true));
     }
     ++k;
   }
+  // Each parameter and state buffer is updated in place from its own old values; it must
+  // not share bytes with any other list element.
+  check_no_overlap(op, std::move(extents));
   return g;
 }
 
@@ -629,7 +742,7 @@ GroupArrays<T> gather_group(const char* op, const py::sequence& params, const py
 template <typename F>
 void by_param_dtype(const py::sequence& params, F&& fn) {
   if (params.size() == 0) return;
-  py::handle first = params[0];
+  const py::object first = params[0];  // owned: the sequence may not keep it alive
   if (py::isinstance<py::array>(first) &&
       is_dtype(py::reinterpret_borrow<py::array>(first), py::dtype::of<double>()))
     fn(double{});
@@ -641,6 +754,7 @@ template <bool Ref>
 void sgd_binding(const py::sequence& params, const py::sequence& grads, const py::object& bufs,
                  double lr, double momentum, double dampening, double weight_decay, bool nesterov,
                  bool maximize, bool first_step) {
+  check_finite("sgd_step", {{"lr", lr}, {"momentum", momentum}, {"dampening", dampening}, {"weight_decay", weight_decay}});
   const SgdScalars s{lr, momentum, dampening, weight_decay, nesterov, maximize, first_step};
   by_param_dtype(params, [&](auto zero) {
     using T = decltype(zero);
@@ -653,6 +767,7 @@ void sgd_binding(const py::sequence& params, const py::sequence& grads, const py
 template <bool Ref>
 void adagrad_binding(const py::sequence& params, const py::sequence& grads, const py::object& sums,
                      double clr, double eps, double weight_decay, bool maximize) {
+  check_finite("adagrad_step", {{"clr", clr}, {"eps", eps}, {"weight_decay", weight_decay}});
   const AdagradScalars s{clr, eps, weight_decay, maximize};
   by_param_dtype(params, [&](auto zero) {
     using T = decltype(zero);
@@ -667,6 +782,7 @@ void rmsprop_binding(const py::sequence& params, const py::sequence& grads,
                      const py::object& square_avgs, const py::object& grad_avgs,
                      const py::object& bufs, double lr, double alpha, double eps,
                      double weight_decay, double momentum, bool centered, bool maximize) {
+  check_finite("rmsprop_step", {{"lr", lr}, {"alpha", alpha}, {"eps", eps}, {"weight_decay", weight_decay}, {"momentum", momentum}});
   const RmspropScalars s{lr, alpha, eps, weight_decay, momentum, centered, maximize};
   by_param_dtype(params, [&](auto zero) {
     using T = decltype(zero);
@@ -683,6 +799,7 @@ template <bool Ref>
 void adadelta_binding(const py::sequence& params, const py::sequence& grads,
                       const py::object& square_avgs, const py::object& acc_deltas, double lr,
                       double rho, double eps, double weight_decay, bool maximize) {
+  check_finite("adadelta_step", {{"lr", lr}, {"rho", rho}, {"eps", eps}, {"weight_decay", weight_decay}});
   const AdadeltaScalars s{lr, rho, eps, weight_decay, maximize};
   by_param_dtype(params, [&](auto zero) {
     using T = decltype(zero);
@@ -699,6 +816,7 @@ void adam_binding(const py::sequence& params, const py::sequence& grads, const p
                   double beta1, double beta2, double eps, double weight_decay, double step_size,
                   double bias_correction2_sqrt, bool decoupled_weight_decay, bool amsgrad,
                   bool maximize) {
+  check_finite("adam_step", {{"lr", lr}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}, {"step_size", step_size}, {"bias_correction2_sqrt", bias_correction2_sqrt}});
   const AdamScalars s{lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt,
                       decoupled_weight_decay, amsgrad, maximize};
   by_param_dtype(params, [&](auto zero) {
@@ -717,6 +835,7 @@ void nadam_binding(const py::sequence& params, const py::sequence& grads, const 
                    const py::object& exp_avg_sqs, double lr, double beta1, double beta2, double eps,
                    double weight_decay, double bias_correction2, double grad_coef, double avg_coef,
                    bool decoupled_weight_decay, bool maximize) {
+  check_finite("nadam_step", {{"lr", lr}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}, {"bias_correction2", bias_correction2}, {"grad_coef", grad_coef}, {"avg_coef", avg_coef}});
   const NadamScalars s{lr, beta1, beta2, eps, weight_decay, bias_correction2, grad_coef, avg_coef,
                        decoupled_weight_decay, maximize};
   by_param_dtype(params, [&](auto zero) {
@@ -754,12 +873,14 @@ void def_optim(py::module_& m) {
 
 // ---------------------------------------------------------------------------- ELTWISE
 // relu_forward(x, out), relu_backward(grad, y, out), add(a, b, out): same shape and dtype,
-// any rank; `out` may be one of the inputs (in place).
+// any rank; `out` may be one of the inputs exactly (in place: each element is read before it is
+// written), but not a shifted view of one.
 template <typename T, bool Ref>
 void relu_forward_typed(const py::array& x, const py::array& out) {
   const char* op = Ref ? "relu_forward_ref" : "relu_forward";
   const T* px = checked_like<T>(x, op, "x", x);
   T* py_ = checked_like<T>(out, op, "out", x, true);
+  check_no_overlap(op, {extent_of(x, "x", false), extent_of(out, "out", true)}, true);
   const int64_t n = x.size();
   py::gil_scoped_release release;
   Ref ? relu_forward_ref<T>(px, py_, n) : relu_forward<T>(px, py_, n);
@@ -771,6 +892,7 @@ void relu_backward_typed(const py::array& g, const py::array& y, const py::array
   const T* pg = checked_like<T>(g, op, "grad", g);
   const T* py_ = checked_like<T>(y, op, "y", g);
   T* po = checked_like<T>(out, op, "out", g, true);
+  check_no_overlap(op, {extent_of(g, "grad", false), extent_of(y, "y", false), extent_of(out, "out", true)}, true);
   const int64_t n = g.size();
   py::gil_scoped_release release;
   Ref ? relu_backward_ref<T>(pg, py_, po, n) : relu_backward<T>(pg, py_, po, n);
@@ -782,6 +904,7 @@ void add_typed(const py::array& a, const py::array& b, const py::array& out) {
   const T* pa = checked_like<T>(a, op, "a", a);
   const T* pb = checked_like<T>(b, op, "b", a);
   T* po = checked_like<T>(out, op, "out", a, true);
+  check_no_overlap(op, {extent_of(a, "a", false), extent_of(b, "b", false), extent_of(out, "out", true)}, true);
   const int64_t n = a.size();
   py::gil_scoped_release release;
   Ref ? add_ref<T>(pa, pb, po, n) : add<T>(pa, pb, po, n);
@@ -834,7 +957,15 @@ PYBIND11_MODULE(_C, m) {
   g_allocator_tuned = tune_allocator();
 
   m.def("backend_info", &backend_info, "Chosen ISA, thread count, compiler, flags, implementations");
-  m.def("set_num_threads", &set_num_threads, "n"_a);
+  m.def("set_num_threads", [](int n) {
+    // Every parallel region may start this many threads: a count the OS cannot create would
+    // abort inside the OpenMP runtime, so refuse absurd ones here.
+    constexpr int kMaxThreads = 4096;
+    if (n < 1 || n > kMaxThreads)
+      throw py::value_error("set_num_threads: n must lie in [1, " + std::to_string(kMaxThreads) +
+                            "], got " + std::to_string(n));
+    set_num_threads(n);
+  }, "n"_a);
   m.def("get_num_threads", &num_threads);
 
   m.def("gemm", &gemm_binding<false>, "a"_a.noconvert(), "b"_a.noconvert(), "out"_a.noconvert(),
@@ -847,6 +978,24 @@ PYBIND11_MODULE(_C, m) {
         "algo"_a = "auto", "pass_"_a = "forward",
         "The algorithm conv2d runs for these shapes in this pass ('forward', 'grad_input' or "
         "'grad_weight')");
+
+  // The size rules of conv2d and pooling, for the Python ops to check before they allocate
+  // outputs (errors name `op`); they return the output shape.
+  m.attr("MAX_SIZE") = py::int_(kMaxSize);
+  m.def("conv2d_output_shape",
+        [](Shape4 x, Shape4 w, Pair stride, Pair padding, Pair dilation, int64_t groups,
+           const std::string& op) {
+          const ConvShape s = conv_geometry(op.c_str(), x, w, stride, padding, dilation, groups);
+          return Shape4{s.n, s.co, s.ho(), s.wo()};
+        },
+        "input_shape"_a, "weight_shape"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
+        "op"_a = "conv2d");
+  m.def("pool2d_output_shape",
+        [](Shape4 x, Pair kernel, Pair stride, Pair padding, const std::string& op) {
+          const PoolShape s = pool_geometry(op.c_str(), x, kernel, stride, padding);
+          return Shape4{s.n, s.c, s.ho, s.wo};
+        },
+        "input_shape"_a, "kernel_size"_a, "stride"_a, "padding"_a, "op"_a = "pool2d");
 
   py::module_ ref = m.def_submodule("ref", "Plain scalar reference kernels (test oracles)");
   def_conv_pool<true>(ref);  // CONV / POOL

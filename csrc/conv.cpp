@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "dispatch.h"
@@ -49,7 +50,7 @@ double conv_flop(const ConvShape& s) {
 int batch_team(const ConvShape& s) {
   const int64_t kFlopPerThread = 1 << 20;
   return static_cast<int>(std::min<int64_t>(
-      s.n, threads_for(static_cast<int64_t>(conv_flop(s)), kFlopPerThread)));
+      s.n, threads_for(static_cast<int64_t>(std::min(conv_flop(s), 1e18)), kFlopPerThread)));
 }
 
 // ------------------------------------------------------------------------ im2col / col2im
@@ -164,7 +165,11 @@ void add_channel_sums(int64_t channels, int64_t plane, const T* gy, T* gb) {
 }
 
 // Runs body(thread, image) over the batch on `team` threads (static split, so every thread
-// owns a fixed set of images), after setup(thread) on each thread.
+// owns a fixed set of images), after setup(thread) on each thread. setup allocates the
+// thread's buffers: if that throws (std::bad_alloc for a workspace larger than memory), the
+// exception must not leave the parallel region (that would terminate the process); it is
+// caught, every thread skips the loop, and it is rethrown here, where the binding turns it
+// into a Python MemoryError.
 template <typename Setup, typename Body>
 void over_images(int64_t n, int team, Setup setup, Body body) {
   if (team <= 1) {
@@ -172,13 +177,23 @@ void over_images(int64_t n, int team, Setup setup, Body body) {
     for (int64_t i = 0; i < n; ++i) body(0, i);
     return;
   }
+  std::exception_ptr failed;
 #pragma omp parallel num_threads(team)
   {
     const int t = omp_get_thread_num();
-    setup(t);
+    try {
+      setup(t);
+    } catch (...) {
+#pragma omp critical(mg_conv_setup_failed)
+      if (!failed) failed = std::current_exception();
+    }
+#pragma omp barrier
+    if (!failed) {  // the same answer on every thread after the barrier
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) body(t, i);
+      for (int64_t i = 0; i < n; ++i) body(t, i);
+    }
   }
+  if (failed) std::rethrow_exception(failed);
 }
 
 // Per-thread partial sums of a gradient, added into `out` in thread order.

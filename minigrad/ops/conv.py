@@ -12,16 +12,23 @@ from ..autograd import Function
 
 
 def pair(value, name: str, op: str) -> tuple:
-    """An int or a 2-sequence of ints as ``(height, width)``."""
+    """An int or a 2-sequence of ints as ``(height, width)``; each at most ``_C.MAX_SIZE``
+    (2**48, the compiled kernels' size bound), so it also fits their 64-bit arithmetic."""
+    result = None
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value), int(value)
-    try:
-        first, second = value
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (first, second)):
-            return int(first), int(second)
-    except (TypeError, ValueError):
-        pass
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+        result = int(value), int(value)
+    else:
+        try:
+            first, second = value
+            if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (first, second)):
+                result = int(first), int(second)
+        except (TypeError, ValueError):
+            pass
+    if result is None:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if max(result) > _C.MAX_SIZE:
+        raise ValueError(f"{op}: {name} {result} is too large (sizes must lie in [0, 2**48])")
+    return result
 
 
 def conv2d_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -52,7 +59,9 @@ def check_conv2d(x, w, b, stride, padding, dilation, groups) -> tuple:
     if ho < 1 or wo < 1:
         raise ValueError(f"Conv2d: kernel {w.shape[2:]} with dilation {dilation} is larger than input "
                          f"{x.shape} padded by {padding}")
-    return n, c_out, ho, wo
+    # The kernels' size rule (padded planes, workspace: csrc/check.h Sizes) has one home, in C++;
+    # checked here before the output is allocated.
+    return tuple(_C.conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups, op="Conv2d"))
 
 
 class Conv2d(Function):

@@ -23,7 +23,8 @@ def check_pool2d(op, x, kernel_size, stride, padding) -> tuple:
     h, w = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
     if h < kernel_size[0] or w < kernel_size[1]:
         raise ValueError(f"{op}: kernel_size {kernel_size} is larger than input {x.shape} padded by {padding}")
-    return (*x.shape[:2], (h - kernel_size[0]) // stride[0] + 1, (w - kernel_size[1]) // stride[1] + 1)
+    # The kernels' size rule (window area, planes: csrc/check.h Sizes) has one home, in C++.
+    return tuple(_C.pool2d_output_shape(x.shape, kernel_size, stride, padding, op=op))
 
 
 def window_options(op, kernel_size, stride, padding) -> dict:

@@ -112,7 +112,7 @@ def test_algorithm_choice():
     assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1),
                                pass_="grad_input") == "chanvec"
     assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 1, 1), stride=(2, 2), pass_="grad_input") == "gemm"
-    assert _C.conv2d_algorithm((64, 4, 9, 9), (6, 4, 3, 3), groups=2, algo="chanvec") == "gemm"
+    assert _C.conv2d_algorithm((64, 4, 9, 9), (6, 2, 3, 3), groups=2, algo="chanvec") == "gemm"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
     assert _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(2, 2), algo="direct") == "gemm"
     # LeNet conv2: dX by the GEMM (6 input channels fill neither a channel vector nor the
