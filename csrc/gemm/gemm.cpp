@@ -61,37 +61,13 @@ constexpr int64_t kMinMacsPerThread = int64_t(1) << 18;
 constexpr int64_t kInPlaceBBytes = 128 * 1024;
 
 template <typename T>
-GemmMicroKernel<T> pick_ukr();
-template <>
-GemmMicroKernel<float> pick_ukr<float>() {
-  return select_for_isa(&generic::sgemm_ukr, &avx2::sgemm_ukr, &avx512::sgemm_ukr);
-}
-template <>
-GemmMicroKernel<double> pick_ukr<double>() {
-  return select_for_isa(&generic::dgemm_ukr, &avx2::dgemm_ukr, &avx512::dgemm_ukr);
-}
-
-template <typename T>
 const GemmMicroKernel<T>& ukr() {
-  static const GemmMicroKernel<T> k = pick_ukr<T>();
-  return k;
-}
-
-template <typename T>
-GemmDotKernel<T> pick_dot();
-template <>
-GemmDotKernel<float> pick_dot<float>() {
-  return select_for_isa(&generic::sdot_ukr, &avx2::sdot_ukr, &avx512::sdot_ukr);
-}
-template <>
-GemmDotKernel<double> pick_dot<double>() {
-  return select_for_isa(&generic::ddot_ukr, &avx2::ddot_ukr, &avx512::ddot_ukr);
+  return isa_table<GemmMicroKernel<T>>();
 }
 
 template <typename T>
 const GemmDotKernel<T>& dot_ukr() {
-  static const GemmDotKernel<T> k = pick_dot<T>();
-  return k;
+  return isa_table<GemmDotKernel<T>>();
 }
 
 // Per-thread packing memory, kept between calls (allocating and first-touching a few hundred

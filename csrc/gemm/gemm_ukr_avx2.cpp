@@ -195,16 +195,24 @@ void run_stream(int64_t kc, const typename S::T* a, const typename S::T* b, int6
 }
 
 }  // namespace
-
-GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx2_3x4"}; }
-GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx2_3x4"}; }
-
-GemmMicroKernel<float> sgemm_ukr() {
-  return {kMR, 16, &run<F32>, &run_stream<F32>, "sgemm_ukr_avx2_6x16"};
-}
-GemmMicroKernel<double> dgemm_ukr() {
-  return {kMR, 8, &run<F64>, &run_stream<F64>, "dgemm_ukr_avx2_6x8"};
-}
-
 }  // namespace avx2
+
+template <>
+GemmDotKernel<float> kernel_table<GemmDotKernel<float>, Isa::avx2>() {
+  return {avx2::kDotMR, avx2::kDotNR, &avx2::dot_run<avx2::F32>, "sdot_avx2_3x4"};
+}
+template <>
+GemmDotKernel<double> kernel_table<GemmDotKernel<double>, Isa::avx2>() {
+  return {avx2::kDotMR, avx2::kDotNR, &avx2::dot_run<avx2::F64>, "ddot_avx2_3x4"};
+}
+
+template <>
+GemmMicroKernel<float> kernel_table<GemmMicroKernel<float>, Isa::avx2>() {
+  return {avx2::kMR, 16, &avx2::run<avx2::F32>, &avx2::run_stream<avx2::F32>, "sgemm_ukr_avx2_6x16"};
+}
+template <>
+GemmMicroKernel<double> kernel_table<GemmMicroKernel<double>, Isa::avx2>() {
+  return {avx2::kMR, 8, &avx2::run<avx2::F64>, &avx2::run_stream<avx2::F64>, "dgemm_ukr_avx2_6x8"};
+}
+
 }  // namespace mg

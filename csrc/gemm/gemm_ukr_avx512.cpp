@@ -201,16 +201,24 @@ void run_stream(int64_t kc, const typename S::T* a, const typename S::T* b, int6
 }
 
 }  // namespace
-
-GemmDotKernel<float> sdot_ukr() { return {kDotMR, kDotNR, &dot_run<F32>, "sdot_avx512_4x6"}; }
-GemmDotKernel<double> ddot_ukr() { return {kDotMR, kDotNR, &dot_run<F64>, "ddot_avx512_4x6"}; }
-
-GemmMicroKernel<float> sgemm_ukr() {
-  return {kMR, 32, &run<F32>, &run_stream<F32>, "sgemm_ukr_avx512_12x32"};
-}
-GemmMicroKernel<double> dgemm_ukr() {
-  return {kMR, 16, &run<F64>, &run_stream<F64>, "dgemm_ukr_avx512_12x16"};
-}
-
 }  // namespace avx512
+
+template <>
+GemmDotKernel<float> kernel_table<GemmDotKernel<float>, Isa::avx512>() {
+  return {avx512::kDotMR, avx512::kDotNR, &avx512::dot_run<avx512::F32>, "sdot_avx512_4x6"};
+}
+template <>
+GemmDotKernel<double> kernel_table<GemmDotKernel<double>, Isa::avx512>() {
+  return {avx512::kDotMR, avx512::kDotNR, &avx512::dot_run<avx512::F64>, "ddot_avx512_4x6"};
+}
+
+template <>
+GemmMicroKernel<float> kernel_table<GemmMicroKernel<float>, Isa::avx512>() {
+  return {avx512::kMR, 32, &avx512::run<avx512::F32>, &avx512::run_stream<avx512::F32>, "sgemm_ukr_avx512_12x32"};
+}
+template <>
+GemmMicroKernel<double> kernel_table<GemmMicroKernel<double>, Isa::avx512>() {
+  return {avx512::kMR, 16, &avx512::run<avx512::F64>, &avx512::run_stream<avx512::F64>, "dgemm_ukr_avx512_12x16"};
+}
+
 }  // namespace mg

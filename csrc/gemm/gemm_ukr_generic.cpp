@@ -59,17 +59,25 @@ void dot(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b, 
 }
 
 }  // namespace
+}  // namespace generic
 
-GemmDotKernel<float> sdot_ukr() { return {2, 4, &dot<float, 2, 4, 8>, "sdot_generic_2x4"}; }
-GemmDotKernel<double> ddot_ukr() { return {2, 4, &dot<double, 2, 4, 4>, "ddot_generic_2x4"}; }
+template <>
+GemmDotKernel<float> kernel_table<GemmDotKernel<float>, Isa::generic>() {
+  return {2, 4, &generic::dot<float, 2, 4, 8>, "sdot_generic_2x4"};
+}
+template <>
+GemmDotKernel<double> kernel_table<GemmDotKernel<double>, Isa::generic>() {
+  return {2, 4, &generic::dot<double, 2, 4, 4>, "ddot_generic_2x4"};
+}
 
 // No streaming stores: the portable code has no non-temporal store to offer.
-GemmMicroKernel<float> sgemm_ukr() {
-  return {4, 8, &ukr<float, 4, 8>, nullptr, "sgemm_ukr_generic_4x8"};
+template <>
+GemmMicroKernel<float> kernel_table<GemmMicroKernel<float>, Isa::generic>() {
+  return {4, 8, &generic::ukr<float, 4, 8>, nullptr, "sgemm_ukr_generic_4x8"};
 }
-GemmMicroKernel<double> dgemm_ukr() {
-  return {4, 4, &ukr<double, 4, 4>, nullptr, "dgemm_ukr_generic_4x4"};
+template <>
+GemmMicroKernel<double> kernel_table<GemmMicroKernel<double>, Isa::generic>() {
+  return {4, 4, &generic::ukr<double, 4, 4>, nullptr, "dgemm_ukr_generic_4x4"};
 }
 
-}  // namespace generic
 }  // namespace mg

@@ -16,6 +16,8 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace mg {
 
 template <typename T>
@@ -45,23 +47,11 @@ struct GemmDotKernel {
   const char* name;
 };
 
-namespace generic {
-GemmMicroKernel<float> sgemm_ukr();
-GemmMicroKernel<double> dgemm_ukr();
-GemmDotKernel<float> sdot_ukr();
-GemmDotKernel<double> ddot_ukr();
-}  // namespace generic
-namespace avx2 {
-GemmMicroKernel<float> sgemm_ukr();
-GemmMicroKernel<double> dgemm_ukr();
-GemmDotKernel<float> sdot_ukr();
-GemmDotKernel<double> ddot_ukr();
-}  // namespace avx2
-namespace avx512 {
-GemmMicroKernel<float> sgemm_ukr();
-GemmMicroKernel<double> dgemm_ukr();
-GemmDotKernel<float> sdot_ukr();
-GemmDotKernel<double> ddot_ukr();
-}  // namespace avx512
+// One of each per ISA and dtype, defined by gemm_ukr_<isa>.cpp; the driver takes the active
+// ISA's with isa_table<GemmMicroKernel<T>>() (dispatch.h).
+MG_DECLARE_KERNEL_TABLES(GemmMicroKernel<float>)
+MG_DECLARE_KERNEL_TABLES(GemmMicroKernel<double>)
+MG_DECLARE_KERNEL_TABLES(GemmDotKernel<float>)
+MG_DECLARE_KERNEL_TABLES(GemmDotKernel<double>)
 
 }  // namespace mg
