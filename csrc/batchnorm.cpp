@@ -24,19 +24,8 @@ namespace mg {
 namespace {
 
 template <typename T>
-BatchNormSpanKernels<T> pick_kernels();
-template <>
-BatchNormSpanKernels<float> pick_kernels<float>() {
-  return select_for_isa(&generic::batchnorm_kernels_f32, &avx2::batchnorm_kernels_f32, &avx512::batchnorm_kernels_f32);
-}
-template <>
-BatchNormSpanKernels<double> pick_kernels<double>() {
-  return select_for_isa(&generic::batchnorm_kernels_f64, &avx2::batchnorm_kernels_f64, &avx512::batchnorm_kernels_f64);
-}
-template <typename T>
 const BatchNormSpanKernels<T>& kernels() {
-  static const BatchNormSpanKernels<T> k = pick_kernels<T>();
-  return k;
+  return isa_table<BatchNormSpanKernels<T>>();
 }
 
 constexpr int64_t kGrain = 32768;  // elements per thread below which a team does not pay

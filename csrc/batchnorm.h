@@ -17,6 +17,8 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace mg {
 
 constexpr int64_t kBatchNormBlock = 8192;
@@ -53,18 +55,10 @@ struct BatchNormSpanKernels {
   const char* name;
 };
 
-namespace generic {
-BatchNormSpanKernels<float> batchnorm_kernels_f32();
-BatchNormSpanKernels<double> batchnorm_kernels_f64();
-}  // namespace generic
-namespace avx2 {
-BatchNormSpanKernels<float> batchnorm_kernels_f32();
-BatchNormSpanKernels<double> batchnorm_kernels_f64();
-}  // namespace avx2
-namespace avx512 {
-BatchNormSpanKernels<float> batchnorm_kernels_f32();
-BatchNormSpanKernels<double> batchnorm_kernels_f64();
-}  // namespace avx512
+// One table per ISA and dtype, each defined by batchnorm_<isa>.cpp; the driver takes the
+// active ISA's with isa_table<BatchNormSpanKernels<T>>() (dispatch.h).
+MG_DECLARE_KERNEL_TABLES(BatchNormSpanKernels<float>)
+MG_DECLARE_KERNEL_TABLES(BatchNormSpanKernels<double>)
 
 // ---- the driver (all pointers checked by the bindings; optional ones may be null)
 // Training forward: batch statistics into save_mean / save_invstd, running stats updated

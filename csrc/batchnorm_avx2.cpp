@@ -1,20 +1,4 @@
-// Batch-norm span kernels for the avx2 path: compiled with -mavx2 -mfma (CMake gives *_avx2.cpp those flags).
-#include <cstdint>
-
-#include "batchnorm.h"
-
-namespace mg {
-namespace avx2 {
-namespace {
+// Batch-norm span kernels compiled for avx2: the code is batchnorm_spans.inc,
+// the target's settings csrc/isa/avx2.h (CMake gives *_avx2.cpp its flags).
+#include "isa/avx2.h"
 #include "batchnorm_spans.inc"
-}  // namespace
-
-BatchNormSpanKernels<float> batchnorm_kernels_f32() {
-  return make_batchnorm_kernels<float>("batchnorm_spans_avx2");
-}
-BatchNormSpanKernels<double> batchnorm_kernels_f64() {
-  return make_batchnorm_kernels<double>("batchnorm_spans_avx2");
-}
-
-}  // namespace avx2
-}  // namespace mg

@@ -22,19 +22,8 @@ namespace {
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 template <typename T>
-ConvDirectKernels<T> pick_direct();
-template <>
-ConvDirectKernels<float> pick_direct<float>() {
-  return select_for_isa(&generic::conv_direct_f32, &avx2::conv_direct_f32, &avx512::conv_direct_f32);
-}
-template <>
-ConvDirectKernels<double> pick_direct<double>() {
-  return select_for_isa(&generic::conv_direct_f64, &avx2::conv_direct_f64, &avx512::conv_direct_f64);
-}
-template <typename T>
 const ConvDirectKernels<T>& direct() {
-  static const ConvDirectKernels<T> k = pick_direct<T>();
-  return k;
+  return isa_table<ConvDirectKernels<T>>();
 }
 
 // A 1x1 convolution with stride 1 and no padding: the image (ci x h*w) is the patch matrix.

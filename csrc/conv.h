@@ -22,6 +22,8 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace mg {
 
 struct ConvShape {
@@ -93,17 +95,9 @@ struct ConvDirectKernels {
   const char* chanvec_name;
 };
 
-namespace generic {
-ConvDirectKernels<float> conv_direct_f32();
-ConvDirectKernels<double> conv_direct_f64();
-}  // namespace generic
-namespace avx2 {
-ConvDirectKernels<float> conv_direct_f32();
-ConvDirectKernels<double> conv_direct_f64();
-}  // namespace avx2
-namespace avx512 {
-ConvDirectKernels<float> conv_direct_f32();
-ConvDirectKernels<double> conv_direct_f64();
-}  // namespace avx512
+// One table per ISA and dtype, each defined by conv_direct_<isa>.cpp; the driver takes the
+// active ISA's with isa_table<ConvDirectKernels<T>>() (dispatch.h).
+MG_DECLARE_KERNEL_TABLES(ConvDirectKernels<float>)
+MG_DECLARE_KERNEL_TABLES(ConvDirectKernels<double>)
 
 }  // namespace mg

@@ -1,22 +1,4 @@
-// Direct convolution kernels built for the avx512 target (see conv_direct_kernels.inc).
-#include <cstring>
-
-#include "conv.h"
-
-namespace mg {
-namespace avx512 {
-namespace {
+// Direct convolution kernels compiled for avx512: the code is conv_direct_kernels.inc,
+// the target's settings csrc/isa/avx512.h (CMake gives *_avx512.cpp its flags).
+#include "isa/avx512.h"
 #include "conv_direct_kernels.inc"
-}  // namespace
-
-ConvDirectKernels<float> conv_direct_f32() {
-  return {16, &correlate<float>, &weight_grad<float>, "conv_direct_avx512_4x16",
-          &chanvec_correlate<float>, &chanvec_weight_grad<float>, "conv_chanvec_avx512"};
-}
-ConvDirectKernels<double> conv_direct_f64() {
-  return {8, &correlate<double>, &weight_grad<double>, "conv_direct_avx512_4x8",
-          &chanvec_correlate<double>, &chanvec_weight_grad<double>, "conv_chanvec_avx512"};
-}
-
-}  // namespace avx512
-}  // namespace mg

@@ -1,22 +1,4 @@
-// Direct convolution kernels built for the generic target (see conv_direct_kernels.inc).
-#include <cstring>
-
-#include "conv.h"
-
-namespace mg {
-namespace generic {
-namespace {
+// Direct convolution kernels compiled for generic: the code is conv_direct_kernels.inc,
+// the target's settings csrc/isa/generic.h (portable flags).
+#include "isa/generic.h"
 #include "conv_direct_kernels.inc"
-}  // namespace
-
-ConvDirectKernels<float> conv_direct_f32() {
-  return {16, &correlate<float>, &weight_grad<float>, "conv_direct_generic_4x16",
-          &chanvec_correlate<float>, &chanvec_weight_grad<float>, "conv_chanvec_generic"};
-}
-ConvDirectKernels<double> conv_direct_f64() {
-  return {8, &correlate<double>, &weight_grad<double>, "conv_direct_generic_4x8",
-          &chanvec_correlate<double>, &chanvec_weight_grad<double>, "conv_chanvec_generic"};
-}
-
-}  // namespace generic
-}  // namespace mg

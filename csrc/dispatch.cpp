@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>

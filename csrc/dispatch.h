@@ -3,12 +3,12 @@
 // The CPU and OS are asked once (CPUID for the instruction sets, XGETBV for whether the OS
 // saves the wide registers on a context switch). MINIGRAD_ISA=generic|avx2|avx512 may lower
 // the choice for testing; asking for more than the machine has is an error at import.
-// Each kernel family keeps its own table of function pointers filled from active_isa().
 #pragma once
-#include <string>
 
 namespace mg {
 
+// The enumerators double as the names of the per-ISA namespaces (mg::avx2, ...) and of the
+// MG_ISA macro that csrc/isa/<isa>.h defines for its translation units.
 enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
 
 Isa cpu_isa();            // the best the CPU and OS support
@@ -17,15 +17,40 @@ const char* isa_name(Isa isa);
 // Validates MINIGRAD_ISA; throws std::invalid_argument with a readable message.
 void check_isa_env();
 
-// The one dispatch rule every kernel family follows: call the factory of the active ISA.
-// Each argument is a function returning that ISA's kernel table (e.g. avx512::eltwise_f32).
+// ---- Kernel tables: the one dispatch rule every family follows ----
+//
+// A family's kernels for one ISA and dtype form a table type (a struct of function pointers
+// and a name, e.g. EltwiseKernels<float>). Each ISA's translation unit of the family
+// (<family>_<isa>.cpp, built with that ISA's flags) defines
+//     template <> EltwiseKernels<float> kernel_table<EltwiseKernels<float>, Isa::avx2>() { ... }
+// and the portable code gets the active ISA's table with isa_table<EltwiseKernels<float>>().
+// So the list of ISAs lives here (the switch below and MG_DECLARE_KERNEL_TABLES), not in
+// every family.
+template <typename Table, Isa I>
+Table kernel_table();
+
+// Declares a family's specialisations (in its header, after the table type), so every use
+// of kernel_table<Table, I> sees that it is defined in another translation unit.
+#define MG_DECLARE_KERNEL_TABLES(...)                                   \
+  template <>                                                           \
+  __VA_ARGS__ kernel_table<__VA_ARGS__, ::mg::Isa::generic>();          \
+  template <>                                                           \
+  __VA_ARGS__ kernel_table<__VA_ARGS__, ::mg::Isa::avx2>();             \
+  template <>                                                           \
+  __VA_ARGS__ kernel_table<__VA_ARGS__, ::mg::Isa::avx512>();
+
+// The active ISA's table, picked on first use and kept: one cached table per table type
+// (every family has its own table types, so families never share a cache).
 template <typename Table>
-Table select_for_isa(Table (*generic)(), Table (*avx2)(), Table (*avx512)()) {
-  switch (active_isa()) {
-    case Isa::avx512: return avx512();
-    case Isa::avx2: return avx2();
-    default: return generic();
-  }
+const Table& isa_table() {
+  static const Table table = [] {
+    switch (active_isa()) {
+      case Isa::avx512: return kernel_table<Table, Isa::avx512>();
+      case Isa::avx2: return kernel_table<Table, Isa::avx2>();
+      default: return kernel_table<Table, Isa::generic>();
+    }
+  }();
+  return table;
 }
 
 }  // namespace mg

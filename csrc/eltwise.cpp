@@ -10,17 +10,9 @@ namespace {
 
 constexpr int64_t kGrain = int64_t(1) << 15;
 
-EltwiseKernels<float> pick(float*) {
-  return select_for_isa(&generic::eltwise_f32, &avx2::eltwise_f32, &avx512::eltwise_f32);
-}
-EltwiseKernels<double> pick(double*) {
-  return select_for_isa(&generic::eltwise_f64, &avx2::eltwise_f64, &avx512::eltwise_f64);
-}
-
 template <typename T>
 const EltwiseKernels<T>& table() {
-  static const EltwiseKernels<T> k = pick(static_cast<T*>(nullptr));
-  return k;
+  return isa_table<EltwiseKernels<T>>();
 }
 
 // Runs body(begin, end) over [0, n) split into one contiguous chunk per thread.

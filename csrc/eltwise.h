@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace mg {
 
 template <typename T>
@@ -13,18 +15,10 @@ struct EltwiseKernels {
   const char* name;
 };
 
-namespace generic {
-EltwiseKernels<float> eltwise_f32();
-EltwiseKernels<double> eltwise_f64();
-}  // namespace generic
-namespace avx2 {
-EltwiseKernels<float> eltwise_f32();
-EltwiseKernels<double> eltwise_f64();
-}  // namespace avx2
-namespace avx512 {
-EltwiseKernels<float> eltwise_f32();
-EltwiseKernels<double> eltwise_f64();
-}  // namespace avx512
+// One table per ISA and dtype, each defined by eltwise_<isa>.cpp; the driver takes the
+// active ISA's with isa_table<EltwiseKernels<T>>() (dispatch.h).
+MG_DECLARE_KERNEL_TABLES(EltwiseKernels<float>)
+MG_DECLARE_KERNEL_TABLES(EltwiseKernels<double>)
 
 // Multithreaded drivers over the ISA chosen at import.
 template <typename T>

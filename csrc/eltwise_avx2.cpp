@@ -1,14 +1,4 @@
-// Element-wise span kernels built for the avx2 target (see eltwise_kernels.inc).
-#include "eltwise.h"
-
-namespace mg {
-namespace avx2 {
-namespace {
+// Element-wise span kernels compiled for avx2: the code is eltwise_kernels.inc,
+// the target's settings csrc/isa/avx2.h (CMake gives *_avx2.cpp its flags).
+#include "isa/avx2.h"
 #include "eltwise_kernels.inc"
-}  // namespace
-
-EltwiseKernels<float> eltwise_f32() { return kernels<float>("eltwise_avx2"); }
-EltwiseKernels<double> eltwise_f64() { return kernels<double>("eltwise_avx2"); }
-
-}  // namespace avx2
-}  // namespace mg

@@ -1,14 +1,4 @@
-// Element-wise span kernels built for the avx512 target (see eltwise_kernels.inc).
-#include "eltwise.h"
-
-namespace mg {
-namespace avx512 {
-namespace {
+// Element-wise span kernels compiled for avx512: the code is eltwise_kernels.inc,
+// the target's settings csrc/isa/avx512.h (CMake gives *_avx512.cpp its flags).
+#include "isa/avx512.h"
 #include "eltwise_kernels.inc"
-}  // namespace
-
-EltwiseKernels<float> eltwise_f32() { return kernels<float>("eltwise_avx512"); }
-EltwiseKernels<double> eltwise_f64() { return kernels<double>("eltwise_avx512"); }
-
-}  // namespace avx512
-}  // namespace mg

@@ -18,20 +18,8 @@ constexpr int64_t kGrain = 16384;  // elements per thread worth a team (~a few m
 constexpr int64_t kLine = 16;      // split points are multiples of this many elements
 
 template <typename T>
-OptimChunkKernels<T> pick_kernels();
-template <>
-OptimChunkKernels<float> pick_kernels<float>() {
-  return select_for_isa(&generic::optim_kernels_f32, &avx2::optim_kernels_f32, &avx512::optim_kernels_f32);
-}
-template <>
-OptimChunkKernels<double> pick_kernels<double>() {
-  return select_for_isa(&generic::optim_kernels_f64, &avx2::optim_kernels_f64, &avx512::optim_kernels_f64);
-}
-
-template <typename T>
 const OptimChunkKernels<T>& kernels() {
-  static const OptimChunkKernels<T> k = pick_kernels<T>();
-  return k;
+  return isa_table<OptimChunkKernels<T>>();
 }
 
 template <typename T>

@@ -10,6 +10,8 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace mg {
 
 // A parameter group: `count` tensors of sizes[i] elements. state[k][i] is the k-th state buffer
@@ -108,17 +110,9 @@ struct OptimChunkKernels {
   const char* name;
 };
 
-namespace generic {
-OptimChunkKernels<float> optim_kernels_f32();
-OptimChunkKernels<double> optim_kernels_f64();
-}  // namespace generic
-namespace avx2 {
-OptimChunkKernels<float> optim_kernels_f32();
-OptimChunkKernels<double> optim_kernels_f64();
-}  // namespace avx2
-namespace avx512 {
-OptimChunkKernels<float> optim_kernels_f32();
-OptimChunkKernels<double> optim_kernels_f64();
-}  // namespace avx512
+// One table per ISA and dtype, each defined by optim_<isa>.cpp; the driver takes the
+// active ISA's with isa_table<OptimChunkKernels<T>>() (dispatch.h).
+MG_DECLARE_KERNEL_TABLES(OptimChunkKernels<float>)
+MG_DECLARE_KERNEL_TABLES(OptimChunkKernels<double>)
 
 }  // namespace mg

@@ -1,17 +1,4 @@
-// Fused optimiser chunk kernels compiled for avx2 (-mavx2 -mfma); the loops live in
-// optim_kernels.inc and are vectorised by the compiler for this instruction set.
-#include "optim.h"
-
-#define MG_OPTIM_HAS_FMA 1
-
-namespace mg {
-namespace avx2 {
-namespace {
+// Fused optimiser chunk kernels compiled for avx2: the code is optim_kernels.inc,
+// the target's settings csrc/isa/avx2.h (CMake gives *_avx2.cpp its flags).
+#include "isa/avx2.h"
 #include "optim_kernels.inc"
-}  // namespace
-
-OptimChunkKernels<float> optim_kernels_f32() { return chunk_kernels<float>("optim_fused_avx2"); }
-OptimChunkKernels<double> optim_kernels_f64() { return chunk_kernels<double>("optim_fused_avx2"); }
-
-}  // namespace avx2
-}  // namespace mg

@@ -36,7 +36,8 @@
 namespace mg {
 namespace {
 
-// Cache blocking, sized for a Zen 5 core (48 KiB L1d, 1 MiB L2, shared L3) and similar:
+// Cache blocking, from the byte budgets of the ISA's micro-kernel table (csrc/isa/<isa>.h;
+// all three ISAs use the same ones, sized for a Zen 5 core: 48 KiB L1d, 1 MiB L2, shared L3):
 //   KC: the depth of one pass. Each pass loads and stores every C tile once, so deeper passes
 //       pay less for C; at KC x NR = 64 KiB the B sliver streams from L2 rather than sitting
 //       in L1, which the prefetchers sustain (measured: KC 512 beats 256 by ~8% at n = 2048).
@@ -49,9 +50,11 @@ struct Blocking {
 template <typename T>
 Blocking blocking_for(const GemmMicroKernel<T>& uk) {
   const int64_t elem = sizeof(T);
-  const int64_t kc = (64 * 1024) / (uk.nr * elem);
-  const int64_t mc = std::max<int64_t>(uk.mr, (480 * 1024) / (kc * elem) / uk.mr * uk.mr);
-  const int64_t nc = std::max<int64_t>(uk.nr, (4 * 1024 * 1024) / (kc * elem) / uk.nr * uk.nr);
+  const int64_t kc = uk.cache.b_sliver_bytes / (uk.nr * elem);
+  const int64_t mc =
+      std::max<int64_t>(uk.mr, uk.cache.a_block_bytes / (kc * elem) / uk.mr * uk.mr);
+  const int64_t nc =
+      std::max<int64_t>(uk.nr, uk.cache.b_panel_bytes / (kc * elem) / uk.nr * uk.nr);
   return {mc, kc, nc};
 }
 
@@ -61,37 +64,13 @@ constexpr int64_t kMinMacsPerThread = int64_t(1) << 18;
 constexpr int64_t kInPlaceBBytes = 128 * 1024;
 
 template <typename T>
-GemmMicroKernel<T> pick_ukr();
-template <>
-GemmMicroKernel<float> pick_ukr<float>() {
-  return select_for_isa(&generic::sgemm_ukr, &avx2::sgemm_ukr, &avx512::sgemm_ukr);
-}
-template <>
-GemmMicroKernel<double> pick_ukr<double>() {
-  return select_for_isa(&generic::dgemm_ukr, &avx2::dgemm_ukr, &avx512::dgemm_ukr);
-}
-
-template <typename T>
 const GemmMicroKernel<T>& ukr() {
-  static const GemmMicroKernel<T> k = pick_ukr<T>();
-  return k;
-}
-
-template <typename T>
-GemmDotKernel<T> pick_dot();
-template <>
-GemmDotKernel<float> pick_dot<float>() {
-  return select_for_isa(&generic::sdot_ukr, &avx2::sdot_ukr, &avx512::sdot_ukr);
-}
-template <>
-GemmDotKernel<double> pick_dot<double>() {
-  return select_for_isa(&generic::ddot_ukr, &avx2::ddot_ukr, &avx512::ddot_ukr);
+  return isa_table<GemmMicroKernel<T>>();
 }
 
 template <typename T>
 const GemmDotKernel<T>& dot_ukr() {
-  static const GemmDotKernel<T> k = pick_dot<T>();
-  return k;
+  return isa_table<GemmDotKernel<T>>();
 }
 
 // Per-thread packing memory, kept between calls (allocating and first-touching a few hundred

@@ -1,6 +1,9 @@
 // Portable micro-kernels: plain loops over a register tile that the compiler vectorises
 // with whatever the baseline target offers (SSE2 on x86-64). Edge tiles compute the full
-// tile and write back only its first m rows and n columns.
+// tile and write back only its first m rows and n columns. The tile sizes are in
+// csrc/isa/generic.h.
+#include "isa/generic.h"
+
 #include "gemm/ukernel.h"
 
 namespace mg {
@@ -58,18 +61,45 @@ void dot(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b, 
     }
 }
 
+template <typename T, int NR>
+GemmMicroKernel<T> micro_kernel(const char* name) {
+  // No streaming stores: the portable code has no non-temporal store to offer.
+  return {kGemmMR, NR, &ukr<T, kGemmMR, NR>, nullptr, name,
+          {kGemmBSliverBytes, kGemmABlockBytes, kGemmBPanelBytes}};
+}
+
+template <typename T, int L>
+GemmDotKernel<T> dot_kernel(const char* name) {
+  return {kGemmDotMR, kGemmDotNR, &dot<T, kGemmDotMR, kGemmDotNR, L>, name};
+}
+
 }  // namespace
-
-GemmDotKernel<float> sdot_ukr() { return {2, 4, &dot<float, 2, 4, 8>, "sdot_generic_2x4"}; }
-GemmDotKernel<double> ddot_ukr() { return {2, 4, &dot<double, 2, 4, 4>, "ddot_generic_2x4"}; }
-
-// No streaming stores: the portable code has no non-temporal store to offer.
-GemmMicroKernel<float> sgemm_ukr() {
-  return {4, 8, &ukr<float, 4, 8>, nullptr, "sgemm_ukr_generic_4x8"};
-}
-GemmMicroKernel<double> dgemm_ukr() {
-  return {4, 4, &ukr<double, 4, 4>, nullptr, "dgemm_ukr_generic_4x4"};
-}
-
 }  // namespace generic
+
+// The names carry the tile shape ("sgemm_ukr_generic_4x8"), built from the constants.
+template <>
+GemmMicroKernel<float> kernel_table<GemmMicroKernel<float>, Isa::generic>() {
+  static constexpr GemmKernelName name =
+      gemm_kernel_name("sgemm_ukr_generic_", generic::kGemmMR, generic::kGemmNRF32);
+  return generic::micro_kernel<float, generic::kGemmNRF32>(name.text);
+}
+template <>
+GemmMicroKernel<double> kernel_table<GemmMicroKernel<double>, Isa::generic>() {
+  static constexpr GemmKernelName name =
+      gemm_kernel_name("dgemm_ukr_generic_", generic::kGemmMR, generic::kGemmNRF64);
+  return generic::micro_kernel<double, generic::kGemmNRF64>(name.text);
+}
+template <>
+GemmDotKernel<float> kernel_table<GemmDotKernel<float>, Isa::generic>() {
+  static constexpr GemmKernelName name =
+      gemm_kernel_name("sdot_generic_", generic::kGemmDotMR, generic::kGemmDotNR);
+  return generic::dot_kernel<float, generic::kGemmDotLanesF32>(name.text);
+}
+template <>
+GemmDotKernel<double> kernel_table<GemmDotKernel<double>, Isa::generic>() {
+  static constexpr GemmKernelName name =
+      gemm_kernel_name("ddot_generic_", generic::kGemmDotMR, generic::kGemmDotNR);
+  return generic::dot_kernel<double, generic::kGemmDotLanesF64>(name.text);
+}
+
 }  // namespace mg

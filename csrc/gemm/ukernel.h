@@ -16,7 +16,19 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace mg {
+
+// The cache blocking the driver derives from a micro-kernel (gemm.cpp, blocking_for): byte
+// budgets for one KC x NR sliver of B, one thread's packed MC x KC block of A and the team's
+// KC x NC panel of B. They are tuning constants of the ISA (csrc/isa/<isa>.h), carried here so
+// that the portable driver reads them from the table it runs.
+struct GemmCacheBudget {
+  int64_t b_sliver_bytes;
+  int64_t a_block_bytes;
+  int64_t b_panel_bytes;
+};
 
 template <typename T>
 struct GemmMicroKernel {
@@ -27,6 +39,7 @@ struct GemmMicroKernel {
   void (*run_stream)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha,
                      T beta, int m, int n);
   const char* name;
+  GemmCacheBudget cache;
 };
 
 // The dot-product kernel, for op(A) = A and op(B) = B^T, whose rows both run along k: it
@@ -45,23 +58,33 @@ struct GemmDotKernel {
   const char* name;
 };
 
-namespace generic {
-GemmMicroKernel<float> sgemm_ukr();
-GemmMicroKernel<double> dgemm_ukr();
-GemmDotKernel<float> sdot_ukr();
-GemmDotKernel<double> ddot_ukr();
-}  // namespace generic
-namespace avx2 {
-GemmMicroKernel<float> sgemm_ukr();
-GemmMicroKernel<double> dgemm_ukr();
-GemmDotKernel<float> sdot_ukr();
-GemmDotKernel<double> ddot_ukr();
-}  // namespace avx2
-namespace avx512 {
-GemmMicroKernel<float> sgemm_ukr();
-GemmMicroKernel<double> dgemm_ukr();
-GemmDotKernel<float> sdot_ukr();
-GemmDotKernel<double> ddot_ukr();
-}  // namespace avx512
+// A kernel's name with its tile shape, "<prefix><rows>x<cols>", built by the compiler from the
+// constants the kernel is made of, so that the name cannot disagree with them. (Only ever
+// evaluated at compile time, into static constexpr names: no code of it is emitted.)
+struct GemmKernelName {
+  char text[48];
+};
+constexpr GemmKernelName gemm_kernel_name(const char* prefix, int rows, int cols) {
+  GemmKernelName name{};
+  int at = 0;
+  for (const char* p = prefix; *p != '\0'; ++p) name.text[at++] = *p;
+  const int parts[2] = {rows, cols};
+  for (int k = 0; k < 2; ++k) {
+    if (k == 1) name.text[at++] = 'x';
+    char digits[12] = {};
+    int len = 0;
+    for (int v = parts[k]; len == 0 || v > 0; v /= 10)
+      digits[len++] = static_cast<char>('0' + v % 10);
+    while (len > 0) name.text[at++] = digits[--len];
+  }
+  return name;
+}
+
+// One of each per ISA and dtype, defined by gemm_ukr_<isa>.cpp; the driver takes the active
+// ISA's with isa_table<GemmMicroKernel<T>>() (dispatch.h).
+MG_DECLARE_KERNEL_TABLES(GemmMicroKernel<float>)
+MG_DECLARE_KERNEL_TABLES(GemmMicroKernel<double>)
+MG_DECLARE_KERNEL_TABLES(GemmDotKernel<float>)
+MG_DECLARE_KERNEL_TABLES(GemmDotKernel<double>)
 
 }  // namespace mg
