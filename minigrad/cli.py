@@ -28,15 +28,27 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads
-from .data import (CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset,
-                   standardized_split)
+from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, standardized_split
 from .data import transforms as T
 from .io import CorruptFileError
 from .nn import functional as F
 from .nn import init
 from .optim import lr_scheduler
-from .train import (CSVLogger, EarlyStopping, ModelCheckpoint, PrintEpochs, ProgressBar, Trainer, TrainingDiverged,
-                    accuracy, confusion_matrix, evaluate as evaluate_loader, load_checkpoint, predict, predict_tta)
+from .train import (
+    CSVLogger,
+    EarlyStopping,
+    ModelCheckpoint,
+    PrintEpochs,
+    ProgressBar,
+    Trainer,
+    TrainingDiverged,
+    accuracy,
+    confusion_matrix,
+    load_checkpoint,
+    predict,
+    predict_tta,
+)
+from .train import evaluate as evaluate_loader
 
 AUGMENTATIONS = ("flip", "crop", "resized-crop", "affine", "jitter", "noise")
 
@@ -300,6 +312,7 @@ def tune(args) -> float:
     :func:`minigrad.strategies.tune.search`, scored on the validation split; prints the best configuration and,
     last, ``best validation accuracy: 0.9812``."""
     import minigrad as mg
+
     from .strategies.tune import Choice, Experiment, LogUniform, Uniform, search
 
     if args.threads:

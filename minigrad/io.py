@@ -27,7 +27,7 @@ import re
 import stat
 import struct
 import tempfile
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 

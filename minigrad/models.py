@@ -3,7 +3,7 @@ each builder) with PyTorch-compatible parameter names, so PyTorch checkpoints of
 architecture load with ``load_state_dict(strict=True)``."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import nn
 from .nn import functional as F

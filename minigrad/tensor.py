@@ -42,7 +42,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
         self.requires_grad_(requires_grad)
 
     @staticmethod
-    def _constant_like(value, inputs) -> "Tensor":
+    def _constant_like(value, inputs) -> Tensor:
         """Wraps a Python number or array operand in the dtype of the op's float tensors."""
         ref = next((t.data.dtype for t in inputs if isinstance(t, Tensor) and t.data.dtype.kind == "f"), None)
         if ref is None:  # as tensor(): Python floats become float32
@@ -81,7 +81,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
         return f"tensor({np.array2string(self.data, separator=', ', prefix='tensor(')}{grad})"
 
     # ---- the tape
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.type not in FLOAT_DTYPES:
             raise TypeError(f"only float32/float64 tensors can require grad, not {self.dtype}")
         self.requires_grad = bool(requires_grad)
@@ -90,7 +90,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         autograd.backward(self, grad, retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor(self.data, _version=self._version)
 
     def register_hook(self, hook) -> None:
@@ -108,12 +108,12 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
             self.grad.data += grad
 
     # ---- in-place updates: bump the version so the tape can refuse stale saved values
-    def mark_modified(self) -> "Tensor":
+    def mark_modified(self) -> Tensor:
         """Records that ``data`` was changed in place (by numpy, a kernel, an optimiser); every writer calls it."""
         self._version[0] += 1
         return self
 
-    def _inplace(self, update) -> "Tensor":
+    def _inplace(self, update) -> Tensor:
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place change of a tensor that requires grad: wrap it in no_grad()")
         update(self.data)

@@ -6,7 +6,7 @@ one Python call per sample); :class:`~minigrad.data.DataLoader` uses it when pre
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

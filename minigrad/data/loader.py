@@ -12,8 +12,9 @@ The threads overlap loading with compute: numpy indexing and the C++ kernels rel
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 

@@ -3,8 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d  # noqa: F401
-from ..ops import leaky_relu, log_softmax, mean, relu, sigmoid, softmax, tanh  # noqa: F401
+from ..ops import (  # noqa: F401  # noqa: F401
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv2d,
+    leaky_relu,
+    log_softmax,
+    max_pool2d,
+    mean,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
 from ..ops.loss import BCEWithLogits, CrossEntropy, NLLLoss
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401  (re-exported as nn.functional)
 from ..tensor import Tensor

@@ -11,7 +11,7 @@ unit, so shrinking them does not reduce the model's capacity and can only hurt t
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..autograd import no_grad
 from ..random import generator

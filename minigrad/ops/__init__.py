@@ -8,14 +8,38 @@ import numpy as np
 
 from ..autograd import Function
 from .conv import Conv2d, pair
-from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg,
-                          Pow, ReLU, Sigmoid, Sqrt, Sub, Tanh, Where, equal, greater, greater_equal,
-                          less, less_equal, not_equal)
+from .elementwise import (
+    Abs,
+    Add,
+    Cast,
+    Clip,
+    Div,
+    Exp,
+    LeakyReLU,
+    Log,
+    Maximum,
+    Minimum,
+    Mul,
+    Neg,
+    Pow,
+    ReLU,
+    Sigmoid,
+    Sqrt,
+    Sub,
+    Tanh,
+    Where,
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    not_equal,
+)
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
-from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
 from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
+from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
 
 
@@ -28,13 +52,13 @@ def add(x, y): return Add.apply(x, y)
 def sub(x, y): return Sub.apply(x, y)
 def mul(x, y): return Mul.apply(x, y)
 def div(x, y): return Div.apply(x, y)
-def pow(x, y): return Pow.apply(x, y)  # noqa: A001 - mirrors torch.pow
+def pow(x, y): return Pow.apply(x, y)  # shadows the builtin on purpose: mirrors torch.pow
 def neg(x): return Neg.apply(x)
-def abs(x): return Abs.apply(x)  # noqa: A001
+def abs(x): return Abs.apply(x)
 def exp(x): return Exp.apply(x)
 def log(x): return Log.apply(x)
 def sqrt(x): return Sqrt.apply(x)
-def clip(x, min=None, max=None): return Clip.apply(x, low=min, high=max)  # noqa: A002
+def clip(x, min=None, max=None): return Clip.apply(x, low=min, high=max)
 def maximum(x, y): return Maximum.apply(x, y)
 def minimum(x, y): return Minimum.apply(x, y)
 def where(cond, x, y): return Where.apply(cond, x, y)
@@ -67,10 +91,10 @@ def matmul(x, y):
     return out
 
 
-def sum(x, axis=None, keepdims=False, dim=None): return Sum.apply(x, axis=_axis(axis, dim), keepdims=keepdims)  # noqa: A001
+def sum(x, axis=None, keepdims=False, dim=None): return Sum.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 def mean(x, axis=None, keepdims=False, dim=None): return Mean.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
-def max(x, axis=None, keepdims=False, dim=None): return Max.apply(x, axis=_axis(axis, dim), keepdims=keepdims)  # noqa: A001
-def min(x, axis=None, keepdims=False, dim=None): return Min.apply(x, axis=_axis(axis, dim), keepdims=keepdims)  # noqa: A001
+def max(x, axis=None, keepdims=False, dim=None): return Max.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def min(x, axis=None, keepdims=False, dim=None): return Min.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 def logsumexp(x, axis=None, keepdims=False, dim=None): return LogSumExp.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
@@ -157,7 +181,7 @@ def pad(x, pad_width, value=0.0):
 
 
 # ---- convolution and pooling (NCHW), PyTorch's signatures
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of ``input`` (N, C_in, H, W) with ``weight`` (C_out, C_in/groups, kH, kW)."""
     geometry = dict(stride=pair(stride, "stride", "Conv2d"), padding=pair(padding, "padding", "Conv2d"),
                     dilation=pair(dilation, "dilation", "Conv2d"), groups=int(groups))
@@ -165,15 +189,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return Conv2d.apply(*operands, **geometry)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0):  # noqa: A002
+def max_pool2d(input, kernel_size, stride=None, padding=0):
     return MaxPool2d.apply(input, **window_options("MaxPool2d", kernel_size, stride, padding))
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0):  # noqa: A002
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
     return AvgPool2d.apply(input, **window_options("AvgPool2d", kernel_size, stride, padding))
 
 
-def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+def adaptive_avg_pool2d(input, output_size):
     """``output_size``: an int, or a pair whose None entries keep the input's size."""
     size = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else tuple(output_size)
     if len(size) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1) for s in size):

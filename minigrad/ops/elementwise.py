@@ -10,7 +10,6 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 
-
 _COMPILED_MIN_SIZE = 4096  # below this a bound call costs more than numpy's loop saves
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Iterable
+from collections.abc import Iterable
+from typing import Callable
 
 import numpy as np
 

@@ -40,8 +40,9 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from ..random import manual_seed
 from ..train import Callback, Trainer, TrainingDiverged

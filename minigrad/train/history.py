@@ -54,14 +54,14 @@ class History:
         return Path(path)
 
     @classmethod
-    def from_csv(cls, path) -> "History":
+    def from_csv(cls, path) -> History:
         with open(path, newline="") as f:
             return cls([{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)])
 
     def state_dict(self) -> dict:
         return {"rows": [dict(r) for r in self.rows]}
 
-    def load_state_dict(self, state: dict) -> "History":
+    def load_state_dict(self, state: dict) -> History:
         self.rows = [dict(r) for r in state["rows"]]
         return self
 

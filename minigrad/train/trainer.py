@@ -13,8 +13,8 @@ import math
 import time
 from pathlib import Path
 
-from .callbacks import Callback, LRSchedulerCallback, ProgressBar
 from ..io import CorruptFileError
+from .callbacks import Callback, LRSchedulerCallback, ProgressBar
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from .evaluation import evaluate
 from .history import History
@@ -76,7 +76,7 @@ class Trainer:
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.epoch, self.history,
                                {"global_step": self.global_step, **self.extra}, self._callback_states())
 
-    def load_checkpoint(self, path) -> "Trainer":
+    def load_checkpoint(self, path) -> Trainer:
         """Restores model, optimiser, scheduler, epoch count, history, the global random state and
         the callbacks' states."""
         state = load_checkpoint(path)

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
+from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module, Parameter
-from ...tensor import Tensor
 
 
 def _affine(module, shape, affine: bool, dtype) -> None:
