@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import (  # noqa: F401  # noqa: F401
+from ..ops import (  # noqa: F401  (re-exported as nn.functional)
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
