@@ -70,7 +70,7 @@ def default_dataset() -> str:
     return "digits" if importlib.util.find_spec("sklearn") is not None else "shapes"
 
 
-def load_data(spec: str, model: str):
+def load_data(spec: str, model: str) -> tuple[TensorDataset, TensorDataset]:
     """``spec`` -> (train dataset, test dataset, name). Digits are upscaled to 28x28 for LeNet-5."""
 
     name, _, path = spec.partition(":")
@@ -170,7 +170,7 @@ RESUMED_OPTIONS = ("model", "dataset", "optimizer", "lr", "batch_size", "init", 
                    "augment", "schedule", "early_stopping", "val_fraction", "train_size", "seed", "workers")
 
 
-def resumed_args(args, defaults: dict):
+def resumed_args(args, defaults: dict) -> tuple[argparse.Namespace, int]:
     """The options of the run in ``args.out``, saved in its last checkpoint; ``--epochs`` and
     ``--threads`` may change. Another option given with a different value is an error: the
     result would be neither the old run nor a new one."""

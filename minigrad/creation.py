@@ -21,10 +21,10 @@ def _filled(fill, shape, dtype, requires_grad):
     return Tensor(fill(_shape_args(shape), dtype=np.dtype(dtype or np.float32)), requires_grad=requires_grad)
 
 
-def zeros(*shape, dtype=None, requires_grad=False): return _filled(np.zeros, shape, dtype, requires_grad)
-def ones(*shape, dtype=None, requires_grad=False): return _filled(np.ones, shape, dtype, requires_grad)
-def zeros_like(t, dtype=None, requires_grad=False): return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
-def ones_like(t, dtype=None, requires_grad=False): return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros(*shape, dtype=None, requires_grad=False) -> Tensor: return _filled(np.zeros, shape, dtype, requires_grad)
+def ones(*shape, dtype=None, requires_grad=False) -> Tensor: return _filled(np.ones, shape, dtype, requires_grad)
+def zeros_like(t, dtype=None, requires_grad=False) -> Tensor: return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def ones_like(t, dtype=None, requires_grad=False) -> Tensor: return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
 def full(shape, value, dtype=None, requires_grad=False) -> Tensor:

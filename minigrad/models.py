@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from . import nn
 from .nn import functional as F
+from .tensor import Tensor
 
 
 def _hidden(layer, norm: str | None, dropout: float, spatial: bool) -> list:
@@ -89,7 +90,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.avgpool(x), 1))

@@ -7,6 +7,8 @@ in :mod:`minigrad.ops`; none computes anything itself.
 """
 from __future__ import annotations
 
+import builtins  # Tensor defines float(), which shadows the builtin in its annotations
+
 import numpy as np
 
 from . import autograd
@@ -63,10 +65,10 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
-    def item(self):
+    def item(self) -> bool | int | builtins.float:
         return self.data.item()
 
-    def tolist(self):
+    def tolist(self) -> list | bool | int | builtins.float:
         return self.data.tolist()
 
     def __len__(self):
@@ -122,12 +124,12 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __setitem__(self, index, value):
         self._inplace(lambda d: d.__setitem__(_index(index), _as_array(value, d.dtype)))
 
-    def zero_(self): return self._inplace(lambda d: d.fill(0))
-    def fill_(self, v): return self._inplace(lambda d: d.fill(v))
-    def copy_(self, src): return self._inplace(lambda d: np.copyto(d, np.asarray(src, d.dtype)))
-    def add_(self, other, alpha=1): return self._inplace(lambda d: d.__iadd__(np.asarray(other) * alpha if alpha != 1 else np.asarray(other)))
-    def sub_(self, other): return self._inplace(lambda d: d.__isub__(np.asarray(other)))
-    def mul_(self, other): return self._inplace(lambda d: d.__imul__(np.asarray(other)))
+    def zero_(self) -> Tensor: return self._inplace(lambda d: d.fill(0))
+    def fill_(self, v) -> Tensor: return self._inplace(lambda d: d.fill(v))
+    def copy_(self, src) -> Tensor: return self._inplace(lambda d: np.copyto(d, np.asarray(src, d.dtype)))
+    def add_(self, other, alpha=1) -> Tensor: return self._inplace(lambda d: d.__iadd__(np.asarray(other) * alpha if alpha != 1 else np.asarray(other)))
+    def sub_(self, other) -> Tensor: return self._inplace(lambda d: d.__isub__(np.asarray(other)))
+    def mul_(self, other) -> Tensor: return self._inplace(lambda d: d.__imul__(np.asarray(other)))
     __iadd__, __isub__, __imul__ = add_, sub_, mul_
 
     # ---- operators (each forwards to one op in minigrad.ops)
@@ -154,13 +156,13 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __ge__(self, other): return ops.greater_equal(self, other)
     __hash__ = object.__hash__
 
-    def reshape(self, *shape): return ops.reshape(self, _shape_args(shape))
+    def reshape(self, *shape) -> Tensor: return ops.reshape(self, _shape_args(shape))
     view = reshape
-    def expand(self, *shape): return ops.expand(self, _shape_args(shape))
-    def permute(self, *axes): return ops.permute(self, _shape_args(axes))
-    def float(self): return self.to(np.float32)
-    def double(self): return self.to(np.float64)
-    def to(self, dtype): return ops.cast(self, dtype=np.dtype(dtype))
+    def expand(self, *shape) -> Tensor: return ops.expand(self, _shape_args(shape))
+    def permute(self, *axes) -> Tensor: return ops.permute(self, _shape_args(axes))
+    def float(self) -> Tensor: return self.to(np.float32)
+    def double(self) -> Tensor: return self.to(np.float64)
+    def to(self, dtype) -> Tensor: return ops.cast(self, dtype=np.dtype(dtype))
 
 
 def _shape_args(args) -> tuple:

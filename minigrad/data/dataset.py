@@ -7,11 +7,15 @@ one Python call per sample); :class:`~minigrad.data.DataLoader` uses it when pre
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..random import generator
 from ..tensor import Tensor
+
+if TYPE_CHECKING:  # transforms imports this module
+    from .transforms import Standardize
 
 
 class Dataset:
@@ -107,7 +111,7 @@ def random_split(dataset, lengths: Sequence, seed: int | None = None) -> list[Su
 
 
 def standardized_split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int | None = 0,
-                       per: str = "channel"):
+                       per: str = "channel") -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Standardize]:
     """The usual hold-out split of a labelled training set: ``random_split`` into a training and a
     validation part (``val_fraction`` of the samples), a z-score ``Standardize`` fitted on the
     training part only (statistics that saw the validation samples would flatter them) and

@@ -14,7 +14,8 @@ onto a minigrad model.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def forward(self, *args, **kwargs):  # pragma: no cover - the interface
+    def forward(self, *args, **kwargs) -> Any:  # pragma: no cover - the interface
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -269,7 +270,7 @@ class Module:
                     state[prefix + name] = b.detach()
         return state
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict, strict: bool = True) -> _IncompatibleKeys:
         """Copies values into this model's parameters and buffers, in place.
 
         Values may be minigrad Tensors, numpy arrays or anything numpy can convert (a PyTorch
@@ -343,7 +344,7 @@ class Sequential(Module):
             for index, module in enumerate(modules):
                 self.add_module(str(index), module)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         for module in self._modules.values():
             x = module(x)
         return x
@@ -423,13 +424,13 @@ class ModuleDict(Module):
     def __iter__(self):
         return iter(self._modules)
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
 

@@ -74,7 +74,7 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = [lr_lambda] * n
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict:
@@ -92,7 +92,7 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = int(step_size), gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current()
         return [lr * self.gamma for lr in self._current()]
@@ -106,7 +106,7 @@ class MultiStepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch not in self.milestones:
             return self._current()
         factor = self.gamma ** self.milestones[self.last_epoch]
@@ -120,7 +120,7 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial:
             return self._current()
         return [lr * self.gamma for lr in self._current()]
@@ -142,7 +142,7 @@ class LinearLR(LRScheduler):
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in self._current()]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -167,7 +167,7 @@ class CosineAnnealingLR(LRScheduler):
         self._step_count += 1
         super().step()
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         t, T, low = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._current()
@@ -252,7 +252,7 @@ class ReduceLROnPlateau:
 SCHEDULES = ("none", "cosine", "step", "plateau")
 
 
-def create(name: str, optimizer, epochs: int):
+def create(name: str, optimizer, epochs: int) -> LRScheduler | ReduceLROnPlateau | None:
     """A schedule by name over a run of ``epochs``: ``"cosine"`` CosineAnnealingLR to zero at the
     last epoch, ``"step"`` StepLR dividing the rate by 10 at each third of the run, ``"plateau"``
     ReduceLROnPlateau halving it after 2 epochs without progress, ``"none"`` None (a constant rate)."""

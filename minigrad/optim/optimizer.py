@@ -104,7 +104,7 @@ class Optimizer:
                     p.grad.data.fill(0)
                     p.grad.mark_modified()
 
-    def step(self, closure: Callable[[], Tensor] | None = None):
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One update of every parameter that has a gradient. ``closure`` re-evaluates the
         model and returns the loss (run with gradients enabled); its value is returned."""
         loss = None

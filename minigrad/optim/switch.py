@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..tensor import Tensor
 from .adam import Adam
 from .optimizer import Optimizer
 from .sgd import SGD
@@ -47,13 +48,13 @@ class SwitchOptimizer:
         return self.first if self.switched_at is None else self.second
 
     @property
-    def param_groups(self):
+    def param_groups(self) -> list[dict]:
         return self.active.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.active.zero_grad(set_to_none)
 
-    def step(self, closure=None):
+    def step(self, closure=None) -> Tensor | None:
         return self.active.step(closure)
 
     def epoch_end(self, metric: float | None = None) -> bool:

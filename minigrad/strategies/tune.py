@@ -63,7 +63,7 @@ class Uniform:
     low: float
     high: float
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> float:
         return trial.suggest_float(name, self.low, self.high)
 
 
@@ -73,7 +73,7 @@ class LogUniform:
     low: float
     high: float
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> float:
         if self.low <= 0:
             raise ValueError(f"LogUniform {name!r}: low must be positive, got {self.low}")
         return trial.suggest_float(name, self.low, self.high, log=True)
@@ -86,7 +86,7 @@ class IntRange:
     high: int
     log: bool = False
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log)
 
 
@@ -95,7 +95,7 @@ class Choice:
     """One of a few values (numbers, strings, booleans or None)."""
     options: Sequence
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> Any:
         return trial.suggest_categorical(name, list(self.options))
 
 

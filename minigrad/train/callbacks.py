@@ -99,12 +99,12 @@ class EarlyStopping(_Monitor, Callback):
         self.wait, self.best_epoch, self.stopped_epoch = int(state["wait"]), state["best_epoch"], state["stopped_epoch"]
         self.best_weights = state["best_weights"]
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer) -> None:
         # resumed from the epoch that stopped the run: the uninterrupted run would not go on either
         if self.stopped_epoch is not None and self.stopped_epoch == trainer.epoch:
             trainer.stop_training = True
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
         if self.improved(self.value(logs)):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
@@ -116,7 +116,7 @@ class EarlyStopping(_Monitor, Callback):
             self.stopped_epoch = epoch
             trainer.stop_training = True
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer) -> None:
         if self.restore_best_weights and self.best_weights is not None and self.best_epoch != trainer.epoch:
             trainer.model.load_state_dict(self.best_weights)
 
@@ -158,10 +158,10 @@ class ModelCheckpoint(_Monitor, Callback):
         self.last_saved: Path | None = None
         self._due = False
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
         self._due = not self.save_best_only or self.improved(self.value(logs))
 
-    def on_epoch_complete(self, trainer, epoch, logs):
+    def on_epoch_complete(self, trainer, epoch, logs) -> None:
         if self._due:
             self._due = False
             self.last_saved = trainer.save_checkpoint(self.path.with_name(format_path(self.path.name, logs)))
@@ -177,7 +177,7 @@ class LRSchedulerCallback(Callback):
         self.takes_metric = bool(parameters) and parameters[0].default is inspect.Parameter.empty and \
             parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
         if self.takes_metric:
             if logs.get(self.monitor) is None:
                 raise KeyError(f"LRSchedulerCallback: {type(self.scheduler).__name__} needs {self.monitor!r}, "
@@ -199,7 +199,7 @@ class CSVLogger(Callback):
     def __init__(self, path):
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
         trainer.history.to_csv(self.path)
 
 
@@ -214,11 +214,11 @@ class ProgressBar(Callback):
         self.bar = None
         self._samples, self._start = 0, 0.0
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer) -> None:
         self.enabled = (importlib.util.find_spec("tqdm") is not None
                         and bool(getattr(self.stream, "isatty", lambda: False)()))
 
-    def on_epoch_begin(self, trainer, epoch):
+    def on_epoch_begin(self, trainer, epoch) -> None:
         if self.enabled:
             from tqdm.auto import tqdm
 
@@ -226,7 +226,7 @@ class ProgressBar(Callback):
             self.bar = tqdm(total=total, desc=f"epoch {epoch}", file=self.stream, leave=False, unit="batch")
         self._samples, self._start = 0, time.perf_counter()
 
-    def on_batch_end(self, trainer, step, logs):
+    def on_batch_end(self, trainer, step, logs) -> None:
         if self.bar is not None:
             self._samples += logs["size"]
             rate = self._samples / max(time.perf_counter() - self._start, 1e-9)
@@ -236,10 +236,10 @@ class ProgressBar(Callback):
             self.bar.set_postfix(postfix, refresh=self.bar.n + 1 == self.bar.total)  # last batch: show it
             self.bar.update(1)
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
         self.on_train_end(trainer)
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -252,7 +252,7 @@ class PrintEpochs(Callback):
     def __init__(self, stream=None):
         self.stream = stream
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
         total = f"/{trainer.epochs}" if trainer.epochs else ""
         numbers = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
                             if k not in ("epoch", "time", "lr") and isinstance(v, float))

@@ -3,6 +3,7 @@ test-time augmentation (predictions averaged over flipped and shifted views)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from .metrics import resolve
 
 
 @contextlib.contextmanager
-def evaluation_mode(model):
+def evaluation_mode(model) -> Iterator[None]:
     """``model.eval()`` and no tape inside; the model's previous mode afterwards."""
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):

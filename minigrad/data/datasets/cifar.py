@@ -21,6 +21,7 @@ import pickle
 import pickletools
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,14 +188,14 @@ class BatchUnpickler(pickle.Unpickler):
         super().__init__(file, **kwargs)
         self.path = path
 
-    def find_class(self, module, name):
+    def find_class(self, module, name) -> Any:
         try:
             return self.allowed[(module, name)]
         except KeyError:
             raise _Refused(f"refusing to load {module}.{name}: a CIFAR batch holds only plain data and numpy arrays, "
                            f"so this file is not one (it may be malicious)") from None
 
-    def load(self):
+    def load(self) -> Any:
         """The unpickled object, with arrays in place of their stand-ins at the top level and in
         a top-level dict's values (where a batch keeps them)."""
         try:
