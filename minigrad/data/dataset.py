@@ -14,6 +14,9 @@ import numpy as np
 from ..random import generator
 from ..tensor import Tensor
 
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
+
 if TYPE_CHECKING:  # transforms imports this module
     from .transforms import Standardize
 
@@ -39,7 +42,7 @@ class TensorDataset(Dataset):
     Accepts numpy arrays or Tensors (stored as numpy arrays, without a copy).
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: ArrayLike | Tensor):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
         self.arrays = tuple(_as_numpy(a) for a in arrays)
@@ -62,7 +65,7 @@ class TensorDataset(Dataset):
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset, indices: Sequence[int]):
+    def __init__(self, dataset: Dataset, indices: Sequence[int]):
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
         if self.indices.ndim != 1:
@@ -84,7 +87,7 @@ class Subset(Dataset):
         return [self.dataset[int(i)] for i in inner]
 
 
-def random_split(dataset, lengths: Sequence, seed: int | None = None) -> list[Subset]:
+def random_split(dataset: Dataset, lengths: Sequence, seed: int | None = None) -> list[Subset]:
     """Splits ``dataset`` into non-overlapping random subsets of the given ``lengths``.
 
     ``lengths`` are counts summing to ``len(dataset)``, or fractions summing to 1 (counts are

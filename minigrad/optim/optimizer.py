@@ -35,7 +35,7 @@ class Optimizer:
     dict holding ``"params"`` and any hyper-parameters that override ``defaults`` for that
     group. ``self.state[p]`` holds the per-parameter buffers, created on the first step."""
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict):
         self.defaults = dict(defaults)
         self.state: dict = {}
         self.param_groups: list[dict] = []
@@ -224,7 +224,7 @@ def _datas(params: list[Tensor]) -> list[np.ndarray]:
     return [p.data for p in params]
 
 
-def check_range(name: str, value, low=0.0, high=None, low_open=False, high_open=True) -> None:
+def check_range(name: str, value: float, low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = True) -> None:
     """Raises ValueError naming ``name`` and the value unless low <= value (< or <=) high. The one
     check of every optimiser hyper-parameter (and of the rates schedulers set): NaN and infinities
     are refused too, as no update can use them."""
