@@ -73,7 +73,7 @@ class BatchNorm(Function):
         self.training, self.relu = training, relu
         return out.reshape(x.shape)
 
-    def backward(self, g) -> np.ndarray:
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x3, c = self.x3, self.x3.shape[1]
         wants = list(self.needs_input_grad)
         wants_weight = self.weight is not None and wants[1]

@@ -80,7 +80,7 @@ class Concat(Function):
         except ValueError as error:
             raise ValueError(f"Concat: {error}; shapes {[x.shape for x in xs]}") from None
 
-    def backward(self, g) -> np.ndarray:
+    def backward(self, g) -> tuple[np.ndarray, ...]:
         return tuple(np.split(g, self.splits, axis=self.axis))
 
 

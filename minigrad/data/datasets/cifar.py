@@ -188,7 +188,7 @@ class BatchUnpickler(pickle.Unpickler):
         allowed[(f"{_package}.numeric", "_frombuffer")] = _Global(f"{_package}.numeric._frombuffer", _frombuffer)
     del _package
 
-    def __init__(self, file: BinaryIO, *, path: str = "<pickle>", **kwargs: Any):
+    def __init__(self, file: BinaryIO, *, path: str | os.PathLike = "<pickle>", **kwargs: Any):
         super().__init__(file, **kwargs)
         self.path = path
 
