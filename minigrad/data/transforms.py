@@ -122,7 +122,7 @@ class _FittedScaling(Transform):
         self._require_fitted()
         return {"per": self.per, **{name: np.asarray(getattr(self, name)) for name in self._state_names}}
 
-    def load_state_dict(self, state: dict) -> _FittedScaling:
+    def load_state_dict(self, state: dict) -> "_FittedScaling":
         self.per = state.get("per", self.per)
         for name in self._state_names:
             setattr(self, name, np.asarray(state[name], dtype=np.float64))
@@ -154,7 +154,7 @@ class Standardize(_FittedScaling):
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
 
-    def fit(self, x) -> Standardize:
+    def fit(self, x) -> "Standardize":
         self.mean = self._stat(np.mean, x)
         std = self._stat(np.std, x)
         self.std = np.where(std > 0, std, 1.0)
@@ -179,7 +179,7 @@ class MinMaxScale(_FittedScaling):
             raise ValueError(f"MinMaxScale: feature_range must be increasing, got {feature_range}")
         self.min = self.max = None
 
-    def fit(self, x) -> MinMaxScale:
+    def fit(self, x) -> "MinMaxScale":
         self.min, self.max = self._stat(np.min, x), self._stat(np.max, x)
         return self
 
