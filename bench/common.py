@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 Step = Callable[[], None]
 
@@ -17,9 +17,9 @@ class Workload:
     name: str
     group: str
     setup_minigrad: Callable[[], Step]
-    setup_torch: Optional[Callable[[], Step]] = None
+    setup_torch: Callable[[], Step] | None = None
     flop: float = 0.0
     bytes: float = 0.0
     # A third side for workloads numpy can run too (GEMM): timed under the machine's
     # OpenBLAS settings and with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset.
-    setup_numpy: Optional[Callable[[], Step]] = None
+    setup_numpy: Callable[[], Step] | None = None

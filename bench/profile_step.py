@@ -11,8 +11,7 @@ import time
 import numpy as np
 
 import minigrad as mg
-from minigrad import models, optim
-from minigrad import profile
+from minigrad import models, optim, profile
 from minigrad.nn import functional as F
 
 BUILDERS = {"lenet5": (models.lenet5, (1, 28, 28)), "resnet8": (models.resnet8, (3, 32, 32)),

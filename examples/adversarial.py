@@ -12,9 +12,9 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import models, optim
-from minigrad.strategies.adversarial import AdversarialBatches, fgsm
 from minigrad.data import DataLoader, Digits, TensorDataset
 from minigrad.nn import functional as F
+from minigrad.strategies.adversarial import AdversarialBatches, fgsm
 from minigrad.train import accuracy, fit, predict
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import models, optim
 from minigrad.data import DataLoader, Digits, TensorDataset
-from minigrad.strategies.curriculum import CurriculumSampler, difficulty_from_model, root_pacing
 from minigrad.nn import functional as F
+from minigrad.strategies.curriculum import CurriculumSampler, difficulty_from_model, root_pacing
 from minigrad.train import fit
 
 

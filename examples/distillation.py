@@ -18,8 +18,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn, optim
 from minigrad.data import DataLoader, Digits, TensorDataset
-from minigrad.strategies.distill import Distiller, conv_regressor, hint_training
 from minigrad.nn import functional as F
+from minigrad.strategies.distill import Distiller, conv_regressor, hint_training
 from minigrad.train import accuracy, fit, predict
 
 

@@ -6,13 +6,11 @@ trained on the digit task alone. Few labels make the shared trunk matter.
 """
 import argparse
 
-import numpy as np
-
 import minigrad as mg
 from minigrad import models, nn, optim
 from minigrad.data import DataLoader, Digits, TensorDataset
-from minigrad.strategies.multitask import MultiTaskLoss, MultiTaskModel, Task
 from minigrad.nn import functional as F
+from minigrad.strategies.multitask import MultiTaskLoss, MultiTaskModel, Task
 from minigrad.train import accuracy, fit, predict
 
 

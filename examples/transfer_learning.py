@@ -16,8 +16,8 @@ import minigrad as mg
 from minigrad import models, nn, optim
 from minigrad.data import DataLoader, Digits, TensorDataset
 from minigrad.nn import functional as F
-from minigrad.train import accuracy, fit, predict
 from minigrad.strategies.transfer import freeze, param_groups, replace_head, summary
+from minigrad.train import accuracy, fit, predict
 
 
 def classes(dataset, digits):

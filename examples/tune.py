@@ -14,8 +14,8 @@ import argparse
 from minigrad import models, optim
 from minigrad.data import DataLoader, Digits, TensorDataset, random_split
 from minigrad.nn import functional as F
-from minigrad.train import accuracy, predict
 from minigrad.strategies.tune import Choice, Experiment, IntRange, LogUniform, Uniform, search
+from minigrad.train import accuracy, predict
 
 
 def main(argv=None):

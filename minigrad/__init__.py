@@ -6,14 +6,41 @@ from . import _C, _moved
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .gradcheck import gradcheck
-from .ops import (abs, argmax, cat, clip, concat, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
-                  min, minimum, pad, relu, sigmoid, softmax, sqrt, stack, std, sum, tanh, var, where)
+from .ops import (
+    abs,
+    argmax,
+    cat,
+    clip,
+    concat,
+    exp,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    pad,
+    relu,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    std,
+    sum,
+    tanh,
+    var,
+    where,
+)
 from .profiler import profile
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
 
-from . import nn, optim  # noqa: I001  (layers and optimisers build on the names above)
-from . import models
+# isort: split
+# layers and optimisers build on the names above, so they are imported after them
+from . import models, nn, optim
 from .io import load, save
 
 _moved.install()  # minigrad.transfer, minigrad.tune, ... still import (they live in minigrad.strategies)

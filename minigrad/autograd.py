@@ -86,10 +86,10 @@ class Function:
             out._node = node
         return out
 
-    def forward(self, *arrays, **options):  # pragma: no cover - the interface
+    def forward(self, *arrays, **options) -> np.ndarray:  # pragma: no cover - the interface
         raise NotImplementedError(f"{type(self).__name__} must define forward")
 
-    def backward(self, grad):  # pragma: no cover - the interface
+    def backward(self, grad) -> np.ndarray | tuple[np.ndarray | None, ...]:  # pragma: no cover - the interface
         raise NotImplementedError(f"{type(self).__name__} does not support backward")
 
 

@@ -28,15 +28,27 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads
-from .data import (CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset,
-                   standardized_split)
+from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, standardized_split
 from .data import transforms as T
 from .io import CorruptFileError
 from .nn import functional as F
 from .nn import init
 from .optim import lr_scheduler
-from .train import (CSVLogger, EarlyStopping, ModelCheckpoint, PrintEpochs, ProgressBar, Trainer, TrainingDiverged,
-                    accuracy, confusion_matrix, evaluate as evaluate_loader, load_checkpoint, predict, predict_tta)
+from .train import (
+    CSVLogger,
+    EarlyStopping,
+    ModelCheckpoint,
+    PrintEpochs,
+    ProgressBar,
+    Trainer,
+    TrainingDiverged,
+    accuracy,
+    confusion_matrix,
+    load_checkpoint,
+    predict,
+    predict_tta,
+)
+from .train import evaluate as evaluate_loader
 
 AUGMENTATIONS = ("flip", "crop", "resized-crop", "affine", "jitter", "noise")
 
@@ -58,7 +70,7 @@ def default_dataset() -> str:
     return "digits" if importlib.util.find_spec("sklearn") is not None else "shapes"
 
 
-def load_data(spec: str, model: str):
+def load_data(spec: str, model: str) -> tuple[TensorDataset, TensorDataset]:
     """``spec`` -> (train dataset, test dataset, name). Digits are upscaled to 28x28 for LeNet-5."""
 
     name, _, path = spec.partition(":")
@@ -158,7 +170,7 @@ RESUMED_OPTIONS = ("model", "dataset", "optimizer", "lr", "batch_size", "init", 
                    "augment", "schedule", "early_stopping", "val_fraction", "train_size", "seed", "workers")
 
 
-def resumed_args(args, defaults: dict):
+def resumed_args(args, defaults: dict) -> tuple[argparse.Namespace, int]:
     """The options of the run in ``args.out``, saved in its last checkpoint; ``--epochs`` and
     ``--threads`` may change. Another option given with a different value is an error: the
     result would be neither the old run nor a new one."""
@@ -300,6 +312,7 @@ def tune(args) -> float:
     :func:`minigrad.strategies.tune.search`, scored on the validation split; prints the best configuration and,
     last, ``best validation accuracy: 0.9812``."""
     import minigrad as mg
+
     from .strategies.tune import Choice, Experiment, LogUniform, Uniform, search
 
     if args.threads:

@@ -27,7 +27,7 @@ import re
 import stat
 import struct
 import tempfile
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ _MAX_HEADER = 100 * 1024 * 1024
 MAX_DIMENSIONS = 32  # numpy 1's limit on array dimensions (numpy 2's is 64): the most any reader accepts
 
 
-def shape_problem(shape, itemsize: int) -> str | None:
+def shape_problem(shape: Sequence[int], itemsize: int) -> str | None:
     """Why numpy cannot make an array of ``shape`` (non-negative ints) with items of
     ``itemsize`` bytes, or None. Every reader asks this before reshaping what a file declares:
     numpy refuses more than :data:`MAX_DIMENSIONS` dimensions, and any shape whose non-zero
@@ -68,7 +68,7 @@ class CorruptFileError(ValueError):
     A ``ValueError``, so ``except ValueError`` keeps working; ``path`` and ``problem`` are
     the two parts of the message."""
 
-    def __init__(self, path, problem: str):
+    def __init__(self, path: str | os.PathLike, problem: str):
         super().__init__(os.fspath(path), problem)  # both in args, so the error pickles (worker processes)
         self.path, self.problem = os.fspath(path), problem
 
@@ -76,7 +76,7 @@ class CorruptFileError(ValueError):
         return f"{self.path}: {self.problem}"
 
 
-def save(state_dict: Mapping[str, object], path, metadata: Mapping[str, str] | None = None) -> None:
+def save(state_dict: Mapping[str, object], path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
     """Writes ``state_dict`` (names -> Tensors or numpy arrays) to ``path`` atomically.
     ``metadata``: optional text key/value pairs stored in the header."""
     arrays = {}
@@ -109,7 +109,7 @@ def _tensor_bytes(array: np.ndarray) -> memoryview:
     return memoryview(array.reshape(-1).view(np.uint8))
 
 
-def write_atomically(path, chunks: Iterable[bytes]) -> None:
+def write_atomically(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
     """Writes ``chunks`` to a temporary file in the target's directory, fsyncs it, renames it
     over ``path`` (atomic on POSIX and Windows) and fsyncs the directory so the rename itself
     survives a power cut. Until the rename, ``path`` keeps its old content; on any error the
@@ -224,7 +224,7 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def load(path) -> dict:
+def load(path: str | os.PathLike) -> dict:
     """Reads a safetensors file into a dict of Tensors (in file order). float16 and 8/16-bit
     integers, which minigrad has no Tensors for, are widened losslessly to float32/int32.
     Raises :class:`CorruptFileError` naming the file and the problem for truncated, corrupted
@@ -243,7 +243,7 @@ def load(path) -> dict:
     return state
 
 
-def load_metadata(path) -> dict:
+def load_metadata(path: str | os.PathLike) -> dict:
     """The ``__metadata__`` text pairs of a safetensors file (empty if none); reads only the
     header, and raises :class:`CorruptFileError` for a malformed one, as :func:`load` does."""
     with open(os.fspath(path), "rb") as f:

@@ -3,10 +3,11 @@ each builder) with PyTorch-compatible parameter names, so PyTorch checkpoints of
 architecture load with ``load_state_dict(strict=True)``."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import nn
 from .nn import functional as F
+from .tensor import Tensor
 
 
 def _hidden(layer, norm: str | None, dropout: float, spatial: bool) -> list:
@@ -23,7 +24,7 @@ def _hidden(layer, norm: str | None, dropout: float, spatial: bool) -> list:
     return out
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1, image_size=28, norm: str | None = None,
+def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int | tuple[int, int] = 28, norm: str | None = None,
            dropout: float = 0.0) -> nn.Sequential:
     """LeNet-5 with ReLU for (N, 1, 28, 28) input:
     Conv2d(1,6,5,padding=2) -> ReLU -> MaxPool2d(2) -> Conv2d(6,16,5) -> ReLU -> MaxPool2d(2)
@@ -73,7 +74,7 @@ class ResNet(nn.Module):
     block of stages 2 and 3 has stride 2 and a projection shortcut), global average pooling
     and ``fc`` = Linear(64, num_classes). Names as torchvision's ResNet."""
 
-    def __init__(self, blocks_per_stage: int, num_classes: int = 10, widths=(16, 32, 64)):
+    def __init__(self, blocks_per_stage: int, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64)):
         super().__init__()
         self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -89,7 +90,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.avgpool(x), 1))
@@ -125,7 +126,7 @@ def resnet20(num_classes: int = 10) -> ResNet:
 MODELS = ("lenet5", "resnet8", "mlp")
 
 
-def create(name: str, image_shape, num_classes: int = 10, norm: str | None = None,
+def create(name: str, image_shape: tuple[int, int, int], num_classes: int = 10, norm: str | None = None,
            dropout: float = 0.0) -> nn.Module:
     """The model called ``name`` (one of :data:`MODELS`) for images of ``image_shape``
     (C, H, W): LeNet-5 and ResNet-8 adapted to the channels and size, or Flatten -> mlp([C*H*W,

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterator
 
 from .autograd import Function
 
 
 @contextlib.contextmanager
-def profile():
+def profile() -> Iterator[defaultdict[tuple[str, str], list]]:
     """Collects per-op wall time: ``with profile() as stats: ...`` gives
     ``stats[(op_name, "forward" | "backward")] == [calls, seconds]``."""
     stats = defaultdict(lambda: [0, 0.0])

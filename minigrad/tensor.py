@@ -7,6 +7,8 @@ in :mod:`minigrad.ops`; none computes anything itself.
 """
 from __future__ import annotations
 
+import builtins  # Tensor defines float(), which shadows the builtin in its annotations
+
 import numpy as np
 
 from . import autograd
@@ -42,7 +44,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
         self.requires_grad_(requires_grad)
 
     @staticmethod
-    def _constant_like(value, inputs) -> "Tensor":
+    def _constant_like(value, inputs) -> Tensor:
         """Wraps a Python number or array operand in the dtype of the op's float tensors."""
         ref = next((t.data.dtype for t in inputs if isinstance(t, Tensor) and t.data.dtype.kind == "f"), None)
         if ref is None:  # as tensor(): Python floats become float32
@@ -63,10 +65,10 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
-    def item(self):
+    def item(self) -> bool | int | builtins.float:
         return self.data.item()
 
-    def tolist(self):
+    def tolist(self) -> list | bool | int | builtins.float:
         return self.data.tolist()
 
     def __len__(self):
@@ -81,7 +83,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
         return f"tensor({np.array2string(self.data, separator=', ', prefix='tensor(')}{grad})"
 
     # ---- the tape
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.type not in FLOAT_DTYPES:
             raise TypeError(f"only float32/float64 tensors can require grad, not {self.dtype}")
         self.requires_grad = bool(requires_grad)
@@ -90,7 +92,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         autograd.backward(self, grad, retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor(self.data, _version=self._version)
 
     def register_hook(self, hook) -> None:
@@ -108,12 +110,12 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
             self.grad.data += grad
 
     # ---- in-place updates: bump the version so the tape can refuse stale saved values
-    def mark_modified(self) -> "Tensor":
+    def mark_modified(self) -> Tensor:
         """Records that ``data`` was changed in place (by numpy, a kernel, an optimiser); every writer calls it."""
         self._version[0] += 1
         return self
 
-    def _inplace(self, update) -> "Tensor":
+    def _inplace(self, update) -> Tensor:
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place change of a tensor that requires grad: wrap it in no_grad()")
         update(self.data)
@@ -122,12 +124,12 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __setitem__(self, index, value):
         self._inplace(lambda d: d.__setitem__(_index(index), _as_array(value, d.dtype)))
 
-    def zero_(self): return self._inplace(lambda d: d.fill(0))
-    def fill_(self, v): return self._inplace(lambda d: d.fill(v))
-    def copy_(self, src): return self._inplace(lambda d: np.copyto(d, np.asarray(src, d.dtype)))
-    def add_(self, other, alpha=1): return self._inplace(lambda d: d.__iadd__(np.asarray(other) * alpha if alpha != 1 else np.asarray(other)))
-    def sub_(self, other): return self._inplace(lambda d: d.__isub__(np.asarray(other)))
-    def mul_(self, other): return self._inplace(lambda d: d.__imul__(np.asarray(other)))
+    def zero_(self) -> Tensor: return self._inplace(lambda d: d.fill(0))
+    def fill_(self, v) -> Tensor: return self._inplace(lambda d: d.fill(v))
+    def copy_(self, src) -> Tensor: return self._inplace(lambda d: np.copyto(d, np.asarray(src, d.dtype)))
+    def add_(self, other, alpha=1) -> Tensor: return self._inplace(lambda d: d.__iadd__(np.asarray(other) * alpha if alpha != 1 else np.asarray(other)))
+    def sub_(self, other) -> Tensor: return self._inplace(lambda d: d.__isub__(np.asarray(other)))
+    def mul_(self, other) -> Tensor: return self._inplace(lambda d: d.__imul__(np.asarray(other)))
     __iadd__, __isub__, __imul__ = add_, sub_, mul_
 
     # ---- operators (each forwards to one op in minigrad.ops)
@@ -154,13 +156,13 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __ge__(self, other): return ops.greater_equal(self, other)
     __hash__ = object.__hash__
 
-    def reshape(self, *shape): return ops.reshape(self, _shape_args(shape))
+    def reshape(self, *shape) -> Tensor: return ops.reshape(self, _shape_args(shape))
     view = reshape
-    def expand(self, *shape): return ops.expand(self, _shape_args(shape))
-    def permute(self, *axes): return ops.permute(self, _shape_args(axes))
-    def float(self): return self.to(np.float32)
-    def double(self): return self.to(np.float64)
-    def to(self, dtype): return ops.cast(self, dtype=np.dtype(dtype))
+    def expand(self, *shape) -> Tensor: return ops.expand(self, _shape_args(shape))
+    def permute(self, *axes) -> Tensor: return ops.permute(self, _shape_args(axes))
+    def float(self) -> Tensor: return self.to(np.float32)
+    def double(self) -> Tensor: return self.to(np.float64)
+    def to(self, dtype) -> Tensor: return ops.cast(self, dtype=np.dtype(dtype))
 
 
 def _shape_args(args) -> tuple:

@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # the harness module, from any test folder
 
-import minigrad as mg  # noqa: E402
+import minigrad as mg
 
 try:
     import torch  # the test oracle; seeded below when present

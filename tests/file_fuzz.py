@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.data import read_idx
-from minigrad.data.datasets.mnist import MAX_IDX_BYTES
 from minigrad.data.datasets.cifar import load_batch
+from minigrad.data.datasets.mnist import MAX_IDX_BYTES
 from minigrad.io import load_metadata
 from minigrad.train.checkpoint import FORMAT, load_checkpoint
 

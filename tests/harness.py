@@ -14,8 +14,9 @@ resampling inputs that sit on a kink (relu at 0, max ties, |x| at 0: see ``min_g
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pytest

@@ -3,10 +3,11 @@ import csv
 import re
 
 import pytest
-from isolated import run_python
 
 from minigrad import cli
 from minigrad.cli import main
+
+from isolated import run_python
 
 
 def test_train_then_evaluate_on_shapes(tmp_path, capsys):

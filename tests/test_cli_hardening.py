@@ -6,11 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 from minigrad import cli
 from minigrad.cli import main
 from minigrad.train import load_checkpoint
+
+from isolated import run_python
 
 
 def minigrad(*args, cwd=None):

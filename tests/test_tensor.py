@@ -4,11 +4,11 @@
 from pathlib import Path
 
 import numpy as np
-from isolated import run_python
 import pytest
 
 import minigrad as mg
 
+from isolated import run_python
 
 
 # ------------------------------------------------------------------------------ construction

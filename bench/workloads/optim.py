@@ -20,7 +20,7 @@ def _resnet20_shapes():
     shapes = [(16, 3, 3, 3), (16,), (16,)]
     c_in = 16
     for c in (16, 32, 64):
-        for block in range(3):
+        for _block in range(3):
             shapes += [(c, c_in, 3, 3), (c,), (c,), (c, c, 3, 3), (c,), (c,)]
             if c != c_in:
                 shapes += [(c, c_in, 1, 1), (c,), (c,)]

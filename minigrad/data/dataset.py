@@ -6,12 +6,19 @@ one Python call per sample); :class:`~minigrad.data.DataLoader` uses it when pre
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..random import generator
 from ..tensor import Tensor
+
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # transforms imports this module
+    from .transforms import Standardize
 
 
 class Dataset:
@@ -35,7 +42,7 @@ class TensorDataset(Dataset):
     Accepts numpy arrays or Tensors (stored as numpy arrays, without a copy).
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: ArrayLike | Tensor):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
         self.arrays = tuple(_as_numpy(a) for a in arrays)
@@ -58,7 +65,7 @@ class TensorDataset(Dataset):
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset, indices: Sequence[int]):
+    def __init__(self, dataset: Dataset, indices: Sequence[int]):
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
         if self.indices.ndim != 1:
@@ -80,7 +87,7 @@ class Subset(Dataset):
         return [self.dataset[int(i)] for i in inner]
 
 
-def random_split(dataset, lengths: Sequence, seed: int | None = None) -> list[Subset]:
+def random_split(dataset: Dataset, lengths: Sequence, seed: int | None = None) -> list[Subset]:
     """Splits ``dataset`` into non-overlapping random subsets of the given ``lengths``.
 
     ``lengths`` are counts summing to ``len(dataset)``, or fractions summing to 1 (counts are
@@ -107,7 +114,7 @@ def random_split(dataset, lengths: Sequence, seed: int | None = None) -> list[Su
 
 
 def standardized_split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int | None = 0,
-                       per: str = "channel"):
+                       per: str = "channel") -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Standardize]:
     """The usual hold-out split of a labelled training set: ``random_split`` into a training and a
     validation part (``val_fraction`` of the samples), a z-score ``Standardize`` fitted on the
     training part only (statistics that saw the validation samples would flatter them) and

@@ -12,13 +12,17 @@ The threads overlap loading with compute: numpy indexing and the C++ kernels rel
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..random import generator
 from ..tensor import Tensor
+
+if TYPE_CHECKING:  # annotations only
+    from .dataset import Dataset
 
 
 def default_collate(samples: list) -> tuple:
@@ -57,7 +61,7 @@ class DataLoader:
         prefetch: batches prepared ahead per worker.
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  sampler: Iterable[int] | None = None, collate_fn: Callable | None = None,
                  num_workers: int = 0, transform: Callable | None = None, prefetch: int = 2):
         if int(batch_size) != batch_size or batch_size < 1:

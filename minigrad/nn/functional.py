@@ -2,9 +2,21 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..ops import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d  # noqa: F401
-from ..ops import leaky_relu, log_softmax, mean, relu, sigmoid, softmax, tanh  # noqa: F401
+from ..ops import (  # noqa: F401  (re-exported as nn.functional)
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv2d,
+    leaky_relu,
+    log_softmax,
+    max_pool2d,
+    mean,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
 from ..ops.loss import BCEWithLogits, CrossEntropy, NLLLoss
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401  (re-exported as nn.functional)
 from ..tensor import Tensor
@@ -14,8 +26,8 @@ def _target(t):
     return t if isinstance(t, Tensor) else Tensor(np.asarray(t))
 
 
-def cross_entropy(logits, target, reduction: str = "mean", label_smoothing: float = 0.0,
-                  smoothing_style: str = "uniform"):
+def cross_entropy(logits: Tensor, target: Tensor | ArrayLike, reduction: str = "mean", label_smoothing: float = 0.0,
+                  smoothing_style: str = "uniform") -> Tensor:
     """Softmax cross-entropy on logits (N, C).  ``target``: class indices (N,) or
     probabilities (N, C).  loss_n = -sum_c q_nc log softmax(x_n)_c, where q is the target,
     smoothed by ``label_smoothing`` = eps: ``"uniform"`` (PyTorch) q = (1-eps) onehot + eps/K;
@@ -24,17 +36,17 @@ def cross_entropy(logits, target, reduction: str = "mean", label_smoothing: floa
                               label_smoothing=label_smoothing, smoothing_style=smoothing_style)
 
 
-def nll_loss(log_probs, target, reduction: str = "mean"):
+def nll_loss(log_probs: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """loss_n = -log_probs[n, target_n]; pair with ``log_softmax``."""
     return NLLLoss.apply(log_probs, _target(target), reduction=reduction)
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean"):
+def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """loss = -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], computed stably from logits."""
     return BCEWithLogits.apply(logits, target, reduction=reduction)
 
 
-def mse_loss(input, target, reduction: str = "mean"):
+def mse_loss(input: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """loss = (x - y)^2, averaged (``mean``), summed (``sum``) or per element (``none``)."""
     squared = (input - target) ** 2
     if reduction == "none":
@@ -45,7 +57,7 @@ def mse_loss(input, target, reduction: str = "mean"):
 
 
 # ---------------------------------------------------------------------------- layers (minigrad.nn)
-def linear(input, weight, bias=None):
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b with W of shape (out_features, in_features), as ``torch.nn.functional.linear``.
     One fused op on the GEMM (no transposed copy of W)."""
     from ..ops.linalg import Linear
@@ -63,7 +75,7 @@ def _keep_mask(shape, p, dtype) -> np.ndarray:
 DROPOUT_MODES = ("inverted", "scale_at_test")
 
 
-def check_dropout(p, mode: str = "inverted", who: str = "dropout") -> float:
+def check_dropout(p: float, mode: str = "inverted", who: str = "dropout") -> float:
     """The one check of a drop probability (0 <= p <= 1; NaN is refused) and a dropout mode,
     for the functional ops and every dropout-like layer; returns ``p`` as a float."""
     try:
@@ -77,7 +89,7 @@ def check_dropout(p, mode: str = "inverted", who: str = "dropout") -> float:
     return p
 
 
-def dropout(input, p: float = 0.5, training: bool = True, mode: str = "inverted"):
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, mode: str = "inverted") -> Tensor:
     """Zeroes each element independently with probability ``p`` (the drop probability).
 
     ``mode="inverted"`` (PyTorch's): in training y = x * m / (1 - p) with m ~ Bernoulli(1 - p),
@@ -93,7 +105,7 @@ def dropout(input, p: float = 0.5, training: bool = True, mode: str = "inverted"
     return _apply_mask(input, input.shape, p, mode)
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True):
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Channel dropout: zeroes whole feature maps x[n, c] with probability ``p`` and scales the
     kept ones by 1 / (1 - p). Neighbouring pixels are strongly correlated, so dropping single
     pixels of a conv output barely regularises; dropping channels does."""
@@ -112,7 +124,7 @@ def _apply_mask(input, mask_shape, p, mode):
     return input * Tensor(mask)
 
 
-def gaussian_noise(input, std: float, training: bool = True):
+def gaussian_noise(input: Tensor, std: float, training: bool = True) -> Tensor:
     """y = x + n with n ~ N(0, std^2) drawn from the global generator, in training only
     (noise injection on inputs or hidden units); y = x at test time."""
     if std < 0:
@@ -126,7 +138,7 @@ def gaussian_noise(input, std: float, training: bool = True):
     return input + Tensor(noise)
 
 
-def flatten(input, start_dim: int = 0, end_dim: int = -1):
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merges dimensions ``start_dim``..``end_dim`` into one (a view)."""
     from ..ops import flatten as flatten_op
 

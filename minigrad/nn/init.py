@@ -22,6 +22,8 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..random import generator
+from ..tensor import Tensor
+from .module import Module
 
 
 def _fill(tensor, values):
@@ -49,7 +51,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
-def calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
+def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """Fans of a weight in PyTorch's layouts: Linear (out, in) and Conv (out, in/groups, kh, kw).
     fan_in = in * kh * kw (inputs feeding one output), fan_out = out * kh * kw."""
     shape = tensor.shape
@@ -68,41 +70,41 @@ def _fan(tensor, mode: str) -> float:
 
 
 # ---------------------------------------------------------------------------- plain fills
-def zeros_(tensor):
+def zeros_(tensor: Tensor) -> Tensor:
     return _fill(tensor, 0.0)
 
 
-def ones_(tensor):
+def ones_(tensor: Tensor) -> Tensor:
     return _fill(tensor, 1.0)
 
 
-def constant_(tensor, value: float):
+def constant_(tensor: Tensor, value: float) -> Tensor:
     return _fill(tensor, value)
 
 
-def normal_(tensor, mean: float = 0.0, std: float = 1.0):
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """N(mean, std^2) samples, e.g. std=0.01 ("small random") or std=1."""
     return _fill(tensor, generator().normal(mean, std, tensor.shape))
 
 
-def uniform_(tensor, a: float = 0.0, b: float = 1.0):
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """U(a, b) samples."""
     return _fill(tensor, generator().uniform(a, b, tensor.shape))
 
 
 # ---------------------------------------------------------------------------- variance scaling
-def xavier_uniform_(tensor, gain: float = 1.0):
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)), so Var = gain^2 * 2 / (fan_in + fan_out)."""
     std = gain * math.sqrt(2.0 / sum(calculate_fan_in_and_fan_out(tensor)))
     return uniform_(tensor, -math.sqrt(3.0) * std, math.sqrt(3.0) * std)
 
 
-def xavier_normal_(tensor, gain: float = 1.0):
+def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / sum(calculate_fan_in_and_fan_out(tensor))))
 
 
-def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """U(-b, b) with b = sqrt(3) * gain / sqrt(fan), gain = calculate_gain(nonlinearity, a).
     With the defaults (leaky_relu, a=0) gain^2 = 2: Var = 2 / fan_in.
     ``mode="fan_avg"`` gives Var = 4 / (fan_in + fan_out).
@@ -111,7 +113,7 @@ def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity:
     return uniform_(tensor, -math.sqrt(3.0) * std, math.sqrt(3.0) * std)
 
 
-def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan); with the defaults Var = 2 / fan_in."""
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
 
@@ -124,7 +126,7 @@ he_normal_ = kaiming_normal_
 INIT_SCHEMES = ("default", "xavier", "he", "normal")
 
 
-def apply(model, scheme: str):
+def apply(model: Module, scheme: str) -> Module:
     """Initialises every Conv2d and Linear weight of ``model`` by one of the lecture's schemes
     and zeroes their biases: ``"xavier"`` Glorot uniform (Var = 2 / (fan_in + fan_out)),
     ``"he"`` Kaiming normal for ReLU (Var = 2 / fan_in), ``"normal"`` the small random

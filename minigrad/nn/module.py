@@ -14,19 +14,26 @@ onto a minigrad model.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Iterator
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor
 
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable, Mapping
+    from typing import Callable
+
+    from numpy.typing import ArrayLike, DTypeLike
+
 
 class Parameter(Tensor):
     """A Tensor that is a trainable weight of a Module: it requires grad by default and
     assigning it to a Module attribute registers it. Wrapping a Tensor shares its memory."""
 
-    def __init__(self, data, requires_grad: bool = True, dtype=None):
+    def __init__(self, data: ArrayLike | Tensor, requires_grad: bool = True, dtype: DTypeLike | None = None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self):
@@ -48,7 +55,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def forward(self, *args, **kwargs):  # pragma: no cover - the interface
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - the interface
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -224,7 +231,7 @@ class Module:
             else:
                 p.grad.data.fill(0)
 
-    def apply(self, fn) -> Module:
+    def apply(self, fn: Callable[[Module], object]) -> Module:
         """Calls ``fn(module)`` on every sub-module, children before parents, then on self
         (e.g. ``model.apply(init_weights)``)."""
         for child in self.children():
@@ -232,7 +239,7 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype) -> Module:
+    def to(self, dtype: DTypeLike) -> Module:
         """Converts floating-point parameters and buffers to ``dtype`` in place (the Parameter
         objects stay the same, so an optimiser built before still holds them)."""
         dtype = np.dtype(dtype)
@@ -269,7 +276,7 @@ class Module:
                     state[prefix + name] = b.detach()
         return state
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
         """Copies values into this model's parameters and buffers, in place.
 
         Values may be minigrad Tensors, numpy arrays or anything numpy can convert (a PyTorch
@@ -334,7 +341,7 @@ class Sequential(Module):
     """Runs its modules in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(...))``.
     Indexing returns a module, slicing a new Sequential sharing the same modules."""
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module):
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
             for name, module in modules[0].items():
@@ -343,7 +350,7 @@ class Sequential(Module):
             for index, module in enumerate(modules):
                 self.add_module(str(index), module)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         for module in self._modules.values():
             x = module(x)
         return x
@@ -368,7 +375,7 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain Python list would hide them)."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules: Iterable[Module] = ()):
         super().__init__()
         self.extend(modules)
 
@@ -391,7 +398,7 @@ class ModuleList(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules) -> ModuleList:
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self.append(module)
         return self
@@ -400,7 +407,7 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """A dict of modules whose parameters are registered; keys keep insertion order."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Mapping[str, Module] | None = None):
         super().__init__()
         for name, module in dict(modules or {}).items():
             self[name] = module
@@ -423,13 +430,13 @@ class ModuleDict(Module):
     def __iter__(self):
         return iter(self._modules)
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
 

@@ -11,7 +11,7 @@ unit, so shrinking them does not reduce the model's capacity and can only hurt t
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..autograd import no_grad
 from ..random import generator
@@ -73,7 +73,7 @@ def elastic_net(params: Module | Iterable[Tensor], l1: float, l2: float) -> Tens
 
 
 @contextlib.contextmanager
-def weight_noise(model: Module | Iterable[Tensor], std: float):
+def weight_noise(model: Module | Iterable[Tensor], std: float) -> Iterator[None]:
     """Perturbs the weights with N(0, std^2) noise for the duration of the block, then
     restores them exactly: ``with weight_noise(model, 0.01): loss = ...; loss.backward()``.
 

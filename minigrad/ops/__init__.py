@@ -3,20 +3,52 @@ its backward, in the sibling modules) or composes a few of them."""
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..autograd import Function
 from .conv import Conv2d, pair
-from .elementwise import (Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg,
-                          Pow, ReLU, Sigmoid, Sqrt, Sub, Tanh, Where, equal, greater, greater_equal,
-                          less, less_equal, not_equal)
+from .elementwise import (
+    Abs,
+    Add,
+    Cast,
+    Clip,
+    Div,
+    Exp,
+    LeakyReLU,
+    Log,
+    Maximum,
+    Minimum,
+    Mul,
+    Neg,
+    Pow,
+    ReLU,
+    Sigmoid,
+    Sqrt,
+    Sub,
+    Tanh,
+    Where,
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    not_equal,
+)
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
-from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
 from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
+from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
 from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
+
+if TYPE_CHECKING:  # annotations only: the tensor module imports this package
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from ..tensor import Tensor
 
 
 def _axis(axis, dim):
@@ -24,30 +56,30 @@ def _axis(axis, dim):
     return dim if axis is None else axis
 
 
-def add(x, y): return Add.apply(x, y)
-def sub(x, y): return Sub.apply(x, y)
-def mul(x, y): return Mul.apply(x, y)
-def div(x, y): return Div.apply(x, y)
-def pow(x, y): return Pow.apply(x, y)  # noqa: A001 - mirrors torch.pow
-def neg(x): return Neg.apply(x)
-def abs(x): return Abs.apply(x)  # noqa: A001
-def exp(x): return Exp.apply(x)
-def log(x): return Log.apply(x)
-def sqrt(x): return Sqrt.apply(x)
-def clip(x, min=None, max=None): return Clip.apply(x, low=min, high=max)  # noqa: A002
-def maximum(x, y): return Maximum.apply(x, y)
-def minimum(x, y): return Minimum.apply(x, y)
-def where(cond, x, y): return Where.apply(cond, x, y)
-def cast(x, dtype): return Cast.apply(x, dtype=np.dtype(dtype))
-def relu(x): return ReLU.apply(x)
-def leaky_relu(x, negative_slope=0.01): return LeakyReLU.apply(x, negative_slope=negative_slope)
-def sigmoid(x): return Sigmoid.apply(x)
-def tanh(x): return Tanh.apply(x)
-def softmax(x, axis=None, dim=None): return Softmax.apply(x, axis=_axis(axis, dim) if _axis(axis, dim) is not None else -1)
-def log_softmax(x, axis=None, dim=None): return LogSoftmax.apply(x, axis=_axis(axis, dim) if _axis(axis, dim) is not None else -1)
+def add(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Add.apply(x, y)
+def sub(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Sub.apply(x, y)
+def mul(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Mul.apply(x, y)
+def div(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Div.apply(x, y)
+def pow(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Pow.apply(x, y)  # shadows the builtin on purpose: mirrors torch.pow
+def neg(x: Tensor) -> Tensor: return Neg.apply(x)
+def abs(x: Tensor) -> Tensor: return Abs.apply(x)
+def exp(x: Tensor) -> Tensor: return Exp.apply(x)
+def log(x: Tensor) -> Tensor: return Log.apply(x)
+def sqrt(x: Tensor) -> Tensor: return Sqrt.apply(x)
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor: return Clip.apply(x, low=min, high=max)
+def maximum(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Maximum.apply(x, y)
+def minimum(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Minimum.apply(x, y)
+def where(cond: Tensor | ArrayLike, x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor: return Where.apply(cond, x, y)
+def cast(x: Tensor, dtype: DTypeLike) -> Tensor: return Cast.apply(x, dtype=np.dtype(dtype))
+def relu(x: Tensor) -> Tensor: return ReLU.apply(x)
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor: return LeakyReLU.apply(x, negative_slope=negative_slope)
+def sigmoid(x: Tensor) -> Tensor: return Sigmoid.apply(x)
+def tanh(x: Tensor) -> Tensor: return Tanh.apply(x)
+def softmax(x: Tensor, axis: int | None = None, dim: int | None = None) -> Tensor: return Softmax.apply(x, axis=_axis(axis, dim) if _axis(axis, dim) is not None else -1)
+def log_softmax(x: Tensor, axis: int | None = None, dim: int | None = None) -> Tensor: return LogSoftmax.apply(x, axis=_axis(axis, dim) if _axis(axis, dim) is not None else -1)
 
 
-def matmul(x, y):
+def matmul(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor:
     """Matrix product with numpy semantics; 1-D operands are promoted and the added axis removed."""
     from ..tensor import Tensor
 
@@ -67,24 +99,24 @@ def matmul(x, y):
     return out
 
 
-def sum(x, axis=None, keepdims=False, dim=None): return Sum.apply(x, axis=_axis(axis, dim), keepdims=keepdims)  # noqa: A001
-def mean(x, axis=None, keepdims=False, dim=None): return Mean.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
-def max(x, axis=None, keepdims=False, dim=None): return Max.apply(x, axis=_axis(axis, dim), keepdims=keepdims)  # noqa: A001
-def min(x, axis=None, keepdims=False, dim=None): return Min.apply(x, axis=_axis(axis, dim), keepdims=keepdims)  # noqa: A001
-def logsumexp(x, axis=None, keepdims=False, dim=None): return LogSumExp.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def sum(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor: return Sum.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def mean(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor: return Mean.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def max(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor: return Max.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def min(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor: return Min.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def logsumexp(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor: return LogSumExp.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def var(x, axis=None, correction=1, keepdims=False, dim=None):
+def var(x: Tensor, axis: int | tuple[int, ...] | None = None, correction: int = 1, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor:
     """Variance with Bessel's ``correction`` (1: unbiased, 0: population)."""
     return Var.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
 
-def std(x, axis=None, correction=1, keepdims=False, dim=None):
+def std(x: Tensor, axis: int | tuple[int, ...] | None = None, correction: int = 1, keepdims: bool = False, dim: int | tuple[int, ...] | None = None) -> Tensor:
     """Standard deviation, sqrt of ``var``; its gradient is 0 where it is 0 (as PyTorch)."""
     return Std.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
 
-def argmax(x, axis=None, keepdims=False, dim=None):
+def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False, dim: int | None = None) -> Tensor:
     """Index of the maximum (no gradient)."""
     from ..tensor import Tensor
 
@@ -92,13 +124,13 @@ def argmax(x, axis=None, keepdims=False, dim=None):
 
 
 # ---- shapes
-def reshape(x, shape): return Reshape.apply(x, shape=tuple(shape))
-def permute(x, axes): return Permute.apply(x, axes=tuple(axes))
-def expand(x, shape): return Expand.apply(x, shape=tuple(shape))
+def reshape(x: Tensor, shape: Sequence[int]) -> Tensor: return Reshape.apply(x, shape=tuple(shape))
+def permute(x: Tensor, axes: Sequence[int]) -> Tensor: return Permute.apply(x, axes=tuple(axes))
+def expand(x: Tensor, shape: Sequence[int]) -> Tensor: return Expand.apply(x, shape=tuple(shape))
 broadcast_to = expand
 
 
-def transpose(x, dim0=None, dim1=None):
+def transpose(x: Tensor, dim0: int | None = None, dim1: int | None = None) -> Tensor:
     """Swaps two axes; with no axes given reverses them all (``x.T``)."""
     axes = list(range(x.ndim))[::-1]
     if dim0 is not None:
@@ -107,18 +139,18 @@ def transpose(x, dim0=None, dim1=None):
     return permute(x, axes)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     start, end = start_dim % builtins.max(x.ndim, 1), end_dim % builtins.max(x.ndim, 1)
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
-def squeeze(x, axis=None, dim=None):
+def squeeze(x: Tensor, axis: int | tuple[int, ...] | None = None, dim: int | tuple[int, ...] | None = None) -> Tensor:
     axis = _axis(axis, dim)
     axes = [a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)] if axis is not None else None
     return reshape(x, [n for i, n in enumerate(x.shape) if not (n == 1 and (axes is None or i in axes))])
 
 
-def unsqueeze(x, axis=None, dim=None):
+def unsqueeze(x: Tensor, axis: int | None = None, dim: int | None = None) -> Tensor:
     axis = _axis(axis, dim)
     axis = axis % (x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
@@ -136,19 +168,19 @@ def _plain_index(index):
     return index
 
 
-def getitem(x, index): return GetItem.apply(x, index=_plain_index(index))
+def getitem(x: Tensor, index: object) -> Tensor: return GetItem.apply(x, index=_plain_index(index))
 
 
-def concat(tensors, axis=0, dim=None): return Concat.apply(*tensors, axis=axis if dim is None else dim)
+def concat(tensors: Sequence[Tensor], axis: int = 0, dim: int | None = None) -> Tensor: return Concat.apply(*tensors, axis=axis if dim is None else dim)
 cat = concat
 
 
-def stack(tensors, axis=0, dim=None):
+def stack(tensors: Sequence[Tensor], axis: int = 0, dim: int | None = None) -> Tensor:
     axis = dim if dim is not None else axis
     return concat([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 
-def pad(x, pad_width, value=0.0):
+def pad(x: Tensor, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0.0) -> Tensor:
     """Constant padding. ``pad_width`` is numpy's: an int, (before, after), or one pair per axis."""
     width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if np.ndim(pad_width) < 2 else np.asarray(pad_width)
     if width.shape != (x.ndim, 2) or (width < 0).any():
@@ -157,7 +189,7 @@ def pad(x, pad_width, value=0.0):
 
 
 # ---- convolution and pooling (NCHW), PyTorch's signatures
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> Tensor:
     """Cross-correlation of ``input`` (N, C_in, H, W) with ``weight`` (C_out, C_in/groups, kH, kW)."""
     geometry = dict(stride=pair(stride, "stride", "Conv2d"), padding=pair(padding, "padding", "Conv2d"),
                     dilation=pair(dilation, "dilation", "Conv2d"), groups=int(groups))
@@ -165,15 +197,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return Conv2d.apply(*operands, **geometry)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0):  # noqa: A002
+def max_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0) -> Tensor:
     return MaxPool2d.apply(input, **window_options("MaxPool2d", kernel_size, stride, padding))
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0):  # noqa: A002
+def avg_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0) -> Tensor:
     return AvgPool2d.apply(input, **window_options("AvgPool2d", kernel_size, stride, padding))
 
 
-def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int | None]) -> Tensor:
     """``output_size``: an int, or a pair whose None entries keep the input's size."""
     size = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else tuple(output_size)
     if len(size) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1) for s in size):
@@ -182,4 +214,4 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     return AdaptiveAvgPool2d.apply(input, output_size=size)
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "builtins", "annotations", "pair", "window_options")]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "builtins", "annotations", "pair", "window_options", "TYPE_CHECKING")]

@@ -10,7 +10,6 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 
-
 _COMPILED_MIN_SIZE = 4096  # below this a bound call costs more than numpy's loop saves
 
 
@@ -26,46 +25,46 @@ def _compiled(*arrays) -> bool:
 class Add(Function):
     """z = x + y.   dz/dx = 1, dz/dy = 1."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         if not _compiled(x, y):
             return x + y
         out = np.empty_like(x)
         _C.add(x, y, out)
         return out
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return g, g
 
 
 class Sub(Function):
     """z = x - y.   dz/dx = 1, dz/dy = -1."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         return x - y
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return g, -g
 
 
 class Mul(Function):
     """z = x * y.   dz/dx = y, dz/dy = x."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         self.x, self.y = x, y
         return x * y
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return g * self.y if self.needs_input_grad[0] else None, g * self.x if self.needs_input_grad[1] else None
 
 
 class Div(Function):
     """z = x / y.   dz/dx = 1/y, dz/dy = -x/y^2."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         self.x, self.y = x, y
         return x / y
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         gx = g / self.y
         return gx, -gx * self.x / self.y if self.needs_input_grad[1] else None
 
@@ -73,12 +72,12 @@ class Div(Function):
 class Pow(Function):
     """z = x ** y.   dz/dx = y x^(y-1),  dz/dy = x^y ln x."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         self.x, self.y = x, y
         self.z = np.power(x, y)
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         gx = g * self.y * np.power(self.x, self.y - 1) if self.needs_input_grad[0] else None
         gy = None
         if self.needs_input_grad[1]:
@@ -90,61 +89,61 @@ class Pow(Function):
 class Neg(Function):
     """z = -x."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         return -x
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return -g
 
 
 class Abs(Function):
     """z = |x|.   dz/dx = sign(x) (0 at 0, as PyTorch)."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         self.sign = np.sign(x)
         return np.abs(x)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g * self.sign
 
 
 class Exp(Function):
     """z = e^x.   dz/dx = z."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         self.z = np.exp(x)
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g * self.z
 
 
 class Log(Function):
     """z = ln x.   dz/dx = 1/x."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         self.x = x
         return np.log(x)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g / self.x
 
 
 class Sqrt(Function):
     """z = sqrt(x).   dz/dx = 1 / (2 z)."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         self.z = np.sqrt(x)
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g / (2 * self.z)
 
 
 class Clip(Function):
     """z = min(max(x, low), high).   dz/dx = 1 where low <= x <= high, else 0."""
 
-    def forward(self, x, low=None, high=None):
+    def forward(self, x, low=None, high=None) -> np.ndarray:
         self.inside = np.ones(x.shape, bool)
         if low is not None:
             self.inside &= x >= low
@@ -152,51 +151,51 @@ class Clip(Function):
             self.inside &= x <= high
         return np.clip(x, low, high)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g * self.inside
 
 
 class Maximum(Function):
     """z = max(x, y).   The gradient goes to the larger operand; ties split it half and half."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         self.x_share = (x > y) + 0.5 * (x == y)
         return np.maximum(x, y)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return g * self.x_share, g * (1 - self.x_share)
 
 
 class Minimum(Function):
     """z = min(x, y).   The gradient goes to the smaller operand; ties split it half and half."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         self.x_share = (x < y) + 0.5 * (x == y)
         return np.minimum(x, y)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return g * self.x_share, g * (1 - self.x_share)
 
 
 class Where(Function):
     """z = x where cond else y (cond is a constant mask)."""
 
-    def forward(self, cond, x, y):
+    def forward(self, cond, x, y) -> np.ndarray:
         self.cond = cond.astype(bool)
         return np.where(self.cond, x, y)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return None, np.where(self.cond, g, 0), np.where(self.cond, 0, g)
 
 
 class Cast(Function):
     """z = x converted to another float dtype; the gradient converts back."""
 
-    def forward(self, x, dtype):
+    def forward(self, x, dtype) -> np.ndarray:
         self.source = x.dtype
         return x.astype(dtype)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g.astype(self.source)
 
 
@@ -204,7 +203,7 @@ class Cast(Function):
 class ReLU(Function):
     """z = max(x, 0).   dz/dx = 1 if x > 0 else 0."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         if not _compiled(x):
             self.z = np.maximum(x, 0, dtype=x.dtype)
             return self.z
@@ -212,7 +211,7 @@ class ReLU(Function):
         _C.relu_forward(x, self.z)
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         if not _compiled(g, self.z):
             return g * (self.z > 0)
         dx = np.empty_like(g)
@@ -223,33 +222,33 @@ class ReLU(Function):
 class LeakyReLU(Function):
     """z = x if x > 0 else a x.   dz/dx = 1 if x > 0 else a."""
 
-    def forward(self, x, negative_slope=0.01):
+    def forward(self, x, negative_slope=0.01) -> np.ndarray:
         self.slope = np.where(x > 0, 1, negative_slope).astype(x.dtype)
         return x * self.slope
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g * self.slope
 
 
 class Sigmoid(Function):
     """z = 1 / (1 + e^-x), computed without overflow.   dz/dx = z (1 - z)."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         self.z = np.exp(-np.logaddexp(0, -x)).astype(x.dtype)
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g * self.z * (1 - self.z)
 
 
 class Tanh(Function):
     """z = tanh x.   dz/dx = 1 - z^2."""
 
-    def forward(self, x):
+    def forward(self, x) -> np.ndarray:
         self.z = np.tanh(x)
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g * (1 - self.z * self.z)
 
 

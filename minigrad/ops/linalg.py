@@ -30,7 +30,7 @@ class MatMul(Function):
     """Z = X @ Y with numpy batching rules (operands of at least 2 dimensions).
     dX = dZ @ Y^T,  dY = X^T @ dZ  (summed over broadcast batch dimensions)."""
 
-    def forward(self, x, y):
+    def forward(self, x, y) -> np.ndarray:
         _check(x, y)
         self.x, self.y = x, y
         if y.ndim == 2:  # fold x's batch dimensions into its rows: one large GEMM
@@ -51,7 +51,7 @@ class MatMul(Function):
             return a[None]
         return np.ascontiguousarray(np.broadcast_to(a, batch + a.shape[-2:])).reshape(-1, *a.shape[-2:])
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x, y = self.x, self.y
         g = np.ascontiguousarray(g)
         if y.ndim == 2:
@@ -75,7 +75,7 @@ class Linear(Function):
     All three products read W and the (flattened) batch in place through the GEMM's
     transpose flags, so neither W^T nor dy^T is ever materialised."""
 
-    def forward(self, x, weight, bias=None):
+    def forward(self, x, weight, bias=None) -> np.ndarray:
         if x.dtype != weight.dtype or x.dtype.type not in (np.float32, np.float64):
             raise TypeError(f"Linear: input and weight must both be float32 or both float64, got {x.dtype} and {weight.dtype}")
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
@@ -89,7 +89,7 @@ class Linear(Function):
             y += bias
         return y.reshape(*x.shape[:-1], weight.shape[0])
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         g = np.ascontiguousarray(g).reshape(-1, self.weight.shape[0])
         dx = dw = db = None
         if self.needs_input_grad[0]:

@@ -21,7 +21,7 @@ def _reduce_grad(g, reduction, n):
     return np.broadcast_to(g / n, (n,)) if reduction == "mean" else np.broadcast_to(g, (n,)) if reduction == "sum" else g
 
 
-def smoothed_targets(target, classes, dtype, label_smoothing=0.0, smoothing_style="uniform"):
+def smoothed_targets(target, classes, dtype, label_smoothing=0.0, smoothing_style="uniform") -> np.ndarray:
     """Target distribution q for cross-entropy. Integer classes become one-hot rows.
     ``uniform`` (PyTorch): q = (1 - eps) onehot + eps / K on every class.
     ``others`` (the lecture's form): 1 - eps on the true class, eps / (K - 1) on each other."""
@@ -67,7 +67,7 @@ class CrossEntropy(Function):
     """loss_n = -sum_c q_nc log softmax(x_n)_c for logits x (N, C) and targets q (class indices
     or probabilities, optionally label-smoothed).   dx_n = softmax(x_n) sum_c q_nc - q_n."""
 
-    def forward(self, logits, target, reduction="mean", label_smoothing=0.0, smoothing_style="uniform"):
+    def forward(self, logits, target, reduction="mean", label_smoothing=0.0, smoothing_style="uniform") -> np.ndarray:
         if logits.ndim != 2:
             raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
         _check_target(logits, target)
@@ -79,7 +79,7 @@ class CrossEntropy(Function):
         self.log_probs, self.reduction = log_probs, reduction
         return _reduce(-(self.q * log_probs).sum(axis=1), reduction)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         n = self.q.shape[0]
         per_row = _reduce_grad(g, self.reduction, n)[:, None]
         dx = (np.exp(self.log_probs) * self.q.sum(axis=1, keepdims=True) - self.q) * per_row
@@ -89,7 +89,7 @@ class CrossEntropy(Function):
 class NLLLoss(Function):
     """loss_n = -log_probs[n, target_n].   d/dlog_probs[n, target_n] = -1."""
 
-    def forward(self, log_probs, target, reduction="mean"):
+    def forward(self, log_probs, target, reduction="mean") -> np.ndarray:
         if log_probs.ndim != 2 or target.ndim != 1 or target.shape[0] != log_probs.shape[0]:
             raise ValueError(f"nll_loss: expected (N, C) log-probabilities and (N,) targets, got "
                              f"{log_probs.shape} and {target.shape}")
@@ -98,7 +98,7 @@ class NLLLoss(Function):
         self.shape, self.target, self.reduction = log_probs.shape, target, reduction
         return _reduce(-log_probs[np.arange(target.shape[0]), target], reduction)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         dx = np.zeros(self.shape, dtype=np.result_type(g, np.float32))
         dx[np.arange(self.shape[0]), self.target] = -_reduce_grad(g, self.reduction, self.shape[0])
         return dx, None
@@ -108,14 +108,14 @@ class BCEWithLogits(Function):
     """loss = max(x, 0) - x y + log(1 + e^-|x|)  (= -[y log s(x) + (1-y) log(1-s(x))], stable).
     dx = sigmoid(x) - y,  dy = -x."""
 
-    def forward(self, x, y, reduction="mean"):
+    def forward(self, x, y, reduction="mean") -> np.ndarray:
         if x.shape != y.shape:
             raise ValueError(f"binary_cross_entropy_with_logits: input {x.shape} and target {y.shape} differ")
         self.x, self.y, self.reduction = x, y, reduction
         loss = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
         return _reduce(loss.astype(x.dtype), reduction)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         s = np.exp(-np.logaddexp(0, -self.x))
         scale = g / self.x.size if self.reduction == "mean" else g
         return (s - self.y) * scale, -self.x * scale if self.needs_input_grad[1] else None

@@ -13,11 +13,15 @@ which axes mu and var are taken over:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _C
 from ..autograd import Function
+
+if TYPE_CHECKING:  # the tensor module imports ops
+    from ..tensor import Tensor
 
 
 def _check_float(op, x, **vectors):
@@ -50,7 +54,7 @@ class BatchNorm(Function):
     """
 
     def forward(self, x, *affine, has_weight, has_bias, running_mean, running_var, training,
-                momentum, eps, relu=False):
+                momentum, eps, relu=False) -> np.ndarray:
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
         _check_float("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean,
@@ -69,7 +73,7 @@ class BatchNorm(Function):
         self.training, self.relu = training, relu
         return out.reshape(x.shape)
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x3, c = self.x3, self.x3.shape[1]
         wants = list(self.needs_input_grad)
         wants_weight = self.weight is not None and wants[1]
@@ -95,7 +99,7 @@ class Normalize(Function):
         dL/dx = (1 / sqrt(var + eps)) (g - mean(g) - x_hat mean(g x_hat))
     """
 
-    def forward(self, x, axes, eps):
+    def forward(self, x, axes, eps) -> np.ndarray:
         self.axes = axes
         mu = x.mean(axis=axes, keepdims=True)
         centered = x - mu
@@ -104,7 +108,7 @@ class Normalize(Function):
         self.x_hat = centered * self.invstd
         return self.x_hat
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         axes, x_hat = self.axes, self.x_hat
         return self.invstd * (g - g.mean(axis=axes, keepdims=True)
                               - x_hat * np.mean(g * x_hat, axis=axes, keepdims=True))
@@ -132,7 +136,7 @@ def _affine(out, weight, bias, shape):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, relu=False):
+               momentum=0.1, eps=1e-5, relu=False) -> Tensor:
     """Batch normalisation of ``input`` (N, C, *) per channel, as ``torch.nn.functional.batch_norm``
     (formulas on :class:`BatchNorm`). ``relu=True`` fuses a following ReLU into the same kernels.
 
@@ -177,7 +181,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
     """Normalises over the trailing ``normalized_shape`` axes of each sample, then
     y = x_hat * weight + bias with weight and bias of shape ``normalized_shape``
     (as ``torch.nn.functional.layer_norm``; Ba, Kiros & Hinton, "Layer Normalization", 2016)."""
@@ -196,7 +200,7 @@ def _channel_shape(x):
     return (x.shape[1],) + (1,) * (x.ndim - 2)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
     """Normalises each group of C / ``num_groups`` consecutive channels (with all spatial
     positions) of each sample, then a per-channel affine (as ``torch.nn.functional.group_norm``;
     Wu & He, "Group Normalization", 2018). One group is layer norm over (C, *); C groups is
@@ -215,7 +219,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
+                  use_input_stats=True, momentum=0.1, eps=1e-5) -> Tensor:
     """Normalises each channel of each sample over its spatial positions, then a per-channel
     affine (as ``torch.nn.functional.instance_norm``; Ulyanov et al., "Instance Normalization",
     2016). With ``use_input_stats=False`` the running statistics normalise instead (the batch

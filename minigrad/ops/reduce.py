@@ -27,23 +27,23 @@ def _expand(g, shape, axes, keepdims):
 class Sum(Function):
     """z = sum_i x_i over the axes.   dz/dx_i = 1."""
 
-    def forward(self, x, axis=None, keepdims=False):
+    def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         return np.sum(x, axis=self.axes, keepdims=keepdims)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return _expand(g, self.shape, self.axes, self.keepdims)
 
 
 class Mean(Function):
     """z = (1/n) sum_i x_i over the axes.   dz/dx_i = 1/n."""
 
-    def forward(self, x, axis=None, keepdims=False):
+    def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         self.count = int(np.prod([x.shape[a] for a in self.axes])) if x.ndim else 1
         return np.mean(x, axis=self.axes, keepdims=keepdims)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return _expand(g / self.count, self.shape, self.axes, self.keepdims)
 
 
@@ -53,14 +53,14 @@ class Max(Function):
 
     reduce = staticmethod(np.max)
 
-    def forward(self, x, axis=None, keepdims=False):
+    def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         z = self.reduce(x, axis=self.axes, keepdims=True)
         hits = x == z
         self.share = hits / hits.sum(axis=self.axes, keepdims=True)
         return z if keepdims else np.squeeze(z, axis=self.axes)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return _expand(g, self.shape, self.axes, self.keepdims) * self.share
 
 
@@ -73,7 +73,7 @@ class Min(Max):
 class Var(Function):
     """z = sum_i (x_i - mean)^2 / (n - correction).   dz/dx_i = 2 (x_i - mean) / (n - correction)."""
 
-    def forward(self, x, axis=None, correction=1, keepdims=False):
+    def forward(self, x, axis=None, correction=1, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         n = int(np.prod([x.shape[a] for a in self.axes])) if x.ndim else 1
         self.divisor = max(n - correction, 0)
@@ -81,7 +81,7 @@ class Var(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (np.sum(self.centered ** 2, axis=self.axes, keepdims=keepdims) / self.divisor).astype(x.dtype)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return _expand(g, self.shape, self.axes, self.keepdims) * (2 / self.divisor) * self.centered
 
@@ -90,11 +90,11 @@ class Std(Var):
     """z = sqrt(var(x)).   dz/dx_i = (x_i - mean) / ((n - correction) z), and 0 where z = 0 (as
     PyTorch: a group of identical values has no direction to prefer, instead of 0 * inf = nan)."""
 
-    def forward(self, x, axis=None, correction=1, keepdims=False):
+    def forward(self, x, axis=None, correction=1, keepdims=False) -> np.ndarray:
         self.z = np.sqrt(super().forward(x, axis, correction, keepdims))
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return super().backward(np.where(self.z == 0, 0, g / (2 * self.z)))
 
@@ -103,7 +103,7 @@ class LogSumExp(Function):
     """z = log sum_i e^{x_i}, shifted by the maximum so large inputs cannot overflow.
     dz/dx_i = softmax(x)_i."""
 
-    def forward(self, x, axis=None, keepdims=False):
+    def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         shift = np.max(x, axis=self.axes, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0)
@@ -111,30 +111,30 @@ class LogSumExp(Function):
         self.softmax = np.exp(x - z)
         return z if keepdims else np.squeeze(z, axis=self.axes)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return _expand(g, self.shape, self.axes, self.keepdims) * self.softmax
 
 
 class Softmax(Function):
     """z_i = e^{x_i - max} / sum_j e^{x_j - max}.   dx = z * (g - sum_j g_j z_j)."""
 
-    def forward(self, x, axis=-1):
+    def forward(self, x, axis=-1) -> np.ndarray:
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         self.z, self.axis = e / e.sum(axis=axis, keepdims=True), axis
         return self.z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return self.z * (g - (g * self.z).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
     """z_i = x_i - logsumexp(x).   dx = g - softmax(x) * sum_j g_j."""
 
-    def forward(self, x, axis=-1):
+    def forward(self, x, axis=-1) -> np.ndarray:
         shifted = x - x.max(axis=axis, keepdims=True)
         z = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         self.z, self.axis = z, axis
         return z
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g - np.exp(self.z) * g.sum(axis=self.axis, keepdims=True)

@@ -12,7 +12,7 @@ class Reshape(Function):
 
     is_view = True
 
-    def forward(self, x, shape):
+    def forward(self, x, shape) -> np.ndarray:
         self.shape = x.shape
         try:
             return x.reshape(shape)
@@ -20,7 +20,7 @@ class Reshape(Function):
             raise ValueError(f"Reshape: cannot reshape a tensor of shape {x.shape} "
                              f"({x.size} elements) into shape {tuple(shape)}") from None
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g.reshape(self.shape)
 
 
@@ -29,13 +29,13 @@ class Permute(Function):
 
     is_view = True  # an order that keeps the layout (1-D, identity) returns x itself
 
-    def forward(self, x, axes):
+    def forward(self, x, axes) -> np.ndarray:
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"Permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of {x.shape}")
         self.inverse = np.argsort([a % x.ndim for a in axes])
         return np.ascontiguousarray(x.transpose(axes))
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g.transpose(self.inverse)
 
 
@@ -50,7 +50,7 @@ class GetItem(Function):
 
     is_view = True
 
-    def forward(self, x, index):
+    def forward(self, x, index) -> np.ndarray:
         self.shape, self.dtype, self.index = x.shape, x.dtype, index
         try:
             out = x[index]
@@ -58,7 +58,7 @@ class GetItem(Function):
             raise IndexError(f"GetItem: {error} (tensor shape {x.shape})") from None
         return np.asarray(out)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         dx = np.zeros(self.shape, self.dtype)
         if _is_advanced(self.index):
             np.add.at(dx, self.index, g)
@@ -70,7 +70,7 @@ class GetItem(Function):
 class Concat(Function):
     """z = [x_1, x_2, ...] joined along an axis.   dx_k = the slice of dz that x_k filled."""
 
-    def forward(self, *xs, axis=0):
+    def forward(self, *xs, axis=0) -> np.ndarray:
         if not xs:
             raise ValueError("Concat: needs at least one tensor")
         self.axis = axis % xs[0].ndim if xs[0].ndim else 0
@@ -80,7 +80,7 @@ class Concat(Function):
         except ValueError as error:
             raise ValueError(f"Concat: {error}; shapes {[x.shape for x in xs]}") from None
 
-    def backward(self, g):
+    def backward(self, g) -> tuple[np.ndarray, ...]:
         return tuple(np.split(g, self.splits, axis=self.axis))
 
 
@@ -88,11 +88,11 @@ class Pad(Function):
     """z = x surrounded by a constant.  ``pad_width`` as numpy: ((before, after), ...).
     dx = the centre of dz."""
 
-    def forward(self, x, pad_width, value=0.0):
+    def forward(self, x, pad_width, value=0.0) -> np.ndarray:
         self.centre = tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x.shape))
         return np.pad(x, pad_width, mode="constant", constant_values=value)
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g[self.centre]
 
 
@@ -100,12 +100,12 @@ class Expand(Function):
     """z = x broadcast to a larger shape.   dx = dz summed over the broadcast axes (the
     engine's unbroadcast does that)."""
 
-    def forward(self, x, shape):
+    def forward(self, x, shape) -> np.ndarray:
         shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
         try:
             return np.broadcast_to(x, shape).copy()  # a fresh, writeable array even for the same shape
         except ValueError:
             raise ValueError(f"Expand: cannot expand shape {x.shape} to {shape}") from None
 
-    def backward(self, g):
+    def backward(self, g) -> np.ndarray:
         return g

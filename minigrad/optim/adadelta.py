@@ -1,8 +1,15 @@
 """AdaDelta: RMSProp whose step is scaled by the RMS of past updates (no lr needed)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _C
 from .optimizer import Optimizer, _datas, _grads, check_range
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
+    from ..tensor import Tensor
 
 
 class Adadelta(Optimizer):
@@ -20,7 +27,7 @@ class Adadelta(Optimizer):
     paper's method (PyTorch's default).
     """
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 

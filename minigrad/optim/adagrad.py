@@ -1,8 +1,15 @@
 """AdaGrad: per-coordinate step sizes from the running sum of squared gradients."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _C
 from .optimizer import Optimizer, _datas, _grads, check_range
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
+    from ..tensor import Tensor
 
 
 class Adagrad(Optimizer):
@@ -19,8 +26,8 @@ class Adagrad(Optimizer):
     damps the first steps of coordinates with tiny gradients more; pass ``eps=1e-6`` for it.
     """
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       maximize=maximize))

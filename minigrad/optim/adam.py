@@ -1,8 +1,15 @@
 """Adam, AdamW and NAdam: momentum on the gradient plus RMSProp's per-coordinate scaling."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _C
 from .optimizer import Optimizer, _datas, _grads, check_range
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
+    from ..tensor import Tensor
 
 
 def _check_adam_like(group):
@@ -37,9 +44,9 @@ class Adam(Optimizer):
     coordinate instead of lr). The correction divides both bias factors out.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, bias_correction=True, decoupled_weight_decay=False,
-                 maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False, *, bias_correction: bool = True, decoupled_weight_decay: bool = False,
+                 maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       bias_correction=bias_correction,
@@ -80,8 +87,8 @@ class AdamW(Adam):
     parameters directly, theta <- theta (1 - lr * weight_decay), instead of entering the
     gradient, so it is not rescaled by 1 / sqrt(v). See :class:`Adam` for the algorithm."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, bias_correction=True, maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, bias_correction: bool = True, maximize: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad,
                          bias_correction=bias_correction, decoupled_weight_decay=True,
                          maximize=maximize)
@@ -100,8 +107,8 @@ class NAdam(Optimizer):
                            - lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d
     """
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 momentum_decay=4e-3, decoupled_weight_decay=False, *, maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,

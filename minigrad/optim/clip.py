@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..tensor import Tensor
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
 
 
 def _with_grads(parameters):
@@ -14,7 +18,7 @@ def _with_grads(parameters):
     return [p for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> Tensor:
     r"""Rescales all gradients together so their joint norm is at most ``max_norm``::
 
@@ -46,7 +50,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return Tensor(np.asarray(total, dtype=dtype))
 
 
-def clip_grad_value_(parameters, clip_value: float) -> None:
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamps every gradient element into [-clip_value, clip_value]."""
     clip_value = float(clip_value)
     for p in _with_grads(parameters):

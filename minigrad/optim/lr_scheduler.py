@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from .optimizer import Optimizer, check_range
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable, Sequence
+    from typing import Callable
+
+    from ..tensor import Tensor
 
 
 class LRScheduler:
@@ -64,7 +71,7 @@ class LRScheduler:
 class LambdaLR(LRScheduler):
     """lr_t = base_lr * lr_lambda(t); one function, or one per parameter group."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]], last_epoch: int = -1):
         n = len(optimizer.param_groups)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != n:
@@ -74,7 +81,7 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = [lr_lambda] * n
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict:
@@ -86,13 +93,13 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr_t = base_lr * gamma^floor(t / step_size)."""
 
-    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
         if int(step_size) < 1:
             raise ValueError(f"step_size must be a positive integer, got {step_size}")
         self.step_size, self.gamma = int(step_size), gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current()
         return [lr * self.gamma for lr in self._current()]
@@ -101,12 +108,12 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr_t = base_lr * gamma^(number of milestones <= t)."""
 
-    def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1):
         self.milestones = Counter(int(m) for m in milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch not in self.milestones:
             return self._current()
         factor = self.gamma ** self.milestones[self.last_epoch]
@@ -116,11 +123,11 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr_t = base_lr * gamma^t."""
 
-    def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial:
             return self._current()
         return [lr * self.gamma for lr in self._current()]
@@ -133,7 +140,7 @@ class LinearLR(LRScheduler):
         lr_t = base_lr * (start + (end - start) * min(t, total_iters) / total_iters)
     """
 
-    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1):
         if not 0 < start_factor <= 1:
             raise ValueError(f"start_factor must lie in (0, 1], got {start_factor}")
@@ -142,7 +149,7 @@ class LinearLR(LRScheduler):
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in self._current()]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -158,7 +165,7 @@ class CosineAnnealingLR(LRScheduler):
         lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
     """
 
-    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
         self.T_max, self.eta_min = T_max, eta_min
         self._step_count = 0
         super().__init__(optimizer, last_epoch)
@@ -167,7 +174,7 @@ class CosineAnnealingLR(LRScheduler):
         self._step_count += 1
         super().step()
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         t, T, low = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._current()
@@ -186,9 +193,9 @@ class ReduceLROnPlateau:
     ``a < best * (1 - threshold)`` (mode "min", threshold_mode "rel"), ``a < best - threshold``
     ("abs"); mirrored for mode "max". ``cooldown`` epochs after a reduction are not counted."""
 
-    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr=0.0, eps: float = 1e-8):
+                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8):
         if factor >= 1.0:
             raise ValueError(f"factor must be < 1.0, got {factor}")
         if mode not in ("min", "max"):
@@ -219,7 +226,7 @@ class ReduceLROnPlateau:
         return a > (self.best * (self.threshold + 1.0) if self.threshold_mode == "rel"
                     else self.best + self.threshold)
 
-    def step(self, metrics) -> None:
+    def step(self, metrics: float | Tensor) -> None:
         current = float(getattr(metrics, "item", lambda: metrics)())
         self.last_epoch += 1
         if self._is_better(current):
@@ -252,7 +259,7 @@ class ReduceLROnPlateau:
 SCHEDULES = ("none", "cosine", "step", "plateau")
 
 
-def create(name: str, optimizer, epochs: int):
+def create(name: str, optimizer: Optimizer, epochs: int) -> LRScheduler | ReduceLROnPlateau | None:
     """A schedule by name over a run of ``epochs``: ``"cosine"`` CosineAnnealingLR to zero at the
     last epoch, ``"step"`` StepLR dividing the rate by 10 at each third of the run, ``"plateau"``
     ReduceLROnPlateau halving it after 2 epochs without progress, ``"none"`` None (a constant rate)."""

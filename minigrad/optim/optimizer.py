@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Iterable
+from collections.abc import Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class Optimizer:
     dict holding ``"params"`` and any hyper-parameters that override ``defaults`` for that
     group. ``self.state[p]`` holds the per-parameter buffers, created on the first step."""
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict):
         self.defaults = dict(defaults)
         self.state: dict = {}
         self.param_groups: list[dict] = []
@@ -103,7 +104,7 @@ class Optimizer:
                     p.grad.data.fill(0)
                     p.grad.mark_modified()
 
-    def step(self, closure: Callable[[], Tensor] | None = None):
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One update of every parameter that has a gradient. ``closure`` re-evaluates the
         model and returns the loss (run with gradients enabled); its value is returned."""
         loss = None
@@ -223,7 +224,7 @@ def _datas(params: list[Tensor]) -> list[np.ndarray]:
     return [p.data for p in params]
 
 
-def check_range(name: str, value, low=0.0, high=None, low_open=False, high_open=True) -> None:
+def check_range(name: str, value: float, low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = True) -> None:
     """Raises ValueError naming ``name`` and the value unless low <= value (< or <=) high. The one
     check of every optimiser hyper-parameter (and of the rates schedulers set): NaN and infinities
     are refused too, as no update can use them."""

@@ -4,12 +4,20 @@ momentum=0.9, nesterov=True)``. Each name has a learning rate that trains the bu
 well, used when ``lr`` is not given."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+    from typing import Any
+
+    from ..tensor import Tensor
 
 # name: (class, fixed options, default learning rate)
 PRESETS = {
@@ -29,7 +37,7 @@ def default_lr(name: str) -> float:
     return _preset(name)[2]
 
 
-def create(name: str, params, lr: float | None = None, **options) -> Optimizer:
+def create(name: str, params: Iterable[Tensor] | Iterable[dict], lr: float | None = None, **options: Any) -> Optimizer:
     """The optimiser called ``name`` (one of :data:`OPTIMIZERS`) over ``params``; ``lr``
     defaults to the name's own rate, and ``options`` (``weight_decay=...``) override the preset's."""
     cls, preset, rate = _preset(name)

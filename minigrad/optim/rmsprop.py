@@ -1,8 +1,15 @@
 """RMSProp: AdaGrad with a leaky (exponentially weighted) average of squared gradients."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _C
 from .optimizer import Optimizer, _datas, _grads, check_range
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
+    from ..tensor import Tensor
 
 
 class RMSprop(Optimizer):
@@ -21,8 +28,8 @@ class RMSprop(Optimizer):
     root mean square.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 

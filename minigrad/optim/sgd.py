@@ -1,8 +1,15 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _C
 from .optimizer import Optimizer, _datas, _grads, check_range
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
+    from ..tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -32,8 +39,8 @@ class SGD(Optimizer):
     gradient at the current point): theta <- theta - lr (g + momentum b).
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, *, maximize: bool = False):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,

@@ -3,10 +3,16 @@ little tuning), finish with SGD + momentum (often generalises better)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+from ..tensor import Tensor
 from .adam import Adam
 from .optimizer import Optimizer
 from .sgd import SGD
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+    from typing import Any, Callable
 
 
 class SwitchOptimizer:
@@ -34,9 +40,9 @@ class SwitchOptimizer:
         self._stalled = 0
 
     @classmethod
-    def adam_then_sgd(cls, params, adam_lr: float = 1e-3, sgd_lr: float = 1e-2,
+    def adam_then_sgd(cls, params: Iterable[Tensor] | Iterable[dict], adam_lr: float = 1e-3, sgd_lr: float = 1e-2,
                       momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0,
-                      **switch):
+                      **switch: Any):
         params = list(params)
         return cls(Adam(params, lr=adam_lr, weight_decay=weight_decay),
                    SGD(params, lr=sgd_lr, momentum=momentum, nesterov=nesterov,
@@ -47,13 +53,13 @@ class SwitchOptimizer:
         return self.first if self.switched_at is None else self.second
 
     @property
-    def param_groups(self):
+    def param_groups(self) -> list[dict]:
         return self.active.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.active.zero_grad(set_to_none)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         return self.active.step(closure)
 
     def epoch_end(self, metric: float | None = None) -> bool:

@@ -84,7 +84,7 @@ class Distiller(nn.Module):
         self.temperature, self.alpha = float(temperature), float(alpha)
         self._teacher_logits = None
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         with evaluation_mode(self.teacher):
             self._teacher_logits = self.teacher(x).data
         return self.student(x)

@@ -20,7 +20,7 @@ gradient, so it stays exactly as loaded.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .. import nn
 from ..tensor import Tensor

@@ -40,8 +40,9 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from ..random import manual_seed
 from ..train import Callback, Trainer, TrainingDiverged
@@ -62,7 +63,7 @@ class Uniform:
     low: float
     high: float
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> float:
         return trial.suggest_float(name, self.low, self.high)
 
 
@@ -72,7 +73,7 @@ class LogUniform:
     low: float
     high: float
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> float:
         if self.low <= 0:
             raise ValueError(f"LogUniform {name!r}: low must be positive, got {self.low}")
         return trial.suggest_float(name, self.low, self.high, log=True)
@@ -85,7 +86,7 @@ class IntRange:
     high: int
     log: bool = False
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log)
 
 
@@ -94,7 +95,7 @@ class Choice:
     """One of a few values (numbers, strings, booleans or None)."""
     options: Sequence
 
-    def suggest(self, trial, name):
+    def suggest(self, trial, name) -> Any:
         return trial.suggest_categorical(name, list(self.options))
 
 

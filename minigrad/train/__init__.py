@@ -1,6 +1,13 @@
 """Training: the loop (``fit``/``Trainer``), callbacks, history, metrics and checkpoints."""
-from .callbacks import (Callback, CSVLogger, EarlyStopping, LRSchedulerCallback, ModelCheckpoint, PrintEpochs,
-                        ProgressBar)
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LRSchedulerCallback,
+    ModelCheckpoint,
+    PrintEpochs,
+    ProgressBar,
+)
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from .evaluation import evaluate, predict, predict_tta
 from .history import History

@@ -20,17 +20,25 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # annotations only: the trainer module imports this one
+    import os
+    from typing import TextIO
+
+    from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+    from .trainer import Trainer
+
 
 class Callback:
-    def on_train_begin(self, trainer) -> None: ...
-    def on_epoch_begin(self, trainer, epoch: int) -> None: ...
-    def on_batch_end(self, trainer, step: int, logs: dict) -> None: ...
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None: ...
-    def on_epoch_complete(self, trainer, epoch: int, logs: dict) -> None: ...
-    def on_train_end(self, trainer) -> None: ...
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
+    def on_batch_end(self, trainer: Trainer, step: int, logs: dict) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None: ...
+    def on_epoch_complete(self, trainer: Trainer, epoch: int, logs: dict) -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
 
     def state_dict(self) -> dict:
         """What a resumed run needs to carry on as if never interrupted (none by default)."""
@@ -99,12 +107,12 @@ class EarlyStopping(_Monitor, Callback):
         self.wait, self.best_epoch, self.stopped_epoch = int(state["wait"]), state["best_epoch"], state["stopped_epoch"]
         self.best_weights = state["best_weights"]
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer: Trainer) -> None:
         # resumed from the epoch that stopped the run: the uninterrupted run would not go on either
         if self.stopped_epoch is not None and self.stopped_epoch == trainer.epoch:
             trainer.stop_training = True
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if self.improved(self.value(logs)):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
@@ -116,7 +124,7 @@ class EarlyStopping(_Monitor, Callback):
             self.stopped_epoch = epoch
             trainer.stop_training = True
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.restore_best_weights and self.best_weights is not None and self.best_epoch != trainer.epoch:
             trainer.model.load_state_dict(self.best_weights)
 
@@ -147,7 +155,7 @@ class ModelCheckpoint(_Monitor, Callback):
     (``{val_loss}``, ``{val_accuracy}``, ``{lr}``...), with an optional format spec:
     ``ck{epoch:03d}-{val_loss:.4f}.safetensors``. Other braces are part of the name."""
 
-    def __init__(self, path, monitor: str = "val_loss", mode: str = "auto", save_best_only: bool = True):
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", mode: str = "auto", save_best_only: bool = True):
         _Monitor.__init__(self, monitor, mode)
         self.path, self.save_best_only = Path(path), save_best_only
         for match in _PLACEHOLDER.finditer(self.path.name):  # a bad spec fails now, not after an epoch
@@ -158,10 +166,10 @@ class ModelCheckpoint(_Monitor, Callback):
         self.last_saved: Path | None = None
         self._due = False
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         self._due = not self.save_best_only or self.improved(self.value(logs))
 
-    def on_epoch_complete(self, trainer, epoch, logs):
+    def on_epoch_complete(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if self._due:
             self._due = False
             self.last_saved = trainer.save_checkpoint(self.path.with_name(format_path(self.path.name, logs)))
@@ -171,13 +179,13 @@ class LRSchedulerCallback(Callback):
     """Steps a learning-rate scheduler once per epoch. Schedulers whose ``step`` takes a metric
     (``ReduceLROnPlateau``) receive the logged ``monitor`` value."""
 
-    def __init__(self, scheduler, monitor: str = "val_loss"):
+    def __init__(self, scheduler: LRScheduler | ReduceLROnPlateau, monitor: str = "val_loss"):
         self.scheduler, self.monitor = scheduler, monitor
         parameters = list(inspect.signature(scheduler.step).parameters.values())
         self.takes_metric = bool(parameters) and parameters[0].default is inspect.Parameter.empty and \
             parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if self.takes_metric:
             if logs.get(self.monitor) is None:
                 raise KeyError(f"LRSchedulerCallback: {type(self.scheduler).__name__} needs {self.monitor!r}, "
@@ -196,10 +204,10 @@ class LRSchedulerCallback(Callback):
 class CSVLogger(Callback):
     """Rewrites the whole history as CSV at ``path`` after every epoch (atomically)."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         trainer.history.to_csv(self.path)
 
 
@@ -208,17 +216,17 @@ class ProgressBar(Callback):
     ``stream`` is a terminal and tqdm is installed (``pip install 'minigrad[progress]'``), so
     logs and pipes stay clean."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream: TextIO | None = None):
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = False
         self.bar = None
         self._samples, self._start = 0, 0.0
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer: Trainer) -> None:
         self.enabled = (importlib.util.find_spec("tqdm") is not None
                         and bool(getattr(self.stream, "isatty", lambda: False)()))
 
-    def on_epoch_begin(self, trainer, epoch):
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
         if self.enabled:
             from tqdm.auto import tqdm
 
@@ -226,7 +234,7 @@ class ProgressBar(Callback):
             self.bar = tqdm(total=total, desc=f"epoch {epoch}", file=self.stream, leave=False, unit="batch")
         self._samples, self._start = 0, time.perf_counter()
 
-    def on_batch_end(self, trainer, step, logs):
+    def on_batch_end(self, trainer: Trainer, step: int, logs: dict) -> None:
         if self.bar is not None:
             self._samples += logs["size"]
             rate = self._samples / max(time.perf_counter() - self._start, 1e-9)
@@ -236,10 +244,10 @@ class ProgressBar(Callback):
             self.bar.set_postfix(postfix, refresh=self.bar.n + 1 == self.bar.total)  # last batch: show it
             self.bar.update(1)
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         self.on_train_end(trainer)
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -249,10 +257,10 @@ class PrintEpochs(Callback):
     """Prints one summary line per epoch to ``stream`` (stdout by default), e.g.
     ``epoch  3/20  train_loss 0.2105  train_accuracy 0.9413  val_loss 0.2512  ...  1.7s``."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream: TextIO | None = None):
         self.stream = stream
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         total = f"/{trainer.epochs}" if trainer.epochs else ""
         numbers = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
                             if k not in ("epoch", "time", "lr") and isinstance(v, float))

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io import CorruptFileError
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
+    from ..nn.module import Module
+    from ..optim import Optimizer, SwitchOptimizer
+    from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+    from .history import History
 
 FORMAT = "minigrad-checkpoint-1"
 STRUCTURE_KEY = "checkpoint.json"
@@ -83,7 +92,7 @@ def _decode(value, arrays: dict):
     return {k: _decode(v, arrays) for k, v in value.items()}
 
 
-def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0, history=None,
+def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer | SwitchOptimizer | None = None, scheduler: LRScheduler | ReduceLROnPlateau | None = None, epoch: int = 0, history: History | None = None,
                     extra: dict | None = None, callbacks: list | None = None) -> Path:
     """Writes everything needed to resume training after ``epoch`` epochs, including the global
     random generator's state (so the next epoch shuffles and drops out exactly as it would have).
@@ -104,7 +113,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
     return Path(path)
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path: str | os.PathLike) -> dict:
     """Reads a checkpoint into a dict with ``model``, ``optimizer``, ``scheduler``, ``epoch``,
     ``rng_state``, ``history``, ``extra`` and ``callbacks`` (state dicts hold numpy arrays).
 
@@ -152,7 +161,7 @@ def load_checkpoint(path) -> dict:
     return state
 
 
-def restore_checkpoint(state: dict, model, optimizer=None, scheduler=None, restore_rng: bool = True) -> int:
+def restore_checkpoint(state: dict, model: Module, optimizer: Optimizer | SwitchOptimizer | None = None, scheduler: LRScheduler | ReduceLROnPlateau | None = None, restore_rng: bool = True) -> int:
     """Loads a checkpoint's states into the given objects; returns the epoch it was saved after."""
     model.load_state_dict(state["model"])
     for thing, key in ((optimizer, "optimizer"), (scheduler, "scheduler")):

@@ -3,6 +3,8 @@ test-time augmentation (predictions averaged over flipped and shifted views)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,9 +13,15 @@ from ..data.transforms import test_time_views
 from ..tensor import Tensor
 from .metrics import resolve
 
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Callable
+
+    from ..nn.module import Module
+
 
 @contextlib.contextmanager
-def evaluation_mode(model):
+def evaluation_mode(model: Module) -> Iterator[None]:
     """``model.eval()`` and no tape inside; the model's previous mode afterwards."""
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
@@ -26,7 +34,7 @@ def evaluation_mode(model):
             model.train()
 
 
-def evaluate(model, loader, loss_fn=None, metrics=("accuracy",)) -> dict:
+def evaluate(model: Module, loader: Iterable, loss_fn: Callable[..., Tensor] | None = None, metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",)) -> dict:
     """Mean ``loss`` (when ``loss_fn`` is given) and each metric over every sample of ``loader``
     (batch values weighted by batch size), in eval mode."""
     metrics = resolve(metrics)
@@ -57,7 +65,7 @@ def _batches(data, batch_size: int):
             yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def predict(model, data, batch_size: int = 256) -> np.ndarray:
+def predict(model: Module, data: np.ndarray | Tensor | Iterable, batch_size: int = 256) -> np.ndarray:
     """The model's outputs (N, ...) for every input of ``data`` (a loader, an array or a Tensor)."""
     with evaluation_mode(model):
         return np.concatenate([model(x).data for x in _batches(data, batch_size)])
@@ -68,7 +76,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict_tta(model, data, flip: bool = True, shift: int = 0, batch_size: int = 256) -> np.ndarray:
+def predict_tta(model: Module, data: np.ndarray | Tensor | Iterable, flip: bool = True, shift: int = 0, batch_size: int = 256) -> np.ndarray:
     """Test-time augmentation: class probabilities averaged over the views of
     :func:`~minigrad.data.transforms.test_time_views` (original, mirror, and with ``shift`` the
     four diagonal shifts: up to ten views, the multi-crop evaluation). Returns (N, classes)."""

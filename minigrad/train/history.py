@@ -5,8 +5,13 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io import write_atomically
+
+if TYPE_CHECKING:  # annotations only
+    import os
+    from collections.abc import Iterable
 
 
 class History:
@@ -16,7 +21,7 @@ class History:
     ``history["val_loss"]`` is that column as a list (None where an epoch lacks it).
     """
 
-    def __init__(self, rows=None):
+    def __init__(self, rows: Iterable[dict] | None = None):
         self.rows: list[dict] = [dict(r) for r in rows or []]
 
     def append(self, row: dict) -> None:
@@ -44,7 +49,7 @@ class History:
             raise KeyError(f"History has no values of {monitor!r}")
         return (min if mode == "min" else max)(rows, key=lambda r: r[monitor])
 
-    def to_csv(self, path) -> Path:
+    def to_csv(self, path: str | os.PathLike) -> Path:
         """Writes the table atomically (header row, one line per epoch)."""
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=self.columns)
@@ -54,18 +59,18 @@ class History:
         return Path(path)
 
     @classmethod
-    def from_csv(cls, path) -> "History":
+    def from_csv(cls, path: str | os.PathLike) -> History:
         with open(path, newline="") as f:
             return cls([{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)])
 
     def state_dict(self) -> dict:
         return {"rows": [dict(r) for r in self.rows]}
 
-    def load_state_dict(self, state: dict) -> "History":
+    def load_state_dict(self, state: dict) -> History:
         self.rows = [dict(r) for r in state["rows"]]
         return self
 
-    def plot(self, path) -> Path:
+    def plot(self, path: str | os.PathLike) -> Path:
         """Writes learning curves to a PNG: loss and accuracy per epoch, training vs validation,
         so over-fitting shows as the validation curve turning away from the training one.
         Needs matplotlib (``pip install 'minigrad[plot]'``)."""

@@ -4,9 +4,16 @@ Each takes Tensors or numpy arrays and returns plain numbers/arrays; none record
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Mapping, Sequence
+
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 
 def _numpy(x) -> np.ndarray:
@@ -21,13 +28,13 @@ def _check(output, target) -> tuple[np.ndarray, np.ndarray]:
     return output, target
 
 
-def accuracy(output, target) -> float:
+def accuracy(output: Tensor | ArrayLike, target: Tensor | ArrayLike) -> float:
     """Fraction of samples whose highest-scoring class is the target."""
     output, target = _check(output, target)
     return float((output.argmax(axis=1) == target).mean()) if len(target) else float("nan")
 
 
-def top_k_accuracy(output, target, k: int = 5) -> float:
+def top_k_accuracy(output: Tensor | ArrayLike, target: Tensor | ArrayLike, k: int = 5) -> float:
     """Fraction of samples whose target is among the ``k`` highest-scoring classes."""
     output, target = _check(output, target)
     if not 1 <= k <= output.shape[1]:
@@ -36,7 +43,7 @@ def top_k_accuracy(output, target, k: int = 5) -> float:
     return float((top == target[:, None]).any(axis=1).mean()) if len(target) else float("nan")
 
 
-def confusion_matrix(predicted, target, num_classes: int | None = None) -> np.ndarray:
+def confusion_matrix(predicted: Tensor | ArrayLike, target: Tensor | ArrayLike, num_classes: int | None = None) -> np.ndarray:
     """``m[i, j]`` = number of samples of true class i predicted as class j.
 
     ``predicted`` is class indices (N,) or scores (N, classes), reduced by argmax.
@@ -57,7 +64,7 @@ def confusion_matrix(predicted, target, num_classes: int | None = None) -> np.nd
 BUILTIN = {"accuracy": accuracy, "top5": lambda o, t: top_k_accuracy(o, t, 5)}
 
 
-def resolve(metrics) -> dict[str, Callable]:
+def resolve(metrics: Sequence[str | Callable] | Mapping[str, Callable] | None) -> dict[str, Callable]:
     """Names (``"accuracy"``, ``"top5"``) or ``{name: fn(output, target) -> float}`` -> a dict."""
     if metrics is None:
         return {}

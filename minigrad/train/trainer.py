@@ -12,13 +12,24 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .callbacks import Callback, LRSchedulerCallback, ProgressBar
 from ..io import CorruptFileError
+from .callbacks import Callback, LRSchedulerCallback, ProgressBar
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from .evaluation import evaluate
 from .history import History
 from .metrics import resolve
+
+if TYPE_CHECKING:  # annotations only
+    import os
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Callable
+
+    from ..nn.module import Module
+    from ..optim import Optimizer, SwitchOptimizer
+    from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+    from ..tensor import Tensor
 
 
 class TrainingDiverged(FloatingPointError):
@@ -47,7 +58,7 @@ class Trainer:
         extra: saved into every checkpoint (e.g. how to rebuild the model).
     """
 
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, callbacks=(), metrics=("accuracy",),
+    def __init__(self, model: Module, optimizer: Optimizer | SwitchOptimizer, loss_fn: Callable[..., Tensor], scheduler: LRScheduler | ReduceLROnPlateau | None = None, callbacks: Sequence[Callback] = (), metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",),
                  progress: bool = True, extra: dict | None = None):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = resolve(metrics)
@@ -72,11 +83,11 @@ class Trainer:
         self.train_loader = None
 
     # ---- checkpoints
-    def save_checkpoint(self, path) -> Path:
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.epoch, self.history,
                                {"global_step": self.global_step, **self.extra}, self._callback_states())
 
-    def load_checkpoint(self, path) -> "Trainer":
+    def load_checkpoint(self, path: str | os.PathLike) -> Trainer:
         """Restores model, optimiser, scheduler, epoch count, history, the global random state and
         the callbacks' states."""
         state = load_checkpoint(path)
@@ -145,7 +156,7 @@ class Trainer:
             raise ValueError("the training loader yielded no samples (drop_last with too few samples?)")
         return {f"train_{name}": total / count for name, total in totals.items()}
 
-    def fit(self, train_loader, val_loader=None, epochs: int = 1) -> History:
+    def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1) -> History:
         """Trains until ``epochs`` epochs are done in total or a callback stops training."""
         if int(epochs) != epochs or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
@@ -171,8 +182,8 @@ class Trainer:
         return self.history
 
 
-def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs: int = 1, callbacks=(),
-        scheduler=None, metrics=("accuracy",), progress: bool = True, resume_from=None) -> History:
+def fit(model: Module, optimizer: Optimizer | SwitchOptimizer, loss_fn: Callable[..., Tensor], train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1, callbacks: Sequence[Callback] = (),
+        scheduler: LRScheduler | ReduceLROnPlateau | None = None, metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",), progress: bool = True, resume_from: str | os.PathLike | None = None) -> History:
     """One call: builds a :class:`Trainer` (restored from the checkpoint ``resume_from`` if given)
     and runs :meth:`Trainer.fit`."""
     trainer = Trainer(model, optimizer, loss_fn, scheduler=scheduler, callbacks=callbacks, metrics=metrics,

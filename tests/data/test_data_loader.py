@@ -36,7 +36,7 @@ def test_shuffle_order_reproducible_under_manual_seed():
     b = _epoch(DataLoader(_dataset(), batch_size=4, shuffle=True))
     expected = np.random.default_rng(7).permutation(23)
     np.testing.assert_array_equal(np.concatenate([y for _, y in a]), expected)
-    for (xa, ya), (xb, yb) in zip(a, b):
+    for (_xa, ya), (_xb, yb) in zip(a, b):
         np.testing.assert_array_equal(ya, yb)
 
 

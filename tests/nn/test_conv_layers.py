@@ -5,8 +5,8 @@ import pytest
 import minigrad as mg
 from minigrad import nn
 
+import torch_twins
 from module_parity import check_module_parity, module_gradcheck, torch
-import torch_twins  # noqa: E402  (after module_parity, which skips without PyTorch)
 
 T = torch.nn
 

@@ -6,8 +6,8 @@ import pytest
 import minigrad as mg
 from minigrad import models
 
+import torch_twins
 from module_parity import check_module_parity, torch
-import torch_twins  # noqa: E402  (after module_parity, which skips without PyTorch)
 
 
 def count(parameters):

@@ -44,7 +44,7 @@ def test_reassignment_and_errors():
     del model.extra
     assert "extra" not in dict(model.named_parameters())
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
-        model.missing
+        _ = model.missing
 
 
 def test_replacing_a_child_keeps_its_slot_as_in_pytorch():

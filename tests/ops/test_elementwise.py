@@ -2,9 +2,10 @@
 and float32 PyTorch parity."""
 import numpy as np
 import pytest
-from harness import OpCase, away_from_zero, check_op, check_parity, min_gap, positive, ties, torch
 
 import minigrad as mg
+
+from harness import OpCase, away_from_zero, check_op, check_parity, min_gap, positive, ties, torch
 
 F = torch.nn.functional if torch is not None else None
 

@@ -2,10 +2,11 @@
 compiled GEMM against its scalar reference and numpy."""
 import numpy as np
 import pytest
-from harness import OpCase, check_op
 
 import minigrad as mg
 from minigrad import _C
+
+from harness import OpCase, check_op
 
 
 def mm(a, b):

@@ -2,10 +2,11 @@
 probability targets, every reduction, label smoothing), nll_loss, BCE with logits."""
 import numpy as np
 import pytest
-from harness import OpCase, check_op, torch
 
 import minigrad as mg
 import minigrad.nn.functional as MF
+
+from harness import OpCase, check_op, torch
 
 F = torch.nn.functional if torch is not None else None
 CLASSES = np.array([2, 0, 3, 3, 1])

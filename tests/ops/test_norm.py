@@ -2,10 +2,11 @@
 PyTorch parity, plus running statistics, the group-norm equivalences and input errors."""
 import numpy as np
 import pytest
-from harness import OpCase, check_op, torch
 
 import minigrad as mg
 import minigrad.nn.functional as F
+
+from harness import OpCase, check_op, torch
 
 if torch is not None:
     import torch.nn.functional as TF

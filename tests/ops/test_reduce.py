@@ -2,9 +2,10 @@
 family through the harness; argmax and large-logit stability by hand."""
 import numpy as np
 import pytest
-from harness import OpCase, check_op, ties, torch
 
 import minigrad as mg
+
+from harness import OpCase, check_op, ties, torch
 
 F = torch.nn.functional if torch is not None else None
 SHAPE = (3, 4, 2)

@@ -3,9 +3,10 @@
 expand/broadcast_to, squeeze/unsqueeze."""
 import numpy as np
 import pytest
-from harness import OpCase, check_op, torch
 
 import minigrad as mg
+
+from harness import OpCase, check_op, torch
 
 F = torch.nn.functional if torch is not None else None
 REPEATED = np.array([0, 2, 2, 1, 0, 2])  # repeated rows: their gradients must add up (scatter-add)

@@ -109,7 +109,7 @@ def test_switch_optimizer_switches_when_progress_stalls():
     w = mg.tensor(np.asarray([1.0]), requires_grad=True)
     switch = optim.SwitchOptimizer.adam_then_sgd([w], patience=2, threshold=0.01)
     losses = [1.0, 0.5, 0.499, 0.4985, 0.3]
-    flags = [switch.epoch_end(l) for l in losses]
+    flags = [switch.epoch_end(loss) for loss in losses]
     assert flags == [False, False, False, True, False] and switch.switched_at == 4
     with pytest.raises(ValueError):
         optim.SwitchOptimizer(optim.SGD([w]), optim.Adam([w]))

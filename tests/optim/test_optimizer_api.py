@@ -4,6 +4,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import optim
+
 from problems import train
 
 OPTIMIZERS = [(optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),

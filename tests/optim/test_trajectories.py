@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+
 from problems import assert_params_close, torch_default_dtype, train
 
 torch = pytest.importorskip("torch", reason="torch.optim is the reference trajectory")

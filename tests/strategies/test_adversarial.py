@@ -4,9 +4,9 @@ import pytest
 
 import minigrad as mg
 from minigrad import models, optim
-from minigrad.strategies.adversarial import AdversarialBatches, fgsm, input_gradient
 from minigrad.data import DataLoader, TensorDataset
 from minigrad.nn import functional as F
+from minigrad.strategies.adversarial import AdversarialBatches, fgsm, input_gradient
 from minigrad.train import fit
 
 

@@ -4,10 +4,15 @@ import math
 import numpy as np
 import pytest
 
-from minigrad.data import DataLoader, TensorDataset
-from minigrad.strategies.curriculum import (CurriculumSampler, difficulty_from_model, linear_pacing, root_pacing,
-                                      step_pacing)
 from minigrad import models
+from minigrad.data import DataLoader, TensorDataset
+from minigrad.strategies.curriculum import (
+    CurriculumSampler,
+    difficulty_from_model,
+    linear_pacing,
+    root_pacing,
+    step_pacing,
+)
 
 
 def test_pacing_functions():
@@ -22,7 +27,7 @@ def test_pool_size_per_epoch_follows_the_pacing_and_holds_the_easiest():
     sampler = CurriculumSampler(difficulty, linear_pacing(0.25, 3))
     loader = DataLoader(TensorDataset(np.arange(40)), batch_size=7, sampler=sampler)
     expected_sizes = [10, 20, 30, 40, 40]
-    for epoch, size in enumerate(expected_sizes):
+    for size in expected_sizes:
         assert len(sampler) == size and len(loader) == math.ceil(size / 7)
         seen = np.concatenate([b[0].data for b in loader])
         assert len(seen) == size and len(set(seen.tolist())) == size

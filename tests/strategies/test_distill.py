@@ -47,7 +47,10 @@ def test_hint_stage_changes_only_the_students_lower_layers_and_the_regressor():
     teacher, student = _students_and_teacher()
     regressor = conv_regressor(2, 6, 8, 8)  # guided (2, 8, 8) -> hint (6, 8, 8): a 1x1 convolution
     assert regressor.weight.shape == (6, 2, 1, 1)
-    snapshot = lambda m: {k: np.array(v.data) for k, v in m.state_dict().items()}
+
+    def snapshot(m):
+        return {k: np.array(v.data) for k, v in m.state_dict().items()}
+
     before = {"teacher": snapshot(teacher), "student": snapshot(student), "regressor": snapshot(regressor)}
     x = np.random.default_rng(2).random((12, 1, 8, 8)).astype(np.float32)
     loader = DataLoader(TensorDataset(x, np.zeros(12, dtype=np.int64)), 4)

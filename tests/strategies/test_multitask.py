@@ -3,12 +3,11 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import nn
+from minigrad import nn, optim
 from minigrad.data import DataLoader, TensorDataset
-from minigrad.strategies.multitask import MultiTaskLoss, MultiTaskModel, Task
 from minigrad.nn import functional as F
+from minigrad.strategies.multitask import MultiTaskLoss, MultiTaskModel, Task
 from minigrad.train import fit
-from minigrad import optim
 
 
 def _setup(uncertainty=False):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from isolated import start_python
 
 optuna = pytest.importorskip("optuna", reason="hyper-parameter search needs optuna (pip install '.[tune]')")
@@ -12,7 +13,6 @@ from minigrad import models, optim  # noqa: E402
 from minigrad.data import DataLoader, TensorDataset  # noqa: E402
 from minigrad.nn import functional as F  # noqa: E402
 from minigrad.strategies.tune import Choice, Experiment, LogUniform, search  # noqa: E402
-
 
 
 def _data():
@@ -34,7 +34,10 @@ SPACE = {"lr": LogUniform(1e-3, 1.0), "width": Choice([4, 8])}
 def test_search_is_reproducible_with_a_seed_and_in_memory_storage():
     first = search(_build, SPACE, n_trials=3, seed=7)
     second = search(_build, SPACE, n_trials=3, seed=7)
-    rows = lambda r: [(t.params, t.value, t.intermediate_values) for t in r.trials]
+
+    def rows(r):
+        return [(t.params, t.value, t.intermediate_values) for t in r.trials]
+
     assert rows(first) == rows(second)
     assert len(first.trials[0].intermediate_values) == 2  # one validation score per epoch
     assert first.best_value == max(t.value for t in first.trials)

@@ -4,6 +4,7 @@ import pytest
 import minigrad as mg
 from minigrad.data import DataLoader, TensorDataset
 from minigrad.nn import functional as F
+
 from tiny_training import HalvingSchedule, MomentumSGD, TinyNet, blobs
 
 

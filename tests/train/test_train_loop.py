@@ -6,8 +6,22 @@ import pytest
 
 import minigrad as mg
 from minigrad.data import DataLoader, TensorDataset
-from minigrad.train import (Callback, CSVLogger, EarlyStopping, History, LRSchedulerCallback, ProgressBar, Trainer,
-                            accuracy, confusion_matrix, evaluate, fit, predict, predict_tta, top_k_accuracy)
+from minigrad.train import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LRSchedulerCallback,
+    ProgressBar,
+    Trainer,
+    accuracy,
+    confusion_matrix,
+    evaluate,
+    fit,
+    predict,
+    predict_tta,
+    top_k_accuracy,
+)
 
 
 def test_fit_learns_and_records_each_epoch(problem):

@@ -21,12 +21,17 @@ import pickle
 import pickletools
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...io import CorruptFileError, shape_problem, write_atomically
 from ..dataset import TensorDataset
 from .download import fetch
+
+if TYPE_CHECKING:  # annotations only
+    import os
+    from typing import BinaryIO
 
 
 class UnsafePickleError(pickle.UnpicklingError, CorruptFileError):
@@ -183,18 +188,18 @@ class BatchUnpickler(pickle.Unpickler):
         allowed[(f"{_package}.numeric", "_frombuffer")] = _Global(f"{_package}.numeric._frombuffer", _frombuffer)
     del _package
 
-    def __init__(self, file, *, path="<pickle>", **kwargs):
+    def __init__(self, file: BinaryIO, *, path: str | os.PathLike = "<pickle>", **kwargs: Any):
         super().__init__(file, **kwargs)
         self.path = path
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         try:
             return self.allowed[(module, name)]
         except KeyError:
             raise _Refused(f"refusing to load {module}.{name}: a CIFAR batch holds only plain data and numpy arrays, "
                            f"so this file is not one (it may be malicious)") from None
 
-    def load(self):
+    def load(self) -> Any:
         """The unpickled object, with arrays in place of their stand-ins at the top level and in
         a top-level dict's values (where a batch keeps them)."""
         try:
@@ -227,7 +232,7 @@ def _unwrap(value):
     return value.array if isinstance(value, _ArrayRecipe) else value
 
 
-def load_batch(path) -> tuple[np.ndarray, np.ndarray]:
+def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 batch file -> (images (N, 3, 32, 32) uint8, labels (N,) int64), validated.
 
     The file must hold a dict with ``data``: a uint8 array of shape (N, 3072) (each row the
@@ -298,7 +303,7 @@ class CIFAR10(TensorDataset):
     train_files = tuple(f"data_batch_{i}" for i in range(1, 6))
     test_files = ("test_batch",)
 
-    def __init__(self, root, train: bool = True, download: bool = False):
+    def __init__(self, root: str | os.PathLike, train: bool = True, download: bool = False):
         self.root, self.train = Path(root), train
         names = self.train_files if train else self.test_files
         directory = self._directory(names, download)

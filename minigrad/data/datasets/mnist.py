@@ -14,12 +14,16 @@ import math
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...io import MAX_DIMENSIONS, CorruptFileError, shape_problem
 from ..dataset import TensorDataset
 from .download import fetch
+
+if TYPE_CHECKING:  # annotations only
+    import os
 
 _IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -43,7 +47,7 @@ def _read_up_to(f, size: int) -> bytearray:
     return data
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Reads one IDX file (optionally gzip-compressed, ``.gz``) into a native-endian array.
     Raises :class:`~minigrad.io.CorruptFileError` (a ValueError) naming the file for a bad
     magic number, a header over :data:`MAX_IDX_BYTES`, a truncated file, trailing data, or a
@@ -110,7 +114,7 @@ class MNIST(TensorDataset):
                  "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
                  "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
 
-    def __init__(self, root, train: bool = True, download: bool = False):
+    def __init__(self, root: str | os.PathLike, train: bool = True, download: bool = False):
         self.root, self.train = Path(root), train
         prefix = "train" if train else "t10k"
         images_path = self._find(f"{prefix}-images-idx3-ubyte", download)

@@ -4,8 +4,7 @@ from .blocks import BasicBlock, DenseBlock, DenseLayer, Transition
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .dropout import DropConnect, DropConnectLinear, Dropout, Dropout2d, GaussianNoise
 from .linear import Flatten, Identity, Linear
-from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, NORMS, NormReLU,
-                            norm_layer)
+from .normalization import NORMS, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, NormReLU, norm_layer
 
 __all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh", "BasicBlock", "DenseBlock",
            "DenseLayer", "Transition", "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d",

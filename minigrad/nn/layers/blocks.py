@@ -4,6 +4,7 @@ so checkpoints of the same architecture load key for key."""
 from __future__ import annotations
 
 from ...ops import concat
+from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module, ModuleList, Sequential
 from .conv import AvgPool2d, Conv2d
@@ -27,7 +28,7 @@ class BasicBlock(Module):
             self.downsample = Sequential(Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                                          BatchNorm2d(out_channels))
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         out = self.bn1(self.conv1(x), relu=True)
         out = self.bn2(self.conv2(out))
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -50,7 +51,7 @@ class DenseLayer(Module):
         self.norm = BatchNorm2d(width)
         self.conv = Conv2d(width, growth_rate, 3, padding=1, bias=False)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         if self.bottleneck:
             x = self.conv0(self.norm0(x, relu=True))
         return self.conv(self.norm(x, relu=True))
@@ -67,7 +68,7 @@ class DenseBlock(Module):
                                  for i in range(num_layers))
         self.out_channels = in_channels + num_layers * growth_rate
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         for layer in self.layers:
             x = concat([x, layer(x)], axis=1)
         return x
@@ -83,5 +84,5 @@ class Transition(Module):
         self.conv = Conv2d(in_channels, out_channels, 1, bias=False)
         self.pool = AvgPool2d(2)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return self.pool(self.conv(self.norm(x, relu=True)))

@@ -3,6 +3,7 @@
 draw comes from the global generator (``minigrad.manual_seed``)."""
 from __future__ import annotations
 
+from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module
 from .linear import Linear
@@ -20,10 +21,10 @@ class Dropout(Module):
         super().__init__()
         self.p, self.mode = F.check_dropout(p, mode, "Dropout"), mode
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return F.dropout(x, self.p, self.training, self.mode)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}" + ("" if self.mode == "inverted" else f", mode={self.mode!r}")
 
 
@@ -34,10 +35,10 @@ class Dropout2d(Module):
         super().__init__()
         self.p = F.check_dropout(p, who="Dropout2d")
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
@@ -54,11 +55,11 @@ class DropConnect(Module):
             raise TypeError(f"DropConnect wraps layers with a weight (Linear, Conv2d), not {type(module).__name__}")
         self.module, self.p = module, F.check_dropout(p, who="DropConnect")
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         weight = F.dropout(self.module.weight, self.p, self.training)
         return self.module.forward_with_weight(x, weight)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
@@ -71,10 +72,10 @@ class DropConnectLinear(Linear):
         super().__init__(in_features, out_features, bias, **kwargs)
         self.p = p
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return self.forward_with_weight(x, F.dropout(self.weight, self.p, self.training))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return super().extra_repr() + f", p={self.p}"
 
 
@@ -88,8 +89,8 @@ class GaussianNoise(Module):
             raise ValueError(f"GaussianNoise std must be non-negative, got {std}")
         self.std = std
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return F.gaussian_noise(x, self.std, self.training)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"std={self.std}"

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module, Parameter
@@ -34,14 +35,14 @@ class Linear(Module):
     def reset_parameters(self) -> None:
         reset_weight_and_bias(self.weight, self.bias)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return self.forward_with_weight(x, self.weight)
 
-    def forward_with_weight(self, x, weight):
+    def forward_with_weight(self, x, weight) -> Tensor:
         """The layer with ``weight`` in place of its own (DropConnect and weight noise use it)."""
         return F.linear(x, weight, self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
@@ -52,10 +53,10 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return F.flatten(x, self.start_dim, self.end_dim)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
@@ -65,5 +66,5 @@ class Identity(Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return x

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
+from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module, Parameter
-from ...tensor import Tensor
 
 
 def _affine(module, shape, affine: bool, dtype) -> None:
@@ -104,10 +104,10 @@ class LayerNorm(Module):
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         _affine(self, shape, elementwise_affine, dtype)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
@@ -123,10 +123,10 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         _affine(self, (num_channels,), affine, dtype)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
@@ -141,7 +141,7 @@ class InstanceNorm2d(_BatchNorm):
                  affine: bool = False, track_running_stats: bool = False, dtype=np.float32):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
-    def forward(self, x):
+    def forward(self, x) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"InstanceNorm2d({self.num_features}) expects 4-D input with "
                              f"{self.num_features} channels in dimension 1, got shape {x.shape}")
@@ -179,6 +179,6 @@ class NormReLU(Module):
         super().__init__()
         self.norm = norm
 
-    def forward(self, x, relu: bool = False):
+    def forward(self, x, relu: bool = False) -> Tensor:
         y = self.norm(x) if self.norm is not None else x
         return y.relu() if relu else y
