@@ -1,4 +1,5 @@
 """What a benchmark workload is: the runner (bench/run.py) times these, one side per process."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ bookkeeping: wrapping arrays, recording the node, the backward walk and accumula
 
     python bench/overhead.py            # minigrad, and numpy / PyTorch for scale when present
 """
+
 from __future__ import annotations
 
 import timeit

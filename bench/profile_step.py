@@ -3,6 +3,7 @@ profiler hook, the optimiser step, and what is left (Python and engine overhead)
 
     python bench/profile_step.py --model resnet8 --batch 128 --optimizer sgd --threads 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,11 @@ import minigrad as mg
 from minigrad import models, optim, profile
 from minigrad.nn import functional as F
 
-BUILDERS = {"lenet5": (models.lenet5, (1, 28, 28)), "resnet8": (models.resnet8, (3, 32, 32)),
-            "mlp": (lambda: models.mlp([784, 512, 256, 10], batchnorm=True, dropout=0.5), (784,))}
+BUILDERS = {
+    "lenet5": (models.lenet5, (1, 28, 28)),
+    "resnet8": (models.resnet8, (3, 32, 32)),
+    "mlp": (lambda: models.mlp([784, 512, 256, 10], batchnorm=True, dropout=0.5), (784,)),
+}
 
 
 def main() -> None:
@@ -31,8 +35,11 @@ def main() -> None:
     mg.manual_seed(0)
     build, shape = BUILDERS[args.model]
     model = build()
-    make = {"sgd": lambda p: optim.SGD(p, lr=0.01, momentum=0.9), "adam": lambda p: optim.Adam(p, lr=1e-3),
-            "rmsprop": lambda p: optim.RMSprop(p, lr=1e-3)}[args.optimizer]
+    make = {
+        "sgd": lambda p: optim.SGD(p, lr=0.01, momentum=0.9),
+        "adam": lambda p: optim.Adam(p, lr=1e-3),
+        "rmsprop": lambda p: optim.RMSprop(p, lr=1e-3),
+    }[args.optimizer]
     opt = make(model.parameters())
     x = mg.randn(args.batch, *shape)
     y = mg.tensor(np.random.default_rng(0).integers(0, 10, args.batch))
@@ -56,8 +63,10 @@ def main() -> None:
         opt.step()
     opt_time = (time.perf_counter() - start) / args.steps
     in_ops = sum(seconds for _, seconds in stats.values()) / args.steps
-    print(f"{args.model} batch {args.batch} {args.optimizer}, {mg.get_num_threads()} threads: "
-          f"{per_step * 1e3:.2f} ms per step")
+    print(
+        f"{args.model} batch {args.batch} {args.optimizer}, {mg.get_num_threads()} threads: "
+        f"{per_step * 1e3:.2f} ms per step"
+    )
     for (name, phase), (calls, seconds) in sorted(stats.items(), key=lambda kv: -kv[1][1]):
         print(f"  {name:18s} {phase:8s} {calls // args.steps:4d} calls  {seconds / args.steps * 1e3:8.3f} ms")
     print(f"  optimiser step                        {opt_time * 1e3:8.3f} ms")

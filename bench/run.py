@@ -15,6 +15,7 @@ Sides: ``minigrad``, ``torch``, ``numpy`` (under this machine's OpenBLAS setting
 ``numpy-auto`` (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from that worker's
 environment, so OpenBLAS picks its kernel for the CPU itself; run only where either is set).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,17 +97,24 @@ def blas_facts():
     try:
         from threadpoolctl import threadpool_info
 
-        return [{k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
-                                       "filepath")}
-                for d in threadpool_info() if d.get("user_api") == "blas"]
+        return [
+            {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+            for d in threadpool_info()
+            if d.get("user_api") == "blas"
+        ]
     except ImportError:
         import numpy
 
         try:
             blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-            return [{"name": blas.get("name"), "version": blas.get("version"),
-                     "configuration": blas.get("openblas configuration"),
-                     "architecture": "unknown (pip install threadpoolctl to see the kernel)"}]
+            return [
+                {
+                    "name": blas.get("name"),
+                    "version": blas.get("version"),
+                    "configuration": blas.get("openblas configuration"),
+                    "architecture": "unknown (pip install threadpoolctl to see the kernel)",
+                }
+            ]
         except Exception as e:  # older numpy without mode="dicts"
             return [{"error": f"numpy.show_config: {e}"}]
 
@@ -170,13 +178,19 @@ class Worker:
                 env.pop(var, None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.run", "--worker", side, "--threads", str(threads)],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.facts = self._read().get("facts")
 
     def _read(self):
         for line in self.proc.stdout:
             if line.startswith(REPLY):
-                return json.loads(line[len(REPLY):])
+                return json.loads(line[len(REPLY) :])
         raise RuntimeError(f"the {self.side} worker exited (code {self.proc.wait()})")
 
     def ask(self, **cmd):
@@ -204,20 +218,33 @@ def machine_facts(threads):
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except Exception:
         commit = None
-    return {"date": _dt.datetime.now().isoformat(timespec="seconds"), "host": platform.node(),
-            "cpu": cpu, "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(), "threads": threads, "platform": platform.platform(),
-            "git_commit": commit, "load_average_start": os.getloadavg(),
-            "env": {k: os.environ.get(k) for k in OPENBLAS_TUNING + ("OMP_NUM_THREADS",)}}
+    return {
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpu": cpu,
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "threads": threads,
+        "platform": platform.platform(),
+        "git_commit": commit,
+        "load_average_start": os.getloadavg(),
+        "env": {k: os.environ.get(k) for k in OPENBLAS_TUNING + ("OMP_NUM_THREADS",)},
+    }
 
 
 def measure(workload, workers, args, log):
-    result = {"name": workload.name, "group": workload.group, "flop": workload.flop,
-              "bytes": workload.bytes, "sides": {}, "errors": {}}
+    result = {
+        "name": workload.name,
+        "group": workload.group,
+        "flop": workload.flop,
+        "bytes": workload.bytes,
+        "sides": {},
+        "errors": {},
+    }
     active = []
     for side, w in workers.items():
         if setup_of(workload, side) is None:
@@ -238,16 +265,21 @@ def measure(workload, workers, args, log):
             samples[side].append(w.ask(op="time", calls=calls)["seconds"])
     for side, _, calls in active:
         med = statistics.median(samples[side])
-        entry = {"median_ms": med * 1e3, "min_ms": min(samples[side]) * 1e3,
-                 "samples_ms": [s * 1e3 for s in samples[side]], "calls_per_sample": calls}
+        entry = {
+            "median_ms": med * 1e3,
+            "min_ms": min(samples[side]) * 1e3,
+            "samples_ms": [s * 1e3 for s in samples[side]],
+            "calls_per_sample": calls,
+        }
         if workload.flop:
             entry["gflops"] = workload.flop / med / 1e9
         elif workload.bytes:
             entry["gbytes_per_s"] = workload.bytes / med / 1e9
         result["sides"][side] = entry
     mg = result["sides"].get("minigrad")
-    result["ratios"] = {f"minigrad/{s}": mg["median_ms"] / e["median_ms"]
-                        for s, e in result["sides"].items() if mg and s != "minigrad"}
+    result["ratios"] = {
+        f"minigrad/{s}": mg["median_ms"] / e["median_ms"] for s, e in result["sides"].items() if mg and s != "minigrad"
+    }
     return result
 
 
@@ -263,13 +295,16 @@ def markdown(report):
     facts, results = report["machine"], report["results"]
     sides = [s for s in SIDES if any(s in r["sides"] for r in results)]
     refs = [s for s in sides if s != "minigrad"]
-    lines = [f"# minigrad benchmark, {facts['date']}", "",
-             f"- CPU: {facts['cpu']} ({facts['cpus']} CPUs), threads: {facts['threads']}, "
-             f"load average at start {tuple(round(x, 2) for x in facts['load_average_start'])}, "
-             f"at end {tuple(round(x, 2) for x in facts['load_average_end'])}",
-             f"- settings: repeat {report['settings']['repeat']}, warmup "
-             f"{report['settings']['warmup']}, min time per sample {report['settings']['min_time']} s; "
-             "times are medians per call; ratio = minigrad / reference (below 1: minigrad faster)"]
+    lines = [
+        f"# minigrad benchmark, {facts['date']}",
+        "",
+        f"- CPU: {facts['cpu']} ({facts['cpus']} CPUs), threads: {facts['threads']}, "
+        f"load average at start {tuple(round(x, 2) for x in facts['load_average_start'])}, "
+        f"at end {tuple(round(x, 2) for x in facts['load_average_end'])}",
+        f"- settings: repeat {report['settings']['repeat']}, warmup "
+        f"{report['settings']['warmup']}, min time per sample {report['settings']['min_time']} s; "
+        "times are medians per call; ratio = minigrad / reference (below 1: minigrad faster)",
+    ]
     for side, f in report["sides"].items():
         detail = {k: v for k, v in f.items() if k not in ("side", "python")}
         if "backend_info" in detail:
@@ -371,9 +406,12 @@ def main(argv=None):
         for w in workers.values():
             w.close()
     facts["load_average_end"] = os.getloadavg()
-    report = {"machine": facts, "sides": side_facts_, "results": results,
-              "settings": {k: getattr(args, k) for k in ("filter", "threads", "repeat", "warmup",
-                                                         "min_time", "pause")}}
+    report = {
+        "machine": facts,
+        "sides": side_facts_,
+        "results": results,
+        "settings": {k: getattr(args, k) for k in ("filter", "threads", "repeat", "warmup", "min_time", "pause")},
+    }
     os.makedirs(args.out, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = os.path.join(args.out, f"bench-{stamp}-t{args.threads}")

@@ -6,6 +6,7 @@ clean image and its FGSM twin (made with the current weights), and measures agai
 
     python examples/adversarial.py [--epochs 10] [--eps 0.1] [--smoke]
 """
+
 import argparse
 
 import numpy as np
@@ -23,8 +24,9 @@ def robustness(model, x, y, epsilons):
     model.eval()
     scores = {0.0: accuracy(predict(model, x), y)}
     for eps in epsilons:
-        adversarial = np.concatenate([fgsm(model, x[i:i + 256], y[i:i + 256], eps, clip=(0.0, 1.0)).data
-                                      for i in range(0, len(y), 256)])
+        adversarial = np.concatenate(
+            [fgsm(model, x[i : i + 256], y[i : i + 256], eps, clip=(0.0, 1.0)).data for i in range(0, len(y), 256)]
+        )
         scores[eps] = accuracy(predict(model, adversarial), y)
     return scores
 
@@ -50,12 +52,20 @@ def main(argv=None):
 
     mg.manual_seed(0)
     robust = models.lenet5()
-    fit(robust, optim.Adam(robust.parameters(), lr=1e-3), F.cross_entropy,
-        AdversarialBatches(loader, robust, eps=args.eps, clip=(0.0, 1.0)), epochs=epochs, progress=False)
+    fit(
+        robust,
+        optim.Adam(robust.parameters(), lr=1e-3),
+        F.cross_entropy,
+        AdversarialBatches(loader, robust, eps=args.eps, clip=(0.0, 1.0)),
+        epochs=epochs,
+        progress=False,
+    )
     after = robustness(robust, x_test, y_test, epsilons)
 
-    print(f"test accuracy on {len(y_test)} images, {len(y)} training images, {epochs} epochs "
-          f"(adversarial training with eps {args.eps:g}, half of each batch FGSM):")
+    print(
+        f"test accuracy on {len(y_test)} images, {len(y)} training images, {epochs} epochs "
+        f"(adversarial training with eps {args.eps:g}, half of each batch FGSM):"
+    )
     print("  eps                   " + "".join(f"{'clean' if e == 0 else e:>8}" for e in before))
     print("  standard training     " + "".join(f"{v:8.4f}" for v in before.values()))
     print("  adversarial training  " + "".join(f"{v:8.4f}" for v in after.values()))

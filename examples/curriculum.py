@@ -5,6 +5,7 @@ in proportion), against the same network trained on uniformly shuffled data.
 
     python examples/curriculum.py [--epochs 8] [--seeds 3] [--smoke]
 """
+
 import argparse
 
 import numpy as np
@@ -37,10 +38,18 @@ def main(argv=None):
     for scored, used in ((halves[0], halves[1]), (halves[1], halves[0])):
         mg.manual_seed(1)
         reference = models.mlp([28 * 28, 64, 10])
-        fit(reference, optim.Adam(reference.parameters(), lr=1e-3), F.cross_entropy,
-            DataLoader(TensorDataset(x[used].reshape(len(used), -1), y[used]), 64, shuffle=True), epochs=2, progress=False)
+        fit(
+            reference,
+            optim.Adam(reference.parameters(), lr=1e-3),
+            F.cross_entropy,
+            DataLoader(TensorDataset(x[used].reshape(len(used), -1), y[used]), 64, shuffle=True),
+            epochs=2,
+            progress=False,
+        )
         difficulty[scored] = difficulty_from_model(reference, x[scored].reshape(len(scored), -1), y[scored])
-    print(f"difficulty (reference loss): easiest {np.sort(difficulty)[:3].round(3)}, hardest {np.sort(difficulty)[-3:].round(2)}")
+    print(
+        f"difficulty (reference loss): easiest {np.sort(difficulty)[:3].round(3)}, hardest {np.sort(difficulty)[-3:].round(2)}"
+    )
 
     curves = {"uniform": [], "curriculum": []}
     for seed in range(seeds):
@@ -52,8 +61,15 @@ def main(argv=None):
             else:
                 sampler = CurriculumSampler(difficulty, root_pacing(start=0.2, full_at=full_at), labels=y)
                 loader = DataLoader(TensorDataset(x, y), 64, sampler=sampler)
-            history = fit(model, optim.Adam(model.parameters(), lr=1e-3), F.cross_entropy, loader, test_loader,
-                          epochs=epochs, progress=False)
+            history = fit(
+                model,
+                optim.Adam(model.parameters(), lr=1e-3),
+                F.cross_entropy,
+                loader,
+                test_loader,
+                epochs=epochs,
+                progress=False,
+            )
             curves[name].append(history["val_accuracy"])
         if seed == 0 and not args.smoke:
             pool = CurriculumSampler(difficulty, root_pacing(start=0.2, full_at=full_at))

@@ -11,6 +11,7 @@ trained on a small labelled subset four ways:
 
     python examples/distillation.py [--train-size 200] [--seeds 3] [--smoke]
 """
+
 import argparse
 
 import numpy as np
@@ -25,18 +26,32 @@ from minigrad.train import accuracy, fit, predict
 
 def teacher_net():
     return nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),       # hint layer: (32, 14, 14)
-        nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2),                 # (64, 5, 5)
-        nn.Flatten(), nn.Linear(1600, 10))
+        nn.Conv2d(1, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # hint layer: (32, 14, 14)
+        nn.Conv2d(32, 64, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (64, 5, 5)
+        nn.Flatten(),
+        nn.Linear(1600, 10),
+    )
 
 
 def student_net():
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2),                                                  # guided layer: (8, 14, 14)
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2),                                                  # (16, 7, 7)
-        nn.Flatten(), nn.Linear(784, 10))
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # guided layer: (8, 14, 14)
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (16, 7, 7)
+        nn.Flatten(),
+        nn.Linear(784, 10),
+    )
 
 
 HINT, GUIDED = 3, 5  # teacher[:3] ends at the hint layer, student[:5] at the guided layer
@@ -56,7 +71,8 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="a few steps only (for the test suite)")
     args = parser.parse_args(argv)
     teacher_epochs, train_size, epochs, hint_epochs, seeds = (
-        (1, 64, 1, 1, 1) if args.smoke else (10, args.train_size, args.epochs, 10, args.seeds))
+        (1, 64, 1, 1, 1) if args.smoke else (10, args.train_size, args.epochs, 10, args.seeds)
+    )
 
     train_set, test_set = Digits(train=True, size=28), Digits(train=False, size=28)
     x_all, y_all = train_set.arrays
@@ -66,12 +82,22 @@ def main(argv=None):
 
     mg.manual_seed(0)
     teacher = teacher_net()
-    fit(teacher, optim.Adam(teacher.parameters(), lr=1e-3), F.cross_entropy,
-        DataLoader(TensorDataset(x_all, y_all), 64, shuffle=True), epochs=teacher_epochs, progress=False)
+    fit(
+        teacher,
+        optim.Adam(teacher.parameters(), lr=1e-3),
+        F.cross_entropy,
+        DataLoader(TensorDataset(x_all, y_all), 64, shuffle=True),
+        epochs=teacher_epochs,
+        progress=False,
+    )
     teacher_accuracy = accuracy(predict(teacher, x_test), y_test)
-    print(f"teacher: {count(teacher):,} parameters, trained on {len(y_all)} images, test accuracy {teacher_accuracy:.4f}")
-    print(f"student: {count(student_net()):,} parameters, {len(student_net())} modules deep; "
-          f"trained on {train_size} labelled images")
+    print(
+        f"teacher: {count(teacher):,} parameters, trained on {len(y_all)} images, test accuracy {teacher_accuracy:.4f}"
+    )
+    print(
+        f"student: {count(student_net()):,} parameters, {len(student_net())} modules deep; "
+        f"trained on {train_size} labelled images"
+    )
 
     results = {"scratch": [], "soft": [], "hints+soft": []}
     for seed in range(seeds):
@@ -95,8 +121,10 @@ def main(argv=None):
             fit(model, optim.Adam(student.parameters(), lr=1e-3), loss_fn, loader, epochs=epochs, progress=False)
             results[name].append(accuracy(predict(student, x_test), y_test))
 
-    print(f"\nstudent test accuracy on {len(y_test)} images (mean over {seeds} draws of {train_size} images), "
-          f"T={args.temperature:g}, alpha={args.alpha:g}:")
+    print(
+        f"\nstudent test accuracy on {len(y_test)} images (mean over {seeds} draws of {train_size} images), "
+        f"T={args.temperature:g}, alpha={args.alpha:g}:"
+    )
     for name, scores in results.items():
         print(f"  {name:<11} {np.mean(scores):.4f}  ({', '.join(f'{s:.3f}' for s in scores)})")
     return {"teacher": teacher_accuracy, **{name: float(np.mean(s)) for name, s in results.items()}}

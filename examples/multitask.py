@@ -4,6 +4,7 @@ trained on the digit task alone. Few labels make the shared trunk matter.
 
     python examples/multitask.py [--train-size 300] [--epochs 30] [--smoke]
 """
+
 import argparse
 
 import minigrad as mg
@@ -34,25 +35,46 @@ def main(argv=None):
     # single task: digit class only
     mg.manual_seed(0)
     single = nn.Sequential(trunk(), nn.Linear(84, 10))
-    fit(single, optim.Adam(single.parameters(), lr=1e-3), F.cross_entropy,
-        DataLoader(TensorDataset(x, y), 32, shuffle=True), epochs=epochs, progress=False)
+    fit(
+        single,
+        optim.Adam(single.parameters(), lr=1e-3),
+        F.cross_entropy,
+        DataLoader(TensorDataset(x, y), 32, shuffle=True),
+        epochs=epochs,
+        progress=False,
+    )
     results = {"digit only": (accuracy(predict(single, x_test), y_test), None)}
 
-    for label, uncertainty in (("digit + parity, fixed weights 1 and 0.5", False),
-                               ("digit + parity, uncertainty weighting", True)):
+    for label, uncertainty in (
+        ("digit + parity, fixed weights 1 and 0.5", False),
+        ("digit + parity, uncertainty weighting", True),
+    ):
         mg.manual_seed(0)
         model = MultiTaskModel(trunk(), {"digit": nn.Linear(84, 10), "parity": nn.Linear(84, 2)})
-        loss = MultiTaskLoss([Task("digit", F.cross_entropy, 1.0), Task("parity", F.cross_entropy, 0.5)],
-                             uncertainty=uncertainty)
-        targets, test_targets = loss.stack_targets(digit=y, parity=y % 2), loss.stack_targets(digit=y_test, parity=y_test % 2)
+        loss = MultiTaskLoss(
+            [Task("digit", F.cross_entropy, 1.0), Task("parity", F.cross_entropy, 0.5)], uncertainty=uncertainty
+        )
+        targets, test_targets = (
+            loss.stack_targets(digit=y, parity=y % 2),
+            loss.stack_targets(digit=y_test, parity=y_test % 2),
+        )
         parameters = list(model.parameters()) + list(loss.parameters())
-        history = fit(model, optim.Adam(parameters, lr=1e-3), loss, DataLoader(TensorDataset(x, targets), 32, shuffle=True),
-                      DataLoader(TensorDataset(x_test, test_targets), 512), epochs=epochs, metrics=loss.metrics(),
-                      progress=False)
+        history = fit(
+            model,
+            optim.Adam(parameters, lr=1e-3),
+            loss,
+            DataLoader(TensorDataset(x, targets), 32, shuffle=True),
+            DataLoader(TensorDataset(x_test, test_targets), 512),
+            epochs=epochs,
+            metrics=loss.metrics(),
+            progress=False,
+        )
         last = history.rows[-1]
         results[label] = (last["val_digit_accuracy"], last["val_parity_accuracy"])
-        print(f"{label}: final task weights {', '.join(f'{k} {v:.3f}' for k, v in loss.weights().items())}; "
-              f"History columns {', '.join(c for c in history.columns if c.startswith('val_'))}")
+        print(
+            f"{label}: final task weights {', '.join(f'{k} {v:.3f}' for k, v in loss.weights().items())}; "
+            f"History columns {', '.join(c for c in history.columns if c.startswith('val_'))}"
+        )
 
     print(f"\n{len(y)} training images, {epochs} epochs; test accuracy on {len(y_test)} images:")
     for label, (digit, parity) in results.items():

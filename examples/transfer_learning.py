@@ -8,6 +8,7 @@ handful of labelled images, four ways:
 
     python examples/transfer_learning.py [--labels-per-class 10] [--seeds 3] [--smoke]
 """
+
 import argparse
 
 import numpy as np
@@ -33,8 +34,14 @@ def few_labels(x, y, per_class, rng):
 
 def train(model, parameters, x, y, epochs, batch_size):
     optimizer = optim.Adam(parameters, lr=1e-3)
-    fit(model, optimizer, F.cross_entropy, DataLoader(TensorDataset(x, y), batch_size, shuffle=True),
-        epochs=epochs, progress=False)
+    fit(
+        model,
+        optimizer,
+        F.cross_entropy,
+        DataLoader(TensorDataset(x, y), batch_size, shuffle=True),
+        epochs=epochs,
+        progress=False,
+    )
     return model
 
 
@@ -55,8 +62,10 @@ def main(argv=None):
     model = models.lenet5(num_classes=5)
     pretrained = train(model, model.parameters(), x_source, y_source, pretrain_epochs, 64)
     x_source_test, y_source_test = classes(test_set, [0, 1, 2, 3, 4])
-    print(f"pre-trained on 0-4 ({len(y_source)} images): test accuracy on 0-4 "
-          f"{accuracy(predict(pretrained, x_source_test), y_source_test):.4f}")
+    print(
+        f"pre-trained on 0-4 ({len(y_source)} images): test accuracy on 0-4 "
+        f"{accuracy(predict(pretrained, x_source_test), y_source_test):.4f}"
+    )
     weights = {k: np.array(v.data) for k, v in pretrained.state_dict().items()}
 
     def pretrained_with_new_head():
@@ -90,8 +99,10 @@ def main(argv=None):
             train(model, parameters, x_few, y_few, epochs, batch)
             results[name].append(accuracy(predict(model, x_test), y_test))
 
-    print(f"\n5-9 with {args.labels_per_class} labels per class, test accuracy on {len(y_test)} images "
-          f"(mean over {seeds} label draws):")
+    print(
+        f"\n5-9 with {args.labels_per_class} labels per class, test accuracy on {len(y_test)} images "
+        f"(mean over {seeds} label draws):"
+    )
     for name, scores in results.items():
         print(f"  {name:<11} {np.mean(scores):.4f}  ({', '.join(f'{s:.3f}' for s in scores)})")
     return {name: float(np.mean(scores)) for name, scores in results.items()}

@@ -9,6 +9,7 @@ best configuration's validation accuracy and that trial's model's accuracy on th
 Several processes (or machines, with a PostgreSQL URL) can run this with the same --storage
 and --study-name: they share the study. Give each a different --seed.
 """
+
 import argparse
 
 from minigrad import models, optim
@@ -39,25 +40,41 @@ def main(argv=None):
     def build(config):
         model = models.mlp([64, config["width"], 10], dropout=config["dropout"])
         trained[tuple(sorted(config.items()))] = model
-        return Experiment(model, optim.Adam(model.parameters(), lr=config["lr"]), F.cross_entropy,
-                          DataLoader(train_part, config["batch_size"], shuffle=True), val_loader, epochs)
+        return Experiment(
+            model,
+            optim.Adam(model.parameters(), lr=config["lr"]),
+            F.cross_entropy,
+            DataLoader(train_part, config["batch_size"], shuffle=True),
+            val_loader,
+            epochs,
+        )
 
-    space = {"lr": LogUniform(1e-4, 1e-1), "width": IntRange(16, 256, log=True), "dropout": Uniform(0.0, 0.5),
-             "batch_size": Choice([16, 32, 64, 128])}
+    space = {
+        "lr": LogUniform(1e-4, 1e-1),
+        "width": IntRange(16, 256, log=True),
+        "dropout": Uniform(0.0, 0.5),
+        "batch_size": Choice([16, 32, 64, 128]),
+    }
     result = search(build, space, n_trials=trials, storage=args.storage, study_name=args.study_name, seed=args.seed)
 
     states = {}
     for trial in result.trials:
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
-    print(f"{len(result.trials)} trials in study {args.study_name!r} ({', '.join(f'{n} {s.lower()}' for s, n in states.items())})")
-    print("best configuration: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                             for k, v in result.best_config.items()))
+    print(
+        f"{len(result.trials)} trials in study {args.study_name!r} ({', '.join(f'{n} {s.lower()}' for s, n in states.items())})"
+    )
+    print(
+        "best configuration: "
+        + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_config.items())
+    )
     print(f"best validation accuracy: {result.best_value:.4f} (trial {result.study.best_trial.number})")
     best_model = trained.get(tuple(sorted(result.best_config.items())))
     if best_model is not None:  # trained in this process (a shared study's best may come from another)
         x_test, y_test = test_set.arrays
-        print(f"its test accuracy (weights of its last epoch): "
-              f"{accuracy(predict(best_model, x_test.reshape(len(x_test), -1)), y_test):.4f}")
+        print(
+            f"its test accuracy (weights of its last epoch): "
+            f"{accuracy(predict(best_model, x_test.reshape(len(x_test), -1)), y_test):.4f}"
+        )
     return result
 
 

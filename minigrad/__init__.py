@@ -2,6 +2,7 @@
 
 The README's "Reading order" walks the code from the tape down to the kernels.
 """
+
 from . import _C, _moved
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like

@@ -1,6 +1,7 @@
 """Import paths of modules that moved, kept working: ``import minigrad.transfer`` gives the
 module ``minigrad.strategies.transfer`` itself (one module object, not a copy), loaded only
 when first imported. A meta path finder, so no placeholder files stand where the modules were."""
+
 from __future__ import annotations
 
 import importlib
@@ -8,8 +9,10 @@ import importlib.abc
 import importlib.util
 import sys
 
-MOVED = {f"minigrad.{name}": f"minigrad.strategies.{name}"
-         for name in ("transfer", "multitask", "distill", "adversarial", "tune")}
+MOVED = {
+    f"minigrad.{name}": f"minigrad.strategies.{name}"
+    for name in ("transfer", "multitask", "distill", "adversarial", "tune")
+}
 MOVED["minigrad.data.curriculum"] = "minigrad.strategies.curriculum"
 
 

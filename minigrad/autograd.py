@@ -12,6 +12,7 @@ every gradient's shape, accumulates fan-out with ``+=``, tells each node which i
 gradient (``needs_input_grad``), refuses to use arrays that were modified in place after
 being recorded (version counters), and frees each node's saved arrays once it has run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -127,8 +128,10 @@ def _topological_order(root_node):
     return order
 
 
-_FREED = ("Trying to backward through the graph a second time (or to use values it freed after "
-          "backward). Pass retain_graph=True to the first backward() if you need to do this.")
+_FREED = (
+    "Trying to backward through the graph a second time (or to use values it freed after "
+    "backward). Pass retain_graph=True to the first backward() if you need to do this."
+)
 
 
 def backward(root, grad=None, retain_graph: bool = False) -> None:
@@ -137,8 +140,10 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         raise RuntimeError("backward(): the tensor does not require grad and has no graph")
     if grad is None:
         if root.data.size != 1:
-            raise RuntimeError(f"backward() on a tensor of shape {root.shape} needs a gradient: "
-                               "pass t.backward(grad) with grad of that shape, or reduce to a scalar first")
+            raise RuntimeError(
+                f"backward() on a tensor of shape {root.shape} needs a gradient: "
+                "pass t.backward(grad) with grad of that shape, or reduce to a scalar first"
+            )
         grad = np.ones_like(root.data)
     grad = np.asarray(getattr(grad, "data", grad), dtype=root.dtype)
     if grad.shape != root.shape:
@@ -166,8 +171,10 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 continue
             ig = unbroadcast(np.asarray(ig, dtype=t.dtype), t.shape)
             if ig.shape != t.shape:
-                raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape "
-                                   f"{ig.shape} for an input of shape {t.shape}")
+                raise RuntimeError(
+                    f"{type(node).__name__}.backward returned a gradient of shape "
+                    f"{ig.shape} for an input of shape {t.shape}"
+                )
             if t._node is None:
                 t._accumulate(ig)
             else:
@@ -190,19 +197,17 @@ def _check_versions(node) -> None:
             raise RuntimeError(
                 f"{what} of {type(node).__name__} was modified in place after it was recorded "
                 f"(version {seen} -> {version[0]}), so its backward would be wrong; clone it before "
-                "modifying it, or modify it outside the recorded computation")
+                "modifying it, or modify it outside the recorded computation"
+            )
 
 
 def _run_hook(hook, g):
     from .tensor import Tensor
 
     out = hook(Tensor(g))
-    if out is None:
-        return g
-    out = np.asarray(getattr(out, "data", out))  # checked like a backward's gradient, but never cast:
+    out = g if out is None else np.asarray(getattr(out, "data", out))  # checked like any gradient, never cast:
     if out.shape != g.shape or out.dtype != g.dtype:  # a hook that changes either one is a bug
-        raise RuntimeError(f"gradient hook {getattr(hook, '__qualname__', hook)!s} returned shape {out.shape} "
-                           f"{out.dtype} for a gradient of shape {g.shape} {g.dtype}")
+        raise RuntimeError(f"gradient hook {hook!r} gave {out.dtype} {out.shape} for a {g.dtype} {g.shape} gradient")
     return out
 
 

@@ -14,6 +14,7 @@ never replaced silently: the new run goes to ``--out``-2 (-3, ...) unless ``--ov
 A user's mistake (a bad option value, a missing, corrupt or hostile dataset or checkpoint) is
 one line ``minigrad: error: ...`` on stderr and exit status 2, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,8 +92,10 @@ def load_data(spec: str, model: str) -> tuple[TensorDataset, TensorDataset]:
             return readers[name](root, train=True), readers[name](root, train=False)
         except (FileNotFoundError, CorruptFileError) as error:  # both name the file and what to do
             raise CommandError(str(error)) from None
-    raise CommandError(f"unknown dataset {spec!r}: choose digits, shapes[:N], mnist:PATH, fashion-mnist:PATH, "
-                       f"kmnist:PATH or cifar10:PATH")
+    raise CommandError(
+        f"unknown dataset {spec!r}: choose digits, shapes[:N], mnist:PATH, fashion-mnist:PATH, "
+        f"kmnist:PATH or cifar10:PATH"
+    )
 
 
 def augmentation(names: str, image_shape) -> object | None:
@@ -104,32 +107,39 @@ def augmentation(names: str, image_shape) -> object | None:
     if unknown:
         raise CommandError(f"unknown augmentation {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
     channels, height, width = image_shape
-    steps = {"flip": T.RandomHorizontalFlip(),
-             "crop": T.RandomCrop((height, width), padding=max(1, height // 8)),
-             "resized-crop": T.RandomResizedCrop((height, width), scale=(0.6, 1.0)),
-             "affine": T.RandomAffine(degrees=8, translate=(0.08, 0.08)),
-             "jitter": T.ColorJitter(0.3, 0.3, 0.3 if channels == 3 else 0.0, 0.05 if channels == 3 else 0.0),
-             "noise": T.GaussianNoise(0.1)}
+    steps = {
+        "flip": T.RandomHorizontalFlip(),
+        "crop": T.RandomCrop((height, width), padding=max(1, height // 8)),
+        "resized-crop": T.RandomResizedCrop((height, width), scale=(0.6, 1.0)),
+        "affine": T.RandomAffine(degrees=8, translate=(0.08, 0.08)),
+        "jitter": T.ColorJitter(0.3, 0.3, 0.3 if channels == 3 else 0.0, 0.05 if channels == 3 else 0.0),
+        "noise": T.GaussianNoise(0.1),
+    }
     return T.Compose([steps[n] for n in chosen]) if chosen else None
 
 
 def _model_from_config(config: dict):
-    return models.create(config["model"], tuple(config["image_shape"]), config["num_classes"], config["norm"],
-                         config["dropout"])
+    return models.create(
+        config["model"], tuple(config["image_shape"]), config["num_classes"], config["norm"], config["dropout"]
+    )
 
 
 # ---------------------------------------------------------------- commands
 def _loader(arrays, batch_size, shuffle=False, transform=None, workers=0):
 
-    return DataLoader(TensorDataset(*arrays), batch_size=batch_size, shuffle=shuffle, transform=transform,
-                      num_workers=workers)
+    return DataLoader(
+        TensorDataset(*arrays), batch_size=batch_size, shuffle=shuffle, transform=transform, num_workers=workers
+    )
 
 
 def _test_accuracy(model, x, y, batch_size: int, tta: bool) -> float:
 
     # mirror images only for photos: a mirrored digit or shape may be another class
-    scores = predict_tta(model, x, flip=x.shape[1] == 3, shift=1, batch_size=batch_size) if tta else \
-        predict(model, x, batch_size=batch_size)
+    scores = (
+        predict_tta(model, x, flip=x.shape[1] == 3, shift=1, batch_size=batch_size)
+        if tta
+        else predict(model, x, batch_size=batch_size)
+    )
     return accuracy(scores, y)
 
 
@@ -161,13 +171,31 @@ def run_directory(text: str, resume: bool, overwrite: bool) -> tuple[Path, str]:
         fresh = out.with_name(f"{out.name}-{n}")
         if not fresh.exists() or fresh.is_dir() and not _holds_run(fresh):  # (a run that failed early left it empty)
             break
-    return fresh, (f"{out} holds a previous run: this one goes to {fresh} (--overwrite replaces the previous run, "
-                   f"--resume continues it)")
+    return fresh, (
+        f"{out} holds a previous run: this one goes to {fresh} (--overwrite replaces the previous run, "
+        f"--resume continues it)"
+    )
 
 
 # options a resumed run takes from its checkpoint (the rest may be given anew)
-RESUMED_OPTIONS = ("model", "dataset", "optimizer", "lr", "batch_size", "init", "norm", "dropout", "weight_decay",
-                   "augment", "schedule", "early_stopping", "val_fraction", "train_size", "seed", "workers")
+RESUMED_OPTIONS = (
+    "model",
+    "dataset",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "init",
+    "norm",
+    "dropout",
+    "weight_decay",
+    "augment",
+    "schedule",
+    "early_stopping",
+    "val_fraction",
+    "train_size",
+    "seed",
+    "workers",
+)
 
 
 def resumed_args(args, defaults: dict) -> tuple[argparse.Namespace, int]:
@@ -181,8 +209,10 @@ def resumed_args(args, defaults: dict) -> tuple[argparse.Namespace, int]:
     for name in RESUMED_OPTIONS:
         given = getattr(args, name)
         if given != defaults[name] and given != saved[name]:
-            raise CommandError(f"--resume continues the run with its own options: --{name.replace('_', '-')} "
-                               f"{given} differs from the run's {saved[name]} (start a new run instead)")
+            raise CommandError(
+                f"--resume continues the run with its own options: --{name.replace('_', '-')} "
+                f"{given} differs from the run's {saved[name]} (start a new run instead)"
+            )
         setattr(args, name, saved[name])
     args.epochs = args.epochs or saved["epochs"]
     return args, int(state["epoch"])
@@ -201,15 +231,17 @@ def train(args) -> float:
     started = time.perf_counter()
     dataset = args.dataset or default_dataset()
     train_set, test_set = load_data(dataset, args.model)
-    x_all, y_all = (a[:args.train_size] for a in train_set.arrays) if args.train_size else train_set.arrays
+    x_all, y_all = (a[: args.train_size] for a in train_set.arrays) if args.train_size else train_set.arrays
     num_classes = len(type(train_set).classes)
     image_shape = tuple(x_all.shape[1:])
 
     (x_train, y_train), (x_val, y_val), scaling = standardized_split(x_all, y_all, args.val_fraction, args.seed)
     x_test, y_test = scaling(test_set.arrays[0]), test_set.arrays[1]
     if min(len(x_train), len(x_val)) == 0:
-        raise CommandError(f"{len(x_all)} images split by --val-fraction {args.val_fraction} leave {len(x_train)} "
-                           f"for training and {len(x_val)} for validation: both need some (use more images)")
+        raise CommandError(
+            f"{len(x_all)} images split by --val-fraction {args.val_fraction} leave {len(x_train)} "
+            f"for training and {len(x_val)} for validation: both need some (use more images)"
+        )
 
     model = init.apply(models.create(args.model, image_shape, num_classes, args.norm, args.dropout), args.init)
     optimizer = optim.create(args.optimizer, model.parameters(), args.lr, weight_decay=args.weight_decay)
@@ -218,32 +250,67 @@ def train(args) -> float:
     out.mkdir(parents=True, exist_ok=True)
     best_path, last_path = out / "best.safetensors", out / "last.safetensors"
     csv_path, png_path = out / "history.csv", out / "curves.png"
-    config = {"model": args.model, "dataset": dataset, "image_shape": list(image_shape), "num_classes": num_classes,
-              "norm": args.norm, "dropout": args.dropout, "standardize": scaling.state_dict()}
+    config = {
+        "model": args.model,
+        "dataset": dataset,
+        "image_shape": list(image_shape),
+        "num_classes": num_classes,
+        "norm": args.norm,
+        "dropout": args.dropout,
+        "standardize": scaling.state_dict(),
+    }
     options = {name: getattr(args, name) for name in (*RESUMED_OPTIONS, "epochs")}
     # best: what evaluate and the test accuracy use; last: every epoch, what --resume continues from
-    callbacks = [ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
-                 ModelCheckpoint(last_path, save_best_only=False), CSVLogger(csv_path), PrintEpochs(), ProgressBar()]
+    callbacks = [
+        ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+        ModelCheckpoint(last_path, save_best_only=False),
+        CSVLogger(csv_path),
+        PrintEpochs(),
+        ProgressBar(),
+    ]
     if args.early_stopping:
         callbacks.insert(0, EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True))
-    trainer = Trainer(model, optimizer, F.cross_entropy, scheduler=scheduler, callbacks=callbacks,
-                      extra={"config": config, "args": options}, progress=False)
-    if args.resume:  # weights, optimiser, schedule, callbacks, history and random state: the run goes on as if never stopped
+    trainer = Trainer(
+        model,
+        optimizer,
+        F.cross_entropy,
+        scheduler=scheduler,
+        callbacks=callbacks,
+        extra={"config": config, "args": options},
+        progress=False,
+    )
+    if (
+        args.resume
+    ):  # weights, optimiser, schedule, callbacks, history and random state: the run goes on as if never stopped
         trainer.load_checkpoint(last_path)
     if note:
         print(note)
-    print(f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
-          f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
-          f"{get_num_threads()} threads", flush=True)
+    print(
+        f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
+        f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
+        f"{get_num_threads()} threads",
+        flush=True,
+    )
     try:
-        trainer.fit(_loader((x_train, y_train), args.batch_size, shuffle=True,
-                            transform=augmentation(args.augment, image_shape), workers=args.workers),
-                    _loader((x_val, y_val), 512), epochs=args.epochs)
+        trainer.fit(
+            _loader(
+                (x_train, y_train),
+                args.batch_size,
+                shuffle=True,
+                transform=augmentation(args.augment, image_shape),
+                workers=args.workers,
+            ),
+            _loader((x_val, y_val), 512),
+            epochs=args.epochs,
+        )
     except TrainingDiverged as error:
-        raise CommandError(f"{error}{' Best checkpoint so far: ' + str(best_path) if best_path.exists() else ''}") from None
+        raise CommandError(
+            f"{error}{' Best checkpoint so far: ' + str(best_path) if best_path.exists() else ''}"
+        ) from None
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted after epoch {trainer.epoch}; continue with: minigrad train --resume "
-                          f"--out {out}") from None
+        raise Interrupted(
+            f"interrupted after epoch {trainer.epoch}; continue with: minigrad train --resume --out {out}"
+        ) from None
     model.load_state_dict(load_checkpoint(best_path)["model"])  # the best epoch's weights
     best = trainer.history.best("val_loss")
     print(f"best epoch {best['epoch']} (validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.4f})")
@@ -272,17 +339,21 @@ def evaluate(args) -> float:
         model = _model_from_config(config)
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise CommandError(f"{args.checkpoint}: its model config or weights are unusable ({type(error).__name__}: "
-                           f"{error})") from None
+        raise CommandError(
+            f"{args.checkpoint}: its model config or weights are unusable ({type(error).__name__}: {error})"
+        ) from None
     _, test_set = load_data(args.dataset or config["dataset"], config["model"])
     x_test, y_test = test_set.arrays
     if tuple(x_test.shape[1:]) != tuple(config["image_shape"]):
-        raise CommandError(f"the checkpoint's model takes images of {config['image_shape']}, the dataset has "
-                           f"{list(x_test.shape[1:])}")
+        raise CommandError(
+            f"the checkpoint's model takes images of {config['image_shape']}, the dataset has {list(x_test.shape[1:])}"
+        )
     x_test = T.Standardize().load_state_dict(config["standardize"])(x_test)
     scores = evaluate_loader(model, _loader((x_test, y_test), args.batch_size), F.cross_entropy)
-    print(f"{config['model']} from {args.checkpoint} (epoch {state['epoch']}) on {args.dataset or config['dataset']} "
-          f"test split: {len(y_test)} images, loss {scores['loss']:.4f}")
+    print(
+        f"{config['model']} from {args.checkpoint} (epoch {state['epoch']}) on {args.dataset or config['dataset']} "
+        f"test split: {len(y_test)} images, loss {scores['loss']:.4f}"
+    )
     print("confusion matrix (rows: true class, columns: predicted):")
     print(confusion_matrix(predict(model, x_test, args.batch_size), y_test, config["num_classes"]))
     test_accuracy = _test_accuracy(model, x_test, y_test, args.batch_size, args.tta) if args.tta else scores["accuracy"]
@@ -302,8 +373,10 @@ def info(args) -> None:
         else:
             print(f"{key}: {value}")
     extras = {"scikit-learn (digits)": "sklearn", "matplotlib (plots)": "matplotlib", "tqdm (progress)": "tqdm"}
-    print("optional: " + ", ".join(f"{label} {'yes' if importlib.util.find_spec(m) else 'no'}"
-                                   for label, m in extras.items()))
+    print(
+        "optional: "
+        + ", ".join(f"{label} {'yes' if importlib.util.find_spec(m) else 'no'}" for label, m in extras.items())
+    )
 
 
 # ---------------------------------------------------------------- tune: hyper-parameter search
@@ -319,7 +392,7 @@ def tune(args) -> float:
         mg.set_num_threads(args.threads)
     dataset = args.dataset or default_dataset()
     train_set, _ = load_data(dataset, args.model)
-    x_all, y_all = (a[:args.train_size] for a in train_set.arrays) if args.train_size else train_set.arrays
+    x_all, y_all = (a[: args.train_size] for a in train_set.arrays) if args.train_size else train_set.arrays
     num_classes, image_shape = len(type(train_set).classes), tuple(x_all.shape[1:])
     train_arrays, val_arrays, _ = standardized_split(x_all, y_all, args.val_fraction, seed=0)
     val_loader = _loader(val_arrays, 512)
@@ -327,24 +400,51 @@ def tune(args) -> float:
     def build(config):
         model = models.create(args.model, image_shape, num_classes, args.norm, config["dropout"])
         optimizer = optim.create(config["optimizer"], model.parameters(), config["lr"])
-        return Experiment(model, optimizer, F.cross_entropy, _loader(train_arrays, config["batch_size"], shuffle=True),
-                          val_loader, args.epochs)
+        return Experiment(
+            model,
+            optimizer,
+            F.cross_entropy,
+            _loader(train_arrays, config["batch_size"], shuffle=True),
+            val_loader,
+            args.epochs,
+        )
 
-    space = {"lr": LogUniform(1e-4, 1e-1), "optimizer": Choice(["adam", "momentum", "rmsprop"]),
-             "batch_size": Choice([32, 64, 128]), "dropout": Uniform(0.0, 0.5)}
-    print(f"tuning {args.model} on {dataset}: {args.trials} trials of {args.epochs} epochs, "
-          f"{len(train_arrays[1])} train / {len(val_arrays[1])} validation images, storage {args.storage or 'in memory'}",
-          flush=True)
+    space = {
+        "lr": LogUniform(1e-4, 1e-1),
+        "optimizer": Choice(["adam", "momentum", "rmsprop"]),
+        "batch_size": Choice([32, 64, 128]),
+        "dropout": Uniform(0.0, 0.5),
+    }
+    print(
+        f"tuning {args.model} on {dataset}: {args.trials} trials of {args.epochs} epochs, "
+        f"{len(train_arrays[1])} train / {len(val_arrays[1])} validation images, storage {args.storage or 'in memory'}",
+        flush=True,
+    )
 
     def report(study, trial):
         value = "pruned" if trial.value is None else f"{trial.value:.4f}"
-        print(f"trial {trial.number}: {value}  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                           for k, v in trial.params.items()), flush=True)
+        print(
+            f"trial {trial.number}: {value}  "
+            + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()),
+            flush=True,
+        )
 
-    result = search(build, space, n_trials=args.trials, storage=args.storage, study_name=args.study_name,
-                    seed=args.seed, trial_callbacks=[report])
-    print("best configuration: " + " ".join(f"--{k.replace('_', '-')} {v:.4g}" if isinstance(v, float)
-                                            else f"--{k.replace('_', '-')} {v}" for k, v in result.best_config.items()))
+    result = search(
+        build,
+        space,
+        n_trials=args.trials,
+        storage=args.storage,
+        study_name=args.study_name,
+        seed=args.seed,
+        trial_callbacks=[report],
+    )
+    print(
+        "best configuration: "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v:.4g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+            for k, v in result.best_config.items()
+        )
+    )
     print(f"best validation accuracy: {result.best_value:.4f}")
     return result.best_value
 
@@ -376,40 +476,72 @@ DEFAULT_EPOCHS = 30
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="minigrad", description="Train and evaluate small networks with minigrad. "
-                                  "With no command: train.")
+    top = argparse.ArgumentParser(
+        prog="minigrad", description="Train and evaluate small networks with minigrad. With no command: train."
+    )
     commands = top.add_subparsers(dest="command")
     t = commands.add_parser("train", help="train a model (the default command)")
     t.add_argument("--model", choices=models.MODELS, default="lenet5")
-    t.add_argument("--dataset", default=None, help="digits (default; needs scikit-learn), shapes[:N] (no "
-                   "dependencies; the default without scikit-learn), mnist:PATH, fashion-mnist:PATH, kmnist:PATH, "
-                   "cifar10:PATH")
+    t.add_argument(
+        "--dataset",
+        default=None,
+        help="digits (default; needs scikit-learn), shapes[:N] (no "
+        "dependencies; the default without scikit-learn), mnist:PATH, fashion-mnist:PATH, kmnist:PATH, "
+        "cifar10:PATH",
+    )
     t.add_argument("--optimizer", choices=optim.OPTIMIZERS, default="adam")
     t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer, adam 2e-3)")
-    t.add_argument("--epochs", type=_positive_int, default=None, help=f"default {DEFAULT_EPOCHS}; with --resume: "
-                   "the new total (default: the run's)")
+    t.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"default {DEFAULT_EPOCHS}; with --resume: the new total (default: the run's)",
+    )
     t.add_argument("--batch-size", type=_positive_int, default=64)
     t.add_argument("--init", choices=init.INIT_SCHEMES, default="default")
-    t.add_argument("--norm", choices=nn.NORMS, default=None,
-                   help="normalisation layers (default: the model's own: batch for resnet8, none otherwise)")
+    t.add_argument(
+        "--norm",
+        choices=nn.NORMS,
+        default=None,
+        help="normalisation layers (default: the model's own: batch for resnet8, none otherwise)",
+    )
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout probability after hidden layers")
     t.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
-    t.add_argument("--augment", default="auto", help=f"comma-separated: {', '.join(AUGMENTATIONS)}, or none, or "
-                   "auto (default: affine for grey images, flip,crop for colour ones)")
+    t.add_argument(
+        "--augment",
+        default="auto",
+        help=f"comma-separated: {', '.join(AUGMENTATIONS)}, or none, or "
+        "auto (default: affine for grey images, flip,crop for colour ones)",
+    )
     t.add_argument("--schedule", choices=lr_scheduler.SCHEDULES, default="cosine")
-    t.add_argument("--early-stopping", type=_non_negative_int, default=0, metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without a lower validation loss (0: off)")
+    t.add_argument(
+        "--early-stopping",
+        type=_non_negative_int,
+        default=0,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a lower validation loss (0: off)",
+    )
     t.add_argument("--val-fraction", type=_fraction, default=0.1)
     t.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
-    t.add_argument("--tta", action="store_true",
-                   help="test-time augmentation: average over shifted copies (and mirror images for colour data)")
+    t.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average over shifted copies (and mirror images for colour data)",
+    )
     t.add_argument("--threads", type=_positive_int, default=None)
     t.add_argument("--workers", type=_non_negative_int, default=0, help="threads preparing batches")
     t.add_argument("--seed", type=_non_negative_int, default=0)
-    t.add_argument("--out", default="minigrad-run", help="directory for the checkpoints, history and curves; if it "
-                   "holds a previous run, the new one goes to OUT-2 (-3, ...)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
-                   "with its options, exactly as if it had not stopped")
+    t.add_argument(
+        "--out",
+        default="minigrad-run",
+        help="directory for the checkpoints, history and curves; if it "
+        "holds a previous run, the new one goes to OUT-2 (-3, ...)",
+    )
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint, with its options, exactly as if it had not stopped",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     t.set_defaults(run=train)
     e = commands.add_parser("evaluate", help="evaluate a checkpoint written by `minigrad train`")
@@ -429,11 +561,19 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--norm", choices=nn.NORMS, default=None)
     u.add_argument("--val-fraction", type=_fraction, default=0.2)
     u.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
-    u.add_argument("--storage", default=None, help="sqlite:///study.db to share the study between processes, "
-                   "postgresql://user:pw@host/db between machines (default: in memory)")
+    u.add_argument(
+        "--storage",
+        default=None,
+        help="sqlite:///study.db to share the study between processes, "
+        "postgresql://user:pw@host/db between machines (default: in memory)",
+    )
     u.add_argument("--study-name", default="minigrad")
-    u.add_argument("--seed", type=_non_negative_int, default=None,
-                   help="sampler seed (give each process of a shared study its own)")
+    u.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=None,
+        help="sampler seed (give each process of a shared study its own)",
+    )
     u.add_argument("--threads", type=_positive_int, default=None)
     u.set_defaults(run=tune)
     return top
@@ -445,12 +585,15 @@ def main(argv=None) -> int:
         argv.insert(0, "train")
     args = parser().parse_args(argv)
     if getattr(args, "val_fraction", 0.1) == 0:
-        print("minigrad: error: --val-fraction must be positive (the best checkpoint is chosen on validation data)",
-              file=sys.stderr)
+        print(
+            "minigrad: error: --val-fraction must be positive (the best checkpoint is chosen on validation data)",
+            file=sys.stderr,
+        )
         return 2
     if getattr(args, "resume", False) and args.overwrite:
-        print("minigrad: error: --resume continues the run in --out, --overwrite replaces it: choose one",
-              file=sys.stderr)
+        print(
+            "minigrad: error: --resume continues the run in --out, --overwrite replaces it: choose one", file=sys.stderr
+        )
         return 2
     try:
         args.run(args)

@@ -1,5 +1,6 @@
 """``python -m minigrad.demo``: trains a three-layer MLP on a synthetic two-spiral problem with
 plain gradient descent on the tape, printing the loss as it falls."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,10 @@ def main(steps: int = 2000, lr: float = 0.2) -> float:
     sizes = [2, 64, 64, 2]  # He-initialised ReLU layers
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        params += [(mg.randn(fan_in, fan_out) * np.sqrt(2 / fan_in)).detach().requires_grad_(),
-                   mg.zeros(fan_out, requires_grad=True)]
+        params += [
+            (mg.randn(fan_in, fan_out) * np.sqrt(2 / fan_in)).detach().requires_grad_(),
+            mg.zeros(fan_out, requires_grad=True),
+        ]
     w1, b1, w2, b2, w3, b3 = params
     for step in range(steps + 1):
         logits = ((x @ w1 + b1).relu() @ w2 + b2).relu() @ w3 + b3

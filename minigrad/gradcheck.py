@@ -1,4 +1,5 @@
 """Numerical gradient checking: the tape's gradients against central finite differences."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,9 @@ import numpy as np
 from .autograd import no_grad
 
 
-def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> bool:
+def gradcheck(
+    fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True
+) -> bool:
     """Compares the tape's gradient of ``sum(fn(*inputs) * w)`` (a fixed random ``w``) with
     central finite differences ``(f(x + eps) - f(x - eps)) / (2 eps)`` in float64, for every
     input that requires grad. Inputs must be float64 Tensors."""
@@ -44,7 +46,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
             if raise_exception:
                 worst = np.unravel_index(np.abs(analytic - numeric).argmax(), x.shape)
-                raise AssertionError(f"gradcheck failed for input {index} of shape {x.shape}: at {worst} "
-                                     f"analytic {analytic[worst]:.8g} vs numeric {numeric[worst]:.8g}")
+                raise AssertionError(
+                    f"gradcheck failed for input {index} of shape {x.shape}: at {worst} "
+                    f"analytic {analytic[worst]:.8g} vs numeric {numeric[worst]:.8g}"
+                )
             return False
     return True

@@ -18,6 +18,7 @@ than yielding garbage weights.
 
 Writes are atomic (see :func:`write_atomically`): a crash mid-save leaves the previous file intact.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,17 @@ except ImportError:  # Windows
     fcntl = None
 
 # safetensors dtype code -> little-endian numpy dtype
-_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
-           "I8": "i1", "U8": "u1", "BOOL": "?"}
+_DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
+}
 _CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}  # native numpy dtype -> code
 _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigrad has no Tensor for
 _MAX_HEADER = 100 * 1024 * 1024
@@ -92,8 +102,11 @@ def save(state_dict: Mapping[str, object], path: str | os.PathLike, metadata: Ma
     header, offset = {}, 0
     for name in names:
         array = arrays[name]
-        header[name] = {"dtype": _CODES[array.dtype.newbyteorder("=")], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + array.nbytes]}
+        header[name] = {
+            "dtype": _CODES[array.dtype.newbyteorder("=")],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
         offset += array.nbytes
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
@@ -236,8 +249,9 @@ def load(path: str | os.PathLike) -> dict:
     entries, metadata, start = _parse_header(blob, path)
     state = {}
     for name, code, shape, begin, end in entries:
-        array = np.frombuffer(blob, dtype=_DTYPES[code], count=(end - begin) // np.dtype(_DTYPES[code]).itemsize,
-                              offset=start + begin).reshape(shape)
+        array = np.frombuffer(
+            blob, dtype=_DTYPES[code], count=(end - begin) // np.dtype(_DTYPES[code]).itemsize, offset=start + begin
+        ).reshape(shape)
         array = array.astype(_WIDENED.get(code, np.dtype(_DTYPES[code]).newbyteorder("=")))  # a copy
         state[name] = Tensor(array)
     return state
@@ -265,7 +279,7 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
     if 8 + size > len(blob):
         raise bad(f"truncated: header says {size} bytes but only {len(blob) - 8} follow")
     try:
-        header = json.loads(blob[8:8 + size].decode("utf-8"))
+        header = json.loads(blob[8 : 8 + size].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise bad(f"corrupted JSON header ({error})") from None
     except RecursionError:
@@ -283,8 +297,10 @@ def _parse_header(blob: bytes, path: str, check_data: bool = True):
         position = 0
         for name, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
             if begin != position:
-                raise bad(f"tensor {name!r:.100} starts at byte {begin} but the previous one ends at {position} "
-                          "(gap or overlap)")
+                raise bad(
+                    f"tensor {name!r:.100} starts at byte {begin} but the previous one ends at {position} "
+                    "(gap or overlap)"
+                )
             position = end
         if position > data_size:
             raise bad(f"truncated: the header describes {position} data bytes, the file holds {data_size}")
@@ -305,12 +321,17 @@ def _check_entry(name, entry, bad):
     problem = shape_problem(shape, np.dtype(_DTYPES[code]).itemsize)  # first: bounds the rank, so prod is cheap
     if problem:
         raise bad(f"tensor {name!r:.100}: {problem}")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            or not 0 <= offsets[0] <= offsets[1]):
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1]
+    ):
         raise bad(f"tensor {name!r:.100} has invalid data_offsets {offsets!r:.200}")
     expected = math.prod(shape) * np.dtype(_DTYPES[code]).itemsize  # Python ints: no int64 wrap-around
     if offsets[1] - offsets[0] != expected:
-        raise bad(f"tensor {name!r:.100}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
-                  f"{offsets} span {offsets[1] - offsets[0]}")
+        raise bad(
+            f"tensor {name!r:.100}: {code} of shape {shape} needs {expected} bytes but its data_offsets "
+            f"{offsets} span {offsets[1] - offsets[0]}"
+        )
     return code, tuple(shape), offsets[0], offsets[1]

@@ -1,6 +1,7 @@
 """Ready-made models: the benchmark architectures (see the exact definitions in the docs of
 each builder) with PyTorch-compatible parameter names, so PyTorch checkpoints of the same
 architecture load with ``load_state_dict(strict=True)``."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,8 +25,13 @@ def _hidden(layer, norm: str | None, dropout: float, spatial: bool) -> list:
     return out
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int | tuple[int, int] = 28, norm: str | None = None,
-           dropout: float = 0.0) -> nn.Sequential:
+def lenet5(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    image_size: int | tuple[int, int] = 28,
+    norm: str | None = None,
+    dropout: float = 0.0,
+) -> nn.Sequential:
     """LeNet-5 with ReLU for (N, 1, 28, 28) input:
     Conv2d(1,6,5,padding=2) -> ReLU -> MaxPool2d(2) -> Conv2d(6,16,5) -> ReLU -> MaxPool2d(2)
     -> Flatten -> Linear(400,120) -> ReLU -> Linear(120,84) -> ReLU -> Linear(84,num_classes).
@@ -40,16 +46,18 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int | tuple[
         raise ValueError(f"LeNet-5 needs images of at least 16x16, got {height}x{width}")
     flat = 16 * ((height // 2 - 4) // 2) * ((width // 2 - 4) // 2)
     return nn.Sequential(
-        *_hidden(nn.Conv2d(in_channels, 6, 5, padding=2), norm, 0.0, spatial=True), nn.MaxPool2d(2),
-        *_hidden(nn.Conv2d(6, 16, 5), norm, 0.0, spatial=True), nn.MaxPool2d(2),
+        *_hidden(nn.Conv2d(in_channels, 6, 5, padding=2), norm, 0.0, spatial=True),
+        nn.MaxPool2d(2),
+        *_hidden(nn.Conv2d(6, 16, 5), norm, 0.0, spatial=True),
+        nn.MaxPool2d(2),
         nn.Flatten(),
         *_hidden(nn.Linear(flat, 120), norm, dropout, spatial=False),
         *_hidden(nn.Linear(120, 84), norm, dropout, spatial=False),
-        nn.Linear(84, num_classes))
+        nn.Linear(84, num_classes),
+    )
 
 
-def mlp(sizes: Sequence[int], batchnorm: bool = False, dropout: float = 0.0,
-        norm: str | None = None) -> nn.Sequential:
+def mlp(sizes: Sequence[int], batchnorm: bool = False, dropout: float = 0.0, norm: str | None = None) -> nn.Sequential:
     """Linear layers of the given widths, e.g. ``mlp([784, 512, 256, 10])``. After each hidden
     Linear: [norm] -> ReLU -> [Dropout(dropout)]; the last Linear gives the logits. ``norm`` is
     ``"batch"``, ``"layer"``, ``"group"`` or None (see :func:`minigrad.nn.norm_layer`);
@@ -96,8 +104,7 @@ class ResNet(nn.Module):
         return self.fc(F.flatten(self.avgpool(x), 1))
 
 
-def resnet8(num_classes: int = 10, in_channels: int = 3, norm: str | None = "batch",
-            dropout: float = 0.0) -> ResNet:
+def resnet8(num_classes: int = 10, in_channels: int = 3, norm: str | None = "batch", dropout: float = 0.0) -> ResNet:
     """ResNet-8: one BasicBlock per stage (1 + 3*2 convolutions + 1 linear = 8 layers).
 
     ``in_channels`` adapts the stem to other images (any size works: the pooling is global).
@@ -126,8 +133,9 @@ def resnet20(num_classes: int = 10) -> ResNet:
 MODELS = ("lenet5", "resnet8", "mlp")
 
 
-def create(name: str, image_shape: tuple[int, int, int], num_classes: int = 10, norm: str | None = None,
-           dropout: float = 0.0) -> nn.Module:
+def create(
+    name: str, image_shape: tuple[int, int, int], num_classes: int = 10, norm: str | None = None, dropout: float = 0.0
+) -> nn.Module:
     """The model called ``name`` (one of :data:`MODELS`) for images of ``image_shape``
     (C, H, W): LeNet-5 and ResNet-8 adapted to the channels and size, or Flatten -> mlp([C*H*W,
     512, 256, num_classes]). ``norm=None`` keeps each model's own (batch for ResNet-8, none
@@ -138,6 +146,7 @@ def create(name: str, image_shape: tuple[int, int, int], num_classes: int = 10, 
     if name == "resnet8":
         return resnet8(num_classes, channels, norm or "batch", dropout)
     if name == "mlp":
-        return nn.Sequential(nn.Flatten(), *mlp([channels * height * width, 512, 256, num_classes], norm=norm,
-                                                dropout=dropout))
+        return nn.Sequential(
+            nn.Flatten(), *mlp([channels * height * width, 512, 256, num_classes], norm=norm, dropout=dropout)
+        )
     raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")

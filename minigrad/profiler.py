@@ -1,4 +1,5 @@
 """Per-op timing through the tape's profiler hook (``Function.profiler``)."""
+
 from __future__ import annotations
 
 import contextlib

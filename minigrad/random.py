@@ -4,6 +4,7 @@
 augmentation all use :func:`generator`. ``get_rng_state``/``set_rng_state`` let a training
 checkpoint resume the exact random stream.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ Run by test_file_fuzz.py in a child process (``python -c "import file_fuzz; file
 so a reader that segfaults fails a test instead of killing pytest. Every run is the same
 (derandomize=True); each fuzzer prints how often each kind of input ended in which outcome.
 """
+
 from __future__ import annotations
 
 import collections
@@ -33,13 +34,20 @@ from minigrad.io import load_metadata
 from minigrad.train.checkpoint import FORMAT, load_checkpoint
 
 EXAMPLES = int(os.environ.get("MINIGRAD_FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, print_blob=True,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
 OUTCOMES: collections.Counter = collections.Counter()
 WORK = tempfile.mkdtemp(prefix="minigrad-fuzz-")
 
 
 # ---- mutations of a valid file ------------------------------------------------------------
+
 
 def _xor(blob: bytes, flips) -> bytes:
     out = bytearray(blob)
@@ -55,26 +63,40 @@ def mutated(valid: bytes, snippets=()):
     kinds = [
         st.integers(0, n - 1).map(lambda k: ("truncate", valid[:k])),
         st.lists(st.tuples(position, st.integers(1, 255)), min_size=1, max_size=8).map(
-            lambda flips: ("flip", _xor(valid, flips))),
+            lambda flips: ("flip", _xor(valid, flips))
+        ),
         st.tuples(position, st.binary(min_size=1, max_size=32)).map(
-            lambda a: ("insert", valid[:a[0]] + a[1] + valid[a[0]:])),
-        st.tuples(position, st.integers(1, 64)).map(lambda a: ("delete", valid[:a[0]] + valid[a[0] + a[1]:])),
+            lambda a: ("insert", valid[: a[0]] + a[1] + valid[a[0] :])
+        ),
+        st.tuples(position, st.integers(1, 64)).map(lambda a: ("delete", valid[: a[0]] + valid[a[0] + a[1] :])),
         st.binary(min_size=1, max_size=64).map(lambda junk: ("append", valid + junk)),
         st.binary(max_size=256).map(lambda junk: ("random", junk)),
     ]
     if snippets:
-        kinds.append(st.tuples(position, st.sampled_from(snippets)).map(
-            lambda a: ("splice", valid[:a[0]] + a[1] + valid[a[0]:])))
+        kinds.append(
+            st.tuples(position, st.sampled_from(snippets)).map(
+                lambda a: ("splice", valid[: a[0]] + a[1] + valid[a[0] :])
+            )
+        )
     return st.one_of(kinds)
 
 
-HOSTILE_NUMBERS = st.one_of(st.sampled_from([-1, 0, 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 63 - 1, 2 ** 63, 2 ** 64,
-                                             2 ** 70, 10 ** 30]), st.integers(-2 ** 70, 2 ** 70))
+HOSTILE_NUMBERS = st.one_of(
+    st.sampled_from([-1, 0, 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64, 2**70, 10**30]),
+    st.integers(-(2**70), 2**70),
+)
 HOSTILE_JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), HOSTILE_NUMBERS, st.floats(allow_nan=True, allow_infinity=True),
-              st.text(max_size=6), st.sampled_from(["F32", "U8", "BF16", "__array__", "__items__", "__tuple__", FORMAT])),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        HOSTILE_NUMBERS,
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=6),
+        st.sampled_from(["F32", "U8", "BF16", "__array__", "__items__", "__tuple__", FORMAT]),
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 def deeply_nested(depth: int, open_: bytes = b"[", close: bytes = b"]") -> bytes:
@@ -82,6 +104,7 @@ def deeply_nested(depth: int, open_: bytes = b"[", close: bytes = b"]") -> bytes
 
 
 # ---- the check every reader's outcome goes through ----------------------------------------
+
 
 def check(kind: str, content: bytes, name: str, read, validate):
     path = os.path.join(WORK, name)
@@ -99,10 +122,18 @@ def check(kind: str, content: bytes, name: str, read, validate):
 
 # ---- safetensors ---------------------------------------------------------------------------
 
+
 def _valid_safetensors() -> bytes:
     path = os.path.join(WORK, "valid.safetensors")
-    mg.save({"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, -2], np.int64),
-             "h": np.ones(3, np.float16)}, path, metadata={"k": "v"})
+    mg.save(
+        {
+            "w": np.arange(6, dtype=np.float32).reshape(2, 3),
+            "b": np.array([1, -2], np.int64),
+            "h": np.ones(3, np.float16),
+        },
+        path,
+        metadata={"k": "v"},
+    )
     with open(path, "rb") as f:
         return f.read()
 
@@ -112,24 +143,37 @@ def _safetensors_from_header(header, data: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + data
 
 
-ENTRY = st.fixed_dictionaries({
-    "dtype": st.one_of(st.sampled_from(["F64", "F32", "F16", "I64", "I8", "U8", "BOOL", "BF16", "Q8", ""]), HOSTILE_JSON),
-    "shape": st.one_of(st.lists(st.one_of(st.integers(0, 4), HOSTILE_NUMBERS), max_size=70), HOSTILE_JSON),
-    "data_offsets": st.one_of(st.lists(st.one_of(st.integers(0, 48), HOSTILE_NUMBERS), min_size=2, max_size=2),
-                              HOSTILE_JSON),
-})
+ENTRY = st.fixed_dictionaries(
+    {
+        "dtype": st.one_of(
+            st.sampled_from(["F64", "F32", "F16", "I64", "I8", "U8", "BOOL", "BF16", "Q8", ""]), HOSTILE_JSON
+        ),
+        "shape": st.one_of(st.lists(st.one_of(st.integers(0, 4), HOSTILE_NUMBERS), max_size=70), HOSTILE_JSON),
+        "data_offsets": st.one_of(
+            st.lists(st.one_of(st.integers(0, 48), HOSTILE_NUMBERS), min_size=2, max_size=2), HOSTILE_JSON
+        ),
+    }
+)
+
 
 def safetensors_inputs(valid: bytes):
     return st.one_of(
         mutated(valid),
         st.tuples(st.dictionaries(st.text(max_size=4), ENTRY, max_size=3), st.binary(max_size=48)).map(
-            lambda a: ("absurd-header", _safetensors_from_header(a[0], a[1]))),
+            lambda a: ("absurd-header", _safetensors_from_header(a[0], a[1]))
+        ),
         st.tuples(st.dictionaries(st.text(max_size=4), HOSTILE_JSON, max_size=3), st.binary(max_size=16)).map(
-            lambda a: ("hostile-json", _safetensors_from_header(a[0], a[1]))),
-        st.integers(1, 200_000).map(lambda depth: ("deep-json", _safetensors_from_header(
-            b'{"__metadata__": ' + deeply_nested(depth) + b"}", b""))),
-        st.tuples(st.integers(0, 2 ** 64 - 1), st.binary(max_size=64)).map(
-            lambda a: ("header-length", struct.pack("<Q", a[0]) + valid[8:] + a[1])),
+            lambda a: ("hostile-json", _safetensors_from_header(a[0], a[1]))
+        ),
+        st.integers(1, 200_000).map(
+            lambda depth: (
+                "deep-json",
+                _safetensors_from_header(b'{"__metadata__": ' + deeply_nested(depth) + b"}", b""),
+            )
+        ),
+        st.tuples(st.integers(0, 2**64 - 1), st.binary(max_size=64)).map(
+            lambda a: ("header-length", struct.pack("<Q", a[0]) + valid[8:] + a[1])
+        ),
     )
 
 
@@ -149,6 +193,7 @@ def fuzz_safetensors():
 
 
 # ---- checkpoints ---------------------------------------------------------------------------
+
 
 def _valid_checkpoint() -> bytes:
     from minigrad import nn
@@ -177,13 +222,25 @@ def checkpoint_inputs(valid: bytes):
     return st.one_of(
         mutated(valid),
         HOSTILE_JSON.map(lambda value: ("hostile-structure", _checkpoint_with_structure(_structure(value)))),
-        st.fixed_dictionaries({"epoch": HOSTILE_JSON, "rng_state": HOSTILE_JSON,
-                               "model": st.one_of(HOSTILE_JSON, st.just({"w": {"__array__": "w"}}))}).map(
-            lambda value: ("hostile-fields", _checkpoint_with_structure(_structure(value)))),
+        st.fixed_dictionaries(
+            {
+                "epoch": HOSTILE_JSON,
+                "rng_state": HOSTILE_JSON,
+                "model": st.one_of(HOSTILE_JSON, st.just({"w": {"__array__": "w"}})),
+            }
+        ).map(lambda value: ("hostile-fields", _checkpoint_with_structure(_structure(value)))),
         st.tuples(st.integers(1, 100_000), st.sampled_from([(b"[", b"]"), (b'{"a": ', b"}")])).map(
-            lambda a: ("deep-structure", _checkpoint_with_structure(
-                b'{"format": "%s", "model": ' % FORMAT.encode() + a[1][0] * a[0] + b"1" * (a[1][0] != b"[")
-                + a[1][1] * a[0] + b"}"))),
+            lambda a: (
+                "deep-structure",
+                _checkpoint_with_structure(
+                    b'{"format": "%s", "model": ' % FORMAT.encode()
+                    + a[1][0] * a[0]
+                    + b"1" * (a[1][0] != b"[")
+                    + a[1][1] * a[0]
+                    + b"}"
+                ),
+            )
+        ),
         st.binary(max_size=64).map(lambda junk: ("structure-bytes", _checkpoint_with_structure(junk))),
     )
 
@@ -204,9 +261,13 @@ def fuzz_checkpoint():
 
 # ---- IDX, plain and gzip -------------------------------------------------------------------
 
+
 def _idx(array: np.ndarray, code: int) -> bytes:
-    return (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-            + array.astype(array.dtype.newbyteorder(">")).tobytes())
+    return (
+        bytes([0, 0, code, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    )
 
 
 VALID_IDX = _idx(np.arange(60, dtype=np.uint8).reshape(3, 4, 5), 0x08)
@@ -221,13 +282,24 @@ def _idx_from_parts(code: int, ndim: int, sizes: list, data: bytes, exact: bool)
     return bytes([0, 0, code, ndim]) + struct.pack(f">{len(sizes)}I", *sizes) + data
 
 
-SIZES = st.one_of(st.just(1), st.integers(0, 6), st.integers(0, 2 ** 32 - 1))
+SIZES = st.one_of(st.just(1), st.integers(0, 6), st.integers(0, 2**32 - 1))
 IDX_HEADERS = st.one_of(
-    st.tuples(st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x07, 0xFF]), st.integers(0, 255),
-              st.lists(SIZES, max_size=8), st.binary(max_size=256), st.booleans()),
-    st.integers(0, 70).flatmap(lambda ndim: st.tuples(   # as many sizes as dimensions, up to 70 of them
-        st.sampled_from([0x08, 0x0B, 0x0E]), st.just(ndim), st.lists(SIZES, min_size=ndim, max_size=ndim),
-        st.binary(max_size=64), st.booleans())),
+    st.tuples(
+        st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x07, 0xFF]),
+        st.integers(0, 255),
+        st.lists(SIZES, max_size=8),
+        st.binary(max_size=256),
+        st.booleans(),
+    ),
+    st.integers(0, 70).flatmap(
+        lambda ndim: st.tuples(  # as many sizes as dimensions, up to 70 of them
+            st.sampled_from([0x08, 0x0B, 0x0E]),
+            st.just(ndim),
+            st.lists(SIZES, min_size=ndim, max_size=ndim),
+            st.binary(max_size=64),
+            st.booleans(),
+        )
+    ),
 ).map(lambda a: ("absurd-header", _idx_from_parts(*a)))
 
 
@@ -249,10 +321,12 @@ def _bomb(declared: int, megabytes: int) -> tuple:
 def gzip_idx_inputs():
     valid = gzip.compress(VALID_IDX)
     return st.one_of(
-        mutated(valid),                                        # damaged gzip stream
+        mutated(valid),  # damaged gzip stream
         idx_inputs().map(lambda c: ("gzip-of-" + c[0], gzip.compress(c[1]))),  # damaged IDX inside intact gzip
-        st.tuples(st.one_of(st.integers(0, 1 << 20), st.integers(0, 2 ** 32 - 1)),   # 1.5 GB outgrows the
-                  st.sampled_from([1, 8, 1536])).map(lambda a: _bomb(*a)),           # child's 1 GB limit
+        st.tuples(
+            st.one_of(st.integers(0, 1 << 20), st.integers(0, 2**32 - 1)),  # 1.5 GB outgrows the
+            st.sampled_from([1, 8, 1536]),
+        ).map(lambda a: _bomb(*a)),  # child's 1 GB limit
     )
 
 
@@ -294,30 +368,87 @@ class _Reduce:
         return (self.function, self.args) if self.state is None else (self.function, self.args, self.state)
 
 
-DTYPE_CODES = st.sampled_from(["u1", "b1", "i8", "f4", "f8", "f2", "O", "O8", "V8", "U2", "S4", "M8[s]", "m8",
-                               "c16", "(2,)u1", "u1,u1", "<f8", ">i4"])
+DTYPE_CODES = st.sampled_from(
+    [
+        "u1",
+        "b1",
+        "i8",
+        "f4",
+        "f8",
+        "f2",
+        "O",
+        "O8",
+        "V8",
+        "U2",
+        "S4",
+        "M8[s]",
+        "m8",
+        "c16",
+        "(2,)u1",
+        "u1,u1",
+        "<f8",
+        ">i4",
+    ]
+)
 DTYPE_STATES = st.one_of(
     st.sampled_from(["<", ">", "|", "=", "x"]).map(lambda order: (3, order, None, None, None, -1, -1, 0)),
     st.tuples(st.integers(0, 255)).map(lambda f: (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, f[0])),
     st.tuples(st.integers(0, 255)).map(lambda f: (3, "<", None, None, None, -1, -1, f[0])),
-    HOSTILE_JSON)
-DTYPES = st.one_of(DTYPE_CODES.map(np.dtype),
-                   st.tuples(DTYPE_CODES, DTYPE_STATES).map(lambda a: _Reduce(np.dtype, (a[0], False, True), a[1])))
-SHAPES = st.one_of(st.tuples(st.integers(0, 3)), st.tuples(st.integers(0, 2), st.integers(0, 3072)),
-                   st.lists(HOSTILE_NUMBERS, max_size=3).map(tuple), HOSTILE_JSON)
+    HOSTILE_JSON,
+)
+DTYPES = st.one_of(
+    DTYPE_CODES.map(np.dtype),
+    st.tuples(DTYPE_CODES, DTYPE_STATES).map(lambda a: _Reduce(np.dtype, (a[0], False, True), a[1])),
+)
+SHAPES = st.one_of(
+    st.tuples(st.integers(0, 3)),
+    st.tuples(st.integers(0, 2), st.integers(0, 3072)),
+    st.lists(HOSTILE_NUMBERS, max_size=3).map(tuple),
+    HOSTILE_JSON,
+)
 HOSTILE_ARRAYS = st.one_of(
     st.tuples(DTYPES, SHAPES, st.binary(max_size=64)).map(
-        lambda a: _Reduce(_RECONSTRUCT, (np.ndarray, (0,), b"b"), (1, a[1], a[0], False, a[2]))),
+        lambda a: _Reduce(_RECONSTRUCT, (np.ndarray, (0,), b"b"), (1, a[1], a[0], False, a[2]))
+    ),
     st.tuples(DTYPES, SHAPES, st.binary(max_size=64)).map(lambda a: _Reduce(_FROMBUFFER, (a[2], a[0], a[1], "C"))),
     st.tuples(DTYPE_CODES, SHAPES, st.binary(max_size=64)).map(lambda a: _Reduce(np.ndarray, (a[1], a[0], a[2]))),
 )
-LABELS = st.one_of(st.lists(st.integers(0, 9), min_size=2, max_size=2), st.lists(HOSTILE_NUMBERS, max_size=3),
-                   st.lists(st.floats(allow_nan=True), max_size=3), HOSTILE_JSON, HOSTILE_ARRAYS,
-                   st.sampled_from([np.array([1, 2]), np.array([1.5, 2.0]), np.array([[1, 2]]), np.float64(1.0)]))
-PICKLE_SNIPPETS = [b"cnumpy\ndtype\n", b"c_codecs\nencode\n", b"cnumpy.core.multiarray\n_reconstruct\n",
-                   b"cos\nsystem\n", b"b", b"R", b"(", b"t", b"0", b"2", b"s", b"u", b"e", b"a", b"N", b"\x81",
-                   b"r\xff\xff\xff\x7f", b"h\xff", b"j\xff\xff\xff\x7f", b"X\xff\xff\xff\x7f", b"\x8e" + b"\xff" * 8,
-                   b"\x95" + b"\xff" * 8, b"\x94", b"\x93", b"\x92", b"."]
+LABELS = st.one_of(
+    st.lists(st.integers(0, 9), min_size=2, max_size=2),
+    st.lists(HOSTILE_NUMBERS, max_size=3),
+    st.lists(st.floats(allow_nan=True), max_size=3),
+    HOSTILE_JSON,
+    HOSTILE_ARRAYS,
+    st.sampled_from([np.array([1, 2]), np.array([1.5, 2.0]), np.array([[1, 2]]), np.float64(1.0)]),
+)
+PICKLE_SNIPPETS = [
+    b"cnumpy\ndtype\n",
+    b"c_codecs\nencode\n",
+    b"cnumpy.core.multiarray\n_reconstruct\n",
+    b"cos\nsystem\n",
+    b"b",
+    b"R",
+    b"(",
+    b"t",
+    b"0",
+    b"2",
+    b"s",
+    b"u",
+    b"e",
+    b"a",
+    b"N",
+    b"\x81",
+    b"r\xff\xff\xff\x7f",
+    b"h\xff",
+    b"j\xff\xff\xff\x7f",
+    b"X\xff\xff\xff\x7f",
+    b"\x8e" + b"\xff" * 8,
+    b"\x95" + b"\xff" * 8,
+    b"\x94",
+    b"\x93",
+    b"\x92",
+    b".",
+]
 
 
 def _valid_batch(protocol: int) -> bytes:
@@ -336,9 +467,11 @@ def cifar_inputs():
     return st.one_of(
         mutated(_valid_batch(2), PICKLE_SNIPPETS),
         mutated(_valid_batch(5), PICKLE_SNIPPETS),
-        st.tuples(st.one_of(HOSTILE_ARRAYS, st.just(np.zeros((2, 3072), np.uint8)), HOSTILE_JSON), LABELS,
-                  st.sampled_from([2, 5])).map(
-            lambda a: ("hostile-parts", _dump({b"data": a[0], b"labels": a[1]}, a[2]))),
+        st.tuples(
+            st.one_of(HOSTILE_ARRAYS, st.just(np.zeros((2, 3072), np.uint8)), HOSTILE_JSON),
+            LABELS,
+            st.sampled_from([2, 5]),
+        ).map(lambda a: ("hostile-parts", _dump({b"data": a[0], b"labels": a[1]}, a[2]))),
     )
 
 
@@ -358,8 +491,13 @@ def fuzz_cifar():
     run()
 
 
-FUZZERS = {"safetensors": fuzz_safetensors, "checkpoint": fuzz_checkpoint, "idx": fuzz_idx,
-           "idx-gzip": fuzz_idx_gzip, "cifar": fuzz_cifar}
+FUZZERS = {
+    "safetensors": fuzz_safetensors,
+    "checkpoint": fuzz_checkpoint,
+    "idx": fuzz_idx,
+    "idx-gzip": fuzz_idx_gzip,
+    "cifar": fuzz_cifar,
+}
 
 
 def main(name: str) -> None:

@@ -12,6 +12,7 @@ resampling inputs that sit on a kink (relu at 0, max ties, |x| at 0: see ``min_g
 ``ties``) so finite differences stay meaningful. Usage:
 ``check_op(OpCase(lambda a, b: a * b, lambda a, b: a * b, [(3, 4), (4,)]))``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -61,8 +62,9 @@ class OpCase:
 
     def sample(self, rng):
         for _ in range(100):
-            arrays = [(self.samplers[i] if i < len(self.samplers) else normal)(rng, s)
-                      for i, s in enumerate(self.shapes)]
+            arrays = [
+                (self.samplers[i] if i < len(self.samplers) else normal)(rng, s) for i, s in enumerate(self.shapes)
+            ]
             if self.kink is None or not self.kink(arrays):
                 return arrays
         raise RuntimeError("could not sample inputs away from the op's kinks")
@@ -87,8 +89,9 @@ def check_parity(case: OpCase, seed: int = 0):
     ref = case.torch_fn(*[_torchify(a) for a in theirs])
     assert out.dtype == np.float32, f"float32 inputs gave a {out.dtype} output"
     assert out.shape == tuple(ref.shape), f"shape {out.shape} differs from PyTorch's {tuple(ref.shape)}"
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=case.atol, rtol=case.rtol,
-                               err_msg="forward differs from PyTorch")
+    np.testing.assert_allclose(
+        out.numpy(), ref.detach().numpy(), atol=case.atol, rtol=case.rtol, err_msg="forward differs from PyTorch"
+    )
     weights = rng.standard_normal(out.shape).astype(np.float32)
     (out * mg.tensor(weights)).sum().backward()
     (ref * torch.tensor(weights)).sum().backward()
@@ -96,8 +99,13 @@ def check_parity(case: OpCase, seed: int = 0):
         if isinstance(a, mg.Tensor) and a.requires_grad:
             assert a.grad is not None, f"input {index} received no gradient"
             assert a.grad.dtype == np.float32, f"gradient of input {index} is {a.grad.dtype}"
-            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=case.atol * 10, rtol=case.rtol * 10,
-                                       err_msg=f"gradient of input {index} differs from PyTorch")
+            np.testing.assert_allclose(
+                a.grad.numpy(),
+                b.grad.numpy(),
+                atol=case.atol * 10,
+                rtol=case.rtol * 10,
+                err_msg=f"gradient of input {index} differs from PyTorch",
+            )
 
 
 def _torchify(x):

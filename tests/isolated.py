@@ -4,6 +4,7 @@ OpenMP thread count, fork): it imports the same minigrad this test process impor
 The child starts in the folder that holds that minigrad package (site-packages for an installed
 wheel, the repository root for an in-place build), so `python -c` cannot pick up the source
 tree's un-built `minigrad/` instead."""
+
 from __future__ import annotations
 
 import os
@@ -25,14 +26,21 @@ def child_environment(**env: str) -> dict:
 
 def start_python(*args: str, **env: str) -> subprocess.Popen:
     """``python args`` running in the background (stdout and stderr together, as bytes)."""
-    return subprocess.Popen([sys.executable, *args], env=child_environment(**env), cwd=PACKAGE_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        env=child_environment(**env),
+        cwd=PACKAGE_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
-def run_python(code: str, *args: str, timeout: float = 120, module: bool = False,
-               **env: str) -> subprocess.CompletedProcess:
+def run_python(
+    code: str, *args: str, timeout: float = 120, module: bool = False, **env: str
+) -> subprocess.CompletedProcess:
     """``python -c code args`` (or ``python -m code args`` with ``module=True``) with extra
     environment variables; the tests folders are importable."""
     command = [sys.executable, "-m" if module else "-c", code, *args]
-    return subprocess.run(command, env=child_environment(**env), cwd=PACKAGE_ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        command, env=child_environment(**env), cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=timeout
+    )

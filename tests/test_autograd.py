@@ -1,5 +1,6 @@
 """The tape's semantics: accumulation, fan-out, graph freeing, no_grad, detach, hooks,
 needs_input_grad, deep graphs, float64 end to end, the profiler."""
+
 import gc
 import sys
 import weakref
@@ -123,6 +124,7 @@ def test_requires_grad_():
 
 class Spy(Function):
     """z = x * y, recording which gradients the engine asked for."""
+
     seen = []
 
     def forward(self, x, y):
@@ -131,8 +133,7 @@ class Spy(Function):
         return x * y
 
     def backward(self, g):
-        return (g * self.y if self.needs_input_grad[0] else None,
-                g * self.x if self.needs_input_grad[1] else None)
+        return (g * self.y if self.needs_input_grad[0] else None, g * self.x if self.needs_input_grad[1] else None)
 
 
 def test_needs_input_grad_is_false_for_constants():
@@ -190,7 +191,7 @@ def test_a_chain_of_ten_thousand_ops_backpropagates_iteratively():
         y.sum().backward()
     finally:
         sys.setrecursionlimit(limit)
-    assert x.grad.item() == pytest.approx(1.0001 ** 10_000, rel=1e-9)
+    assert x.grad.item() == pytest.approx(1.0001**10_000, rel=1e-9)
 
 
 def test_the_tape_holds_no_references_after_backward():

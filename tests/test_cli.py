@@ -1,4 +1,5 @@
 """The `minigrad` command end to end on the built-in shapes (short runs)."""
+
 import csv
 import re
 
@@ -12,8 +13,28 @@ from isolated import run_python
 
 def test_train_then_evaluate_on_shapes(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "shapes:480", "--epochs", "2", "--batch-size", "32", "--out", str(out),
-                 "--augment", "flip,crop", "--early-stopping", "3", "--schedule", "cosine"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "shapes:480",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+                "--out",
+                str(out),
+                "--augment",
+                "flip,crop",
+                "--early-stopping",
+                "3",
+                "--schedule",
+                "cosine",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     last = re.fullmatch(r"test accuracy: (\d\.\d{4})", lines[-1])
     assert last, lines[-1]
@@ -34,11 +55,33 @@ def test_train_then_evaluate_on_shapes(tmp_path, capsys):
     assert any("confusion matrix" in line for line in evaluated)
 
 
-@pytest.mark.parametrize("model,extra", [("mlp", ["--norm", "batch", "--dropout", "0.2", "--init", "he"]),
-                                         ("resnet8", ["--norm", "group", "--optimizer", "nesterov"])])
+@pytest.mark.parametrize(
+    "model,extra",
+    [
+        ("mlp", ["--norm", "batch", "--dropout", "0.2", "--init", "he"]),
+        ("resnet8", ["--norm", "group", "--optimizer", "nesterov"]),
+    ],
+)
 def test_other_models_and_options_train(tmp_path, capsys, model, extra):
-    assert main(["train", "--model", model, "--dataset", "shapes:160", "--epochs", "1", "--out", str(tmp_path),
-                 "--train-size", "96"] + extra) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                model,
+                "--dataset",
+                "shapes:160",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--train-size",
+                "96",
+            ]
+            + extra
+        )
+        == 0
+    )
     assert re.fullmatch(r"test accuracy: \d\.\d{4}", capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -69,7 +112,9 @@ def test_corrupt_dataset_and_checkpoint_files_are_clear_errors(tmp_path, capsys)
     data = tmp_path / "mnist"
     data.mkdir()
     for prefix in ("train", "t10k"):
-        (data / f"{prefix}-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2]) + bytes(4))
+        (data / f"{prefix}-images-idx3-ubyte").write_bytes(
+            bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2]) + bytes(4)
+        )
         (data / f"{prefix}-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))
     (data / "train-images-idx3-ubyte").unlink()
     (data / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")

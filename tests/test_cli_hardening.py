@@ -1,6 +1,7 @@
 """The command line never answers a user's mistake or a bad file with a traceback: it prints
 ``minigrad: error: ...`` on stderr and exits with status 2 (argparse's convention). Each case
 runs the real command in a fresh interpreter."""
+
 import csv
 import pickle
 
@@ -29,23 +30,26 @@ def assert_user_error(result, *words):
 QUICK = ["--dataset", "shapes:160", "--epochs", "1", "--train-size", "96", "--model", "mlp"]
 
 
-@pytest.mark.parametrize("options,words", [
-    (["--lr", "-0.01"], ["--lr", "-0.01"]),
-    (["--lr", "nan"], ["--lr", "nan"]),
-    (["--lr", "inf"], ["--lr", "inf"]),
-    (["--weight-decay", "nan"], ["--weight-decay", "nan"]),
-    (["--weight-decay", "-1"], ["--weight-decay", "-1"]),
-    (["--dataset", "shapes:abc"], ["shapes:abc"]),
-    (["--dataset", "shapes:-5"], ["shapes:-5"]),
-    (["--epochs", "0"], ["--epochs", "0"]),
-    (["--batch-size", "-4"], ["--batch-size", "-4"]),
-    (["--threads", "-3"], ["--threads", "-3"]),
-    (["--workers", "-1"], ["--workers", "-1"]),
-    (["--early-stopping", "-2"], ["--early-stopping", "-2"]),
-    (["--seed", "-1"], ["--seed", "-1"]),
-    (["--dropout", "nan"], ["--dropout", "nan"]),
-    (["--dataset", "mnist:/nonexistent/dir"], ["/nonexistent/dir"]),
-])
+@pytest.mark.parametrize(
+    "options,words",
+    [
+        (["--lr", "-0.01"], ["--lr", "-0.01"]),
+        (["--lr", "nan"], ["--lr", "nan"]),
+        (["--lr", "inf"], ["--lr", "inf"]),
+        (["--weight-decay", "nan"], ["--weight-decay", "nan"]),
+        (["--weight-decay", "-1"], ["--weight-decay", "-1"]),
+        (["--dataset", "shapes:abc"], ["shapes:abc"]),
+        (["--dataset", "shapes:-5"], ["shapes:-5"]),
+        (["--epochs", "0"], ["--epochs", "0"]),
+        (["--batch-size", "-4"], ["--batch-size", "-4"]),
+        (["--threads", "-3"], ["--threads", "-3"]),
+        (["--workers", "-1"], ["--workers", "-1"]),
+        (["--early-stopping", "-2"], ["--early-stopping", "-2"]),
+        (["--seed", "-1"], ["--seed", "-1"]),
+        (["--dropout", "nan"], ["--dropout", "nan"]),
+        (["--dataset", "mnist:/nonexistent/dir"], ["/nonexistent/dir"]),
+    ],
+)
 def test_bad_train_options_are_user_errors(tmp_path, options, words):
     assert_user_error(minigrad("train", *QUICK, "--out", tmp_path / "run", *options), *words)
     assert not (tmp_path / "run").exists()  # refused before anything was written
@@ -61,7 +65,12 @@ def test_an_out_that_is_a_file_is_a_user_error(tmp_path):
 def test_corrupt_and_hostile_datasets_are_user_errors(tmp_path):
     mnist = tmp_path / "mnist"
     mnist.mkdir()
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (mnist / name).write_bytes(b"\x00\x00\x08\x03garbage")
     assert_user_error(minigrad("train", "--dataset", f"mnist:{mnist}", "--out", tmp_path / "a"), "train-images")
 
@@ -86,6 +95,7 @@ def test_bad_checkpoints_are_user_errors(tmp_path):
     assert_user_error(minigrad("evaluate", "--checkpoint", tmp_path / "missing.safetensors"), "missing.safetensors")
     assert_user_error(minigrad("evaluate", "--checkpoint", tmp_path), str(tmp_path))
     import minigrad as mg
+
     mg.save({"w": np.zeros(2, np.float32)}, tmp_path / "weights.safetensors")
     assert_user_error(minigrad("evaluate", "--checkpoint", tmp_path / "weights.safetensors"), "weights.safetensors")
 
@@ -99,8 +109,9 @@ def test_a_checkpoint_with_a_hostile_config_is_a_user_error(tmp_path):
     assert_user_error(minigrad("evaluate", "--checkpoint", tmp_path / "odd.safetensors"), "odd.safetensors")
 
 
-@pytest.mark.parametrize("options,words", [(["--trials", "0"], ["--trials"]),
-                                           (["--storage", "nosuchdb://x"], ["nosuchdb"])])
+@pytest.mark.parametrize(
+    "options,words", [(["--trials", "0"], ["--trials"]), (["--storage", "nosuchdb://x"], ["nosuchdb"])]
+)
 def test_bad_tune_options_are_user_errors(options, words):
     pytest.importorskip("optuna")
     assert_user_error(minigrad("tune", "--dataset", "shapes:120", "--epochs", "1", "--trials", "1", *options), *words)
@@ -114,17 +125,17 @@ def _history(directory):
 
 def test_a_second_run_into_the_same_out_goes_to_a_fresh_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["train", *QUICK]) == 0                          # the README's command, twice in a row
+    assert main(["train", *QUICK]) == 0  # the README's command, twice in a row
     first = (tmp_path / "minigrad-run" / "best.safetensors").read_bytes()
     capsys.readouterr()
     assert main(["train", *QUICK, "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert "minigrad-run-2" in out.splitlines()[0]                # said where, before training
+    assert "minigrad-run-2" in out.splitlines()[0]  # said where, before training
     assert (tmp_path / "minigrad-run" / "best.safetensors").read_bytes() == first
     assert (tmp_path / "minigrad-run-2" / "best.safetensors").exists()
     assert main(["train", *QUICK]) == 0
     assert (tmp_path / "minigrad-run-3" / "history.csv").exists()
-    assert main(["train", *QUICK, "--overwrite"]) == 0          # asked for: replaces minigrad-run
+    assert main(["train", *QUICK, "--overwrite"]) == 0  # asked for: replaces minigrad-run
     assert (tmp_path / "minigrad-run" / "best.safetensors").read_bytes() != first
     assert not (tmp_path / "minigrad-run-4").exists()
 
@@ -139,15 +150,27 @@ class Interrupt(cli.PrintEpochs):
 
 
 def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
-    options = ["--dataset", "shapes:240", "--epochs", "4", "--model", "mlp", "--dropout", "0.2", "--schedule",
-               "plateau", "--early-stopping", "3"]
+    options = [
+        "--dataset",
+        "shapes:240",
+        "--epochs",
+        "4",
+        "--model",
+        "mlp",
+        "--dropout",
+        "0.2",
+        "--schedule",
+        "plateau",
+        "--early-stopping",
+        "3",
+    ]
     assert main(["train", *options, "--out", str(tmp_path / "full")]) == 0
     monkeypatch.setattr(cli, "PrintEpochs", Interrupt)
     assert main(["train", *options, "--out", str(tmp_path / "cut")]) == 130
     assert "--resume" in capsys.readouterr().err
     assert len(_history(tmp_path / "cut")) == 2
     monkeypatch.undo()
-    assert main(["train", "--resume", "--out", str(tmp_path / "cut")]) == 0   # the run's own options
+    assert main(["train", "--resume", "--out", str(tmp_path / "cut")]) == 0  # the run's own options
     lines = capsys.readouterr().out.strip().splitlines()
     assert _history(tmp_path / "cut") == _history(tmp_path / "full")
     for name in ("best", "last"):

@@ -1,5 +1,6 @@
 """The engine stays small enough to read in one sitting: autograd.py + tensor.py together
 stay within 400 lines (the project's budget; trim before growing it)."""
+
 from pathlib import Path
 
 import minigrad

@@ -1,6 +1,7 @@
 """Bad input gets a clear exception naming the op and the shapes, raised before anything is
 half done: shape mismatches, dtypes, misuse of backward, in-place changes the tape would miss,
 and the compiled layer's argument checks."""
+
 import re
 
 import numpy as np
@@ -17,8 +18,10 @@ def shapes_named(*shapes):
 
 
 # ---------------------------------------------------------------------------- shape mismatches
-@pytest.mark.parametrize("a, b", [((2, 3), (4, 5)), ((3,), (4,)), ((2, 3), (4,)), ((3,), (4, 2)),
-                                  ((2, 3, 4), (2, 5, 6)), ((5, 3), (2, 4, 4))])
+@pytest.mark.parametrize(
+    "a, b",
+    [((2, 3), (4, 5)), ((3,), (4,)), ((2, 3), (4,)), ((3,), (4, 2)), ((2, 3, 4), (2, 5, 6)), ((5, 3), (2, 4, 4))],
+)
 def test_matmul_mismatch_names_both_shapes_and_the_op(a, b):
     with pytest.raises(ValueError, match="MatMul" + shapes_named(a, b)):
         mg.randn(*a) @ mg.randn(*b)
@@ -34,9 +37,17 @@ def test_matmul_of_a_scalar():
         mg.tensor(2.0) @ mg.randn(2, 2)
 
 
-@pytest.mark.parametrize("op, name", [(lambda a, b: a + b, "Add"), (lambda a, b: a - b, "Sub"),
-                                      (lambda a, b: a * b, "Mul"), (lambda a, b: a / b, "Div"),
-                                      (mg.maximum, "Maximum"), (lambda a, b: mg.where(a > 0, a, b), "Where")])
+@pytest.mark.parametrize(
+    "op, name",
+    [
+        (lambda a, b: a + b, "Add"),
+        (lambda a, b: a - b, "Sub"),
+        (lambda a, b: a * b, "Mul"),
+        (lambda a, b: a / b, "Div"),
+        (mg.maximum, "Maximum"),
+        (lambda a, b: mg.where(a > 0, a, b), "Where"),
+    ],
+)
 def test_broadcast_mismatch_names_both_shapes_and_the_op(op, name):
     with pytest.raises(ValueError, match=name + shapes_named((3, 4), (5,))):
         op(mg.randn(3, 4), mg.randn(5))
@@ -47,22 +58,26 @@ def test_reshape_mismatch_names_both_shapes():
         mg.randn(2, 3).reshape(4)
 
 
-@pytest.mark.parametrize("call, pattern", [
-    (lambda: mg.randn(3, 2).expand(3, 4), "Expand" + shapes_named((3, 2), (3, 4))),
-    (lambda: mg.concat([mg.randn(2, 3), mg.randn(3, 4)], axis=0), "Concat" + shapes_named((2, 3), (3, 4))),
-    (lambda: mg.randn(2, 3).permute(0, 0), r"Permute.*\(2, 3\)"),
-    (lambda: mg.pad(mg.randn(2, 3), ((1, 1),) * 3), r"Pad.*\(2, 3\)"),
-    (lambda: mg.pad(mg.randn(2, 3), -1), r"Pad.*\(2, 3\)"),
-    (lambda: mg.concat([]), "Concat"),
-])
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda: mg.randn(3, 2).expand(3, 4), "Expand" + shapes_named((3, 2), (3, 4))),
+        (lambda: mg.concat([mg.randn(2, 3), mg.randn(3, 4)], axis=0), "Concat" + shapes_named((2, 3), (3, 4))),
+        (lambda: mg.randn(2, 3).permute(0, 0), r"Permute.*\(2, 3\)"),
+        (lambda: mg.pad(mg.randn(2, 3), ((1, 1),) * 3), r"Pad.*\(2, 3\)"),
+        (lambda: mg.pad(mg.randn(2, 3), -1), r"Pad.*\(2, 3\)"),
+        (lambda: mg.concat([]), "Concat"),
+    ],
+)
 def test_other_shape_errors_name_the_op_and_shapes(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call()
 
 
 # ---------------------------------------------------------------------------------- dtypes
-@pytest.mark.parametrize("data", [np.zeros(3, np.float16), np.zeros(3, np.complex64), np.array(["a", "b"]),
-                                  np.zeros(2, np.uint16)])
+@pytest.mark.parametrize(
+    "data", [np.zeros(3, np.float16), np.zeros(3, np.complex64), np.array(["a", "b"]), np.zeros(2, np.uint16)]
+)
 def test_unsupported_dtypes_raise_type_error(data):
     with pytest.raises(TypeError, match="unsupported dtype"):
         mg.tensor(data)
@@ -128,12 +143,15 @@ def test_in_place_api_refuses_tensors_that_require_grad_outside_no_grad():
         x[0] = 2.0
 
 
-@pytest.mark.parametrize("modify", [
-    lambda x: x.mul_(2.0),            # the leaf itself, under no_grad
-    lambda x: x.detach().add_(1.0),   # a detached alias shares the version counter
-    lambda x: x.detach().reshape(6).zero_(),  # ... and so do views of it
-    lambda x: x.detach()[0].fill_(5.0),
-])
+@pytest.mark.parametrize(
+    "modify",
+    [
+        lambda x: x.mul_(2.0),  # the leaf itself, under no_grad
+        lambda x: x.detach().add_(1.0),  # a detached alias shares the version counter
+        lambda x: x.detach().reshape(6).zero_(),  # ... and so do views of it
+        lambda x: x.detach()[0].fill_(5.0),
+    ],
+)
 def test_modifying_an_input_the_tape_saved_is_detected(modify):
     x = mg.randn(2, 3, requires_grad=True)
     loss = (x * x).sum()  # Mul saved x
@@ -176,19 +194,29 @@ def gemm_args(dtype=np.float32, batch=1, m=3, n=4, k=5):
 
 
 @pytest.mark.parametrize("gemm", [_C.gemm, _C.ref.gemm], ids=["gemm", "ref.gemm"])
-@pytest.mark.parametrize("break_args, error, pattern", [
-    (lambda a, b, c: (a.astype(np.int32), b, c), TypeError, r"\ba must be float32, got int32"),
-    (lambda a, b, c: (a, b.astype(np.float64), c), TypeError, r"\bb must be float32, got float64"),
-    (lambda a, b, c: (a, b, c.astype(np.float16)), TypeError, r"\bout must be float32, got float16"),
-    (lambda a, b, c: (np.ones((1, 5, 3), np.float32).transpose(0, 2, 1), b, c), ValueError, r"\ba must be C-contiguous"),
-    (lambda a, b, c: (a, np.ones((1, 5, 8), np.float32)[:, :, ::2], c), ValueError, r"\bb must be C-contiguous"),
-    (lambda a, b, c: (a[0], b, c), ValueError, r"\ba must have 3 dimensions, got shape \(3, 5\)"),
-    (lambda a, b, c: (a, b, c[:, :2]), ValueError, r"\bout has shape \(1, 2, 4\)"),
-    (lambda a, b, c: (a, np.ones((1, 6, 4), np.float32), c), ValueError, r"cannot multiply"),
-    (lambda a, b, c: (np.ones((2, 3, 5), np.float32), np.ones((3, 5, 4), np.float32), c), ValueError,
-     r"cannot multiply"),
-    (lambda a, b, c: (a, b, np.full((1, 3, 4), 7, np.float32)[:, :, :]), None, None),  # a valid call
-])
+@pytest.mark.parametrize(
+    "break_args, error, pattern",
+    [
+        (lambda a, b, c: (a.astype(np.int32), b, c), TypeError, r"\ba must be float32, got int32"),
+        (lambda a, b, c: (a, b.astype(np.float64), c), TypeError, r"\bb must be float32, got float64"),
+        (lambda a, b, c: (a, b, c.astype(np.float16)), TypeError, r"\bout must be float32, got float16"),
+        (
+            lambda a, b, c: (np.ones((1, 5, 3), np.float32).transpose(0, 2, 1), b, c),
+            ValueError,
+            r"\ba must be C-contiguous",
+        ),
+        (lambda a, b, c: (a, np.ones((1, 5, 8), np.float32)[:, :, ::2], c), ValueError, r"\bb must be C-contiguous"),
+        (lambda a, b, c: (a[0], b, c), ValueError, r"\ba must have 3 dimensions, got shape \(3, 5\)"),
+        (lambda a, b, c: (a, b, c[:, :2]), ValueError, r"\bout has shape \(1, 2, 4\)"),
+        (lambda a, b, c: (a, np.ones((1, 6, 4), np.float32), c), ValueError, r"cannot multiply"),
+        (
+            lambda a, b, c: (np.ones((2, 3, 5), np.float32), np.ones((3, 5, 4), np.float32), c),
+            ValueError,
+            r"cannot multiply",
+        ),
+        (lambda a, b, c: (a, b, np.full((1, 3, 4), 7, np.float32)[:, :, :]), None, None),  # a valid call
+    ],
+)
 def test_gemm_validates_arguments_before_touching_memory(gemm, break_args, error, pattern):
     a, b, c = break_args(*gemm_args())
     before = c.copy()

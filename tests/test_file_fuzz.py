@@ -3,6 +3,7 @@ fuzzer (tests/file_fuzz.py) runs in a child process, so a reader that crashes th
 fails its test here; inside, hypothesis (derandomized, so every run tries the same inputs)
 checks every input ends as a valid result or a ValueError naming the file, under a 1 GB
 address-space limit that turns a gzip bomb or a trusted header size into a failure."""
+
 import pytest
 
 from isolated import run_python

@@ -1,5 +1,6 @@
 """Hardening: gradient hooks, cross-entropy targets and optimiser hyper-parameters refuse bad
 values with an error that names them, instead of producing wrong numbers."""
+
 import math
 
 import numpy as np
@@ -46,14 +47,17 @@ def test_a_hook_returning_a_right_gradient_still_replaces_it():
 
 
 # ---------------------------------------------------------------- cross-entropy targets
-@pytest.mark.parametrize("target,words", [
-    (np.array([True, False, True, False]), ["bool", "(4,)"]),
-    (np.ones((4, 3), dtype=bool), ["bool", "(4, 3)"]),
-    (np.array([0.0, 1.0, 2.0, 0.0]), ["float", "(4,)", "integer"]),
-    (np.array([[0], [1], [2], [0]]), ["(4, 1)", "(4,)"]),
-    (np.array([1, 2]), ["(2,)", "(4, 3)"]),
-    (np.ones((4, 2), dtype=np.float32), ["(4, 2)", "(4, 3)"]),
-])
+@pytest.mark.parametrize(
+    "target,words",
+    [
+        (np.array([True, False, True, False]), ["bool", "(4,)"]),
+        (np.ones((4, 3), dtype=bool), ["bool", "(4, 3)"]),
+        (np.array([0.0, 1.0, 2.0, 0.0]), ["float", "(4,)", "integer"]),
+        (np.array([[0], [1], [2], [0]]), ["(4, 1)", "(4,)"]),
+        (np.array([1, 2]), ["(2,)", "(4, 3)"]),
+        (np.ones((4, 2), dtype=np.float32), ["(4, 2)", "(4, 3)"]),
+    ],
+)
 def test_cross_entropy_refuses_targets_of_the_wrong_kind_or_shape(target, words):
     logits = mg.randn(4, 3, requires_grad=True)
     with pytest.raises(ValueError) as error:
@@ -82,9 +86,20 @@ def test_every_optimiser_refuses_a_bad_learning_rate_naming_it(name, value):
         MAKERS[name]([mg.randn(2, requires_grad=True)], lr=value)
 
 
-@pytest.mark.parametrize("name,option", [("SGD", "momentum"), ("SGD", "weight_decay"), ("Adam", "eps"),
-                                         ("Adam", "weight_decay"), ("RMSprop", "alpha"), ("RMSprop", "momentum"),
-                                         ("Adagrad", "lr_decay"), ("Adadelta", "rho"), ("NAdam", "momentum_decay")])
+@pytest.mark.parametrize(
+    "name,option",
+    [
+        ("SGD", "momentum"),
+        ("SGD", "weight_decay"),
+        ("Adam", "eps"),
+        ("Adam", "weight_decay"),
+        ("RMSprop", "alpha"),
+        ("RMSprop", "momentum"),
+        ("Adagrad", "lr_decay"),
+        ("Adadelta", "rho"),
+        ("NAdam", "momentum_decay"),
+    ],
+)
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_other_hyper_parameters_refuse_nan_and_inf(name, option, value):
     with pytest.raises(ValueError, match=str(value)):

@@ -1,5 +1,6 @@
 """Model files: safetensors round trip, byte layout, atomic writes, corrupted-file errors,
 and interop with files written by the reference ``safetensors`` package."""
+
 import json
 import os
 import struct
@@ -19,10 +20,15 @@ def write_raw(path, header: dict, data: bytes, pad: bytes = b""):
 
 
 def test_round_trip_every_dtype_and_metadata(tmp_path):
-    state = {"w": mg.randn(3, 4), "d": np.arange(6, dtype=np.float64).reshape(2, 3),
-             "step": np.array(7, dtype=np.int64), "i32": np.array([-1, 2], dtype=np.int32),
-             "bytes": np.array([0, 255], dtype=np.uint8), "mask": np.array([True, False]),
-             "empty": np.zeros((0, 3), np.float32)}
+    state = {
+        "w": mg.randn(3, 4),
+        "d": np.arange(6, dtype=np.float64).reshape(2, 3),
+        "step": np.array(7, dtype=np.int64),
+        "i32": np.array([-1, 2], dtype=np.int32),
+        "bytes": np.array([0, 255], dtype=np.uint8),
+        "mask": np.array([True, False]),
+        "empty": np.zeros((0, 3), np.float32),
+    }
     path = tmp_path / "state.safetensors"
     mg.save(state, path, metadata={"epoch": "3"})
     loaded = mg.load(path)
@@ -39,11 +45,13 @@ def test_byte_layout_follows_the_format(tmp_path):
     mg.save({"b": np.array([1, 2], np.int32), "a": np.array([1.5], np.float64)}, path)
     blob = path.read_bytes()
     size = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + size])
+    header = json.loads(blob[8 : 8 + size])
     assert size % 8 == 0  # data region starts aligned
-    assert header == {"a": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]},
-                      "b": {"dtype": "I32", "shape": [2], "data_offsets": [8, 16]}}
-    assert blob[8 + size:] == struct.pack("<d", 1.5) + struct.pack("<ii", 1, 2)
+    assert header == {
+        "a": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]},
+        "b": {"dtype": "I32", "shape": [2], "data_offsets": [8, 16]},
+    }
+    assert blob[8 + size :] == struct.pack("<d", 1.5) + struct.pack("<ii", 1, 2)
 
 
 def test_model_checkpoint_round_trip_gives_the_same_outputs(tmp_path):
@@ -92,7 +100,7 @@ def test_truncated_and_corrupted_files_raise_clear_errors(tmp_path):
         "cut-header": (blob[:20], "truncated: header says"),
         "cut-data": (blob[:-4], "truncated: the header describes 48 data bytes, the file holds 44"),
         "extra-data": (blob + b"\0" * 4, "4 bytes of data are not described"),
-        "huge-length": (struct.pack("<Q", 2 ** 40) + blob[8:], "exceeds the 100 MiB limit"),
+        "huge-length": (struct.pack("<Q", 2**40) + blob[8:], "exceeds the 100 MiB limit"),
         "garbage": (blob[:8] + b"\xff" * (len(blob) - 8), "corrupted JSON header"),
     }
     for name, (content, message) in cases.items():
@@ -102,19 +110,37 @@ def test_truncated_and_corrupted_files_raise_clear_errors(tmp_path):
             mg.load(path)
 
 
-@pytest.mark.parametrize("header,message", [
-    ({"w": {"dtype": "F64", "shape": [3], "data_offsets": [0, 12]}}, "needs 24 bytes but its data_offsets"),
-    ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, "needs 16 bytes"),
-    ({"w": {"dtype": "Q8", "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype 'Q8'"),
-    ({"w": {"dtype": "BF16", "shape": [6], "data_offsets": [0, 12]}}, "bfloat16 cannot be loaded"),
-    ({"w": {"dtype": "F32", "shape": [-3], "data_offsets": [0, 12]}}, "invalid shape"),
-    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [12, 0]}}, "invalid data_offsets"),
-    ({"w": {"dtype": "F32", "shape": [3]}}, "exactly the fields"),
-    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-      "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, "gap or overlap"),
-    ({"__metadata__": {"n": 3}}, "__metadata__ must map strings to strings"),
-], ids=["f64-labelled", "wrong-shape", "unknown-dtype", "bf16", "negative-shape", "reversed-offsets",
-        "missing-field", "overlap", "bad-metadata"])
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        ({"w": {"dtype": "F64", "shape": [3], "data_offsets": [0, 12]}}, "needs 24 bytes but its data_offsets"),
+        ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, "needs 16 bytes"),
+        ({"w": {"dtype": "Q8", "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype 'Q8'"),
+        ({"w": {"dtype": "BF16", "shape": [6], "data_offsets": [0, 12]}}, "bfloat16 cannot be loaded"),
+        ({"w": {"dtype": "F32", "shape": [-3], "data_offsets": [0, 12]}}, "invalid shape"),
+        ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [12, 0]}}, "invalid data_offsets"),
+        ({"w": {"dtype": "F32", "shape": [3]}}, "exactly the fields"),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            "gap or overlap",
+        ),
+        ({"__metadata__": {"n": 3}}, "__metadata__ must map strings to strings"),
+    ],
+    ids=[
+        "f64-labelled",
+        "wrong-shape",
+        "unknown-dtype",
+        "bf16",
+        "negative-shape",
+        "reversed-offsets",
+        "missing-field",
+        "overlap",
+        "bad-metadata",
+    ],
+)
 def test_mislabelled_headers_raise_clear_errors(tmp_path, header, message):
     path = tmp_path / "bad.safetensors"
     write_raw(path, header, np.arange(3, dtype=np.float32).tobytes())
@@ -126,9 +152,16 @@ def test_reads_a_file_built_from_the_specification(tmp_path):
     """Written byte by byte here (independent of our writer): float16 is widened to float32."""
     path = tmp_path / "spec.safetensors"
     data = np.array([1.0, -2.5], "<f2").tobytes() + np.array([[7, 8]], "<i8").tobytes()
-    write_raw(path, {"__metadata__": {"format": "pt"},
-                     "half": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]},
-                     "long": {"dtype": "I64", "shape": [1, 2], "data_offsets": [4, 20]}}, data, pad=b"   ")
+    write_raw(
+        path,
+        {
+            "__metadata__": {"format": "pt"},
+            "half": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]},
+            "long": {"dtype": "I64", "shape": [1, 2], "data_offsets": [4, 20]},
+        },
+        data,
+        pad=b"   ",
+    )
     loaded = mg.load(path)
     assert loaded["half"].dtype == np.float32 and loaded["half"].tolist() == [1.0, -2.5]
     assert loaded["long"].dtype == np.int64 and loaded["long"].tolist() == [[7, 8]]
@@ -142,8 +175,9 @@ def test_save_rejects_what_it_cannot_store(tmp_path):
 
 
 def test_files_interoperate_with_the_safetensors_package(tmp_path):
-    st_numpy = pytest.importorskip("safetensors.numpy", reason="interop check needs the safetensors package "
-                                   "(pip install safetensors)")
+    st_numpy = pytest.importorskip(
+        "safetensors.numpy", reason="interop check needs the safetensors package (pip install safetensors)"
+    )
     ours = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.array(4, np.int64)}
     mg.save(ours, tmp_path / "ours.safetensors")
     theirs = st_numpy.load_file(str(tmp_path / "ours.safetensors"))
@@ -169,21 +203,37 @@ def test_saved_files_get_ordinary_permissions_and_keep_existing_ones(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
 
 
-@pytest.mark.parametrize("header,message", [
-    ({"w": {"dtype": "F32", "shape": [2 ** 70], "data_offsets": [0, 12]}}, "too large for any array"),
-    ({"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 0]}}, "too large for any array"),
-    ({"w": {"dtype": "F32", "shape": [0, 2 ** 40, 2 ** 40], "data_offsets": [0, 0]}}, "too large for any array"),
-    ({"w": {"dtype": ["F32"], "shape": [3], "data_offsets": [0, 12]}}, r"unsupported dtype \['F32'\]"),
-    ({"w": {"dtype": {"F32": 1}, "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype"),
-    ({"w": {"dtype": "F32", "shape": [1] * 65 + [3], "data_offsets": [0, 12]}}, "66 dimensions"),
-    ({"w": {"dtype": "F32", "shape": [2 ** 64] * 100_000, "data_offsets": [0, 12]}}, "100000 dimensions"),
-    ({"w": {"dtype": "F32", "shape": [3.0], "data_offsets": [0, 12]}}, "invalid shape"),
-    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12.0]}}, "invalid data_offsets"),
-    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 2 ** 80]}}, "needs 12 bytes"),
-    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [2 ** 80, 2 ** 80 + 12]}}, "starts at byte"),
-    ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "__metadata__": [[[[]]]]}, "__metadata__ must"),
-], ids=["overflowing-shape", "shape-wrapping-int64", "empty-but-too-large", "list-dtype", "dict-dtype", "65-dimensions", "100000-huge-dimensions", "float-shape",
-        "float-offset", "huge-end", "huge-begin", "metadata-list"])
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        ({"w": {"dtype": "F32", "shape": [2**70], "data_offsets": [0, 12]}}, "too large for any array"),
+        ({"w": {"dtype": "F32", "shape": [2**32, 2**32], "data_offsets": [0, 0]}}, "too large for any array"),
+        ({"w": {"dtype": "F32", "shape": [0, 2**40, 2**40], "data_offsets": [0, 0]}}, "too large for any array"),
+        ({"w": {"dtype": ["F32"], "shape": [3], "data_offsets": [0, 12]}}, r"unsupported dtype \['F32'\]"),
+        ({"w": {"dtype": {"F32": 1}, "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype"),
+        ({"w": {"dtype": "F32", "shape": [1] * 65 + [3], "data_offsets": [0, 12]}}, "66 dimensions"),
+        ({"w": {"dtype": "F32", "shape": [2**64] * 100_000, "data_offsets": [0, 12]}}, "100000 dimensions"),
+        ({"w": {"dtype": "F32", "shape": [3.0], "data_offsets": [0, 12]}}, "invalid shape"),
+        ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12.0]}}, "invalid data_offsets"),
+        ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 2**80]}}, "needs 12 bytes"),
+        ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [2**80, 2**80 + 12]}}, "starts at byte"),
+        ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "__metadata__": [[[[]]]]}, "__metadata__ must"),
+    ],
+    ids=[
+        "overflowing-shape",
+        "shape-wrapping-int64",
+        "empty-but-too-large",
+        "list-dtype",
+        "dict-dtype",
+        "65-dimensions",
+        "100000-huge-dimensions",
+        "float-shape",
+        "float-offset",
+        "huge-end",
+        "huge-begin",
+        "metadata-list",
+    ],
+)
 def test_absurd_headers_are_corrupt_file_errors(tmp_path, header, message):
     path = tmp_path / "bad.safetensors"
     write_raw(path, header, np.arange(3, dtype=np.float32).tobytes())
@@ -282,12 +332,12 @@ def test_only_our_temporaries_of_dead_unlocked_writers_are_removed(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)  # exited: no process has this pid (until it is reused, then it is kept)
     names = {
-        f".m.st.{dead_pid}.abcdefgh.tmp": False,          # ours, writer gone: removed
-        f".m.st.{os.getpid()}.abcdefgh.tmp": True,        # ours, writer (this process) alive
-        f".m.st.{dead_pid}.locked01.tmp": True,           # pid looks dead (other pid namespace?) but locked
-        ".m.st.abcdefgh.tmp": True,                       # no pid: not our naming
-        f".m.st.x.{dead_pid}.abcdefgh.tmp": True,         # the temporary of target "m.st.x"
-        f"m.st.{dead_pid}.abcdefgh.tmp": True,            # not hidden
+        f".m.st.{dead_pid}.abcdefgh.tmp": False,  # ours, writer gone: removed
+        f".m.st.{os.getpid()}.abcdefgh.tmp": True,  # ours, writer (this process) alive
+        f".m.st.{dead_pid}.locked01.tmp": True,  # pid looks dead (other pid namespace?) but locked
+        ".m.st.abcdefgh.tmp": True,  # no pid: not our naming
+        f".m.st.x.{dead_pid}.abcdefgh.tmp": True,  # the temporary of target "m.st.x"
+        f"m.st.{dead_pid}.abcdefgh.tmp": True,  # not hidden
         f".m.st.{dead_pid}.abcdefgh.tmp.keep": True,
     }
     for name in names:

@@ -1,5 +1,6 @@
 """Training loops must not leak: after backward the tape is gone, so 2,000 steps of a small
 MLP keep resident memory and the number of live Python objects flat."""
+
 import gc
 import os
 import resource
@@ -23,8 +24,10 @@ def test_two_thousand_training_steps_keep_memory_flat():
     rng = np.random.default_rng(0)
     x = mg.tensor(rng.standard_normal((32, 16)).astype(np.float32))
     y = rng.integers(0, 4, 32)
-    params = [mg.tensor(0.3 * rng.standard_normal(s).astype(np.float32), requires_grad=True)
-              for s in ((16, 32), (32,), (32, 4), (4,))]
+    params = [
+        mg.tensor(0.3 * rng.standard_normal(s).astype(np.float32), requires_grad=True)
+        for s in ((16, 32), (32,), (32, 4), (4,))
+    ]
 
     def step():
         w1, b1, w2, b2 = params

@@ -1,6 +1,7 @@
 """Property tests (hypothesis): random broadcastable shape pairs for the binary ops, random
 axes for the reductions, random index expressions. Values and gradients are compared in
 float64 with PyTorch (binary ops, reductions) or with numpy's own indexing (getitem)."""
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,8 +16,12 @@ except ImportError:
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="compares with PyTorch: pip install torch==2.13.0")
 
-FEW = settings(max_examples=30, deadline=None, derandomize=True,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FEW = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 BINARY = {
@@ -24,7 +29,7 @@ BINARY = {
     "sub": (lambda a, b: a - b, lambda a, b: a - b),
     "mul": (lambda a, b: a * b, lambda a, b: a * b),
     "div": (lambda a, b: a / b, lambda a, b: a / b),
-    "pow": (lambda a, b: a ** b, lambda a, b: a ** b),
+    "pow": (lambda a, b: a**b, lambda a, b: a**b),
     "maximum": (mg.maximum, lambda a, b: torch.maximum(a, b)),
     "minimum": (mg.minimum, lambda a, b: torch.minimum(a, b)),
     "where": (lambda a, b: mg.where(a > b, a * 2, b), lambda a, b: torch.where(a > b, a * 2, b)),
@@ -56,8 +61,11 @@ def assert_matches_torch(ours_fn, torch_fn, arrays, seed=0):
 
 @needs_torch
 @FEW
-@given(name=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16),
-       shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4))
+@given(
+    name=st.sampled_from(sorted(BINARY)),
+    seed=st.integers(0, 2**16),
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
+)
 def test_binary_ops_broadcast_like_torch(name, seed, shapes):
     a, b = pair(seed, shapes.input_shapes, positive_first=name == "pow")
     assert_matches_torch(*BINARY[name], [a, b], seed)
@@ -65,8 +73,13 @@ def test_binary_ops_broadcast_like_torch(name, seed, shapes):
 
 @needs_torch
 @FEW
-@given(seed=st.integers(0, 2**16), m=st.integers(1, 5), k=st.integers(1, 5), n=st.integers(1, 5),
-       batches=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
+@given(
+    seed=st.integers(0, 2**16),
+    m=st.integers(1, 5),
+    k=st.integers(1, 5),
+    n=st.integers(1, 5),
+    batches=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
+)
 def test_batched_matmul_broadcasts_like_torch(seed, m, k, n, batches):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal(batches.input_shapes[0] + (m, k))
@@ -79,8 +92,14 @@ REDUCTIONS = {
     "mean": (lambda x, ax, kd: x.mean(axis=ax, keepdims=kd), lambda t, d, kd: t.mean(d, keepdim=kd)),
     "max": (lambda x, ax, kd: x.max(axis=ax, keepdims=kd), lambda t, d, kd: t.amax(d, keepdim=kd)),
     "min": (lambda x, ax, kd: x.min(axis=ax, keepdims=kd), lambda t, d, kd: t.amin(d, keepdim=kd)),
-    "var": (lambda x, ax, kd: x.var(axis=ax, keepdims=kd, correction=0), lambda t, d, kd: t.var(d, correction=0, keepdim=kd)),
-    "std": (lambda x, ax, kd: x.std(axis=ax, keepdims=kd, correction=0), lambda t, d, kd: t.std(d, correction=0, keepdim=kd)),
+    "var": (
+        lambda x, ax, kd: x.var(axis=ax, keepdims=kd, correction=0),
+        lambda t, d, kd: t.var(d, correction=0, keepdim=kd),
+    ),
+    "std": (
+        lambda x, ax, kd: x.std(axis=ax, keepdims=kd, correction=0),
+        lambda t, d, kd: t.std(d, correction=0, keepdim=kd),
+    ),
     "logsumexp": (lambda x, ax, kd: x.logsumexp(axis=ax, keepdims=kd), lambda t, d, kd: t.logsumexp(d, keepdim=kd)),
 }
 
@@ -98,8 +117,12 @@ def shape_and_axes(draw):
 
 @needs_torch
 @FEW
-@given(name=st.sampled_from(sorted(REDUCTIONS)), seed=st.integers(0, 2**16), shape_axes=shape_and_axes(),
-       keepdims=st.booleans())
+@given(
+    name=st.sampled_from(sorted(REDUCTIONS)),
+    seed=st.integers(0, 2**16),
+    shape_axes=shape_and_axes(),
+    keepdims=st.booleans(),
+)
 def test_reductions_over_random_axes_match_torch(name, seed, shape_axes, keepdims):
     shape, axis = shape_axes
     x = np.random.default_rng(seed).standard_normal(shape)
@@ -110,8 +133,12 @@ def test_reductions_over_random_axes_match_torch(name, seed, shape_axes, keepdim
 
 @needs_torch
 @FEW
-@given(seed=st.integers(0, 2**16), shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=5), data=st.data(),
-       log=st.booleans())
+@given(
+    seed=st.integers(0, 2**16),
+    shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=5),
+    data=st.data(),
+    log=st.booleans(),
+)
 def test_softmax_family_over_a_random_axis(seed, shape, data, log):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     x = 5 * np.random.default_rng(seed).standard_normal(shape)
@@ -144,8 +171,9 @@ def test_basic_indices(seed, data, shape):
 @FEW
 @given(seed=st.integers(0, 2**16), data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
 def test_integer_array_indices_scatter_add(seed, data, shape):
-    index = data.draw(hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2,
-                                                                                      max_side=6)))
+    index = data.draw(
+        hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=6))
+    )
     check_index(shape, index, seed)
 
 

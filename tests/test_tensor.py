@@ -60,18 +60,21 @@ def test_attributes_and_conversions():
     assert "requires_grad=True" in repr(mg.tensor([1.0], requires_grad=True)) and "tensor(" in repr(t)
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda: mg.zeros(2, 3), np.zeros((2, 3))),
-    (lambda: mg.zeros((2, 3)), np.zeros((2, 3))),
-    (lambda: mg.ones(4), np.ones(4)),
-    (lambda: mg.full((2, 2), 7.5), np.full((2, 2), 7.5)),
-    (lambda: mg.full(3, -1.0), np.full(3, -1.0)),
-    (lambda: mg.eye(3), np.eye(3)),
-    (lambda: mg.eye(2, 3), np.eye(2, 3)),
-    (lambda: mg.arange(0.0, 1.0, 0.25), np.arange(0.0, 1.0, 0.25)),
-    (lambda: mg.zeros_like(mg.ones(2, 5)), np.zeros((2, 5))),
-    (lambda: mg.ones_like(mg.zeros(3, 1)), np.ones((3, 1))),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda: mg.zeros(2, 3), np.zeros((2, 3))),
+        (lambda: mg.zeros((2, 3)), np.zeros((2, 3))),
+        (lambda: mg.ones(4), np.ones(4)),
+        (lambda: mg.full((2, 2), 7.5), np.full((2, 2), 7.5)),
+        (lambda: mg.full(3, -1.0), np.full(3, -1.0)),
+        (lambda: mg.eye(3), np.eye(3)),
+        (lambda: mg.eye(2, 3), np.eye(2, 3)),
+        (lambda: mg.arange(0.0, 1.0, 0.25), np.arange(0.0, 1.0, 0.25)),
+        (lambda: mg.zeros_like(mg.ones(2, 5)), np.zeros((2, 5))),
+        (lambda: mg.ones_like(mg.zeros(3, 1)), np.ones((3, 1))),
+    ],
+)
 def test_constructors_default_to_float32(make, expected):
     t = make()
     assert t.dtype == np.float32 and not t.requires_grad
@@ -103,8 +106,8 @@ def test_mark_modified_is_the_one_version_writer_and_the_tape_sees_it():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     y = mg.tensor([3.0, 4.0])
     out = (x * y).sum()  # saves y for x's gradient
-    y.data[0] = 30.0     # a raw numpy write the tape cannot see ...
-    y.mark_modified()    # ... until the writer says so
+    y.data[0] = 30.0  # a raw numpy write the tape cannot see ...
+    y.mark_modified()  # ... until the writer says so
     with pytest.raises(RuntimeError, match="modified"):
         out.backward()
     package = Path(mg.__file__).parent
@@ -114,10 +117,16 @@ def test_mark_modified_is_the_one_version_writer_and_the_tape_sees_it():
 
 def test_in_place_updates_change_values_and_bump_the_version():
     t = mg.zeros(3)
-    steps = [(lambda: t.fill_(2.0), [2, 2, 2]), (lambda: t.add_(mg.tensor([1.0, 2.0, 3.0])), [3, 4, 5]),
-             (lambda: t.add_(1.0, alpha=-2.0), [1, 2, 3]), (lambda: t.sub_(1.0), [0, 1, 2]),
-             (lambda: t.mul_(np.array([2.0, 2.0, 3.0])), [0, 2, 6]), (lambda: t.copy_([9.0, 8.0, 7.0]), [9, 8, 7]),
-             (lambda: t.__setitem__(slice(0, 2), 1.0), [1, 1, 7]), (lambda: t.zero_(), [0, 0, 0])]
+    steps = [
+        (lambda: t.fill_(2.0), [2, 2, 2]),
+        (lambda: t.add_(mg.tensor([1.0, 2.0, 3.0])), [3, 4, 5]),
+        (lambda: t.add_(1.0, alpha=-2.0), [1, 2, 3]),
+        (lambda: t.sub_(1.0), [0, 1, 2]),
+        (lambda: t.mul_(np.array([2.0, 2.0, 3.0])), [0, 2, 6]),
+        (lambda: t.copy_([9.0, 8.0, 7.0]), [9, 8, 7]),
+        (lambda: t.__setitem__(slice(0, 2), 1.0), [1, 1, 7]),
+        (lambda: t.zero_(), [0, 0, 0]),
+    ]
     for version, (step, expected) in enumerate(steps, start=1):
         step()
         assert t._version[0] == version

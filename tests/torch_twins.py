@@ -2,6 +2,7 @@
 ``load_state_dict(strict=True)`` maps one onto the other: the oracle for the parity tests and the
 PyTorch side of bench/. The one copy: import it after PyTorch is known to be present (tests get
 it through ``module_parity``, which skips without PyTorch; bench imports it inside its setups)."""
+
 import torch
 
 nn = torch.nn
@@ -47,9 +48,20 @@ class ResNet(nn.Module):
 
 
 def lenet5():
-    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
 
 
 def resnet8(num_classes=10):

@@ -1,6 +1,7 @@
 """Batch-norm 2d forward + backward (training mode, affine) on the ResNet-8 shapes: minigrad's
 ``batch_norm`` on the compiled kernels against ``torch.nn.functional.batch_norm`` with autograd.
 One repetition: forward, then backward of a fixed upstream gradient into x, weight and bias."""
+
 from __future__ import annotations
 
 from bench.common import Workload
@@ -12,8 +13,7 @@ def _arrays(shape):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    return (rng.standard_normal(shape).astype(np.float32),
-            rng.standard_normal(shape).astype(np.float32))
+    return (rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32))
 
 
 def _minigrad(shape):
@@ -34,7 +34,9 @@ def _minigrad(shape):
         def step():
             x.grad = weight.grad = bias.grad = None
             F.batch_norm(x, running_mean, running_var, weight, bias, training=True).backward(grad)
+
         return step
+
     return setup
 
 
@@ -54,7 +56,9 @@ def _torch(shape):
         def step():
             x.grad = weight.grad = bias.grad = None
             F.batch_norm(x, running_mean, running_var, weight, bias, training=True).backward(grad)
+
         return step
+
     return setup
 
 
@@ -66,7 +70,13 @@ def workloads() -> list[Workload]:
             elements *= d
         # The traffic no implementation can avoid: forward reads x and writes y, backward
         # reads x and dy and writes dx (five float32 tensors).
-        out.append(Workload(name=f"batch_norm2d fwd+bwd {'x'.join(map(str, shape))}", group="batchnorm",
-                            setup_minigrad=_minigrad(shape), setup_torch=_torch(shape),
-                            bytes=5 * 4 * elements))
+        out.append(
+            Workload(
+                name=f"batch_norm2d fwd+bwd {'x'.join(map(str, shape))}",
+                group="batchnorm",
+                setup_minigrad=_minigrad(shape),
+                setup_torch=_torch(shape),
+                bytes=5 * 4 * elements,
+            )
+        )
     return out

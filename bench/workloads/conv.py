@@ -1,6 +1,7 @@
 """conv2d forward + backward for every conv layer of LeNet-5 (batch 64 of 1x28x28) and of
 ResNet-8 (batch 128 of 3x32x32), as ../shared/anchors.md defines them. The first layer of each
 network needs no input gradient (as in training); the others compute dX, dW (and db)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,10 +27,12 @@ FIRST_LAYERS = ("lenet5.conv1", "resnet8.stem")  # their input needs no gradient
 def _arrays(batch, c_in, c_out, size, kernel, stride, padding, bias):
     rng = np.random.default_rng(0)
     out = (size + 2 * padding - kernel) // stride + 1
-    return (rng.standard_normal((batch, c_in, size, size), dtype=np.float32),
-            rng.standard_normal((c_out, c_in, kernel, kernel), dtype=np.float32) * 0.1,
-            rng.standard_normal(c_out, dtype=np.float32) if bias else None,
-            rng.standard_normal((batch, c_out, out, out), dtype=np.float32))
+    return (
+        rng.standard_normal((batch, c_in, size, size), dtype=np.float32),
+        rng.standard_normal((c_out, c_in, kernel, kernel), dtype=np.float32) * 0.1,
+        rng.standard_normal(c_out, dtype=np.float32) if bias else None,
+        rng.standard_normal((batch, c_out, out, out), dtype=np.float32),
+    )
 
 
 def _setup_minigrad(layer):
@@ -45,7 +48,9 @@ def _setup_minigrad(layer):
 
         def step():
             F.conv2d(x, w, b, stride=stride, padding=padding).backward(gy)
+
         return step
+
     return setup
 
 
@@ -62,7 +67,9 @@ def _setup_torch(layer):
 
         def step():
             torch.nn.functional.conv2d(x, w, b, stride=stride, padding=padding).backward(gy)
+
         return step
+
     return setup
 
 
@@ -73,6 +80,7 @@ def workloads() -> list[Workload]:
         out = (size + 2 * padding - kernel) // stride + 1
         products = 2 if name in FIRST_LAYERS else 3  # forward, dW and (except first layers) dX
         flop = 2.0 * batch * c_out * c_in * kernel * kernel * out * out * products
-        result.append(Workload(f"conv2d_fwd_bwd.{name}", "conv2d", _setup_minigrad(layer),
-                               _setup_torch(layer), flop=flop))
+        result.append(
+            Workload(f"conv2d_fwd_bwd.{name}", "conv2d", _setup_minigrad(layer), _setup_torch(layer), flop=flop)
+        )
     return result

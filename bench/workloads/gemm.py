@@ -8,6 +8,7 @@ transposed). A Linear layer with W stored (out, in): y = x @ W^T (B transposed),
 dx = dy @ W, dW = dy^T @ x (A transposed). All sides get preallocated outputs, so the times
 are the product plus the call from Python.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,31 +20,41 @@ SQUARE = [64, 128, 256, 512, 1024, 2048]
 
 def _conv(name, n, cin, cout, k, hout, wout):
     p, ckk = n * hout * wout, cin * k * k
-    return [(f"{name}.fwd", cout, p, ckk, False, False),
-            (f"{name}.bwd_data", ckk, p, cout, True, False),
-            (f"{name}.bwd_weight", cout, ckk, p, False, True)]
+    return [
+        (f"{name}.fwd", cout, p, ckk, False, False),
+        (f"{name}.bwd_data", ckk, p, cout, True, False),
+        (f"{name}.bwd_weight", cout, ckk, p, False, True),
+    ]
 
 
 def _linear(name, n, fin, fout):
-    return [(f"{name}.fwd", n, fout, fin, False, True),
-            (f"{name}.bwd_data", n, fin, fout, False, False),
-            (f"{name}.bwd_weight", fout, fin, n, True, False)]
+    return [
+        (f"{name}.fwd", n, fout, fin, False, True),
+        (f"{name}.bwd_data", n, fin, fout, False, False),
+        (f"{name}.bwd_weight", fout, fin, n, True, False),
+    ]
 
 
 def model_shapes():
     """(name, m, n, k, trans_a, trans_b) for every distinct product of the two models."""
-    lenet = (_conv("lenet.conv1", 64, 1, 6, 5, 28, 28) + _conv("lenet.conv2", 64, 6, 16, 5, 10, 10)
-             + _linear("lenet.fc1", 64, 400, 120) + _linear("lenet.fc2", 64, 120, 84)
-             + _linear("lenet.fc3", 64, 84, 10))
-    resnet = (_conv("resnet8.stem", 128, 3, 16, 3, 32, 32)
-              + _conv("resnet8.stage1.conv", 128, 16, 16, 3, 32, 32)  # both convs of block 1
-              + _conv("resnet8.stage2.conv1", 128, 16, 32, 3, 16, 16)
-              + _conv("resnet8.stage2.conv2", 128, 32, 32, 3, 16, 16)
-              + _conv("resnet8.stage2.shortcut", 128, 16, 32, 1, 16, 16)
-              + _conv("resnet8.stage3.conv1", 128, 32, 64, 3, 8, 8)
-              + _conv("resnet8.stage3.conv2", 128, 64, 64, 3, 8, 8)
-              + _conv("resnet8.stage3.shortcut", 128, 32, 64, 1, 8, 8)
-              + _linear("resnet8.fc", 128, 64, 10))
+    lenet = (
+        _conv("lenet.conv1", 64, 1, 6, 5, 28, 28)
+        + _conv("lenet.conv2", 64, 6, 16, 5, 10, 10)
+        + _linear("lenet.fc1", 64, 400, 120)
+        + _linear("lenet.fc2", 64, 120, 84)
+        + _linear("lenet.fc3", 64, 84, 10)
+    )
+    resnet = (
+        _conv("resnet8.stem", 128, 3, 16, 3, 32, 32)
+        + _conv("resnet8.stage1.conv", 128, 16, 16, 3, 32, 32)  # both convs of block 1
+        + _conv("resnet8.stage2.conv1", 128, 16, 32, 3, 16, 16)
+        + _conv("resnet8.stage2.conv2", 128, 32, 32, 3, 16, 16)
+        + _conv("resnet8.stage2.shortcut", 128, 16, 32, 1, 16, 16)
+        + _conv("resnet8.stage3.conv1", 128, 32, 64, 3, 8, 8)
+        + _conv("resnet8.stage3.conv2", 128, 64, 64, 3, 8, 8)
+        + _conv("resnet8.stage3.shortcut", 128, 32, 64, 1, 8, 8)
+        + _linear("resnet8.fc", 128, 64, 10)
+    )
     return lenet + resnet
 
 
@@ -57,19 +68,23 @@ def _operands(m, n, k, ta, tb, seed=0):
 def _minigrad(m, n, k, ta, tb):
     def setup():
         from minigrad import _C
+
         a, b = _operands(m, n, k, ta, tb)
         a3, b3, out = a[None], b[None], np.empty((1, m, n), np.float32)
         return lambda: _C.gemm(a3, b3, out, ta, tb)
+
     return setup
 
 
 def _torch(m, n, k, ta, tb):
     def setup():
         import torch
+
         a, b = (torch.from_numpy(x) for x in _operands(m, n, k, ta, tb))
         a, b = (a.t() if ta else a), (b.t() if tb else b)  # views: BLAS reads them transposed
         out = torch.empty((m, n))
         return lambda: torch.mm(a, b, out=out)
+
     return setup
 
 
@@ -79,18 +94,17 @@ def _numpy(m, n, k, ta, tb):
         a, b = (a.T if ta else a), (b.T if tb else b)
         out = np.empty((m, n), np.float32)
         return lambda: np.matmul(a, b, out=out)
+
     return setup
 
 
 def _workload(name, group, m, n, k, ta, tb):
     args = (m, n, k, ta, tb)
     label = f"{name} {m}x{n}x{k}" + (" tA" if ta else "") + (" tB" if tb else "")
-    return Workload(label, group, _minigrad(*args), _torch(*args), flop=2.0 * m * n * k,
-                    setup_numpy=_numpy(*args))
+    return Workload(label, group, _minigrad(*args), _torch(*args), flop=2.0 * m * n * k, setup_numpy=_numpy(*args))
 
 
 def workloads():
     found = [_workload(f"sgemm{n}", "gemm.square", n, n, n, False, False) for n in SQUARE]
-    found += [_workload(name, "gemm." + name.split(".")[0], *shape)
-              for name, *shape in model_shapes()]
+    found += [_workload(name, "gemm." + name.split(".")[0], *shape) for name, *shape in model_shapes()]
     return found

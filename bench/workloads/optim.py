@@ -6,6 +6,7 @@ optimiser step of LeNet-5 (62k parameters in 10 tensors).
 Bytes counted per element: the arrays each update must read and write (float32), e.g. Adam
 reads p, g, m, v and writes p, m, v: 7 x 4 bytes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,7 @@ def _split_shapes():
     return one * max(1, round(TEN_MILLION / per_copy))
 
 
-LENET5_SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,),
-                 (10, 84), (10,)]
+LENET5_SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]
 
 # optimiser name -> (minigrad kwargs, torch kwargs without fused/foreach, bytes per element)
 OPTIMISERS = {
@@ -48,13 +48,13 @@ OPTIMISERS = {
 
 def _arrays(shapes, seed=0):
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal(s).astype(np.float32), rng.standard_normal(s).astype(np.float32))
-            for s in shapes]
+    return [(rng.standard_normal(s).astype(np.float32), rng.standard_normal(s).astype(np.float32)) for s in shapes]
 
 
 def _minigrad_step(opt_name, kwargs, shapes):
     def setup():
         import minigrad as mg
+
         params = []
         for value, grad in _arrays(shapes):
             p = mg.Tensor(value, requires_grad=True)
@@ -63,12 +63,14 @@ def _minigrad_step(opt_name, kwargs, shapes):
         opt = getattr(mg.optim, opt_name)(params, **kwargs)
         opt.step()  # creates the state
         return opt.step
+
     return setup
 
 
 def _torch_step(opt_name, kwargs, shapes):
     def setup():
         import torch
+
         params = []
         for value, grad in _arrays(shapes):
             p = torch.tensor(value, requires_grad=True)
@@ -82,6 +84,7 @@ def _torch_step(opt_name, kwargs, shapes):
             opt = cls(params, foreach=True, **kwargs)
             opt.step()
         return opt.step
+
     return setup
 
 
@@ -93,25 +96,41 @@ def _copy_numpy():
 
 def _copy_torch():
     import torch
+
     src = torch.randn(TEN_MILLION)
     dst = torch.empty_like(src)
     return lambda: dst.copy_(src)
 
 
 def workloads() -> list[Workload]:
-    out = [Workload("memcpy 10M f32 (numpy copyto | torch copy_)", "optim", _copy_numpy,
-                    _copy_torch, bytes=2 * 4 * TEN_MILLION)]
+    out = [
+        Workload(
+            "memcpy 10M f32 (numpy copyto | torch copy_)", "optim", _copy_numpy, _copy_torch, bytes=2 * 4 * TEN_MILLION
+        )
+    ]
     layouts = {"1x10M": [(TEN_MILLION,)], "resnet20 shapes": _split_shapes()}
     for layout, shapes in layouts.items():
         n = sum(int(np.prod(s)) for s in shapes)
         for label, (opt_name, kwargs, per_elem) in OPTIMISERS.items():
-            out.append(Workload(f"{label} step, {layout} ({n / 1e6:.1f}M, {len(shapes)} tensors)",
-                                "optim", _minigrad_step(opt_name, kwargs, shapes),
-                                _torch_step(opt_name, kwargs, shapes), bytes=per_elem * n))
+            out.append(
+                Workload(
+                    f"{label} step, {layout} ({n / 1e6:.1f}M, {len(shapes)} tensors)",
+                    "optim",
+                    _minigrad_step(opt_name, kwargs, shapes),
+                    _torch_step(opt_name, kwargs, shapes),
+                    bytes=per_elem * n,
+                )
+            )
     n = sum(int(np.prod(s)) for s in LENET5_SHAPES)
     for label in ("sgd_momentum", "adam"):
         opt_name, kwargs, per_elem = OPTIMISERS[label]
-        out.append(Workload(f"LeNet-5 {label} step ({n} params, 10 tensors)", "optim",
-                            _minigrad_step(opt_name, kwargs, LENET5_SHAPES),
-                            _torch_step(opt_name, kwargs, LENET5_SHAPES), bytes=per_elem * n))
+        out.append(
+            Workload(
+                f"LeNet-5 {label} step ({n} params, 10 tensors)",
+                "optim",
+                _minigrad_step(opt_name, kwargs, LENET5_SHAPES),
+                _torch_step(opt_name, kwargs, LENET5_SHAPES),
+                bytes=per_elem * n,
+            )
+        )
     return out

@@ -1,4 +1,5 @@
 """2x2 max-pool forward + backward on LeNet-5's two pooling inputs (batch 64)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,9 @@ def _setup_minigrad(shape):
 
         def step():
             F.max_pool2d(x, 2).backward(gy)
+
         return step
+
     return setup
 
 
@@ -37,7 +40,9 @@ def _setup_torch(shape):
 
         def step():
             torch.nn.functional.max_pool2d(x, 2).backward(gy)
+
         return step
+
     return setup
 
 
@@ -47,6 +52,9 @@ def workloads() -> list[Workload]:
     for name, shape in SHAPES:
         n_in, n_out = int(np.prod(shape)), int(np.prod(shape)) // 4
         moved = 4 * n_in + 4 * n_out + 8 * n_out + 4 * n_out + 8 * n_out + 4 * n_in
-        result.append(Workload(f"max_pool2d_fwd_bwd.{name}", "pool", _setup_minigrad(shape),
-                               _setup_torch(shape), bytes=float(moved)))
+        result.append(
+            Workload(
+                f"max_pool2d_fwd_bwd.{name}", "pool", _setup_minigrad(shape), _setup_torch(shape), bytes=float(moved)
+            )
+        )
     return result

@@ -1,6 +1,7 @@
 """Full training steps (forward + cross-entropy + backward + optimiser step) of the five
 benchmark models of anchors.md, minigrad against PyTorch with the same architecture,
 batch, optimiser and hyper-parameters. Inputs are standard normal, targets uniform classes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -107,10 +108,20 @@ def _resnet8():
 
 
 # Each optimiser factory takes the library's optim module, so both sides get identical settings.
-def sgd_momentum(optim, params): return optim.SGD(params, lr=0.01, momentum=0.9)
-def sgd_nesterov(optim, params): return optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True)
-def adam(optim, params): return optim.Adam(params, lr=1e-3)
-def rmsprop(optim, params): return optim.RMSprop(params, lr=1e-3)
+def sgd_momentum(optim, params):
+    return optim.SGD(params, lr=0.01, momentum=0.9)
+
+
+def sgd_nesterov(optim, params):
+    return optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True)
+
+
+def adam(optim, params):
+    return optim.Adam(params, lr=1e-3)
+
+
+def rmsprop(optim, params):
+    return optim.RMSprop(params, lr=1e-3)
 
 
 CASES = [  # name, minigrad model, torch model, input shape, batch, optimiser
@@ -123,7 +134,12 @@ CASES = [  # name, minigrad model, torch model, input shape, batch, optimiser
 
 
 def workloads() -> list[Workload]:
-    return [Workload(name=name, group="training_step",
-                     setup_minigrad=_minigrad_step(ours, shape, batch, optimizer),
-                     setup_torch=_torch_step(theirs, shape, batch, optimizer))
-            for name, ours, theirs, shape, batch, optimizer in CASES]
+    return [
+        Workload(
+            name=name,
+            group="training_step",
+            setup_minigrad=_minigrad_step(ours, shape, batch, optimizer),
+            setup_torch=_torch_step(theirs, shape, batch, optimizer),
+        )
+        for name, ours, theirs, shape, batch, optimizer in CASES
+    ]

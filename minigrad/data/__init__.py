@@ -5,10 +5,26 @@
 ``DataLoader`` turns them into batches of Tensors (optionally built by background threads);
 ``transforms`` normalises and augments whole batches; ``datasets`` has offline data sets.
 """
+
 from . import transforms
 from .dataset import Dataset, Subset, TensorDataset, random_split, standardized_split
 from .datasets import CIFAR10, KMNIST, MNIST, Digits, FashionMNIST, Shapes, read_idx
 from .loader import DataLoader, default_collate
 
-__all__ = ["CIFAR10", "DataLoader", "Dataset", "Digits", "FashionMNIST", "KMNIST", "MNIST", "Shapes",
-           "Subset", "TensorDataset", "default_collate", "random_split", "read_idx", "standardized_split", "transforms"]
+__all__ = [
+    "CIFAR10",
+    "DataLoader",
+    "Dataset",
+    "Digits",
+    "FashionMNIST",
+    "KMNIST",
+    "MNIST",
+    "Shapes",
+    "Subset",
+    "TensorDataset",
+    "default_collate",
+    "random_split",
+    "read_idx",
+    "standardized_split",
+    "transforms",
+]

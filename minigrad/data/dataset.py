@@ -4,6 +4,7 @@ A dataset answers ``len(ds)`` and ``ds[i]``. Datasets held in memory as arrays a
 ``ds.__getitems__(indices)`` with a whole batch at once (one fancy-index per array instead of
 one Python call per sample); :class:`~minigrad.data.DataLoader` uses it when present.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -105,16 +106,19 @@ def random_split(dataset: Dataset, lengths: Sequence, seed: int | None = None) -
             counts[i % len(counts)] += 1
         lengths = counts
     if any(int(x) != x or x < 0 for x in lengths) or sum(lengths) != n:
-        raise ValueError(f"random_split: lengths {lengths} must be non-negative counts summing to "
-                         f"the dataset size {n}, or fractions summing to 1")
+        raise ValueError(
+            f"random_split: lengths {lengths} must be non-negative counts summing to "
+            f"the dataset size {n}, or fractions summing to 1"
+        )
     rng = np.random.default_rng(seed) if seed is not None else generator()
     order = rng.permutation(n)
     bounds = np.cumsum([0] + [int(x) for x in lengths])
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def standardized_split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int | None = 0,
-                       per: str = "channel") -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Standardize]:
+def standardized_split(
+    x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int | None = 0, per: str = "channel"
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Standardize]:
     """The usual hold-out split of a labelled training set: ``random_split`` into a training and a
     validation part (``val_fraction`` of the samples), a z-score ``Standardize`` fitted on the
     training part only (statistics that saw the validation samples would flatter them) and
@@ -126,5 +130,8 @@ def standardized_split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: 
     if len(train_part) == 0:
         raise ValueError(f"{len(x)} samples split by val_fraction {val_fraction} leave none for training")
     scaling = Standardize(per=per).fit(x[train_part.indices])
-    return ((scaling(x[train_part.indices]), y[train_part.indices]),
-            (scaling(x[val_part.indices]), y[val_part.indices]), scaling)
+    return (
+        (scaling(x[train_part.indices]), y[train_part.indices]),
+        (scaling(x[val_part.indices]), y[val_part.indices]),
+        scaling,
+    )

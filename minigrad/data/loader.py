@@ -9,6 +9,7 @@ batches the main thread would, in the same order, and a run is reproducible unde
 
 The threads overlap loading with compute: numpy indexing and the C++ kernels release the GIL.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -31,8 +32,7 @@ def default_collate(samples: list) -> tuple:
         raise ValueError("default_collate: empty batch")
     first = samples[0]
     if isinstance(first, (tuple, list)):
-        return tuple(np.stack([np.asarray(getattr(s[k], "data", s[k])) for s in samples])
-                     for k in range(len(first)))
+        return tuple(np.stack([np.asarray(getattr(s[k], "data", s[k])) for s in samples]) for k in range(len(first)))
     return (np.stack([np.asarray(getattr(s, "data", s)) for s in samples]),)
 
 
@@ -61,9 +61,18 @@ class DataLoader:
         prefetch: batches prepared ahead per worker.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 sampler: Iterable[int] | None = None, collate_fn: Callable | None = None,
-                 num_workers: int = 0, transform: Callable | None = None, prefetch: int = 2):
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        sampler: Iterable[int] | None = None,
+        collate_fn: Callable | None = None,
+        num_workers: int = 0,
+        transform: Callable | None = None,
+        prefetch: int = 2,
+    ):
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if int(num_workers) != num_workers or num_workers < 0:
@@ -93,7 +102,7 @@ class DataLoader:
     def _batches(self) -> list[np.ndarray]:
         order = self._order()
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
+        return [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
 
     def _load(self, indices: np.ndarray, seed) -> tuple:
         """One batch: gather, collate, transform the inputs, wrap as Tensors."""
@@ -107,14 +116,16 @@ class DataLoader:
             fields = (fields,)
         fields = list(fields)
         if self.transform is not None:
-            fields[0] = self.transform(np.asarray(getattr(fields[0], "data", fields[0])),
-                                       np.random.default_rng(seed))
+            fields[0] = self.transform(np.asarray(getattr(fields[0], "data", fields[0])), np.random.default_rng(seed))
         return tuple(_to_tensor(f) for f in fields)
 
     def __iter__(self):
         batches = self._batches()
-        seeds = (generator().integers(0, 2**63 - 1, size=len(batches)) if self.transform is not None
-                 else [None] * len(batches))
+        seeds = (
+            generator().integers(0, 2**63 - 1, size=len(batches))
+            if self.transform is not None
+            else [None] * len(batches)
+        )
         if self.num_workers == 0:
             for indices, seed in zip(batches, seeds):
                 yield self._load(indices, seed)
@@ -142,5 +153,7 @@ class DataLoader:
             pool.shutdown(wait=True)
 
     def __repr__(self):
-        return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last}, num_workers={self.num_workers})")
+        return (
+            f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, num_workers={self.num_workers})"
+        )

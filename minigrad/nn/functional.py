@@ -1,4 +1,5 @@
 """Stateless forms of every op and layer, as ``torch.nn.functional``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,14 +27,20 @@ def _target(t):
     return t if isinstance(t, Tensor) else Tensor(np.asarray(t))
 
 
-def cross_entropy(logits: Tensor, target: Tensor | ArrayLike, reduction: str = "mean", label_smoothing: float = 0.0,
-                  smoothing_style: str = "uniform") -> Tensor:
+def cross_entropy(
+    logits: Tensor,
+    target: Tensor | ArrayLike,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    smoothing_style: str = "uniform",
+) -> Tensor:
     """Softmax cross-entropy on logits (N, C).  ``target``: class indices (N,) or
     probabilities (N, C).  loss_n = -sum_c q_nc log softmax(x_n)_c, where q is the target,
     smoothed by ``label_smoothing`` = eps: ``"uniform"`` (PyTorch) q = (1-eps) onehot + eps/K;
     ``"others"`` (the lecture) 1-eps on the true class and eps/(K-1) on every other class."""
-    return CrossEntropy.apply(logits, _target(target), reduction=reduction,
-                              label_smoothing=label_smoothing, smoothing_style=smoothing_style)
+    return CrossEntropy.apply(
+        logits, _target(target), reduction=reduction, label_smoothing=label_smoothing, smoothing_style=smoothing_style
+    )
 
 
 def nll_loss(log_probs: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:

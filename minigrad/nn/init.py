@@ -14,6 +14,7 @@ stays near 1:
 
 A uniform U(-a, a) has variance a^2 / 3, so the uniform variants use a = sqrt(3) * std.
 """
+
 from __future__ import annotations
 
 import math
@@ -133,8 +134,11 @@ def apply(model: Module, scheme: str) -> Module:
     N(0, 0.01^2); ``"default"`` keeps each layer's own initialisation. Returns ``model``."""
     from .layers import Conv2d, Linear
 
-    schemes = {"xavier": xavier_uniform_, "he": lambda w: kaiming_normal_(w, nonlinearity="relu"),
-               "normal": lambda w: normal_(w, 0.0, 0.01)}
+    schemes = {
+        "xavier": xavier_uniform_,
+        "he": lambda w: kaiming_normal_(w, nonlinearity="relu"),
+        "normal": lambda w: normal_(w, 0.0, 0.01),
+    }
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown initialisation {scheme!r}: choose one of {', '.join(INIT_SCHEMES)}")
     if scheme == "default":

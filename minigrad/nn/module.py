@@ -11,6 +11,7 @@ Names compose with dots exactly as in PyTorch (``layer1.0.bn1.running_var``, ``0
 inside a ``Sequential``), so a PyTorch checkpoint of the same architecture maps key for key
 onto a minigrad model.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
@@ -82,8 +83,10 @@ class Module:
         elif name in self._parameters or name in self._modules:
             if value is not None:
                 kind = "a Parameter" if name in self._parameters else "a Module"
-                raise TypeError(f"{name!r} holds {kind}; cannot replace it with a {type(value).__name__} "
-                                "(wrap tensors in nn.Parameter)")
+                raise TypeError(
+                    f"{name!r} holds {kind}; cannot replace it with a {type(value).__name__} "
+                    "(wrap tensors in nn.Parameter)"
+                )
             (self._parameters if name in self._parameters else self._modules)[name] = None
         else:
             object.__setattr__(self, name, value)
@@ -287,9 +290,11 @@ class Module:
         incoming = {key: _to_array(value) for key, value in state_dict.items()}
         missing = [k for k in own if k not in incoming]
         unexpected = [k for k in incoming if k not in own]
-        mismatched = [f"{k}: checkpoint {incoming[k].shape} {incoming[k].dtype}, model {own[k].shape} {own[k].dtype}"
-                      for k in own if k in incoming and (incoming[k].shape != own[k].shape
-                                                         or incoming[k].dtype != own[k].dtype)]
+        mismatched = [
+            f"{k}: checkpoint {incoming[k].shape} {incoming[k].dtype}, model {own[k].shape} {own[k].dtype}"
+            for k in own
+            if k in incoming and (incoming[k].shape != own[k].shape or incoming[k].dtype != own[k].dtype)
+        ]
         problems = []
         if mismatched:
             problems.append("shape or dtype mismatch:\n    " + "\n    ".join(mismatched))

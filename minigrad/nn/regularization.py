@@ -8,6 +8,7 @@ unit, so shrinking them does not reduce the model's capacity and can only hurt t
 (Label smoothing, the other output-side regulariser, is an option of
 ``minigrad.nn.functional.cross_entropy``.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,9 @@ from .module import Module
 NORMALIZATION_LAYERS = (_BatchNorm, LayerNorm, GroupNorm)  # InstanceNorm2d is a _BatchNorm
 
 
-def penalised_parameters(model: Module, include_biases: bool = False,
-                         include_normalization: bool = False) -> list[Tensor]:
+def penalised_parameters(
+    model: Module, include_biases: bool = False, include_normalization: bool = False
+) -> list[Tensor]:
     """The parameters a weight penalty applies to: every parameter of ``model`` except
     those named ``bias`` and those of normalisation layers (unless included explicitly)."""
     selected, seen = [], set()

@@ -3,6 +3,7 @@
 Binary ops follow numpy broadcasting; their backward returns full-size gradients and the
 engine sums them back to each operand's shape.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,11 @@ def _compiled(*arrays) -> bool:
     least _COMPILED_MIN_SIZE elements, all of one shape and dtype, C-contiguous (numpy handles
     everything else)."""
     first = arrays[0]
-    return first.size >= _COMPILED_MIN_SIZE and first.dtype.type in (np.float32, np.float64) and all(
-        a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
+    return (
+        first.size >= _COMPILED_MIN_SIZE
+        and first.dtype.type in (np.float32, np.float64)
+        and all(a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
+    )
 
 
 class Add(Function):

@@ -1,5 +1,6 @@
 """Matrix products on the compiled GEMM (``_C.gemm``): forward and both backward products
 read transposed operands in place, so nothing is copied to transpose."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,10 @@ def _check(x, y):
     if x.dtype != y.dtype or x.dtype.type not in (np.float32, np.float64):
         raise TypeError(f"MatMul: operands must both be float32 or both float64, got {x.dtype} and {y.dtype}")
     if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-2]:
-        raise ValueError(f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
-                         f"(inner dimensions {x.shape[-1:]} vs {y.shape[-2:-1]})")
+        raise ValueError(
+            f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
+            f"(inner dimensions {x.shape[-1:]} vs {y.shape[-2:-1]})"
+        )
 
 
 class MatMul(Function):
@@ -77,12 +80,18 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None) -> np.ndarray:
         if x.dtype != weight.dtype or x.dtype.type not in (np.float32, np.float64):
-            raise TypeError(f"Linear: input and weight must both be float32 or both float64, got {x.dtype} and {weight.dtype}")
+            raise TypeError(
+                f"Linear: input and weight must both be float32 or both float64, got {x.dtype} and {weight.dtype}"
+            )
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-            raise ValueError(f"Linear: input features {x.shape[-1:]} do not match weight {weight.shape} "
-                             "(expected weight (out_features, in_features))")
+            raise ValueError(
+                f"Linear: input features {x.shape[-1:]} do not match weight {weight.shape} "
+                "(expected weight (out_features, in_features))"
+            )
         if bias is not None and (bias.shape != (weight.shape[0],) or bias.dtype != weight.dtype):
-            raise ValueError(f"Linear: bias {bias.shape} {bias.dtype} does not match weight {weight.shape} {weight.dtype}")
+            raise ValueError(
+                f"Linear: bias {bias.shape} {bias.dtype} does not match weight {weight.shape} {weight.dtype}"
+            )
         self.x_shape, self.x, self.weight = x.shape, x.reshape(-1, x.shape[-1]), weight
         y = gemm(self.x, weight, trans_b=True)
         if bias is not None:

@@ -1,5 +1,6 @@
 """Losses that are single fused ops (softmax-cross-entropy, NLL, BCE-with-logits): fusing
 keeps them numerically stable for large logits and avoids materialising the softmax twice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,9 @@ def _reduce(loss, reduction):
 
 
 def _reduce_grad(g, reduction, n):
-    return np.broadcast_to(g / n, (n,)) if reduction == "mean" else np.broadcast_to(g, (n,)) if reduction == "sum" else g
+    return (
+        np.broadcast_to(g / n, (n,)) if reduction == "mean" else np.broadcast_to(g, (n,)) if reduction == "sum" else g
+    )
 
 
 def smoothed_targets(target, classes, dtype, label_smoothing=0.0, smoothing_style="uniform") -> np.ndarray:
@@ -27,9 +30,11 @@ def smoothed_targets(target, classes, dtype, label_smoothing=0.0, smoothing_styl
     ``others`` (the lecture's form): 1 - eps on the true class, eps / (K - 1) on each other."""
     if target.dtype.kind in "iu":
         if target.ndim != 1 or (target.size and (target.min() < 0 or target.max() >= classes)):
-            raise ValueError(f"cross_entropy: class targets must be a 1-D array of indices in [0, {classes}), "
-                             f"got shape {target.shape} with range [{target.min() if target.size else '-'}, "
-                             f"{target.max() if target.size else '-'}]")
+            raise ValueError(
+                f"cross_entropy: class targets must be a 1-D array of indices in [0, {classes}), "
+                f"got shape {target.shape} with range [{target.min() if target.size else '-'}, "
+                f"{target.max() if target.size else '-'}]"
+            )
         q = np.zeros((target.shape[0], classes), dtype)
         q[np.arange(target.shape[0]), target] = 1
     else:
@@ -56,11 +61,14 @@ def _check_target(logits, target) -> None:
     elif target.dtype.kind == "f":
         if target.shape != logits.shape:
             hint = " (class indices must be an integer dtype: target.astype('int64'))" if target.shape == (n,) else ""
-            raise ValueError(f"cross_entropy: float targets are class probabilities of shape ({n}, {classes}): "
-                             f"{got}{hint}")
+            raise ValueError(
+                f"cross_entropy: float targets are class probabilities of shape ({n}, {classes}): {got}{hint}"
+            )
     else:
-        raise ValueError(f"cross_entropy: targets must be integer class indices of shape ({n},) or float class "
-                         f"probabilities of shape ({n}, {classes}): {got}")
+        raise ValueError(
+            f"cross_entropy: targets must be integer class indices of shape ({n},) or float class "
+            f"probabilities of shape ({n}, {classes}): {got}"
+        )
 
 
 class CrossEntropy(Function):
@@ -91,8 +99,10 @@ class NLLLoss(Function):
 
     def forward(self, log_probs, target, reduction="mean") -> np.ndarray:
         if log_probs.ndim != 2 or target.ndim != 1 or target.shape[0] != log_probs.shape[0]:
-            raise ValueError(f"nll_loss: expected (N, C) log-probabilities and (N,) targets, got "
-                             f"{log_probs.shape} and {target.shape}")
+            raise ValueError(
+                f"nll_loss: expected (N, C) log-probabilities and (N,) targets, got "
+                f"{log_probs.shape} and {target.shape}"
+            )
         if target.dtype.kind not in "iu" or (target.size and (target.min() < 0 or target.max() >= log_probs.shape[1])):
             raise ValueError(f"nll_loss: targets must be integer classes in [0, {log_probs.shape[1]})")
         self.shape, self.target, self.reduction = log_probs.shape, target, reduction

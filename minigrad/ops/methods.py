@@ -1,6 +1,7 @@
 """The Tensor methods that are an op of ``minigrad.ops`` with the tensor as first argument
 (``x.sum(1)`` is ``ops.sum(x, 1)``), written out so editors and type checkers see their
 signatures. ``Tensor`` inherits them; the ops themselves live in ``minigrad/ops/``."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -10,6 +10,7 @@ which axes mu and var are taken over:
     group norm     (N, C, *): over each group of C/G channels and the spatial axes, per sample
     instance norm  (N, C, *): over the spatial axes, per sample and channel
 """
+
 from __future__ import annotations
 
 import math
@@ -53,22 +54,22 @@ class BatchNorm(Function):
     that on their Tensors.
     """
 
-    def forward(self, x, *affine, has_weight, has_bias, running_mean, running_var, training,
-                momentum, eps, relu=False) -> np.ndarray:
+    def forward(
+        self, x, *affine, has_weight, has_bias, running_mean, running_var, training, momentum, eps, relu=False
+    ) -> np.ndarray:
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
-        _check_float("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean,
-                     running_var=running_var)
+        _check_float("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, math.prod(x.shape[2:]))  # (N, C, S): a view, the kernels' layout
         out = np.empty_like(x3)
         mean, invstd = np.empty(c, x.dtype), np.empty(c, x.dtype)
         if training:
-            _C.batch_norm_forward_train(x3, weight, bias, running_mean, running_var, out, mean,
-                                        invstd, momentum, eps, relu)
+            _C.batch_norm_forward_train(
+                x3, weight, bias, running_mean, running_var, out, mean, invstd, momentum, eps, relu
+            )
         else:
-            _C.batch_norm_forward_eval(x3, weight, bias, running_mean, running_var, out, mean,
-                                       invstd, eps, relu)
+            _C.batch_norm_forward_eval(x3, weight, bias, running_mean, running_var, out, mean, invstd, eps, relu)
         self.x3, self.weight, self.bias, self.mean, self.invstd = x3, weight, bias, mean, invstd
         self.training, self.relu = training, relu
         return out.reshape(x.shape)
@@ -81,8 +82,19 @@ class BatchNorm(Function):
         dx = np.empty_like(x3) if wants[0] else None
         dweight = np.empty(c, x3.dtype) if wants_weight else None
         dbias = np.empty(c, x3.dtype) if wants_bias else None
-        _C.batch_norm_backward(x3, np.ascontiguousarray(g).reshape(x3.shape), self.weight, self.bias,
-                               self.mean, self.invstd, dx, dweight, dbias, self.training, self.relu)
+        _C.batch_norm_backward(
+            x3,
+            np.ascontiguousarray(g).reshape(x3.shape),
+            self.weight,
+            self.bias,
+            self.mean,
+            self.invstd,
+            dx,
+            dweight,
+            dbias,
+            self.training,
+            self.relu,
+        )
         grads = (None if dx is None else dx.reshape(g.shape),)
         if self.weight is not None:
             grads += (dweight,)
@@ -110,8 +122,9 @@ class Normalize(Function):
 
     def backward(self, g) -> np.ndarray:
         axes, x_hat = self.axes, self.x_hat
-        return self.invstd * (g - g.mean(axis=axes, keepdims=True)
-                              - x_hat * np.mean(g * x_hat, axis=axes, keepdims=True))
+        return self.invstd * (
+            g - g.mean(axis=axes, keepdims=True) - x_hat * np.mean(g * x_hat, axis=axes, keepdims=True)
+        )
 
 
 # ------------------------------------------------------------------ functional forms
@@ -135,8 +148,9 @@ def _affine(out, weight, bias, shape):
     return out
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, relu=False) -> Tensor:
+def batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5, relu=False
+) -> Tensor:
     """Batch normalisation of ``input`` (N, C, *) per channel, as ``torch.nn.functional.batch_norm``
     (formulas on :class:`BatchNorm`). ``relu=True`` fuses a following ReLU into the same kernels.
 
@@ -155,15 +169,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dimensions, got shape {x.shape}")
     channels = x.shape[1]
-    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
-                    ("running_var", running_var)):
+    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         _check_vector("batch_norm", name, v, (channels,))
     if momentum is None:
-        raise ValueError("batch_norm: momentum must be a number; for a cumulative average pass "
-                         "momentum = 1 / num_batches_tracked (what BatchNorm layers do for momentum=None)")
+        raise ValueError(
+            "batch_norm: momentum must be a number; for a cumulative average pass "
+            "momentum = 1 / num_batches_tracked (what BatchNorm layers do for momentum=None)"
+        )
     if training and x.size // channels <= 1:
-        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
-                         f"got input of shape {x.shape}")
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
+        )
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     buffers = [b for b in (running_mean, running_var) if b is not None] if training else []
@@ -171,11 +187,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if b.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("batch_norm: running statistics are updated in place and must not require grad")
     inputs = [x] + [p for p in (weight, bias) if p is not None]
-    out = BatchNorm.apply(*inputs, has_weight=weight is not None, has_bias=bias is not None,
-                          running_mean=None if running_mean is None else running_mean.data,
-                          running_var=None if running_var is None else running_var.data,
-                          training=bool(training), momentum=float(momentum), eps=float(eps),
-                          relu=bool(relu))
+    out = BatchNorm.apply(
+        *inputs,
+        has_weight=weight is not None,
+        has_bias=bias is not None,
+        running_mean=None if running_mean is None else running_mean.data,
+        running_var=None if running_var is None else running_var.data,
+        training=bool(training),
+        momentum=float(momentum),
+        eps=float(eps),
+        relu=bool(relu),
+    )
     for b in buffers:  # the kernel already wrote the new values: record the in-place change
         b.mark_modified()
     return out
@@ -187,9 +209,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
     (as ``torch.nn.functional.layer_norm``; Ba, Kiros & Hinton, "Layer Normalization", 2016)."""
     x, weight, bias = _as_tensor(input), _as_tensor(weight), _as_tensor(bias)
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-    if not shape or x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} must be the trailing dimensions "
-                         f"of the input, got input of shape {x.shape}")
+    if not shape or x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape) :]) != shape:
+        raise ValueError(
+            f"layer_norm: normalized_shape {shape} must be the trailing dimensions "
+            f"of the input, got input of shape {x.shape}"
+        )
     for name, v in (("weight", weight), ("bias", bias)):
         _check_vector("layer_norm", name, v, shape)
     out = Normalize.apply(x, axes=tuple(range(x.ndim - len(shape), x.ndim)), eps=float(eps))
@@ -218,8 +242,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
     return _affine(out, weight, bias, _channel_shape(x))
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5) -> Tensor:
+def instance_norm(
+    input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True, momentum=0.1, eps=1e-5
+) -> Tensor:
     """Normalises each channel of each sample over its spatial positions, then a per-channel
     affine (as ``torch.nn.functional.instance_norm``; Ulyanov et al., "Instance Normalization",
     2016). With ``use_input_stats=False`` the running statistics normalise instead (the batch
@@ -229,8 +254,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if x.ndim < 3:
         raise ValueError(f"instance_norm: input must be (N, C, *spatial), got shape {x.shape}")
     channels = x.shape[1]
-    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
-                    ("running_var", running_var)):
+    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         _check_vector("instance_norm", name, v, (channels,))
     if not use_input_stats:
         if running_mean is None or running_var is None:
@@ -238,12 +262,12 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         return batch_norm(x, running_mean, running_var, weight, bias, training=False, eps=eps)
     axes = tuple(range(2, x.ndim))
     if math.prod(x.shape[2:]) <= 1:
-        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, "
-                         f"got input of shape {x.shape}")
+        raise ValueError(
+            f"instance_norm: expected more than 1 spatial element when training, got input of shape {x.shape}"
+        )
     if running_mean is not None:
         running_mean.copy_((1 - momentum) * running_mean.data + momentum * x.data.mean(axis=axes).mean(axis=0))
     if running_var is not None:
-        running_var.copy_((1 - momentum) * running_var.data
-                          + momentum * x.data.var(axis=axes, ddof=1).mean(axis=0))
+        running_var.copy_((1 - momentum) * running_var.data + momentum * x.data.var(axis=axes, ddof=1).mean(axis=0))
     out = Normalize.apply(x, axes=axes, eps=float(eps))
     return _affine(out, weight, bias, _channel_shape(x))

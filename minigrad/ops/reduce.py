@@ -1,5 +1,6 @@
 """Reductions over axes (``axis`` an int, a tuple or None for all; ``keepdims`` as numpy),
 and the softmax family, whose backward needs the whole reduced row."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,7 +80,7 @@ class Var(Function):
         self.divisor = max(n - correction, 0)
         self.centered = x - x.mean(axis=self.axes, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (np.sum(self.centered ** 2, axis=self.axes, keepdims=keepdims) / self.divisor).astype(x.dtype)
+            return (np.sum(self.centered**2, axis=self.axes, keepdims=keepdims) / self.divisor).astype(x.dtype)
 
     def backward(self, g) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,5 +1,6 @@
 """Ops that move values around without arithmetic: reshape, permute, indexing, concat, pad,
 expand. Backward moves the gradient back the same way."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ class Reshape(Function):
         try:
             return x.reshape(shape)
         except ValueError:
-            raise ValueError(f"Reshape: cannot reshape a tensor of shape {x.shape} "
-                             f"({x.size} elements) into shape {tuple(shape)}") from None
+            raise ValueError(
+                f"Reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into shape {tuple(shape)}"
+            ) from None
 
     def backward(self, g) -> np.ndarray:
         return g.reshape(self.shape)

@@ -1,4 +1,5 @@
 """AdaDelta: RMSProp whose step is scaled by the RMS of past updates (no lr needed)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -27,9 +28,17 @@ class Adadelta(Optimizer):
     paper's method (PyTorch's default).
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -42,6 +51,14 @@ class Adadelta(Optimizer):
         acc_deltas = self._state_arrays(params, "acc_delta")
         for p in params:
             self.state[p]["step"] = self.state[p].get("step", 0) + 1
-        _C.adadelta_step(_datas(params), _grads(params), square_avgs, acc_deltas, lr=group["lr"],
-                         rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
-                         maximize=group["maximize"])
+        _C.adadelta_step(
+            _datas(params),
+            _grads(params),
+            square_avgs,
+            acc_deltas,
+            lr=group["lr"],
+            rho=group["rho"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )

@@ -1,4 +1,5 @@
 """AdaGrad: per-coordinate step sizes from the running sum of squared gradients."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -26,11 +27,28 @@ class Adagrad(Optimizer):
     damps the first steps of coordinates with tiny gradients more; pass ``eps=1e-6`` for it.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                eps=eps,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                maximize=maximize,
+            ),
+        )
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -48,5 +66,12 @@ class Adagrad(Optimizer):
         for p in params:
             self.state[p]["step"] = step
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        _C.adagrad_step(_datas(params), _grads(params), sums, clr=clr, eps=group["eps"],
-                        weight_decay=group["weight_decay"], maximize=group["maximize"])
+        _C.adagrad_step(
+            _datas(params),
+            _grads(params),
+            sums,
+            clr=clr,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )

@@ -1,4 +1,5 @@
 """Adam, AdamW and NAdam: momentum on the gradient plus RMSProp's per-coordinate scaling."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -44,14 +45,32 @@ class Adam(Optimizer):
     coordinate instead of lr). The correction divides both bias factors out.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False, *, bias_correction: bool = True, decoupled_weight_decay: bool = False,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad,
-                                      bias_correction=bias_correction,
-                                      decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        bias_correction: bool = True,
+        decoupled_weight_decay: bool = False,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                bias_correction=bias_correction,
+                decoupled_weight_decay=decoupled_weight_decay,
+                maximize=maximize,
+            ),
+        )
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -70,16 +89,27 @@ class Adam(Optimizer):
         lr = group["lr"]
         beta1, beta2 = group["betas"]
         if group["bias_correction"]:
-            step_size = lr / (1 - beta1 ** step)
-            bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+            step_size = lr / (1 - beta1**step)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         else:
             step_size, bias_correction2_sqrt = lr, 1.0
-        _C.adam_step(_datas(params), _grads(params), exp_avgs, exp_avg_sqs, max_sqs, lr=lr,
-                     beta1=beta1, beta2=beta2, eps=group["eps"],
-                     weight_decay=group["weight_decay"], step_size=step_size,
-                     bias_correction2_sqrt=bias_correction2_sqrt,
-                     decoupled_weight_decay=group["decoupled_weight_decay"],
-                     amsgrad=group["amsgrad"], maximize=group["maximize"])
+        _C.adam_step(
+            _datas(params),
+            _grads(params),
+            exp_avgs,
+            exp_avg_sqs,
+            max_sqs,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            step_size=step_size,
+            bias_correction2_sqrt=bias_correction2_sqrt,
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+        )
 
 
 class AdamW(Adam):
@@ -87,32 +117,68 @@ class AdamW(Adam):
     parameters directly, theta <- theta (1 - lr * weight_decay), instead of entering the
     gradient, so it is not rescaled by 1 / sqrt(v). See :class:`Adam` for the algorithm."""
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, bias_correction: bool = True, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad,
-                         bias_correction=bias_correction, decoupled_weight_decay=True,
-                         maximize=maximize)
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        bias_correction: bool = True,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            bias_correction=bias_correction,
+            decoupled_weight_decay=True,
+            maximize=maximize,
+        )
 
 
 class NAdam(Optimizer):
     r"""Adam with Nesterov momentum (Dozat, 2016), PyTorch's form with momentum decay::
 
-        mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)),   P_t = mu_1 ... mu_t
-        for t = 1, 2, ...:
-            g <- grad f(theta)  (weight decay as in Adam)
-            m <- beta1 * m + (1 - beta1) * g
-            v <- beta2 * v + (1 - beta2) * g^2
-            d <- sqrt(v / (1 - beta2^t)) + eps
-            theta <- theta - lr (1 - mu_t) / (1 - P_t) * g / d
-                           - lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d
+    mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)),   P_t = mu_1 ... mu_t
+    for t = 1, 2, ...:
+        g <- grad f(theta)  (weight decay as in Adam)
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g^2
+        d <- sqrt(v / (1 - beta2^t)) + eps
+        theta <- theta - lr (1 - mu_t) / (1 - P_t) * g / d
+                       - lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum_decay=momentum_decay,
+                decoupled_weight_decay=decoupled_weight_decay,
+                maximize=maximize,
+            ),
+        )
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -137,10 +203,19 @@ class NAdam(Optimizer):
         for p in params:
             self.state[p]["step"] = step
             self.state[p]["mu_product"] = mu_product
-        _C.nadam_step(_datas(params), _grads(params), exp_avgs, exp_avg_sqs, lr=lr, beta1=beta1,
-                      beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                      bias_correction2=1 - beta2 ** step,
-                      grad_coef=-lr * (1.0 - mu) / (1.0 - mu_product),
-                      avg_coef=(-lr * mu_next) / (1.0 - mu_product * mu_next),
-                      decoupled_weight_decay=group["decoupled_weight_decay"],
-                      maximize=group["maximize"])
+        _C.nadam_step(
+            _datas(params),
+            _grads(params),
+            exp_avgs,
+            exp_avg_sqs,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            bias_correction2=1 - beta2**step,
+            grad_coef=-lr * (1.0 - mu) / (1.0 - mu_product),
+            avg_coef=(-lr * mu_next) / (1.0 - mu_product * mu_next),
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            maximize=group["maximize"],
+        )

@@ -1,4 +1,5 @@
 """Gradient clipping, in place on ``p.grad`` (call between ``backward()`` and ``step()``)."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ def _with_grads(parameters):
     return [p for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
+) -> Tensor:
     r"""Rescales all gradients together so their joint norm is at most ``max_norm``::
 
         n = || (||g_1||_p, ..., ||g_k||_p) ||_p          (p = norm_type, inf allowed)
@@ -36,13 +38,14 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
         norms = [np.max(np.abs(p.grad.data)) if p.grad.size else 0.0 for p in params]
         total = float(np.max(norms))
     else:
-        norms = [np.linalg.norm(p.grad.data.ravel().astype(np.float64), ord=norm_type)
-                 for p in params]
+        norms = [np.linalg.norm(p.grad.data.ravel().astype(np.float64), ord=norm_type) for p in params]
         total = float(np.linalg.norm(np.asarray(norms), ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite "
-                           "({total}), so they cannot be clipped; pass error_if_nonfinite=False "
-                           "to clip anyway")
+        raise RuntimeError(
+            f"the total norm of order {norm_type} of the gradients is non-finite "
+            "({total}), so they cannot be clipped; pass error_if_nonfinite=False "
+            "to clip anyway"
+        )
     coef = dtype.type(min(1.0, float(max_norm) / (total + 1e-6)))
     for p in params:
         p.grad.data *= coef

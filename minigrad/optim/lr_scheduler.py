@@ -5,6 +5,7 @@ Each schedule updates the *current* rate multiplicatively from the previous one 
 "chainable" form PyTorch uses), so several schedulers on one optimiser compose and the rates
 equal PyTorch's to the last bit; the closed form of each is given in its docstring.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,10 @@ class LRScheduler:
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
-                                   "when resuming a scheduler (last_epoch >= 0)")
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] "
+                        "when resuming a scheduler (last_epoch >= 0)"
+                    )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._is_initial = True
@@ -71,7 +74,12 @@ class LRScheduler:
 class LambdaLR(LRScheduler):
     """lr_t = base_lr * lr_lambda(t); one function, or one per parameter group."""
 
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]], last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ):
         n = len(optimizer.param_groups)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != n:
@@ -140,8 +148,14 @@ class LinearLR(LRScheduler):
         lr_t = base_lr * (start + (end - start) * min(t, total_iters) / total_iters)
     """
 
-    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ):
         if not 0 < start_factor <= 1:
             raise ValueError(f"start_factor must lie in (0, 1], got {start_factor}")
         if not 0 <= end_factor <= 1:
@@ -162,7 +176,7 @@ class LinearLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """Cosine decay from base_lr to ``eta_min`` over ``T_max`` epochs (then back up, periodic)::
 
-        lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
+    lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
@@ -181,8 +195,9 @@ class CosineAnnealingLR(LRScheduler):
         if self._step_count == 1 and t > 0:
             return [low + (base - low) * (1 + math.cos(t * math.pi / T)) / 2 for base in self.base_lrs]
         if (t - 1 - T) % (2 * T) == 0:
-            return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
-                    for base, lr in zip(self.base_lrs, self._current())]
+            return [
+                lr + (base - low) * (1 - math.cos(math.pi / T)) / 2 for base, lr in zip(self.base_lrs, self._current())
+            ]
         ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
         return [ratio * (lr - low) + low for lr in self._current()]
 
@@ -193,9 +208,18 @@ class ReduceLROnPlateau:
     ``a < best * (1 - threshold)`` (mode "min", threshold_mode "rel"), ``a < best - threshold``
     ("abs"); mirrored for mode "max". ``cooldown`` epochs after a reduction are not counted."""
 
-    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | Sequence[float] = 0.0,
+        eps: float = 1e-8,
+    ):
         if factor >= 1.0:
             raise ValueError(f"factor must be < 1.0, got {factor}")
         if mode not in ("min", "max"):
@@ -221,10 +245,10 @@ class ReduceLROnPlateau:
 
     def _is_better(self, a: float) -> bool:
         if self.mode == "min":
-            return a < (self.best * (1.0 - self.threshold) if self.threshold_mode == "rel"
-                        else self.best - self.threshold)
-        return a > (self.best * (self.threshold + 1.0) if self.threshold_mode == "rel"
-                    else self.best + self.threshold)
+            return a < (
+                self.best * (1.0 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
+            )
+        return a > (self.best * (self.threshold + 1.0) if self.threshold_mode == "rel" else self.best + self.threshold)
 
     def step(self, metrics: float | Tensor) -> None:
         current = float(getattr(metrics, "item", lambda: metrics)())

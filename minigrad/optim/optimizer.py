@@ -7,6 +7,7 @@ fused C++ kernels (``minigrad._C.*_step``), which walk every tensor of the list 
 OpenMP region, in place. Parameters are never copied or moved: ``p.data`` stays the array the
 layers hold, ``p.grad`` stays the Tensor the tape made. Nothing here imports PyTorch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,8 +43,10 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors or dicts, not a single Tensor")
         if isinstance(params, set):
-            raise TypeError("parameters must be an ordered collection (list or tuple), not a set: "
-                            "the order has to be the same from run to run for state dicts")
+            raise TypeError(
+                "parameters must be an ordered collection (list or tuple), not a set: "
+                "the order has to be the same from run to run for state dicts"
+            )
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -61,8 +64,10 @@ class Optimizer:
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("parameters must be an ordered collection (list or tuple), not a set: "
-                            "the order has to be the same from run to run for state dicts")
+            raise TypeError(
+                "parameters must be an ordered collection (list or tuple), not a set: "
+                "the order has to be the same from run to run for state dicts"
+            )
         params = list(params)
         for p in params:
             if not isinstance(p, Tensor):
@@ -76,8 +81,7 @@ class Optimizer:
         group = dict(param_group, params=params)
         for name, default in self.defaults.items():
             if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             group.setdefault(name, default)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
@@ -155,8 +159,9 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: v.copy() if isinstance(v, np.ndarray) else v
-                                           for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {
+                        k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.state[p].items()
+                    }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -164,13 +169,17 @@ class Optimizer:
         the same way); every array is checked against its parameter's shape first."""
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
-                             f"this optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, "
+                f"this optimizer has {len(self.param_groups)}"
+            )
         by_index = {}
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(group["params"]) != len(saved["params"]):
-                raise ValueError(f"parameter group {i} has {len(group['params'])} parameters but "
-                                 f"the loaded state dict has {len(saved['params'])}")
+                raise ValueError(
+                    f"parameter group {i} has {len(group['params'])} parameters but "
+                    f"the loaded state dict has {len(saved['params'])}"
+                )
             by_index.update(zip(saved["params"], group["params"]))
         new_state = {}
         for key, saved in state_dict["state"].items():
@@ -182,15 +191,19 @@ class Optimizer:
                 if isinstance(value, np.ndarray) or isinstance(value, Tensor):
                     value = np.asarray(getattr(value, "data", value))
                     if value.shape != p.shape:
-                        raise ValueError(f"loaded state '{name}' of parameter {key} has shape "
-                                         f"{value.shape}, but the parameter has shape {p.shape}")
+                        raise ValueError(
+                            f"loaded state '{name}' of parameter {key} has shape "
+                            f"{value.shape}, but the parameter has shape {p.shape}"
+                        )
                     value = np.array(value, dtype=p.dtype, order="C", copy=True)
                 else:
                     value = copy.deepcopy(value)
                 entry[name] = value
             new_state[p] = entry
-        restored = [{**group, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
-                    for group, saved in zip(self.param_groups, saved_groups)]
+        restored = [
+            {**group, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
+            for group, saved in zip(self.param_groups, saved_groups)
+        ]
         for group in restored:  # a checkpoint is input like any other: nothing changes if it is bad
             self._check_hyperparameters(group)
         self.state = new_state
@@ -224,7 +237,9 @@ def _datas(params: list[Tensor]) -> list[np.ndarray]:
     return [p.data for p in params]
 
 
-def check_range(name: str, value: float, low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = True) -> None:
+def check_range(
+    name: str, value: float, low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = True
+) -> None:
     """Raises ValueError naming ``name`` and the value unless low <= value (< or <=) high. The one
     check of every optimiser hyper-parameter (and of the rates schedulers set): NaN and infinities
     are refused too, as no update can use them."""

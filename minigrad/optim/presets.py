@@ -2,6 +2,7 @@
 ``optim.create("nesterov", model.parameters(), lr=0.05)`` is ``SGD(params, lr=0.05,
 momentum=0.9, nesterov=True)``. Each name has a learning rate that trains the bundled models
 well, used when ``lr`` is not given."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

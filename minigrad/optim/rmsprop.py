@@ -1,4 +1,5 @@
 """RMSProp: AdaGrad with a leaky (exponentially weighted) average of squared gradients."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -28,10 +29,30 @@ class RMSprop(Optimizer):
     root mean square.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+                maximize=maximize,
+            ),
+        )
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -46,11 +67,20 @@ class RMSprop(Optimizer):
     def _update(self, group, params):
         square_avgs = self._state_arrays(params, "square_avg")
         grad_avgs = self._state_arrays(params, "grad_avg") if group["centered"] else None
-        buffers = (self._state_arrays(params, "momentum_buffer") if group["momentum"] > 0
-                   else None)
+        buffers = self._state_arrays(params, "momentum_buffer") if group["momentum"] > 0 else None
         for p in params:
             self.state[p]["step"] = self.state[p].get("step", 0) + 1
-        _C.rmsprop_step(_datas(params), _grads(params), square_avgs, grad_avgs, buffers,
-                        lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-                        weight_decay=group["weight_decay"], momentum=group["momentum"],
-                        centered=group["centered"], maximize=group["maximize"])
+        _C.rmsprop_step(
+            _datas(params),
+            _grads(params),
+            square_avgs,
+            grad_avgs,
+            buffers,
+            lr=group["lr"],
+            alpha=group["alpha"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            centered=group["centered"],
+            maximize=group["maximize"],
+        )

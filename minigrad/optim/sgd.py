@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -39,13 +40,30 @@ class SGD(Optimizer):
     gradient at the current point): theta <- theta - lr (g + momentum b).
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -65,6 +83,15 @@ class SGD(Optimizer):
         if momentum != 0:
             first_step = self.state.get(params[0], {}).get("momentum_buffer") is None
             buffers = self._state_arrays(params, "momentum_buffer")
-        _C.sgd_step(_datas(params), _grads(params), buffers, lr=group["lr"], momentum=momentum,
-                    dampening=group["dampening"], weight_decay=group["weight_decay"],
-                    nesterov=group["nesterov"], maximize=group["maximize"], first_step=first_step)
+        _C.sgd_step(
+            _datas(params),
+            _grads(params),
+            buffers,
+            lr=group["lr"],
+            momentum=momentum,
+            dampening=group["dampening"],
+            weight_decay=group["weight_decay"],
+            nesterov=group["nesterov"],
+            maximize=group["maximize"],
+            first_step=first_step,
+        )

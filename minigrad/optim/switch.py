@@ -1,5 +1,6 @@
 """``SwitchOptimizer``: the lecture's advice as a tool -- start with Adam (fast progress with
 little tuning), finish with SGD + momentum (often generalises better)."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,14 @@ class SwitchOptimizer:
     epochs in a row, whichever comes first.
     """
 
-    def __init__(self, first: Optimizer, second: Optimizer, switch_epoch: int | None = None,
-                 patience: int | None = None, threshold: float = 1e-4):
+    def __init__(
+        self,
+        first: Optimizer,
+        second: Optimizer,
+        switch_epoch: int | None = None,
+        patience: int | None = None,
+        threshold: float = 1e-4,
+    ):
         if switch_epoch is None and patience is None:
             raise ValueError("give switch_epoch, patience, or both")
         ids = lambda opt: [id(p) for g in opt.param_groups for p in g["params"]]  # noqa: E731
@@ -40,13 +47,22 @@ class SwitchOptimizer:
         self._stalled = 0
 
     @classmethod
-    def adam_then_sgd(cls, params: Iterable[Tensor] | Iterable[dict], adam_lr: float = 1e-3, sgd_lr: float = 1e-2,
-                      momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0,
-                      **switch: Any):
+    def adam_then_sgd(
+        cls,
+        params: Iterable[Tensor] | Iterable[dict],
+        adam_lr: float = 1e-3,
+        sgd_lr: float = 1e-2,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        **switch: Any,
+    ):
         params = list(params)
-        return cls(Adam(params, lr=adam_lr, weight_decay=weight_decay),
-                   SGD(params, lr=sgd_lr, momentum=momentum, nesterov=nesterov,
-                       weight_decay=weight_decay), **switch)
+        return cls(
+            Adam(params, lr=adam_lr, weight_decay=weight_decay),
+            SGD(params, lr=sgd_lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay),
+            **switch,
+        )
 
     @property
     def active(self) -> Optimizer:
@@ -81,9 +97,14 @@ class SwitchOptimizer:
         return False
 
     def state_dict(self) -> dict:
-        return {"first": self.first.state_dict(), "second": self.second.state_dict(),
-                "epoch": self.epoch, "switched_at": self.switched_at, "best": self._best,
-                "stalled": self._stalled}
+        return {
+            "first": self.first.state_dict(),
+            "second": self.second.state_dict(),
+            "epoch": self.epoch,
+            "switched_at": self.switched_at,
+            "best": self._best,
+            "stalled": self._stalled,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.first.load_state_dict(state["first"])

@@ -17,6 +17,7 @@ from any loader, so the ordinary ``fit`` trains on it:
 
     fit(model, optimizer, F.cross_entropy, AdversarialBatches(train_loader, model, eps=0.1), val_loader)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -77,8 +78,15 @@ class AdversarialBatches:
     ``fraction`` < 1 perturbs only that share of each batch (the first examples) and appends
     those; 0 gives the clean batches unchanged."""
 
-    def __init__(self, loader, model, eps: float, loss_fn=F.cross_entropy, fraction: float = 1.0,
-                 clip: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        loader,
+        model,
+        eps: float,
+        loss_fn=F.cross_entropy,
+        fraction: float = 1.0,
+        clip: tuple[float, float] | None = None,
+    ):
         if not 0 <= fraction <= 1:
             raise ValueError(f"AdversarialBatches: fraction must be in [0, 1], got {fraction}")
         if eps < 0:

@@ -16,6 +16,7 @@ generator), so within the pool batches are still shuffled.
     sampler = CurriculumSampler(difficulty, linear_pacing(start=0.2, full_at=5))
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, sampler=sampler)
 """
+
 from __future__ import annotations
 
 import math
@@ -51,7 +52,7 @@ def root_pacing(start: float, full_at: int) -> Callable[[int], float]:
     start = _check_start(start)
     if full_at < 1:
         raise ValueError(f"root_pacing: full_at must be at least 1, got {full_at}")
-    return lambda epoch: min(1.0, math.sqrt(start ** 2 + (1.0 - start ** 2) * epoch / full_at))
+    return lambda epoch: min(1.0, math.sqrt(start**2 + (1.0 - start**2) * epoch / full_at))
 
 
 def step_pacing(start: float, increase: float, every: int) -> Callable[[int], float]:
@@ -75,8 +76,8 @@ def difficulty_from_model(model, inputs, targets, loss_fn=None, batch_size: int 
     scores = []
     with evaluation_mode(model):
         for start in range(0, len(inputs), batch_size):
-            output = model(Tensor(inputs[start:start + batch_size]))
-            scores.append(loss_fn(output, Tensor(targets[start:start + batch_size]), reduction="none").data)
+            output = model(Tensor(inputs[start : start + batch_size]))
+            scores.append(loss_fn(output, Tensor(targets[start : start + batch_size]), reduction="none").data)
     return np.concatenate(scores).astype(np.float64)
 
 
@@ -100,11 +101,12 @@ class CurriculumSampler:
             the model learns nothing about the others until they enter.
     """
 
-    def __init__(self, difficulty, pacing: Callable[[int], float] | None = None, shuffle: bool = True,
-                 labels=None):
+    def __init__(self, difficulty, pacing: Callable[[int], float] | None = None, shuffle: bool = True, labels=None):
         difficulty = np.asarray(getattr(difficulty, "data", difficulty), dtype=np.float64)
         if difficulty.ndim != 1 or len(difficulty) == 0:
-            raise ValueError(f"CurriculumSampler: difficulty must be a non-empty 1-D array, got shape {difficulty.shape}")
+            raise ValueError(
+                f"CurriculumSampler: difficulty must be a non-empty 1-D array, got shape {difficulty.shape}"
+            )
         if not np.all(np.isfinite(difficulty)):
             raise ValueError("CurriculumSampler: difficulty scores must be finite")
         self.order = np.argsort(difficulty, kind="stable")  # easiest first
@@ -125,8 +127,10 @@ class CurriculumSampler:
         """How many examples the pool holds at ``epoch`` (at least one)."""
         fraction = float(self.pacing(epoch))
         if not 0 < fraction <= 1:
-            raise ValueError(f"CurriculumSampler: the pacing function gave {fraction} at epoch {epoch}; "
-                             f"it must return a fraction in (0, 1]")
+            raise ValueError(
+                f"CurriculumSampler: the pacing function gave {fraction} at epoch {epoch}; "
+                f"it must return a fraction in (0, 1]"
+            )
         return max(1, min(len(self.order), math.ceil(fraction * len(self.order) - 1e-9)))
 
     def set_epoch(self, epoch: int) -> None:
@@ -136,7 +140,7 @@ class CurriculumSampler:
         return self.pool_size(self.epoch)
 
     def __iter__(self):
-        pool = self.order[:self.pool_size(self.epoch)]
+        pool = self.order[: self.pool_size(self.epoch)]
         self.epoch += 1
         if self.shuffle:
             pool = pool[generator().permutation(len(pool))]

@@ -23,6 +23,7 @@ student on the task loss plus soft targets (:class:`Distiller`), and the regress
     distiller = Distiller(student, teacher, temperature=4.0, alpha=0.7)                # stage 2
     fit(distiller, optim.Adam(student.parameters()), distiller.loss, loader, val_loader, epochs=10)
 """
+
 from __future__ import annotations
 
 import math
@@ -44,19 +45,20 @@ def soft_target_loss(student_logits, teacher_logits, temperature: float = 4.0) -
     if temperature <= 0:
         raise ValueError(f"soft_target_loss: temperature must be positive, got {temperature}")
     if tuple(student_logits.shape) != tuple(teacher_logits.shape):
-        raise ValueError(f"soft_target_loss: student logits {tuple(student_logits.shape)} and teacher logits "
-                         f"{tuple(teacher_logits.shape)} differ in shape")
+        raise ValueError(
+            f"soft_target_loss: student logits {tuple(student_logits.shape)} and teacher logits "
+            f"{tuple(teacher_logits.shape)} differ in shape"
+        )
     teacher = np.asarray(getattr(teacher_logits, "data", teacher_logits), dtype=student_logits.dtype) / temperature
     teacher_log_p = teacher - teacher.max(axis=1, keepdims=True)
     teacher_log_p -= np.log(np.exp(teacher_log_p).sum(axis=1, keepdims=True))
     p = np.exp(teacher_log_p)
     log_q = F.log_softmax(student_logits / temperature, dim=1)
     kl = (Tensor(p) * (Tensor(teacher_log_p) - log_q)).sum(axis=1).mean()
-    return kl * (temperature ** 2)
+    return kl * (temperature**2)
 
 
-def distillation_loss(student_logits, teacher_logits, target, temperature: float = 4.0,
-                      alpha: float = 0.5) -> Tensor:
+def distillation_loss(student_logits, teacher_logits, target, temperature: float = 4.0, alpha: float = 0.5) -> Tensor:
     """alpha * soft_target_loss + (1 - alpha) * cross_entropy(student_logits, target)."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"distillation_loss: alpha must be in [0, 1], got {alpha}")
@@ -91,8 +93,10 @@ class Distiller(nn.Module):
 
     def loss(self, output, target) -> Tensor:
         if self._teacher_logits is None or self._teacher_logits.shape != tuple(output.shape):
-            raise RuntimeError("Distiller.loss: call the distiller on the batch first (its forward computes "
-                               "the teacher's logits for that batch)")
+            raise RuntimeError(
+                "Distiller.loss: call the distiller on the batch first (its forward computes "
+                "the teacher's logits for that batch)"
+            )
         return distillation_loss(output, self._teacher_logits, target, self.temperature, self.alpha)
 
 
@@ -102,8 +106,10 @@ def hint_loss(hint, guided) -> Tensor:
     hint-layer output u_h (held fixed), ``guided`` the regressor's output r(v_g), same shape."""
     hint = np.asarray(getattr(hint, "data", hint), dtype=guided.dtype)
     if hint.shape != tuple(guided.shape):
-        raise ValueError(f"hint_loss: the teacher's hint {hint.shape} and the regressed student output "
-                         f"{tuple(guided.shape)} must have the same shape; adjust the regressor")
+        raise ValueError(
+            f"hint_loss: the teacher's hint {hint.shape} and the regressed student output "
+            f"{tuple(guided.shape)} must have the same shape; adjust the regressor"
+        )
     difference = guided - Tensor(hint)
     per_example = (difference * difference).reshape(guided.shape[0], -1).sum(axis=1)
     return per_example.mean() * 0.5
@@ -116,13 +122,22 @@ def conv_regressor(student_channels: int, teacher_channels: int, student_size: i
     C_s H_s^2 C_t H_t^2)."""
     kernel = student_size - teacher_size + 1
     if kernel < 1:
-        raise ValueError(f"conv_regressor: the guided map ({student_size}x{student_size}) must be at least as large "
-                         f"as the hint map ({teacher_size}x{teacher_size})")
+        raise ValueError(
+            f"conv_regressor: the guided map ({student_size}x{student_size}) must be at least as large "
+            f"as the hint map ({teacher_size}x{teacher_size})"
+        )
     return nn.Conv2d(student_channels, teacher_channels, kernel)
 
 
-def hint_training(teacher_lower: nn.Module, student_lower: nn.Module, regressor: nn.Module, loader, optimizer,
-                  epochs: int = 1, on_epoch=None) -> list[float]:
+def hint_training(
+    teacher_lower: nn.Module,
+    student_lower: nn.Module,
+    regressor: nn.Module,
+    loader,
+    optimizer,
+    epochs: int = 1,
+    on_epoch=None,
+) -> list[float]:
     """FitNets stage 1: trains ``student_lower`` (the student up to its guided layer) and the
     ``regressor`` on :func:`hint_loss` against ``teacher_lower`` (the teacher up to its hint layer,
     evaluated in eval mode without tape). ``optimizer`` must hold the parameters of
@@ -133,8 +148,10 @@ def hint_training(teacher_lower: nn.Module, student_lower: nn.Module, regressor:
     allowed = {id(p) for p in (*student_lower.parameters(), *regressor.parameters())}
     stray = [p for group in optimizer.param_groups for p in group["params"] if id(p) not in allowed]
     if stray:
-        raise ValueError(f"hint_training: the optimiser holds {len(stray)} parameter(s) outside the student's lower "
-                         f"layers and the regressor; stage 1 trains only those")
+        raise ValueError(
+            f"hint_training: the optimiser holds {len(stray)} parameter(s) outside the student's lower "
+            f"layers and the regressor; stage 1 trains only those"
+        )
     student_lower.train()
     regressor.train()
     means = []
@@ -146,8 +163,9 @@ def hint_training(teacher_lower: nn.Module, student_lower: nn.Module, regressor:
             loss = hint_loss(hint, regressor(student_lower(x)))
             value = float(loss.item())
             if not math.isfinite(value):
-                raise FloatingPointError(f"hint_training: the hint loss became {value} in epoch {epoch}; "
-                                         f"lower the learning rate")
+                raise FloatingPointError(
+                    f"hint_training: the hint loss became {value} in epoch {epoch}; lower the learning rate"
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -19,6 +19,7 @@ The combined loss is ``L = sum_t w_t L_t`` with fixed weights, or with
 (hard) task learns a large ``s_t`` and is down-weighted, and the ``+ s_t`` term stops every
 ``s_t`` growing without bound.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -105,8 +106,10 @@ class MultiTaskLoss(nn.Module):
         columns = [np.asarray(getattr(targets[t.name], "data", targets[t.name]), dtype=np.float64) for t in self.tasks]
         lengths = {len(c) for c in columns}
         if len(lengths) != 1 or any(c.ndim != 1 for c in columns):
-            raise ValueError(f"stack_targets: every task needs a 1-D target of the same length, got shapes "
-                             f"{[c.shape for c in columns]}")
+            raise ValueError(
+                f"stack_targets: every task needs a 1-D target of the same length, got shapes "
+                f"{[c.shape for c in columns]}"
+            )
         return np.stack(columns, axis=1)
 
     def task_target(self, targets, index: int) -> Tensor:
@@ -120,12 +123,15 @@ class MultiTaskLoss(nn.Module):
     def task_losses(self, outputs: TaskOutputs, targets) -> dict[str, Tensor]:
         """Each task's unweighted loss, as a Tensor on the tape."""
         if not isinstance(outputs, dict):
-            raise TypeError(f"MultiTaskLoss expects the dict of task outputs a MultiTaskModel returns, got "
-                            f"{type(outputs).__name__}")
+            raise TypeError(
+                f"MultiTaskLoss expects the dict of task outputs a MultiTaskModel returns, got {type(outputs).__name__}"
+            )
         shape = np.shape(getattr(targets, "data", targets))
         if len(shape) != 2 or shape[1] != len(self.tasks):
-            raise ValueError(f"MultiTaskLoss: targets must be (N, {len(self.tasks)}), one column per task "
-                             f"({', '.join(t.name for t in self.tasks)}), got shape {shape}")
+            raise ValueError(
+                f"MultiTaskLoss: targets must be (N, {len(self.tasks)}), one column per task "
+                f"({', '.join(t.name for t in self.tasks)}), got shape {shape}"
+            )
         losses = {}
         for index, task in enumerate(self.tasks):
             if task.name not in outputs:
@@ -176,6 +182,7 @@ class MultiTaskLoss(nn.Module):
             with no_grad():
                 one = TaskOutputs({task.name: Tensor(output[task.name])})
                 return float(MultiTaskLoss([task]).task_losses(one, np.asarray(target)[:, [index]])[task.name].item())
+
         return task_loss
 
     def _task_metric(self, index):
@@ -183,4 +190,5 @@ class MultiTaskLoss(nn.Module):
 
         def metric(output: dict, target) -> float:
             return task.metric(output[task.name], self.task_target(target, index).data)
+
         return metric

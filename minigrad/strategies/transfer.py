@@ -18,6 +18,7 @@ gradient, so it stays exactly as loaded.
     freeze(model[:9])                                  # everything below the last two Linear layers
     optimizer = optim.Adam(param_groups(model, {model[:9]: 1e-4}, lr=1e-3))
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -73,12 +74,15 @@ def replace_head(model: nn.Module, head: nn.Module, name: str | None = None) -> 
         elif "fc" in dict(model.named_children()):
             name = "fc"
         else:
-            raise ValueError(f"replace_head: cannot tell which sub-module of {type(model).__name__} is the head; "
-                             f"pass name= one of {', '.join(dict(model.named_children()))}")
+            raise ValueError(
+                f"replace_head: cannot tell which sub-module of {type(model).__name__} is the head; "
+                f"pass name= one of {', '.join(dict(model.named_children()))}"
+            )
     children = dict(model.named_children())
     if name not in children:
-        raise ValueError(f"replace_head: {type(model).__name__} has no sub-module {name!r} "
-                         f"(it has {', '.join(children)})")
+        raise ValueError(
+            f"replace_head: {type(model).__name__} has no sub-module {name!r} (it has {', '.join(children)})"
+        )
     if not isinstance(head, nn.Module):
         raise TypeError(f"replace_head: the new head must be a Module, got {type(head).__name__}")
     old = children[name]
@@ -107,8 +111,9 @@ def param_groups(model: nn.Module, lrs: dict, lr: float) -> list[dict]:
             if id(p) not in position:
                 raise ValueError("param_groups: a parameter in lrs is not a parameter of the model")
             if id(p) in claimed:
-                raise ValueError(f"param_groups: a parameter is listed under two learning rates "
-                                 f"({claimed[id(p)]} and {part_lr})")
+                raise ValueError(
+                    f"param_groups: a parameter is listed under two learning rates ({claimed[id(p)]} and {part_lr})"
+                )
             claimed[id(p)] = part_lr
         groups.append({"params": sorted(mine, key=lambda p: position[id(p)]), "lr": float(part_lr)})
     rest = [p for p in trainable if id(p) not in claimed]

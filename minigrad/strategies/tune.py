@@ -33,6 +33,7 @@ each running trial records a heartbeat every ``heartbeat_interval`` seconds; a t
 died (killed, out of memory, machine lost) is marked FAILED once its heartbeat is older than
 ``grace_period``, by the next worker that starts a trial, instead of staying RUNNING forever.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,6 +61,7 @@ def _optuna():
 @dataclass(frozen=True)
 class Uniform:
     """A float drawn uniformly from [low, high]."""
+
     low: float
     high: float
 
@@ -70,6 +72,7 @@ class Uniform:
 @dataclass(frozen=True)
 class LogUniform:
     """A float whose logarithm is uniform on [log low, log high]: learning rates, weight decay."""
+
     low: float
     high: float
 
@@ -82,6 +85,7 @@ class LogUniform:
 @dataclass(frozen=True)
 class IntRange:
     """An integer in [low, high] (both included), optionally log-uniform (layer widths)."""
+
     low: int
     high: int
     log: bool = False
@@ -93,6 +97,7 @@ class IntRange:
 @dataclass(frozen=True)
 class Choice:
     """One of a few values (numbers, strings, booleans or None)."""
+
     options: Sequence
 
     def suggest(self, trial, name) -> Any:
@@ -103,8 +108,9 @@ def _spec(name, spec):
     if isinstance(spec, list):  # shorthand: a list is a choice
         return Choice(tuple(spec))
     if not hasattr(spec, "suggest"):
-        raise TypeError(f"search space entry {name!r}: use Uniform, LogUniform, IntRange, Choice or a list, "
-                        f"got {spec!r}")
+        raise TypeError(
+            f"search space entry {name!r}: use Uniform, LogUniform, IntRange, Choice or a list, got {spec!r}"
+        )
     return spec
 
 
@@ -113,6 +119,7 @@ def _spec(name, spec):
 class Experiment:
     """What ``build_fn(config)`` returns: everything one training run needs. ``monitor`` is the
     History column the trial is scored on (best epoch counts)."""
+
     model: Any
     optimizer: Any
     loss_fn: Callable
@@ -133,8 +140,9 @@ class _ReportToTrial(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         value = logs.get(self.monitor)
         if value is None:
-            raise KeyError(f"tune: {self.monitor!r} is not logged (logged: {', '.join(logs)}); "
-                           f"the Experiment needs a val_loader")
+            raise KeyError(
+                f"tune: {self.monitor!r} is not logged (logged: {', '.join(logs)}); the Experiment needs a val_loader"
+            )
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
             raise _optuna().TrialPruned(f"epoch {epoch}: {self.monitor} {value:.4f}")
@@ -169,19 +177,36 @@ def _open_study(storage, attempts: int = 8, heartbeat: dict | None = None, **opt
                     storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine, **(heartbeat or {}))
             return optuna.create_study(storage=storage, load_if_exists=True, **options)
         except Exception as error:  # sqlalchemy's OperationalError/IntegrityError, optuna's duplicate
-            racing = ("already exists" in str(error) or "UNIQUE constraint" in str(error)
-                      or type(error).__name__ in ("DuplicatedStudyError", "IntegrityError"))
+            racing = (
+                "already exists" in str(error)
+                or "UNIQUE constraint" in str(error)
+                or type(error).__name__ in ("DuplicatedStudyError", "IntegrityError")
+            )
             if not racing or attempt == attempts - 1:
                 # a wrong URL, a missing driver, an unreadable file: the caller's input, said as such
-                raise ValueError(f"tune: cannot open the study {options.get('study_name')!r} in storage "
-                                 f"{url!r}: {type(error).__name__}: {error}") from error
+                raise ValueError(
+                    f"tune: cannot open the study {options.get('study_name')!r} in storage "
+                    f"{url!r}: {type(error).__name__}: {error}"
+                ) from error
             time.sleep(0.1 * (attempt + 1))
 
 
-def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, storage=None,
-           study_name: str = "minigrad", monitor: str = "val_accuracy", direction: str | None = None,
-           seed: int | None = None, pruner=None, timeout: float | None = None, verbose: bool = False,
-           trial_callbacks=(), heartbeat_interval: float = 30.0, grace_period: float | None = None) -> SearchResult:
+def search(
+    build_fn: Callable[[dict], Experiment],
+    space: dict,
+    n_trials: int,
+    storage=None,
+    study_name: str = "minigrad",
+    monitor: str = "val_accuracy",
+    direction: str | None = None,
+    seed: int | None = None,
+    pruner=None,
+    timeout: float | None = None,
+    verbose: bool = False,
+    trial_callbacks=(),
+    heartbeat_interval: float = 30.0,
+    grace_period: float | None = None,
+) -> SearchResult:
     """Runs ``n_trials`` trials and returns the best configuration.
 
     Each trial draws a ``config`` (``{name: value}``) from ``space``, seeds minigrad's generator
@@ -213,9 +238,15 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
         trial.set_user_attr("worker", worker)
         manual_seed((seed or 0) + trial.number)
         experiment = build_fn(dict(config))
-        trainer = Trainer(experiment.model, experiment.optimizer, experiment.loss_fn, scheduler=experiment.scheduler,
-                          callbacks=[*experiment.callbacks, _ReportToTrial(trial, monitor)],
-                          metrics=experiment.metrics, progress=False)
+        trainer = Trainer(
+            experiment.model,
+            experiment.optimizer,
+            experiment.loss_fn,
+            scheduler=experiment.scheduler,
+            callbacks=[*experiment.callbacks, _ReportToTrial(trial, monitor)],
+            metrics=experiment.metrics,
+            progress=False,
+        )
         try:
             history = trainer.fit(experiment.train_loader, experiment.val_loader, experiment.epochs)
         except TrainingDiverged as error:
@@ -229,13 +260,16 @@ def search(build_fn: Callable[[dict], Experiment], space: dict, n_trials: int, s
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
-        study = _open_study(storage, heartbeat=heartbeat, sampler=sampler, pruner=pruner, study_name=study_name,
-                            direction=direction)
+        study = _open_study(
+            storage, heartbeat=heartbeat, sampler=sampler, pruner=pruner, study_name=study_name, direction=direction
+        )
         # create_study(load_if_exists=True) joins an existing study whatever its direction
         if study.direction.name.lower() != direction:
-            raise ValueError(f"search: study {study_name!r} in {storage} is to {study.direction.name.lower()}, "
-                             f"but this search would {direction} {monitor!r}: use another study name, or a "
-                             f"monitor and direction that match the study")
+            raise ValueError(
+                f"search: study {study_name!r} in {storage} is to {study.direction.name.lower()}, "
+                f"but this search would {direction} {monitor!r}: use another study name, or a "
+                f"monitor and direction that match the study"
+            )
         study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=list(trial_callbacks))
     finally:
         optuna.logging.set_verbosity(previous)

@@ -1,4 +1,5 @@
 """Training: the loop (``fit``/``Trainer``), callbacks, history, metrics and checkpoints."""
+
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -14,7 +15,25 @@ from .history import History
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
 from .trainer import Trainer, TrainingDiverged, fit
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LRSchedulerCallback", "ModelCheckpoint",
-           "PrintEpochs", "ProgressBar", "Trainer", "TrainingDiverged", "accuracy", "confusion_matrix", "evaluate",
-           "fit", "load_checkpoint", "predict", "predict_tta", "restore_checkpoint", "save_checkpoint",
-           "top_k_accuracy"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "LRSchedulerCallback",
+    "ModelCheckpoint",
+    "PrintEpochs",
+    "ProgressBar",
+    "Trainer",
+    "TrainingDiverged",
+    "accuracy",
+    "confusion_matrix",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "predict",
+    "predict_tta",
+    "restore_checkpoint",
+    "save_checkpoint",
+    "top_k_accuracy",
+]

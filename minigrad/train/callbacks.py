@@ -11,6 +11,7 @@ from ``state_dict()`` (numbers, strings, arrays, lists and dicts) and takes it b
 ``load_state_dict()``; :meth:`Trainer.save_checkpoint` stores every callback's state and
 :meth:`Trainer.load_checkpoint` hands each back to the callback of the same class and position.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -64,8 +65,10 @@ class _Monitor:  # listed before Callback in subclasses: its state_dict wins
 
     def value(self, logs: dict) -> float:
         if logs.get(self.monitor) is None:
-            raise KeyError(f"{self.monitor!r} is not logged (logged: {', '.join(k for k, v in logs.items() if v is not None)}); "
-                           f"monitoring a val_* value needs a val_loader")
+            raise KeyError(
+                f"{self.monitor!r} is not logged (logged: {', '.join(k for k, v in logs.items() if v is not None)}); "
+                f"monitoring a val_* value needs a val_loader"
+            )
         return float(logs[self.monitor])
 
     def improved(self, value: float) -> bool:
@@ -90,8 +93,14 @@ class EarlyStopping(_Monitor, Callback):
     ends (stopped early or not), so the model left behind is the one that generalised best.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = True):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+    ):
         _Monitor.__init__(self, monitor, mode, min_delta)
         if int(patience) != patience or patience < 1:
             raise ValueError(f"EarlyStopping: patience must be a positive integer, got {patience!r}")
@@ -99,8 +108,13 @@ class EarlyStopping(_Monitor, Callback):
         self.wait, self.best_epoch, self.stopped_epoch, self.best_weights = 0, None, None, None
 
     def state_dict(self) -> dict:
-        return {**_Monitor.state_dict(self), "wait": self.wait, "best_epoch": self.best_epoch,
-                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+        return {
+            **_Monitor.state_dict(self),
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "best_weights": self.best_weights,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         _Monitor.load_state_dict(self, state)
@@ -116,8 +130,9 @@ class EarlyStopping(_Monitor, Callback):
         if self.improved(self.value(logs)):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
-                self.best_weights = {k: np.array(getattr(v, "data", v), copy=True)
-                                     for k, v in trainer.model.state_dict().items()}
+                self.best_weights = {
+                    k: np.array(getattr(v, "data", v), copy=True) for k, v in trainer.model.state_dict().items()
+                }
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -155,7 +170,9 @@ class ModelCheckpoint(_Monitor, Callback):
     (``{val_loss}``, ``{val_accuracy}``, ``{lr}``...), with an optional format spec:
     ``ck{epoch:03d}-{val_loss:.4f}.safetensors``. Other braces are part of the name."""
 
-    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", mode: str = "auto", save_best_only: bool = True):
+    def __init__(
+        self, path: str | os.PathLike, monitor: str = "val_loss", mode: str = "auto", save_best_only: bool = True
+    ):
         _Monitor.__init__(self, monitor, mode)
         self.path, self.save_best_only = Path(path), save_best_only
         for match in _PLACEHOLDER.finditer(self.path.name):  # a bad spec fails now, not after an epoch
@@ -182,14 +199,18 @@ class LRSchedulerCallback(Callback):
     def __init__(self, scheduler: LRScheduler | ReduceLROnPlateau, monitor: str = "val_loss"):
         self.scheduler, self.monitor = scheduler, monitor
         parameters = list(inspect.signature(scheduler.step).parameters.values())
-        self.takes_metric = bool(parameters) and parameters[0].default is inspect.Parameter.empty and \
-            parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.takes_metric = (
+            bool(parameters)
+            and parameters[0].default is inspect.Parameter.empty
+            and parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if self.takes_metric:
             if logs.get(self.monitor) is None:
-                raise KeyError(f"LRSchedulerCallback: {type(self.scheduler).__name__} needs {self.monitor!r}, "
-                               f"which is not logged")
+                raise KeyError(
+                    f"LRSchedulerCallback: {type(self.scheduler).__name__} needs {self.monitor!r}, which is not logged"
+                )
             self.scheduler.step(logs[self.monitor])
         else:
             self.scheduler.step()
@@ -223,8 +244,9 @@ class ProgressBar(Callback):
         self._samples, self._start = 0, 0.0
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        self.enabled = (importlib.util.find_spec("tqdm") is not None
-                        and bool(getattr(self.stream, "isatty", lambda: False)()))
+        self.enabled = importlib.util.find_spec("tqdm") is not None and bool(
+            getattr(self.stream, "isatty", lambda: False)()
+        )
 
     def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
         if self.enabled:
@@ -262,7 +284,11 @@ class PrintEpochs(Callback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         total = f"/{trainer.epochs}" if trainer.epochs else ""
-        numbers = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
-                            if k not in ("epoch", "time", "lr") and isinstance(v, float))
-        print(f"epoch {epoch:3d}{total}  {numbers}  lr {logs.get('lr', float('nan')):.3g}  "
-              f"{logs.get('time', 0.0):.1f}s", file=self.stream or sys.stdout, flush=True)
+        numbers = "  ".join(
+            f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "time", "lr") and isinstance(v, float)
+        )
+        print(
+            f"epoch {epoch:3d}{total}  {numbers}  lr {logs.get('lr', float('nan')):.3g}  {logs.get('time', 0.0):.1f}s",
+            file=self.stream or sys.stdout,
+            flush=True,
+        )

@@ -8,6 +8,7 @@ generator's state, the history) is JSON, stored as the uint8 tensor ``checkpoint
 JSON an array appears as ``{"__array__": name}``; tuples and dicts with non-string keys (the
 optimiser's per-parameter state is keyed by integers) are tagged so they come back as they were.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,12 @@ def _encode(value, name: str, arrays: dict):
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and "__array__" not in value and "__items__" not in value:
             return {k: _encode(v, _child(name, k), arrays) for k, v in value.items()}
-        return {"__items__": [[_encode(k, _child(name, f"key{i}"), arrays), _encode(v, _child(name, k), arrays)]
-                              for i, (k, v) in enumerate(value.items())]}
+        return {
+            "__items__": [
+                [_encode(k, _child(name, f"key{i}"), arrays), _encode(v, _child(name, k), arrays)]
+                for i, (k, v) in enumerate(value.items())
+            ]
+        }
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, _child(name, i), arrays) for i, v in enumerate(value)]}
     if isinstance(value, list):
@@ -53,8 +58,10 @@ def _encode(value, name: str, arrays: dict):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"checkpoint: cannot store {type(value).__name__} at {name!r} (arrays, numbers, strings, "
-                    f"lists, tuples and dicts only)")
+    raise TypeError(
+        f"checkpoint: cannot store {type(value).__name__} at {name!r} (arrays, numbers, strings, "
+        f"lists, tuples and dicts only)"
+    )
 
 
 class _Malformed(Exception):
@@ -82,8 +89,9 @@ def _decode(value, arrays: dict):
             try:
                 decoded[key] = item
             except TypeError:  # a list (or array) as a dict key
-                raise _Malformed(f"__items__ must be a list of [key, value] pairs with hashable keys, found key "
-                                 f"{key!r:.80}") from None
+                raise _Malformed(
+                    f"__items__ must be a list of [key, value] pairs with hashable keys, found key {key!r:.80}"
+                ) from None
         return decoded
     if "__tuple__" in value:
         if not isinstance(value["__tuple__"], list):
@@ -92,20 +100,33 @@ def _decode(value, arrays: dict):
     return {k: _decode(v, arrays) for k, v in value.items()}
 
 
-def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer | SwitchOptimizer | None = None, scheduler: LRScheduler | ReduceLROnPlateau | None = None, epoch: int = 0, history: History | None = None,
-                    extra: dict | None = None, callbacks: list | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: Module,
+    optimizer: Optimizer | SwitchOptimizer | None = None,
+    scheduler: LRScheduler | ReduceLROnPlateau | None = None,
+    epoch: int = 0,
+    history: History | None = None,
+    extra: dict | None = None,
+    callbacks: list | None = None,
+) -> Path:
     """Writes everything needed to resume training after ``epoch`` epochs, including the global
     random generator's state (so the next epoch shuffles and drops out exactly as it would have).
     ``extra`` carries anything JSON-able or array-valued (e.g. the command line's model config);
     ``callbacks`` the callbacks' states (see :meth:`Trainer.save_checkpoint`)."""
     from .. import save
 
-    state = {"format": FORMAT, "epoch": int(epoch), "rng_state": get_rng_state(),
-             "model": model.state_dict(),
-             "optimizer": optimizer.state_dict() if optimizer is not None else None,
-             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-             "history": history.state_dict() if history is not None else None,
-             "extra": extra or {}, "callbacks": callbacks or []}
+    state = {
+        "format": FORMAT,
+        "epoch": int(epoch),
+        "rng_state": get_rng_state(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "history": history.state_dict() if history is not None else None,
+        "extra": extra or {},
+        "callbacks": callbacks or [],
+    }
     arrays: dict = {}
     structure = _encode(state, "", arrays)
     arrays[STRUCTURE_KEY] = np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8).copy()
@@ -124,8 +145,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
     arrays = {name: np.asarray(getattr(a, "data", a)) for name, a in load(path).items()}
     if STRUCTURE_KEY not in arrays:
-        raise CorruptFileError(path, f"a safetensors file but not a minigrad training checkpoint (no "
-                                     f"{STRUCTURE_KEY!r}); load plain model weights with minigrad.load")
+        raise CorruptFileError(
+            path,
+            f"a safetensors file but not a minigrad training checkpoint (no "
+            f"{STRUCTURE_KEY!r}); load plain model weights with minigrad.load",
+        )
     try:
         structure = json.loads(arrays.pop(STRUCTURE_KEY).tobytes().decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -153,15 +177,26 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CorruptFileError(path, f"'epoch' must not be negative, found {state['epoch']}")
     if "rng_state" not in state:
         raise CorruptFileError(path, "no 'rng_state' in the checkpoint")
-    for key, kind in (("optimizer", dict), ("scheduler", dict), ("history", dict), ("extra", dict),
-                      ("callbacks", list)):  # optional parts: absent, None, or of their own kind
+    for key, kind in (
+        ("optimizer", dict),
+        ("scheduler", dict),
+        ("history", dict),
+        ("extra", dict),
+        ("callbacks", list),
+    ):  # optional parts: absent, None, or of their own kind
         if state.get(key) is not None and not isinstance(state[key], kind):
             raise CorruptFileError(path, f"{key!r} must be a {kind.__name__}, found {type(state[key]).__name__}")
     state.setdefault("extra", {})
     return state
 
 
-def restore_checkpoint(state: dict, model: Module, optimizer: Optimizer | SwitchOptimizer | None = None, scheduler: LRScheduler | ReduceLROnPlateau | None = None, restore_rng: bool = True) -> int:
+def restore_checkpoint(
+    state: dict,
+    model: Module,
+    optimizer: Optimizer | SwitchOptimizer | None = None,
+    scheduler: LRScheduler | ReduceLROnPlateau | None = None,
+    restore_rng: bool = True,
+) -> int:
     """Loads a checkpoint's states into the given objects; returns the epoch it was saved after."""
     model.load_state_dict(state["model"])
     for thing, key in ((optimizer, "optimizer"), (scheduler, "scheduler")):

@@ -1,5 +1,6 @@
 """Evaluation without training: losses and metrics over a loader, raw predictions, and
 test-time augmentation (predictions averaged over flipped and shifted views)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,7 +35,12 @@ def evaluation_mode(model: Module) -> Iterator[None]:
             model.train()
 
 
-def evaluate(model: Module, loader: Iterable, loss_fn: Callable[..., Tensor] | None = None, metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",)) -> dict:
+def evaluate(
+    model: Module,
+    loader: Iterable,
+    loss_fn: Callable[..., Tensor] | None = None,
+    metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",),
+) -> dict:
     """Mean ``loss`` (when ``loss_fn`` is given) and each metric over every sample of ``loader``
     (batch values weighted by batch size), in eval mode."""
     metrics = resolve(metrics)
@@ -59,7 +65,7 @@ def _batches(data, batch_size: int):
     if isinstance(data, (np.ndarray, Tensor)):
         array = np.asarray(getattr(data, "data", data))
         for start in range(0, len(array), batch_size):
-            yield Tensor(array[start:start + batch_size])
+            yield Tensor(array[start : start + batch_size])
     else:
         for batch in data:
             yield batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -76,7 +82,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict_tta(model: Module, data: np.ndarray | Tensor | Iterable, flip: bool = True, shift: int = 0, batch_size: int = 256) -> np.ndarray:
+def predict_tta(
+    model: Module, data: np.ndarray | Tensor | Iterable, flip: bool = True, shift: int = 0, batch_size: int = 256
+) -> np.ndarray:
     """Test-time augmentation: class probabilities averaged over the views of
     :func:`~minigrad.data.transforms.test_time_views` (original, mirror, and with ``shift`` the
     four diagonal shifts: up to ten views, the multi-crop evaluation). Returns (N, classes)."""

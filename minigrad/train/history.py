@@ -1,4 +1,5 @@
 """``History``: one row of numbers per epoch (losses, metrics, learning rate, time)."""
+
 from __future__ import annotations
 
 import csv
@@ -76,12 +77,15 @@ class History:
         Needs matplotlib (``pip install 'minigrad[plot]'``)."""
         try:
             import matplotlib
+
             matplotlib.use("Agg", force=False)
             from matplotlib.figure import Figure
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'minigrad[plot]'") from None
         epochs = self["epoch"] if "epoch" in self.columns else list(range(1, len(self) + 1))
-        panels = [name for name in ("loss", "accuracy") if f"train_{name}" in self.columns or f"val_{name}" in self.columns]
+        panels = [
+            name for name in ("loss", "accuracy") if f"train_{name}" in self.columns or f"val_{name}" in self.columns
+        ]
         figure = Figure(figsize=(5 * max(len(panels), 1), 3.6), dpi=100)
         for i, name in enumerate(panels):
             axes = figure.add_subplot(1, len(panels), i + 1)
@@ -89,8 +93,13 @@ class History:
                 column = f"{split}_{name}"
                 if column in self.columns:
                     points = [(e, v) for e, v in zip(epochs, self[column]) if v is not None]
-                    axes.plot([p[0] for p in points], [p[1] for p in points], style, markersize=3,
-                              label="training" if split == "train" else "validation")
+                    axes.plot(
+                        [p[0] for p in points],
+                        [p[1] for p in points],
+                        style,
+                        markersize=3,
+                        label="training" if split == "train" else "validation",
+                    )
             axes.set_xlabel("epoch")
             axes.set_ylabel(name)
             axes.grid(alpha=0.3)

@@ -2,6 +2,7 @@
 
 Each takes Tensors or numpy arrays and returns plain numbers/arrays; none records on the tape.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
@@ -23,8 +24,9 @@ def _numpy(x) -> np.ndarray:
 def _check(output, target) -> tuple[np.ndarray, np.ndarray]:
     output, target = _numpy(output), _numpy(target)
     if output.ndim != 2 or target.shape != (output.shape[0],):
-        raise ValueError(f"expected outputs (N, classes) and class-index targets (N,), got {output.shape} "
-                         f"and {target.shape}")
+        raise ValueError(
+            f"expected outputs (N, classes) and class-index targets (N,), got {output.shape} and {target.shape}"
+        )
     return output, target
 
 
@@ -43,7 +45,9 @@ def top_k_accuracy(output: Tensor | ArrayLike, target: Tensor | ArrayLike, k: in
     return float((top == target[:, None]).any(axis=1).mean()) if len(target) else float("nan")
 
 
-def confusion_matrix(predicted: Tensor | ArrayLike, target: Tensor | ArrayLike, num_classes: int | None = None) -> np.ndarray:
+def confusion_matrix(
+    predicted: Tensor | ArrayLike, target: Tensor | ArrayLike, num_classes: int | None = None
+) -> np.ndarray:
     """``m[i, j]`` = number of samples of true class i predicted as class j.
 
     ``predicted`` is class indices (N,) or scores (N, classes), reduced by argmax.
@@ -58,7 +62,7 @@ def confusion_matrix(predicted: Tensor | ArrayLike, target: Tensor | ArrayLike, 
     num_classes = num_classes or int(max(predicted.max(initial=-1), target.max(initial=-1)) + 1)
     if len(target) and (min(predicted.min(), target.min()) < 0 or max(predicted.max(), target.max()) >= num_classes):
         raise ValueError(f"confusion_matrix: class indices outside 0..{num_classes - 1}")
-    return np.bincount(target * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return np.bincount(target * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 BUILTIN = {"accuracy": accuracy, "top5": lambda o, t: top_k_accuracy(o, t, 5)}

@@ -7,6 +7,7 @@ decides, then checkpoints are written). ``fit(epochs=N)`` runs until N epochs ar
 so a trainer restored from a checkpoint continues where it stopped, callbacks included (the best
 value seen, the patience count): a resumed run is the uninterrupted one, bit for bit.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,17 @@ class Trainer:
         extra: saved into every checkpoint (e.g. how to rebuild the model).
     """
 
-    def __init__(self, model: Module, optimizer: Optimizer | SwitchOptimizer, loss_fn: Callable[..., Tensor], scheduler: LRScheduler | ReduceLROnPlateau | None = None, callbacks: Sequence[Callback] = (), metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",),
-                 progress: bool = True, extra: dict | None = None):
+    def __init__(
+        self,
+        model: Module,
+        optimizer: Optimizer | SwitchOptimizer,
+        loss_fn: Callable[..., Tensor],
+        scheduler: LRScheduler | ReduceLROnPlateau | None = None,
+        callbacks: Sequence[Callback] = (),
+        metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",),
+        progress: bool = True,
+        extra: dict | None = None,
+    ):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = resolve(metrics)
         callbacks = list(callbacks)
@@ -76,16 +86,24 @@ class Trainer:
         self.scheduler = schedules[0] if schedules else None
         self.extra = dict(extra or {})
         self.history = History()
-        self.epoch = 0          # epochs completed
-        self.global_step = 0    # optimiser steps taken
-        self.epochs = None      # the target of the running fit
+        self.epoch = 0  # epochs completed
+        self.global_step = 0  # optimiser steps taken
+        self.epochs = None  # the target of the running fit
         self.stop_training = False
         self.train_loader = None
 
     # ---- checkpoints
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
-        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.epoch, self.history,
-                               {"global_step": self.global_step, **self.extra}, self._callback_states())
+        return save_checkpoint(
+            path,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.epoch,
+            self.history,
+            {"global_step": self.global_step, **self.extra},
+            self._callback_states(),
+        )
 
     def load_checkpoint(self, path: str | os.PathLike) -> Trainer:
         """Restores model, optimiser, scheduler, epoch count, history, the global random state and
@@ -115,8 +133,11 @@ class Trainer:
             yield (name, counts[name]), callback
 
     def _callback_states(self) -> list:
-        return [{"callback": name, "index": index, "state": state}
-                for (name, index), callback in self._keyed_callbacks() if (state := callback.state_dict())]
+        return [
+            {"callback": name, "index": index, "state": state}
+            for (name, index), callback in self._keyed_callbacks()
+            if (state := callback.state_dict())
+        ]
 
     # ---- the loop
     def _call(self, hook: str, *args) -> None:
@@ -134,12 +155,18 @@ class Trainer:
             value = float(loss.item())
             if not math.isfinite(value):
                 lr = _learning_rate(self.optimizer)
-                hint = (f"The learning rate ({lr:g}) is probably too high: try a lower one, e.g. {lr / 10:g}."
-                        if lr is not None else "The learning rate is probably too high: try a lower one.")
+                hint = (
+                    f"The learning rate ({lr:g}) is probably too high: try a lower one, e.g. {lr / 10:g}."
+                    if lr is not None
+                    else "The learning rate is probably too high: try a lower one."
+                )
                 raise TrainingDiverged(
                     f"loss became {value} at epoch {epoch}, step {step} (optimiser step {self.global_step + 1}); "
                     f"training stopped before using it, and checkpoints written so far are untouched. {hint}",
-                    epoch, step, self.history)
+                    epoch,
+                    step,
+                    self.history,
+                )
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -182,12 +209,24 @@ class Trainer:
         return self.history
 
 
-def fit(model: Module, optimizer: Optimizer | SwitchOptimizer, loss_fn: Callable[..., Tensor], train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1, callbacks: Sequence[Callback] = (),
-        scheduler: LRScheduler | ReduceLROnPlateau | None = None, metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",), progress: bool = True, resume_from: str | os.PathLike | None = None) -> History:
+def fit(
+    model: Module,
+    optimizer: Optimizer | SwitchOptimizer,
+    loss_fn: Callable[..., Tensor],
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    epochs: int = 1,
+    callbacks: Sequence[Callback] = (),
+    scheduler: LRScheduler | ReduceLROnPlateau | None = None,
+    metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",),
+    progress: bool = True,
+    resume_from: str | os.PathLike | None = None,
+) -> History:
     """One call: builds a :class:`Trainer` (restored from the checkpoint ``resume_from`` if given)
     and runs :meth:`Trainer.fit`."""
-    trainer = Trainer(model, optimizer, loss_fn, scheduler=scheduler, callbacks=callbacks, metrics=metrics,
-                      progress=progress)
+    trainer = Trainer(
+        model, optimizer, loss_fn, scheduler=scheduler, callbacks=callbacks, metrics=metrics, progress=progress
+    )
     if resume_from is not None:
         trainer.load_checkpoint(resume_from)
     return trainer.fit(train_loader, val_loader, epochs)

@@ -1,4 +1,5 @@
 """Offline datasets and file readers, on small files the tests write (nothing is downloaded)."""
+
 import gzip
 import hashlib
 import io
@@ -25,7 +26,10 @@ def _write_mnist(root, n_train=6, n_test=4, compress=False):
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n, dtype=np.uint8)
-        for stem, array, code in ((f"{prefix}-images-idx3-ubyte", images, 0x08), (f"{prefix}-labels-idx1-ubyte", labels, 0x08)):
+        for stem, array, code in (
+            (f"{prefix}-images-idx3-ubyte", images, 0x08),
+            (f"{prefix}-labels-idx1-ubyte", labels, 0x08),
+        ):
             raw = _idx_bytes(array, code)
             if compress:
                 (root / f"{stem}.gz").write_bytes(gzip.compress(raw))
@@ -56,14 +60,17 @@ def test_idx_big_endian_types(tmp_path, dtype, code):
     assert out.dtype.isnative
 
 
-@pytest.mark.parametrize("mangle,message", [
-    (lambda raw: raw[:3], "shorter than the 4-byte magic number"),
-    (lambda raw: b"\x00\x01" + raw[2:], "not an IDX file: magic number 0x0001"),
-    (lambda raw: raw[:2] + b"\x07" + raw[3:], "not an IDX file"),
-    (lambda raw: raw[:10], "truncated IDX header"),
-    (lambda raw: raw[:-5], "needs 3136 bytes of data, found 3131"),
-    (lambda raw: raw + b"xx", "2 bytes after"),
-])
+@pytest.mark.parametrize(
+    "mangle,message",
+    [
+        (lambda raw: raw[:3], "shorter than the 4-byte magic number"),
+        (lambda raw: b"\x00\x01" + raw[2:], "not an IDX file: magic number 0x0001"),
+        (lambda raw: raw[:2] + b"\x07" + raw[3:], "not an IDX file"),
+        (lambda raw: raw[:10], "truncated IDX header"),
+        (lambda raw: raw[:-5], "needs 3136 bytes of data, found 3131"),
+        (lambda raw: raw + b"xx", "2 bytes after"),
+    ],
+)
 def test_idx_corrupted_and_truncated_files_fail_clearly(tmp_path, mangle, message):
     raw = _idx_bytes(np.zeros((4, 28, 28), np.uint8), 0x08)
     (tmp_path / "bad").write_bytes(mangle(raw))
@@ -89,19 +96,25 @@ def test_idx_gzip_bomb_stops_at_the_declared_size(tmp_path):
         "    read_idx(sys.argv[1])\n"
         "except ValueError as error:\n"
         "    print(type(error).__name__, error)\n"
-        "print('GREW', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n", str(path))
+        "print('GREW', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n",
+        str(path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"CorruptFileError {path}: corrupted IDX file: more data after the 10 bytes" in result.stdout
     grew_mb = int(result.stdout.split("GREW")[1])
     assert grew_mb < 32, f"reading a bomb grew the process by {grew_mb} MB"
 
 
-@pytest.mark.parametrize("header,message", [
-    (bytes([0, 0, 8, 2]) + struct.pack(">II", 2 ** 32 - 1, 2 ** 32 - 1), r"declares 18446744065119617025 bytes.*limit"),
-    (bytes([0, 0, 0x0E, 3]) + struct.pack(">III", 2 ** 21, 2 ** 21, 2 ** 21), r"declares 73786976294838206464 bytes"),
-    (bytes([0, 0, 8, 100]) + struct.pack(">100I", *[1] * 100), "100 dimensions"),
-    (bytes([0, 0, 8, 3]) + struct.pack(">III", 0, 3037054999, 3036994129), "too large for any array"),
-], ids=["4-billion-squared", "wraps-int64", "too-many-dimensions", "empty-but-too-large"])
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        (bytes([0, 0, 8, 2]) + struct.pack(">II", 2**32 - 1, 2**32 - 1), r"declares 18446744065119617025 bytes.*limit"),
+        (bytes([0, 0, 0x0E, 3]) + struct.pack(">III", 2**21, 2**21, 2**21), r"declares 73786976294838206464 bytes"),
+        (bytes([0, 0, 8, 100]) + struct.pack(">100I", *[1] * 100), "100 dimensions"),
+        (bytes([0, 0, 8, 3]) + struct.pack(">III", 0, 3037054999, 3036994129), "too large for any array"),
+    ],
+    ids=["4-billion-squared", "wraps-int64", "too-many-dimensions", "empty-but-too-large"],
+)
 def test_idx_absurd_headers_are_refused_before_reading(tmp_path, header, message):
     from minigrad.io import CorruptFileError
 
@@ -113,12 +126,16 @@ def test_idx_absurd_headers_are_refused_before_reading(tmp_path, header, message
         assert str(error.value).startswith(f"{path}: ")
 
 
-@pytest.mark.parametrize("mangle,message", [
-    (lambda gz: gz[:-8] + bytes(8), "not a valid gzip file.*CRC"),
-    (lambda gz: gz[:len(gz) // 2], "not a valid gzip file"),
-    (lambda gz: gz[:10] + b"\xff" * 20 + gz[30:], "not a valid gzip file"),
-    (lambda gz: b"PK" + gz[2:], "not a valid gzip file"),
-], ids=["bad-crc", "cut", "garbled-deflate", "not-gzip"])
+@pytest.mark.parametrize(
+    "mangle,message",
+    [
+        (lambda gz: gz[:-8] + bytes(8), "not a valid gzip file.*CRC"),
+        (lambda gz: gz[: len(gz) // 2], "not a valid gzip file"),
+        (lambda gz: gz[:10] + b"\xff" * 20 + gz[30:], "not a valid gzip file"),
+        (lambda gz: b"PK" + gz[2:], "not a valid gzip file"),
+    ],
+    ids=["bad-crc", "cut", "garbled-deflate", "not-gzip"],
+)
 def test_idx_gzip_damage_is_a_corrupt_file_error(tmp_path, mangle, message):
     from minigrad.io import CorruptFileError
 
@@ -147,7 +164,9 @@ def test_mnist_file_problems(tmp_path):
     with pytest.raises(ValueError, match="4 images but 3 labels"):
         MNIST(tmp_path, train=False)
     # (a cut download of a real IDX file: a gzip of zeros is now first refused as no IDX header)
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.ones((6, 28, 28), np.uint8), 8))[:40])
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(_idx_bytes(np.ones((6, 28, 28), np.uint8), 8))[:40]
+    )
     with pytest.raises(ValueError, match="not a valid gzip file"):
         MNIST(tmp_path)
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*download=True"):
@@ -185,8 +204,9 @@ def _write_cifar(root, protocol):
         data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, 3).tolist()
         with open(root / name, "wb") as f:
-            pickle.dump({b"batch_label": b"x", b"data": data, b"labels": labels, b"filenames": [b"a"] * 3}, f,
-                        protocol=protocol)
+            pickle.dump(
+                {b"batch_label": b"x", b"data": data, b"labels": labels, b"filenames": [b"a"] * 3}, f, protocol=protocol
+            )
         expected[name] = (data, labels)
     return expected
 
@@ -245,12 +265,16 @@ def test_shapes_is_deterministic_and_splits_differ():
 
 
 def test_digits_split_and_upscaling():
-    pytest.importorskip("sklearn", reason="the digits dataset comes with scikit-learn (pip install 'minigrad[datasets]')")
+    pytest.importorskip(
+        "sklearn", reason="the digits dataset comes with scikit-learn (pip install 'minigrad[datasets]')"
+    )
     train, test = Digits(), Digits(train=False)
     assert len(train) + len(test) == 1797 and len(test) == 359
     x, y = train.arrays
     assert x.shape == (1438, 1, 8, 8) and x.min() == 0 and x.max() == 1
-    np.testing.assert_array_equal(np.bincount(test.arrays[1]), np.round(0.2 * np.bincount(np.concatenate([y, test.arrays[1]]))))
+    np.testing.assert_array_equal(
+        np.bincount(test.arrays[1]), np.round(0.2 * np.bincount(np.concatenate([y, test.arrays[1]])))
+    )
     big = Digits(size=28)
     assert big.arrays[0].shape == (1438, 1, 28, 28)
     np.testing.assert_array_equal(big.arrays[1], y)
@@ -266,7 +290,7 @@ def test_cifar_download_extracts_only_the_batches(tmp_path, monkeypatch):
     archive = tmp_path / "archive.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(source, arcname="cifar-10-batches-py")
-        tar.add(tmp_path / "source" / "evil", arcname="../evil")          # path traversal attempt
+        tar.add(tmp_path / "source" / "evil", arcname="../evil")  # path traversal attempt
         tar.add(tmp_path / "source" / "evil", arcname="cifar-10-batches-py/readme.html")  # not a batch
     payload = archive.read_bytes()
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(payload))
@@ -281,7 +305,7 @@ def test_cifar_download_extracts_only_the_batches(tmp_path, monkeypatch):
 # ---- hostile CIFAR batches: every route numpy's own pickles offer to an array with a dtype that
 # is not plain numbers (bool, ints, uints, floats) must be refused before anything is built.
 
-_RECONSTRUCT = np.zeros(1).__reduce__()[0]     # numpy.(_)core.multiarray._reconstruct
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]  # numpy.(_)core.multiarray._reconstruct
 _FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # numpy.(_)core.numeric._frombuffer
 
 
@@ -328,9 +352,9 @@ def _batch(data, labels=(0,)):
 _HOSTILE_BATCHES = {
     "object-dtype": _batch(_Array((1, (1,), np.dtype("O"), False, b"A" * 8))),
     "object-field-with-refcount-flag": _batch(_Array((1, (1,), _object_field_claiming_references(), False, b"A" * 8))),
-    "float-dtype-setstate-refcount-flag": _batch(_Array((1, (1,), _Dtype(("f8", False, True),
-                                                                          (3, "<", None, None, None, -1, -1, 1)),
-                                                      False, b"A" * 8))),
+    "float-dtype-setstate-refcount-flag": _batch(
+        _Array((1, (1,), _Dtype(("f8", False, True), (3, "<", None, None, None, -1, -1, 1)), False, b"A" * 8))
+    ),
     "void-dtype": _batch(_Array((1, (1,), np.dtype("V8"), False, b"A" * 8))),
     "structured-dtype": _batch(_Array((1, (1,), np.dtype([("a", "u1")]), False, b"A"))),
     "unicode-dtype": _batch(_Array((1, (1,), np.dtype("U2"), False, b"A" * 8))),
@@ -343,8 +367,9 @@ _HOSTILE_BATCHES = {
     "numpy-scalar": _batch(np.float64(1.5)),
     # Written opcode by opcode: BUILD applied to a global itself (setattr(_codecs.encode,
     # "__defaults__", ("utf8",))) would change the reader's own function for every later file.
-    "build-on-an-allowed-global": (b"\x80\x02c_codecs\nencode\nN}X\x0c\x00\x00\x00__defaults__"
-                                   b"X\x04\x00\x00\x00utf8\x85s\x86b."),
+    "build-on-an-allowed-global": (
+        b"\x80\x02c_codecs\nencode\nN}X\x0c\x00\x00\x00__defaults__X\x04\x00\x00\x00utf8\x85s\x86b."
+    ),
 }
 
 
@@ -361,7 +386,9 @@ def test_cifar_refuses_arrays_of_anything_but_plain_numbers(tmp_path, name):
         "try:\n"
         "    load_batch(sys.argv[1])\n"
         "except UnsafePickleError as error:\n"
-        "    print('REFUSED', error)\n", str(path))
+        "    print('REFUSED', error)\n",
+        str(path),
+    )
     assert result.returncode == 0, f"child died (rc {result.returncode}): {result.stdout}{result.stderr}"
     assert "REFUSED" in result.stdout and str(path) in result.stdout, result.stdout + result.stderr
 
@@ -380,8 +407,10 @@ def test_cifar_huge_memo_index_is_refused_without_allocating(tmp_path):
     path = tmp_path / "test_batch"
     path.write_bytes(b"\x80\x02N" + b"r" + (100_000_000).to_bytes(4, "little") + b".")
     from minigrad.io import CorruptFileError
+
     with pytest.raises(CorruptFileError, match="memo index 100000000"):
         from minigrad.data.datasets.cifar import load_batch
+
         load_batch(path)
 
 
@@ -391,20 +420,35 @@ def _cifar_file(tmp_path, batch, protocol=2):
     return path
 
 
-@pytest.mark.parametrize("labels,message", [
-    ([3.7, 1.0], r"labels must be integers.*3\.7"),
-    ([1, 2.0], r"labels must be integers.*2\.0"),
-    (np.array([3.7, 1.0]), "labels must be integers.*float64"),
-    ([1, 10], r"labels outside 0\.\.9"),
-    (np.array([-1, 3], np.int8), r"labels outside 0\.\.9"),
-    ([1, 2 ** 70], r"labels outside 0\.\.9"),
-    ([1, "2"], "labels must be integers"),
-    ([[1], [2]], "labels must be integers"),
-    ([True, False], "labels must be integers"),
-    ([1], "2 images but 1 labels"),
-    (None, "no 'labels'"),
-], ids=["float", "integral-float", "float-array", "ten", "negative", "huge", "string", "nested", "bool",
-        "too-few", "missing"])
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        ([3.7, 1.0], r"labels must be integers.*3\.7"),
+        ([1, 2.0], r"labels must be integers.*2\.0"),
+        (np.array([3.7, 1.0]), "labels must be integers.*float64"),
+        ([1, 10], r"labels outside 0\.\.9"),
+        (np.array([-1, 3], np.int8), r"labels outside 0\.\.9"),
+        ([1, 2**70], r"labels outside 0\.\.9"),
+        ([1, "2"], "labels must be integers"),
+        ([[1], [2]], "labels must be integers"),
+        ([True, False], "labels must be integers"),
+        ([1], "2 images but 1 labels"),
+        (None, "no 'labels'"),
+    ],
+    ids=[
+        "float",
+        "integral-float",
+        "float-array",
+        "ten",
+        "negative",
+        "huge",
+        "string",
+        "nested",
+        "bool",
+        "too-few",
+        "missing",
+    ],
+)
 def test_cifar_refuses_bad_labels_naming_the_file(tmp_path, labels, message):
     from minigrad.data.datasets.cifar import load_batch
 
@@ -417,13 +461,17 @@ def test_cifar_refuses_bad_labels_naming_the_file(tmp_path, labels, message):
     assert str(path) in str(error.value)
 
 
-@pytest.mark.parametrize("data,message", [
-    (np.zeros((2, 3072), np.float32), r"uint8.*float32"),
-    (np.zeros((2, 3071), np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\).*\(2, 3071\)"),
-    (np.zeros(3072 * 2, np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\)"),
-    ([[0] * 3072] * 2, "uint8 array"),
-    (None, "uint8 array"),
-], ids=["float", "short-rows", "flat", "list", "missing"])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (np.zeros((2, 3072), np.float32), r"uint8.*float32"),
+        (np.zeros((2, 3071), np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\).*\(2, 3071\)"),
+        (np.zeros(3072 * 2, np.uint8), r"\(N, 3072\) or \(N, 3, 32, 32\)"),
+        ([[0] * 3072] * 2, "uint8 array"),
+        (None, "uint8 array"),
+    ],
+    ids=["float", "short-rows", "flat", "list", "missing"],
+)
 def test_cifar_refuses_bad_data_naming_the_file(tmp_path, data, message):
     from minigrad.data.datasets.cifar import load_batch
 

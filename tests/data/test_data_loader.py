@@ -1,4 +1,5 @@
 """DataLoader and dataset splitting: coverage, order, reproducibility, workers."""
+
 import numpy as np
 import pytest
 
@@ -56,8 +57,10 @@ def test_workers_give_the_same_batches_as_no_workers(num_workers):
     mg.manual_seed(3)
     plain = [_epoch(DataLoader(data, batch_size=4, shuffle=True, transform=augment)) for _ in range(2)]
     mg.manual_seed(3)
-    threaded = [_epoch(DataLoader(data, batch_size=4, shuffle=True, transform=augment,
-                                  num_workers=num_workers, prefetch=1)) for _ in range(2)]
+    threaded = [
+        _epoch(DataLoader(data, batch_size=4, shuffle=True, transform=augment, num_workers=num_workers, prefetch=1))
+        for _ in range(2)
+    ]
     for epoch_a, epoch_b in zip(plain, threaded):
         assert len(epoch_a) == len(epoch_b) == 10
         for (xa, ya), (xb, yb) in zip(epoch_a, epoch_b):
@@ -98,7 +101,7 @@ def test_sampler_and_collate_fn_and_plain_datasets():
     def collate(samples):
         return np.array([s[1] * 10 for s in samples])
 
-    (batch,), = [b for b in DataLoader(_ListDataset(3), batch_size=3, collate_fn=collate)]
+    ((batch,),) = [b for b in DataLoader(_ListDataset(3), batch_size=3, collate_fn=collate)]
     np.testing.assert_array_equal(batch.numpy(), [0, 10, 20])
 
 

@@ -1,6 +1,7 @@
 """Layer parity with PyTorch: copy a torch module's weights into the minigrad twin through
 ``load_state_dict`` (which also checks that the keys match), run both on the same input,
 and compare outputs, input gradients, parameter gradients and buffers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,16 @@ import minigrad as mg
 torch = pytest.importorskip("torch", reason="layer parity needs PyTorch (pip install torch==2.13.0)")
 
 
-def check_module_parity(ours, theirs, x: np.ndarray, training: bool = True, steps: int = 1,
-                        atol: float = 1e-5, rtol: float = 1e-4, seed: int = 0):
+def check_module_parity(
+    ours,
+    theirs,
+    x: np.ndarray,
+    training: bool = True,
+    steps: int = 1,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    seed: int = 0,
+):
     """Runs ``steps`` forward/backward passes of both modules on ``x`` (plus noise per step)
     and asserts equal outputs, gradients of sum(out * w) and buffers."""
     ours.load_state_dict(theirs.state_dict(), strict=True)
@@ -24,8 +33,13 @@ def check_module_parity(ours, theirs, x: np.ndarray, training: bool = True, step
         xm, xt = mg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
         out, ref = ours(xm), theirs(xt)
         scale = max(1.0, float(np.abs(ref.detach().numpy()).max()))
-        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=atol * scale, rtol=rtol,
-                                   err_msg=f"forward differs from PyTorch (step {step})")
+        np.testing.assert_allclose(
+            out.numpy(),
+            ref.detach().numpy(),
+            atol=atol * scale,
+            rtol=rtol,
+            err_msg=f"forward differs from PyTorch (step {step})",
+        )
         weights = rng.standard_normal(out.shape).astype(np.float32)
         ours.zero_grad()
         theirs.zero_grad()
@@ -37,8 +51,13 @@ def check_module_parity(ours, theirs, x: np.ndarray, training: bool = True, step
             _close(p.grad, theirs_params[name].grad, atol, rtol, f"gradient of {name}")
     theirs_state = theirs.state_dict()
     for name, value in ours.state_dict().items():
-        np.testing.assert_allclose(value.numpy(), theirs_state[name].numpy(), atol=atol, rtol=rtol,
-                                   err_msg=f"{name} differs from PyTorch after {steps} steps")
+        np.testing.assert_allclose(
+            value.numpy(),
+            theirs_state[name].numpy(),
+            atol=atol,
+            rtol=rtol,
+            err_msg=f"{name} differs from PyTorch after {steps} steps",
+        )
 
 
 def _close(ours, theirs, atol, rtol, what):

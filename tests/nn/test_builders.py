@@ -1,5 +1,6 @@
 """The builders a script (or the command line) reaches by name: models.create, optim.create,
 lr_scheduler.create, nn.init.apply, nn.norm_layer and data.standardized_split."""
+
 import numpy as np
 import pytest
 
@@ -15,13 +16,42 @@ def _layout(model):
 
 def test_lenet5_adapts_to_channels_size_norm_and_dropout():
     model = models.lenet5(7, in_channels=3, image_size=32, norm="batch", dropout=0.25)
-    assert _layout(model) == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Conv2d", "BatchNorm2d", "ReLU",
-                              "MaxPool2d", "Flatten", "Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear",
-                              "BatchNorm1d", "ReLU", "Dropout", "Linear"]
+    assert _layout(model) == [
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Dropout",
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
     assert model[9].weight.shape == (120, 576)  # 16 * 6 * 6 features from 32x32 images
     assert model(mg.randn(2, 3, 32, 32)).shape == (2, 7)
-    assert _layout(models.lenet5()) == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
-                                        "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert _layout(models.lenet5()) == [
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
     with pytest.raises(ValueError, match="at least 16x16, got 8x8"):
         models.lenet5(image_size=8)
 
@@ -40,8 +70,18 @@ def test_resnet8_other_norms_keep_the_fused_relu_slot_and_dropout_goes_before_fc
 
 def test_create_by_name_and_its_errors():
     mlp = models.create("mlp", (1, 8, 8), 10, norm="layer", dropout=0.1)
-    assert _layout(mlp) == ["Flatten", "Linear", "LayerNorm", "ReLU", "Dropout", "Linear", "LayerNorm", "ReLU",
-                            "Dropout", "Linear"]
+    assert _layout(mlp) == [
+        "Flatten",
+        "Linear",
+        "LayerNorm",
+        "ReLU",
+        "Dropout",
+        "Linear",
+        "LayerNorm",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
     assert isinstance(models.create("resnet8", (3, 32, 32)).bn1, nn.BatchNorm2d)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
         models.create("vgg", (3, 32, 32))

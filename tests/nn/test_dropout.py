@@ -1,4 +1,5 @@
 """Dropout family, DropConnect and Gaussian noise: statistics in training, exact behaviour in eval."""
+
 import numpy as np
 import pytest
 
@@ -44,9 +45,17 @@ def test_dropout_edges_and_errors():
         nn.Dropout(0.5, mode="sometimes")
 
 
-@pytest.mark.parametrize("make", [nn.Dropout, nn.Dropout2d, lambda p: nn.DropConnect(nn.Linear(2, 2), p),
-                                  lambda p: nn.DropConnectLinear(2, 2, p=p),
-                                  lambda p: F.dropout(mg.ones(2), p), lambda p: F.dropout2d(mg.ones(1, 2, 2), p)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        nn.Dropout,
+        nn.Dropout2d,
+        lambda p: nn.DropConnect(nn.Linear(2, 2), p),
+        lambda p: nn.DropConnectLinear(2, 2, p=p),
+        lambda p: F.dropout(mg.ones(2), p),
+        lambda p: F.dropout2d(mg.ones(1, 2, 2), p),
+    ],
+)
 def test_every_dropout_refuses_the_same_bad_probabilities(make):
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"drop probability must be in \[0, 1\], got"):

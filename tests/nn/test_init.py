@@ -1,4 +1,5 @@
 """Initialisers: sample variances of large tensors within 5% of each formula, fans, gains."""
+
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import init
 
-LINEAR = (400, 1000)   # (out, in): fan_in 1000, fan_out 400
+LINEAR = (400, 1000)  # (out, in): fan_in 1000, fan_out 400
 CONV = (64, 32, 5, 5)  # fan_in 32*25 = 800, fan_out 64*25 = 1600
 
 
@@ -19,20 +20,35 @@ def variance_of(fill, shape, **kwargs):
 
 
 @pytest.mark.parametrize("shape", [LINEAR, CONV], ids=["linear", "conv"])
-@pytest.mark.parametrize("fill,kwargs,expected", [
-    (init.normal_, dict(std=0.01), lambda fi, fo: 1e-4),
-    (init.normal_, dict(std=1.0), lambda fi, fo: 1.0),
-    (init.uniform_, dict(a=-0.3, b=0.3), lambda fi, fo: 0.09 / 3),
-    (init.xavier_uniform_, {}, lambda fi, fo: 2 / (fi + fo)),
-    (init.xavier_normal_, dict(gain=5 / 3), lambda fi, fo: (5 / 3) ** 2 * 2 / (fi + fo)),
-    (init.kaiming_uniform_, dict(nonlinearity="relu"), lambda fi, fo: 2 / fi),
-    (init.kaiming_normal_, dict(nonlinearity="relu"), lambda fi, fo: 2 / fi),
-    (init.kaiming_normal_, dict(mode="fan_out", nonlinearity="relu"), lambda fi, fo: 2 / fo),
-    (init.he_normal_, dict(mode="fan_avg", nonlinearity="relu"), lambda fi, fo: 4 / (fi + fo)),
-    (init.he_uniform_, dict(mode="fan_avg", nonlinearity="relu"), lambda fi, fo: 4 / (fi + fo)),
-    (init.kaiming_uniform_, dict(a=math.sqrt(5)), lambda fi, fo: 1 / (3 * fi)),
-], ids=["small-random", "normal-1", "uniform", "xavier-uniform", "xavier-normal-tanh-gain", "he-uniform",
-        "he-normal", "he-fan-out", "he-fan-avg", "he-uniform-fan-avg", "pytorch-default"])
+@pytest.mark.parametrize(
+    "fill,kwargs,expected",
+    [
+        (init.normal_, dict(std=0.01), lambda fi, fo: 1e-4),
+        (init.normal_, dict(std=1.0), lambda fi, fo: 1.0),
+        (init.uniform_, dict(a=-0.3, b=0.3), lambda fi, fo: 0.09 / 3),
+        (init.xavier_uniform_, {}, lambda fi, fo: 2 / (fi + fo)),
+        (init.xavier_normal_, dict(gain=5 / 3), lambda fi, fo: (5 / 3) ** 2 * 2 / (fi + fo)),
+        (init.kaiming_uniform_, dict(nonlinearity="relu"), lambda fi, fo: 2 / fi),
+        (init.kaiming_normal_, dict(nonlinearity="relu"), lambda fi, fo: 2 / fi),
+        (init.kaiming_normal_, dict(mode="fan_out", nonlinearity="relu"), lambda fi, fo: 2 / fo),
+        (init.he_normal_, dict(mode="fan_avg", nonlinearity="relu"), lambda fi, fo: 4 / (fi + fo)),
+        (init.he_uniform_, dict(mode="fan_avg", nonlinearity="relu"), lambda fi, fo: 4 / (fi + fo)),
+        (init.kaiming_uniform_, dict(a=math.sqrt(5)), lambda fi, fo: 1 / (3 * fi)),
+    ],
+    ids=[
+        "small-random",
+        "normal-1",
+        "uniform",
+        "xavier-uniform",
+        "xavier-normal-tanh-gain",
+        "he-uniform",
+        "he-normal",
+        "he-fan-out",
+        "he-fan-avg",
+        "he-uniform-fan-avg",
+        "pytorch-default",
+    ],
+)
 def test_sample_variance_matches_formula(shape, fill, kwargs, expected):
     fan_in, fan_out = init.calculate_fan_in_and_fan_out(mg.zeros(*shape))
     assert abs(variance_of(fill, shape, **kwargs) / expected(fan_in, fan_out) - 1) < 0.05
@@ -85,7 +101,7 @@ def test_default_layer_inits_are_pytorchs():
         bound = 1 / math.sqrt(fan_in)
         w, b = layer.weight.numpy(), layer.bias.numpy()
         assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
-        assert abs(w.var() / (bound ** 2 / 3) - 1) < 0.05
+        assert abs(w.var() / (bound**2 / 3) - 1) < 0.05
     bn = nn.BatchNorm2d(5)
     np.testing.assert_array_equal(bn.weight.numpy(), np.ones(5))
     np.testing.assert_array_equal(bn.bias.numpy(), np.zeros(5))

@@ -1,5 +1,6 @@
 """Layers without the convolution/normalisation kernels: Linear (fused GEMM op), activations,
 Flatten, Identity — each against PyTorch with identical weights and by float64 gradcheck."""
+
 import numpy as np
 import pytest
 
@@ -27,10 +28,15 @@ def test_linear_rejects_bad_shapes_before_computing():
 
 @pytest.mark.parametrize("training", [True, False])
 def test_linear_module_matches_pytorch(training):
-    check_module_parity(nn.Linear(7, 5), torch.nn.Linear(7, 5), np.random.default_rng(1).standard_normal((6, 7)),
-                        training)
-    check_module_parity(nn.Linear(7, 5, bias=False), torch.nn.Linear(7, 5, bias=False),
-                        np.random.default_rng(2).standard_normal((6, 7)), training)
+    check_module_parity(
+        nn.Linear(7, 5), torch.nn.Linear(7, 5), np.random.default_rng(1).standard_normal((6, 7)), training
+    )
+    check_module_parity(
+        nn.Linear(7, 5, bias=False),
+        torch.nn.Linear(7, 5, bias=False),
+        np.random.default_rng(2).standard_normal((6, 7)),
+        training,
+    )
 
 
 def test_linear_gradcheck():
@@ -60,6 +66,7 @@ def test_activation_and_shape_modules_match_pytorch(ours, theirs):
 
 def test_mlp_matches_pytorch_end_to_end():
     ours = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
-    theirs = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.ReLU(),
-                                 torch.nn.Linear(8, 3))
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    )
     check_module_parity(ours, theirs, np.random.default_rng(4).standard_normal((10, 6)))

@@ -1,5 +1,6 @@
 """The model builders against PyTorch twins, and PyTorch checkpoints (written by the
 safetensors package) loading into them with strict=True."""
+
 import numpy as np
 import pytest
 
@@ -48,8 +49,10 @@ def test_mlp_builder_layout():
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet8"])
 def test_pytorch_checkpoint_loads_with_strict_keys(tmp_path, name):
-    st_torch = pytest.importorskip("safetensors.torch", reason="writing a PyTorch checkpoint needs the "
-                                   "safetensors package (pip install safetensors)")
+    st_torch = pytest.importorskip(
+        "safetensors.torch",
+        reason="writing a PyTorch checkpoint needs the safetensors package (pip install safetensors)",
+    )
     theirs = torch_twins.lenet5() if name == "lenet5" else torch_twins.resnet8()
     shape = (3, 1, 28, 28) if name == "lenet5" else (3, 3, 32, 32)
     theirs.train()

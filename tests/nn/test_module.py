@@ -1,4 +1,5 @@
 """The module system: registration, traversal, modes, freezing, containers, state_dict."""
+
 from collections import OrderedDict
 
 import numpy as np
@@ -22,13 +23,28 @@ class TwoLayer(nn.Module):
 
 def test_registration_and_traversal_order():
     model = TwoLayer()
-    assert [n for n, _ in model.named_parameters()] == ["fc1.weight", "fc1.bias", "bn.weight", "bn.bias",
-                                                         "head.2.weight", "head.2.bias"]
+    assert [n for n, _ in model.named_parameters()] == [
+        "fc1.weight",
+        "fc1.bias",
+        "bn.weight",
+        "bn.bias",
+        "head.2.weight",
+        "head.2.bias",
+    ]
     assert [n for n, _ in model.named_buffers()] == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
     assert [type(m).__name__ for m in model.children()] == ["Linear", "BatchNorm1d", "Sequential"]
     assert [n for n, _ in model.named_modules()] == ["", "fc1", "bn", "head", "head.0", "head.1", "head.2"]
-    assert list(model.state_dict()) == ["fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "bn.running_mean",
-                                        "bn.running_var", "bn.num_batches_tracked", "head.2.weight", "head.2.bias"]
+    assert list(model.state_dict()) == [
+        "fc1.weight",
+        "fc1.bias",
+        "bn.weight",
+        "bn.bias",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+        "head.2.weight",
+        "head.2.bias",
+    ]
     assert model.fc1.weight.requires_grad and isinstance(model.fc1.weight, nn.Parameter)
     assert not model.bn.running_mean.requires_grad
 
@@ -139,8 +155,10 @@ def test_module_list_and_dict_register_parameters():
 
 def test_repr_reads_like_pytorch():
     text = repr(nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU())))
-    assert text == ("Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n"
-                    "  (1): Sequential(\n    (0): ReLU()\n  )\n)")
+    assert text == (
+        "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+        "  (1): Sequential(\n    (0): ReLU()\n  )\n)"
+    )
 
 
 def test_load_state_dict_round_trip_numpy_and_strict_errors():
@@ -181,8 +199,7 @@ def test_to_double_keeps_parameter_objects():
 def test_state_dict_keys_match_pytorch():
     torch = pytest.importorskip("torch", reason="key comparison needs PyTorch")
     ours = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
-    theirs = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
-                                 torch.nn.Linear(8, 2))
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for (name, ours_value), theirs_value in zip(ours.state_dict().items(), theirs.state_dict().values()):
         assert ours_value.shape == tuple(theirs_value.shape), name

@@ -1,5 +1,6 @@
 """Normalisation layers against PyTorch (train and eval, running statistics after several
 steps), float64 gradchecks, and the GroupNorm equivalences."""
+
 import numpy as np
 import pytest
 
@@ -15,15 +16,19 @@ def x_of(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape) * 2 + 0.5
 
 
-@pytest.mark.parametrize("ours,theirs,shape", [
-    (nn.BatchNorm1d(5), T.BatchNorm1d(5), (8, 5)),
-    (nn.BatchNorm1d(5), T.BatchNorm1d(5), (4, 5, 3)),
-    (nn.BatchNorm2d(3), T.BatchNorm2d(3), (4, 3, 5, 5)),
-    (nn.BatchNorm2d(3, momentum=None), T.BatchNorm2d(3, momentum=None), (4, 3, 5, 5)),
-    (nn.BatchNorm2d(3, momentum=0.3, eps=1e-3), T.BatchNorm2d(3, momentum=0.3, eps=1e-3), (4, 3, 5, 5)),
-    (nn.BatchNorm2d(3, affine=False), T.BatchNorm2d(3, affine=False), (4, 3, 5, 5)),
-    (nn.BatchNorm2d(3, track_running_stats=False), T.BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 5)),
-], ids=["bn1d", "bn1d-3d", "bn2d", "bn2d-cumulative", "bn2d-momentum-eps", "bn2d-no-affine", "bn2d-no-tracking"])
+@pytest.mark.parametrize(
+    "ours,theirs,shape",
+    [
+        (nn.BatchNorm1d(5), T.BatchNorm1d(5), (8, 5)),
+        (nn.BatchNorm1d(5), T.BatchNorm1d(5), (4, 5, 3)),
+        (nn.BatchNorm2d(3), T.BatchNorm2d(3), (4, 3, 5, 5)),
+        (nn.BatchNorm2d(3, momentum=None), T.BatchNorm2d(3, momentum=None), (4, 3, 5, 5)),
+        (nn.BatchNorm2d(3, momentum=0.3, eps=1e-3), T.BatchNorm2d(3, momentum=0.3, eps=1e-3), (4, 3, 5, 5)),
+        (nn.BatchNorm2d(3, affine=False), T.BatchNorm2d(3, affine=False), (4, 3, 5, 5)),
+        (nn.BatchNorm2d(3, track_running_stats=False), T.BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 5)),
+    ],
+    ids=["bn1d", "bn1d-3d", "bn2d", "bn2d-cumulative", "bn2d-momentum-eps", "bn2d-no-affine", "bn2d-no-tracking"],
+)
 def test_batch_norm_matches_pytorch_over_several_steps(ours, theirs, shape):
     with torch.no_grad():  # non-trivial affine parameters
         for p in theirs.parameters():
@@ -32,14 +37,21 @@ def test_batch_norm_matches_pytorch_over_several_steps(ours, theirs, shape):
     check_module_parity(ours, theirs, x_of(*shape, seed=1), training=False)
 
 
-@pytest.mark.parametrize("ours,theirs,shape", [
-    (nn.LayerNorm(6), T.LayerNorm(6), (4, 6)),
-    (nn.LayerNorm((3, 4, 4)), T.LayerNorm((3, 4, 4)), (2, 3, 4, 4)),
-    (nn.GroupNorm(2, 4), T.GroupNorm(2, 4), (3, 4, 3, 3)),
-    (nn.InstanceNorm2d(3), T.InstanceNorm2d(3), (2, 3, 4, 4)),
-    (nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
-     T.InstanceNorm2d(3, affine=True, track_running_stats=True), (2, 3, 4, 4)),
-], ids=["ln-1d", "ln-chw", "gn", "in", "in-affine-tracking"])
+@pytest.mark.parametrize(
+    "ours,theirs,shape",
+    [
+        (nn.LayerNorm(6), T.LayerNorm(6), (4, 6)),
+        (nn.LayerNorm((3, 4, 4)), T.LayerNorm((3, 4, 4)), (2, 3, 4, 4)),
+        (nn.GroupNorm(2, 4), T.GroupNorm(2, 4), (3, 4, 3, 3)),
+        (nn.InstanceNorm2d(3), T.InstanceNorm2d(3), (2, 3, 4, 4)),
+        (
+            nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+            T.InstanceNorm2d(3, affine=True, track_running_stats=True),
+            (2, 3, 4, 4),
+        ),
+    ],
+    ids=["ln-1d", "ln-chw", "gn", "in", "in-affine-tracking"],
+)
 def test_per_sample_norms_match_pytorch(ours, theirs, shape):
     with torch.no_grad():
         for p in theirs.parameters():
@@ -48,10 +60,17 @@ def test_per_sample_norms_match_pytorch(ours, theirs, shape):
     check_module_parity(ours, theirs, x_of(*shape, seed=1), training=False)
 
 
-@pytest.mark.parametrize("module,shape", [
-    (nn.BatchNorm1d(3), (5, 3)), (nn.BatchNorm2d(2), (3, 2, 3, 3)), (nn.LayerNorm((2, 3)), (3, 2, 3)),
-    (nn.GroupNorm(2, 4), (2, 4, 2, 2)), (nn.InstanceNorm2d(2, affine=True), (2, 2, 3, 3)),
-], ids=["bn1d", "bn2d", "ln", "gn", "in"])
+@pytest.mark.parametrize(
+    "module,shape",
+    [
+        (nn.BatchNorm1d(3), (5, 3)),
+        (nn.BatchNorm2d(2), (3, 2, 3, 3)),
+        (nn.LayerNorm((2, 3)), (3, 2, 3)),
+        (nn.GroupNorm(2, 4), (2, 4, 2, 2)),
+        (nn.InstanceNorm2d(2, affine=True), (2, 2, 3, 3)),
+    ],
+    ids=["bn1d", "bn2d", "ln", "gn", "in"],
+)
 def test_norm_layers_gradcheck(module, shape):
     for p in module.parameters():
         nn.init.uniform_(p, 0.5, 1.5)
@@ -80,8 +99,9 @@ def test_batch_norm_eval_uses_running_statistics_by_hand():
     np.testing.assert_allclose(bn.running_var.numpy(), [1.5, 4.5])
     assert bn.num_batches_tracked.item() == 1
     bn.eval()
-    np.testing.assert_allclose(bn(x).numpy(), (x.numpy() - [1.0, 2.0]) / np.sqrt(np.array([1.5, 4.5]) + 1e-5),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        bn(x).numpy(), (x.numpy() - [1.0, 2.0]) / np.sqrt(np.array([1.5, 4.5]) + 1e-5), rtol=1e-5
+    )
     assert bn.num_batches_tracked.item() == 1  # eval does not count batches
 
 

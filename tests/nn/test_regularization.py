@@ -1,5 +1,6 @@
 """Weight penalties (values and gradients by hand), parameter selection, weight noise, and
 the two label-smoothing forms of cross_entropy."""
+
 import numpy as np
 import pytest
 
@@ -10,8 +11,14 @@ from minigrad.nn.regularization import elastic_net, l1_penalty, l2_penalty, pena
 
 
 def small_net():
-    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3),
-                         nn.LayerNorm(3), nn.Linear(3, 2, bias=False))
+    return nn.Sequential(
+        nn.Conv2d(1, 2, 3),
+        nn.BatchNorm2d(2),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+        nn.LayerNorm(3),
+        nn.Linear(3, 2, bias=False),
+    )
 
 
 def test_selection_skips_biases_and_normalisation_parameters():
@@ -84,6 +91,7 @@ def test_label_smoothing_lecture_form_by_hand():
     eps = 0.3
     log_probs = logits - np.log(np.exp(logits).sum())
     q = np.array([1 - eps, eps / 2, eps / 2])  # true class 0: 1-eps, each other class eps/(K-1)
-    loss = F.cross_entropy(mg.tensor(logits, dtype="float64"), mg.tensor([0]), label_smoothing=eps,
-                           smoothing_style="others")
+    loss = F.cross_entropy(
+        mg.tensor(logits, dtype="float64"), mg.tensor([0]), label_smoothing=eps, smoothing_style="others"
+    )
     assert loss.item() == pytest.approx(-(q * log_probs).sum()[()], rel=1e-12)

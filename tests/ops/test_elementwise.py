@@ -1,5 +1,6 @@
 """Element-wise ops and activations through the harness: float64 gradcheck (with broadcasting)
 and float32 PyTorch parity."""
+
 import numpy as np
 import pytest
 
@@ -28,14 +29,16 @@ CASES = {
     "mul_broadcast": OpCase(lambda a, b: a * b, lambda a, b: a * b, [(4, 1), (1, 5)]),
     "mul_zero_dim": OpCase(lambda a, b: a * b, lambda a, b: a * b, [(3, 2), ()]),
     "rmul_scalar": OpCase(lambda a: 3.0 * a, lambda a: 3.0 * a, [(4,)]),
-    "div_broadcast": OpCase(lambda a, b: a / b, lambda a, b: a / b, [(3, 4), (4,)],
-                            samplers=[away_from_zero, away_from_zero]),
+    "div_broadcast": OpCase(
+        lambda a, b: a / b, lambda a, b: a / b, [(3, 4), (4,)], samplers=[away_from_zero, away_from_zero]
+    ),
     "rdiv_scalar": OpCase(lambda a: 2.0 / a, lambda a: 2.0 / a, [(6,)], samplers=[away_from_zero]),
-    "pow_tensor_exponent": OpCase(lambda a, b: a ** b, lambda a, b: a ** b, [(3, 4), (4,)],
-                                  samplers=[positive, away_from_zero]),
-    "pow_scalar_exponent": OpCase(lambda a: a ** 3, lambda a: a ** 3, [(3, 4)]),
-    "pow_fractional": OpCase(lambda a: a ** 0.5, lambda a: a ** 0.5, [(3, 4)], samplers=[positive]),
-    "rpow": OpCase(lambda a: 2.0 ** a, lambda a: 2.0 ** a, [(3, 4)]),
+    "pow_tensor_exponent": OpCase(
+        lambda a, b: a**b, lambda a, b: a**b, [(3, 4), (4,)], samplers=[positive, away_from_zero]
+    ),
+    "pow_scalar_exponent": OpCase(lambda a: a**3, lambda a: a**3, [(3, 4)]),
+    "pow_fractional": OpCase(lambda a: a**0.5, lambda a: a**0.5, [(3, 4)], samplers=[positive]),
+    "rpow": OpCase(lambda a: 2.0**a, lambda a: 2.0**a, [(3, 4)]),
     "neg": OpCase(lambda a: -a, lambda a: -a, [(3, 4)]),
     # unary math
     "abs": OpCase(lambda a: abs(a), lambda a: abs(a), [(3, 4)], kink=min_gap),
@@ -44,31 +47,38 @@ CASES = {
     "log": OpCase(lambda a: a.log(), lambda a: a.log(), [(3, 4)], samplers=[positive]),
     "sqrt": OpCase(lambda a: a.sqrt(), lambda a: a.sqrt(), [(3, 4)], samplers=[positive]),
     "clip_both": OpCase(lambda a: a.clip(-0.3, 0.4), lambda a: a.clamp(-0.3, 0.4), [(4, 5)], kink=clip_kink),
-    "clip_min_only": OpCase(lambda a: mg.clip(a, min=-0.3), lambda a: a.clamp(min=-0.3), [(4, 5)],
-                            kink=clip_kink),
-    "clip_max_only": OpCase(lambda a: mg.clip(a, max=0.4), lambda a: a.clamp(max=0.4), [(4, 5)],
-                            kink=clip_kink),
+    "clip_min_only": OpCase(lambda a: mg.clip(a, min=-0.3), lambda a: a.clamp(min=-0.3), [(4, 5)], kink=clip_kink),
+    "clip_max_only": OpCase(lambda a: mg.clip(a, max=0.4), lambda a: a.clamp(max=0.4), [(4, 5)], kink=clip_kink),
     "maximum": OpCase(mg.maximum, torch.maximum if torch else None, [(3, 4), (3, 4)], kink=ties),
     "maximum_broadcast": OpCase(mg.maximum, torch.maximum if torch else None, [(3, 4), (4,)], kink=ties),
     "minimum_broadcast": OpCase(mg.minimum, torch.minimum if torch else None, [(2, 1, 3), (4, 1)], kink=ties),
-    "where": OpCase(lambda a, b: mg.where(COND, a, b), lambda a, b: torch.where(torch.from_numpy(COND), a, b),
-                    [(3, 4), (3, 4)]),
-    "where_broadcast": OpCase(lambda a, b: mg.where(mg.tensor(COND), a, b),
-                              lambda a, b: torch.where(torch.from_numpy(COND), a, b), [(4,), (3, 1)]),
-    "where_scalar_other": OpCase(lambda a: mg.where(COND, a, 0.0),
-                                 lambda a: torch.where(torch.from_numpy(COND), a, 0.0), [(3, 4)]),
+    "where": OpCase(
+        lambda a, b: mg.where(COND, a, b), lambda a, b: torch.where(torch.from_numpy(COND), a, b), [(3, 4), (3, 4)]
+    ),
+    "where_broadcast": OpCase(
+        lambda a, b: mg.where(mg.tensor(COND), a, b),
+        lambda a, b: torch.where(torch.from_numpy(COND), a, b),
+        [(4,), (3, 1)],
+    ),
+    "where_scalar_other": OpCase(
+        lambda a: mg.where(COND, a, 0.0), lambda a: torch.where(torch.from_numpy(COND), a, 0.0), [(3, 4)]
+    ),
     # activations
     "relu": OpCase(lambda a: a.relu(), lambda a: a.relu(), [(4, 5)], kink=min_gap),
-    "leaky_relu": OpCase(lambda a: mg.nn.functional.leaky_relu(a, 0.1), lambda a: F.leaky_relu(a, 0.1),
-                         [(4, 5)], kink=min_gap),
+    "leaky_relu": OpCase(
+        lambda a: mg.nn.functional.leaky_relu(a, 0.1), lambda a: F.leaky_relu(a, 0.1), [(4, 5)], kink=min_gap
+    ),
     "leaky_relu_default": OpCase(lambda a: a.leaky_relu(), lambda a: F.leaky_relu(a), [(4, 5)], kink=min_gap),
     "sigmoid": OpCase(lambda a: a.sigmoid(), lambda a: a.sigmoid(), [(4, 5)]),
     "sigmoid_large": OpCase(lambda a: (a * 40).sigmoid(), lambda a: (a * 40).sigmoid(), [(4, 5)]),
     "tanh": OpCase(lambda a: a.tanh(), lambda a: a.tanh(), [(4, 5)]),
     # a chain mixing several of them, with a constant operand in the middle
-    "composite": OpCase(lambda a, b: ((a * b).tanh() + a.exp() / (1 + b * b)).sqrt(),
-                        lambda a, b: ((a * b).tanh() + a.exp() / (1 + b * b)).sqrt(), [(3, 4), (4,)],
-                        samplers=[positive, positive]),
+    "composite": OpCase(
+        lambda a, b: ((a * b).tanh() + a.exp() / (1 + b * b)).sqrt(),
+        lambda a, b: ((a * b).tanh() + a.exp() / (1 + b * b)).sqrt(),
+        [(3, 4), (4,)],
+        samplers=[positive, positive],
+    ),
 }
 
 
@@ -106,9 +116,17 @@ def test_kink_conventions_match_pytorch():
     np.testing.assert_array_equal(b.grad.numpy(), [0.5, 1.0])
 
 
-@pytest.mark.parametrize("op, reference", [
-    ("__eq__", np.equal), ("__ne__", np.not_equal), ("__lt__", np.less),
-    ("__le__", np.less_equal), ("__gt__", np.greater), ("__ge__", np.greater_equal)])
+@pytest.mark.parametrize(
+    "op, reference",
+    [
+        ("__eq__", np.equal),
+        ("__ne__", np.not_equal),
+        ("__lt__", np.less),
+        ("__le__", np.less_equal),
+        ("__gt__", np.greater),
+        ("__ge__", np.greater_equal),
+    ],
+)
 def test_comparisons_are_boolean_and_record_nothing(op, reference):
     a = mg.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], requires_grad=True)
     b = mg.tensor([2.0, 2.0, 2.0])
@@ -150,7 +168,7 @@ def test_python_scalars_keep_the_tensor_dtype():
     assert (mg.arange(3) + 1).dtype == np.int64
 
 
-@pytest.mark.parametrize("name, fn", [("relu", lambda a, b: (a.relu() * b)), ("add", lambda a, b: a + b)])
+@pytest.mark.parametrize("name, fn", [("relu", lambda a, b: a.relu() * b), ("add", lambda a, b: a + b)])
 def test_compiled_path_for_large_arrays_matches_torch(name, fn):
     """Arrays of 4096+ elements take the multithreaded kernels of csrc/eltwise.cpp (smaller
     ones stay in numpy); their values and gradients equal PyTorch's too."""

@@ -1,5 +1,6 @@
 """matmul through the harness (2-D, batched, broadcast batches, 1-D operands, odd sizes), and the
 compiled GEMM against its scalar reference and numpy."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """Losses in minigrad.nn.functional through the harness: mse_loss, cross_entropy (class and
 probability targets, every reduction, label smoothing), nll_loss, BCE with logits."""
+
 import numpy as np
 import pytest
 
@@ -19,43 +20,83 @@ def uniform01(rng, shape):
 
 CASES = {}
 for reduction in ("mean", "sum", "none"):
-    CASES[f"mse_{reduction}"] = OpCase(lambda a, b, r=reduction: MF.mse_loss(a, b, reduction=r),
-                                       lambda a, b, r=reduction: F.mse_loss(a, b, reduction=r), [(3, 4), (3, 4)])
+    CASES[f"mse_{reduction}"] = OpCase(
+        lambda a, b, r=reduction: MF.mse_loss(a, b, reduction=r),
+        lambda a, b, r=reduction: F.mse_loss(a, b, reduction=r),
+        [(3, 4), (3, 4)],
+    )
     CASES[f"ce_classes_{reduction}"] = OpCase(
         lambda x, y, r=reduction: MF.cross_entropy(x, y, reduction=r),
-        lambda x, y, r=reduction: F.cross_entropy(x, y, reduction=r), [(5, 4)], constants={1: CLASSES})
+        lambda x, y, r=reduction: F.cross_entropy(x, y, reduction=r),
+        [(5, 4)],
+        constants={1: CLASSES},
+    )
     CASES[f"ce_probabilities_{reduction}"] = OpCase(
         lambda x, y, r=reduction: MF.cross_entropy(x, y, reduction=r),
-        lambda x, y, r=reduction: F.cross_entropy(x, y, reduction=r), [(5, 4)], constants={1: PROBS})
-    CASES[f"nll_{reduction}"] = OpCase(lambda x, y, r=reduction: MF.nll_loss(x, y, reduction=r),
-                                       lambda x, y, r=reduction: F.nll_loss(x, y, reduction=r), [(5, 4)],
-                                       constants={1: CLASSES})
+        lambda x, y, r=reduction: F.cross_entropy(x, y, reduction=r),
+        [(5, 4)],
+        constants={1: PROBS},
+    )
+    CASES[f"nll_{reduction}"] = OpCase(
+        lambda x, y, r=reduction: MF.nll_loss(x, y, reduction=r),
+        lambda x, y, r=reduction: F.nll_loss(x, y, reduction=r),
+        [(5, 4)],
+        constants={1: CLASSES},
+    )
     CASES[f"bce_logits_{reduction}"] = OpCase(
         lambda x, y, r=reduction: MF.binary_cross_entropy_with_logits(x, y, reduction=r),
-        lambda x, y, r=reduction: F.binary_cross_entropy_with_logits(x, y, reduction=r), [(3, 4), (3, 4)],
-        samplers=[lambda rng, s: 3 * rng.standard_normal(s), uniform01])
+        lambda x, y, r=reduction: F.binary_cross_entropy_with_logits(x, y, reduction=r),
+        [(3, 4), (3, 4)],
+        samplers=[lambda rng, s: 3 * rng.standard_normal(s), uniform01],
+    )
 
-CASES.update({
-    "ce_label_smoothing_classes": OpCase(lambda x, y: MF.cross_entropy(x, y, label_smoothing=0.2),
-                                         lambda x, y: F.cross_entropy(x, y, label_smoothing=0.2), [(5, 4)],
-                                         constants={1: CLASSES}),
-    "ce_label_smoothing_probabilities_sum": OpCase(
-        lambda x, y: MF.cross_entropy(x, y, reduction="sum", label_smoothing=0.1),
-        lambda x, y: F.cross_entropy(x, y, reduction="sum", label_smoothing=0.1), [(5, 4)], constants={1: PROBS}),
-    "ce_large_logits": OpCase(lambda x, y: MF.cross_entropy(x * 1e3, y), lambda x, y: F.cross_entropy(x * 1e3, y),
-                              [(5, 4)], constants={1: CLASSES}, gradcheck_atol=1e-5),
-    "nll_after_log_softmax": OpCase(lambda x, y: MF.nll_loss(x.log_softmax(axis=1), y),
-                                    lambda x, y: F.nll_loss(x.log_softmax(1), y), [(5, 4)], constants={1: CLASSES}),
-    "bce_logits_hard_labels": OpCase(lambda x, y: MF.binary_cross_entropy_with_logits(x, y),
-                                     lambda x, y: F.binary_cross_entropy_with_logits(x, y), [(6,)],
-                                     constants={1: np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])}),
-    "mse_broadcast_target_constant": OpCase(lambda a: MF.mse_loss(a, mg.tensor([0.5, -1.0, 2.0])),
-                                            lambda a: F.mse_loss(a, torch.tensor([[0.5, -1.0, 2.0]] * 4)), [(4, 3)]),
-    # "others" smoothing has no PyTorch form: gradchecked here, values checked by hand below
-    "ce_label_smoothing_others": OpCase(lambda x, y: MF.cross_entropy(x, y, label_smoothing=0.3,
-                                                                       smoothing_style="others"),
-                                        None, [(5, 4)], constants={1: CLASSES}),
-})
+CASES.update(
+    {
+        "ce_label_smoothing_classes": OpCase(
+            lambda x, y: MF.cross_entropy(x, y, label_smoothing=0.2),
+            lambda x, y: F.cross_entropy(x, y, label_smoothing=0.2),
+            [(5, 4)],
+            constants={1: CLASSES},
+        ),
+        "ce_label_smoothing_probabilities_sum": OpCase(
+            lambda x, y: MF.cross_entropy(x, y, reduction="sum", label_smoothing=0.1),
+            lambda x, y: F.cross_entropy(x, y, reduction="sum", label_smoothing=0.1),
+            [(5, 4)],
+            constants={1: PROBS},
+        ),
+        "ce_large_logits": OpCase(
+            lambda x, y: MF.cross_entropy(x * 1e3, y),
+            lambda x, y: F.cross_entropy(x * 1e3, y),
+            [(5, 4)],
+            constants={1: CLASSES},
+            gradcheck_atol=1e-5,
+        ),
+        "nll_after_log_softmax": OpCase(
+            lambda x, y: MF.nll_loss(x.log_softmax(axis=1), y),
+            lambda x, y: F.nll_loss(x.log_softmax(1), y),
+            [(5, 4)],
+            constants={1: CLASSES},
+        ),
+        "bce_logits_hard_labels": OpCase(
+            lambda x, y: MF.binary_cross_entropy_with_logits(x, y),
+            lambda x, y: F.binary_cross_entropy_with_logits(x, y),
+            [(6,)],
+            constants={1: np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])},
+        ),
+        "mse_broadcast_target_constant": OpCase(
+            lambda a: MF.mse_loss(a, mg.tensor([0.5, -1.0, 2.0])),
+            lambda a: F.mse_loss(a, torch.tensor([[0.5, -1.0, 2.0]] * 4)),
+            [(4, 3)],
+        ),
+        # "others" smoothing has no PyTorch form: gradchecked here, values checked by hand below
+        "ce_label_smoothing_others": OpCase(
+            lambda x, y: MF.cross_entropy(x, y, label_smoothing=0.3, smoothing_style="others"),
+            None,
+            [(5, 4)],
+            constants={1: CLASSES},
+        ),
+    }
+)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -85,8 +126,9 @@ def test_label_smoothing_styles_differ_as_documented():
     q_uniform = (1 - eps) * onehot + eps / 4
     q_others = (1 - eps) * onehot + (1 - onehot) * eps / 3
     for style, q in (("uniform", q_uniform), ("others", q_others)):
-        loss = MF.cross_entropy(mg.tensor(logits), CLASSES, reduction="none", label_smoothing=eps,
-                                smoothing_style=style)
+        loss = MF.cross_entropy(
+            mg.tensor(logits), CLASSES, reduction="none", label_smoothing=eps, smoothing_style=style
+        )
         np.testing.assert_allclose(loss.numpy(), -(q * log_probs).sum(axis=1), rtol=1e-12)
     assert not np.allclose(q_uniform, q_others)
 
@@ -110,17 +152,20 @@ def test_cross_entropy_with_a_target_that_is_itself_computed():
     assert x.grad is not None and teacher.grad is None
 
 
-@pytest.mark.parametrize("call", [
-    lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 4, 1])),
-    lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, -1, 1])),
-    lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 1])),
-    lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 1, 2]), reduction="avg"),
-    lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 1, 2]), label_smoothing=1.5),
-    lambda: MF.cross_entropy(mg.randn(3, 4, 2), np.array([0, 1, 2])),
-    lambda: MF.nll_loss(mg.randn(3, 4), np.array([0, 1, 9])),
-    lambda: MF.binary_cross_entropy_with_logits(mg.randn(3), mg.rand(4)),
-    lambda: MF.mse_loss(mg.randn(3), mg.randn(3), reduction="avg"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 4, 1])),
+        lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, -1, 1])),
+        lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 1])),
+        lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 1, 2]), reduction="avg"),
+        lambda: MF.cross_entropy(mg.randn(3, 4), np.array([0, 1, 2]), label_smoothing=1.5),
+        lambda: MF.cross_entropy(mg.randn(3, 4, 2), np.array([0, 1, 2])),
+        lambda: MF.nll_loss(mg.randn(3, 4), np.array([0, 1, 9])),
+        lambda: MF.binary_cross_entropy_with_logits(mg.randn(3), mg.rand(4)),
+        lambda: MF.mse_loss(mg.randn(3), mg.randn(3), reduction="avg"),
+    ],
+)
 def test_losses_reject_bad_targets(call):
     with pytest.raises(ValueError):
         call()

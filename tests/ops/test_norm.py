@@ -1,5 +1,6 @@
 """Normalisation ops (minigrad/ops/norm.py) through the op harness: float64 gradcheck and
 PyTorch parity, plus running statistics, the group-norm equivalences and input errors."""
+
 import numpy as np
 import pytest
 
@@ -40,6 +41,7 @@ def bn_case(shape, training, affine, relu=False, weight_only=False):
     shapes = [shape] + ([(c,)] if weight_only else [(c,), (c,)] if affine else [])
     kink = None
     if relu:  # resample when a pre-ReLU output sits at the kink
+
         def kink(arrays):
             x = arrays[0]
             axes = (0,) + tuple(range(2, x.ndim))
@@ -52,24 +54,32 @@ def bn_case(shape, training, affine, relu=False, weight_only=False):
             if affine:
                 y = y * arrays[1].reshape(bshape) + (arrays[2].reshape(bshape) if len(arrays) > 2 else 0)
             return bool((np.abs(y) < 1e-3).any())
+
     return OpCase(ours, theirs, shapes, kink=kink)
 
 
 def channel_affine(name, op, torch_op, shape, affine, **options):
     c = shape[1]
     shapes = [shape] + ([(c,), (c,)] if affine else [])
-    return OpCase(lambda x, *p: op(x, *p, **options) if p else op(x, **options),
-                  lambda x, *p: torch_op(x, *p, **options) if p else torch_op(x, **options), shapes)
+    return OpCase(
+        lambda x, *p: op(x, *p, **options) if p else op(x, **options),
+        lambda x, *p: torch_op(x, *p, **options) if p else torch_op(x, **options),
+        shapes,
+    )
 
 
 def _group_norm(num_groups):
-    return (lambda x, w=None, b=None: F.group_norm(x, num_groups, w, b),
-            lambda x, w=None, b=None: TF.group_norm(x, num_groups, w, b))
+    return (
+        lambda x, w=None, b=None: F.group_norm(x, num_groups, w, b),
+        lambda x, w=None, b=None: TF.group_norm(x, num_groups, w, b),
+    )
 
 
 def _instance_norm():
-    return (lambda x, w=None, b=None: F.instance_norm(x, weight=w, bias=b),
-            lambda x, w=None, b=None: TF.instance_norm(x, weight=w, bias=b))
+    return (
+        lambda x, w=None, b=None: F.instance_norm(x, weight=w, bias=b),
+        lambda x, w=None, b=None: TF.instance_norm(x, weight=w, bias=b),
+    )
 
 
 def _instance_norm_running():
@@ -80,6 +90,7 @@ def _instance_norm_running():
     def theirs(x):
         rm, rv = running(3, x, "torch")
         return TF.instance_norm(x, rm, rv, use_input_stats=False)
+
     return OpCase(ours, theirs, [(2, 3, 4, 4)])
 
 
@@ -98,13 +109,15 @@ CASES = {
     "bn_eval_4d_affine": bn_case((3, 4, 3, 5), False, True),
     "bn_eval_4d_plain": bn_case((3, 4, 3, 5), False, False),
     "bn_eval_4d_relu": bn_case((3, 4, 3, 5), False, True, relu=True),
-    "layer_norm_last": OpCase(lambda x, w, b: F.layer_norm(x, 6, w, b),
-                              lambda x, w, b: TF.layer_norm(x, (6,), w, b), [(5, 6), (6,), (6,)]),
-    "layer_norm_chw": OpCase(lambda x, w, b: F.layer_norm(x, (3, 4, 4), w, b),
-                             lambda x, w, b: TF.layer_norm(x, (3, 4, 4), w, b),
-                             [(2, 3, 4, 4), (3, 4, 4), (3, 4, 4)]),
-    "layer_norm_plain": OpCase(lambda x: F.layer_norm(x, (4, 5)),
-                               lambda x: TF.layer_norm(x, (4, 5)), [(2, 3, 4, 5)]),
+    "layer_norm_last": OpCase(
+        lambda x, w, b: F.layer_norm(x, 6, w, b), lambda x, w, b: TF.layer_norm(x, (6,), w, b), [(5, 6), (6,), (6,)]
+    ),
+    "layer_norm_chw": OpCase(
+        lambda x, w, b: F.layer_norm(x, (3, 4, 4), w, b),
+        lambda x, w, b: TF.layer_norm(x, (3, 4, 4), w, b),
+        [(2, 3, 4, 4), (3, 4, 4), (3, 4, 4)],
+    ),
+    "layer_norm_plain": OpCase(lambda x: F.layer_norm(x, (4, 5)), lambda x: TF.layer_norm(x, (4, 5)), [(2, 3, 4, 5)]),
     "group_norm_3_affine": OpCase(*_group_norm(3), [(2, 6, 3, 3), (6,), (6,)]),
     "group_norm_1_plain": OpCase(*_group_norm(1), [(2, 6, 3, 3)]),
     "group_norm_6_affine": OpCase(*_group_norm(6), [(2, 6, 3, 3), (6,), (6,)]),
@@ -137,8 +150,12 @@ def test_batch_norm_running_stats_match_torch_after_several_steps():
         np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5, atol=1e-6)
         # and evaluation with those statistics matches too
         x = rng.standard_normal(shape).astype(np.float32)
-        np.testing.assert_allclose(F.batch_norm(mg.tensor(x), rm, rv).numpy(),
-                                   TF.batch_norm(torch.from_numpy(x), trm, trv).numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            F.batch_norm(mg.tensor(x), rm, rv).numpy(),
+            TF.batch_norm(torch.from_numpy(x), trm, trv).numpy(),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_batch_norm_running_var_uses_unbiased_variance():
@@ -176,10 +193,12 @@ def test_group_norm_one_group_is_layer_norm_and_c_groups_is_instance_norm():
     x = mg.tensor(rng.standard_normal((3, 4, 5, 5)))
     w, b = mg.tensor(rng.standard_normal(4)), mg.tensor(rng.standard_normal(4))
     expand = lambda v: mg.tensor(np.broadcast_to(v.numpy()[:, None, None], (4, 5, 5)).copy())  # noqa: E731
-    np.testing.assert_allclose(F.group_norm(x, 1, w, b).numpy(),
-                               F.layer_norm(x, (4, 5, 5), expand(w), expand(b)).numpy(), atol=1e-12)
-    np.testing.assert_allclose(F.group_norm(x, 4, w, b).numpy(),
-                               F.instance_norm(x, weight=w, bias=b).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        F.group_norm(x, 1, w, b).numpy(), F.layer_norm(x, (4, 5, 5), expand(w), expand(b)).numpy(), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        F.group_norm(x, 4, w, b).numpy(), F.instance_norm(x, weight=w, bias=b).numpy(), atol=1e-12
+    )
 
 
 def test_instance_norm_running_stats_match_torch():
@@ -194,19 +213,42 @@ def test_instance_norm_running_stats_match_torch():
     np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: F.batch_norm(mg.randn(1, 3), None, None, training=True), ValueError, "more than 1 value"),
-    (lambda: F.batch_norm(mg.randn(1, 3, 1, 1), mg.zeros(3), mg.ones(3), training=True), ValueError, "more than 1 value"),
-    (lambda: F.batch_norm(mg.randn(4, 3), None, None), ValueError, "required when training=False"),
-    (lambda: F.batch_norm(mg.randn(4, 3), None, None, mg.ones(4), training=True), ValueError, "weight must have shape (3,)"),
-    (lambda: F.batch_norm(mg.randn(4), None, None, training=True), ValueError, "at least 2 dimensions"),
-    (lambda: F.batch_norm(mg.randn(4, 3), mg.zeros(3), mg.ones(3), training=True, momentum=None), ValueError, "num_batches_tracked"),
-    (lambda: F.batch_norm(mg.randn(4, 3), None, None, mg.ones(3, dtype=np.float64), training=True), TypeError, "float64"),
-    (lambda: F.batch_norm(mg.tensor(np.ones((4, 3), np.int64)), None, None, training=True), TypeError, "float32 or float64"),
-    (lambda: F.layer_norm(mg.randn(4, 3), (4,)), ValueError, "trailing dimensions"),
-    (lambda: F.group_norm(mg.randn(2, 6, 2), 4), ValueError, "cannot be split"),
-    (lambda: F.instance_norm(mg.randn(2, 3, 1, 1)), ValueError, "more than 1 spatial element"),
-])
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: F.batch_norm(mg.randn(1, 3), None, None, training=True), ValueError, "more than 1 value"),
+        (
+            lambda: F.batch_norm(mg.randn(1, 3, 1, 1), mg.zeros(3), mg.ones(3), training=True),
+            ValueError,
+            "more than 1 value",
+        ),
+        (lambda: F.batch_norm(mg.randn(4, 3), None, None), ValueError, "required when training=False"),
+        (
+            lambda: F.batch_norm(mg.randn(4, 3), None, None, mg.ones(4), training=True),
+            ValueError,
+            "weight must have shape (3,)",
+        ),
+        (lambda: F.batch_norm(mg.randn(4), None, None, training=True), ValueError, "at least 2 dimensions"),
+        (
+            lambda: F.batch_norm(mg.randn(4, 3), mg.zeros(3), mg.ones(3), training=True, momentum=None),
+            ValueError,
+            "num_batches_tracked",
+        ),
+        (
+            lambda: F.batch_norm(mg.randn(4, 3), None, None, mg.ones(3, dtype=np.float64), training=True),
+            TypeError,
+            "float64",
+        ),
+        (
+            lambda: F.batch_norm(mg.tensor(np.ones((4, 3), np.int64)), None, None, training=True),
+            TypeError,
+            "float32 or float64",
+        ),
+        (lambda: F.layer_norm(mg.randn(4, 3), (4,)), ValueError, "trailing dimensions"),
+        (lambda: F.group_norm(mg.randn(2, 6, 2), 4), ValueError, "cannot be split"),
+        (lambda: F.instance_norm(mg.randn(2, 3, 1, 1)), ValueError, "more than 1 spatial element"),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
         call()

@@ -1,5 +1,6 @@
 """Reductions (all axes, one axis, several axes, negative axes, keepdims) and the softmax
 family through the harness; argmax and large-logit stability by hand."""
+
 import numpy as np
 import pytest
 
@@ -21,41 +22,52 @@ def reduction_cases(name, ours, theirs, **options):
             dims = tuple(range(len(SHAPE))) if axis is None else (axis,) if isinstance(axis, int) else axis
             cases[f"{name}_{pattern}{'_keepdims' if keepdims else ''}"] = OpCase(
                 lambda a, axis=axis, keepdims=keepdims: ours(a, axis, keepdims),
-                lambda a, dims=dims, keepdims=keepdims: theirs(a, dims, keepdims), [SHAPE], **options)
+                lambda a, dims=dims, keepdims=keepdims: theirs(a, dims, keepdims),
+                [SHAPE],
+                **options,
+            )
     return cases
 
 
 CASES = {
     **reduction_cases("sum", lambda a, ax, kd: a.sum(axis=ax, keepdims=kd), lambda t, d, kd: t.sum(d, keepdim=kd)),
-    **reduction_cases("mean", lambda a, ax, kd: a.mean(axis=ax, keepdims=kd),
-                      lambda t, d, kd: t.mean(d, keepdim=kd)),
-    **reduction_cases("max", lambda a, ax, kd: a.max(axis=ax, keepdims=kd),
-                      lambda t, d, kd: t.amax(d, keepdim=kd), kink=ties),
-    **reduction_cases("min", lambda a, ax, kd: a.min(axis=ax, keepdims=kd),
-                      lambda t, d, kd: t.amin(d, keepdim=kd), kink=ties),
-    **reduction_cases("var", lambda a, ax, kd: a.var(axis=ax, keepdims=kd),
-                      lambda t, d, kd: t.var(d, keepdim=kd)),
-    **reduction_cases("var_population", lambda a, ax, kd: a.var(axis=ax, correction=0, keepdims=kd),
-                      lambda t, d, kd: t.var(d, correction=0, keepdim=kd)),
-    **reduction_cases("std", lambda a, ax, kd: a.std(axis=ax, keepdims=kd),
-                      lambda t, d, kd: t.std(d, keepdim=kd)),
-    **reduction_cases("std_population", lambda a, ax, kd: mg.std(a, axis=ax, correction=0, keepdims=kd),
-                      lambda t, d, kd: t.std(d, correction=0, keepdim=kd)),
-    **reduction_cases("logsumexp", lambda a, ax, kd: a.logsumexp(axis=ax, keepdims=kd),
-                      lambda t, d, kd: t.logsumexp(d, keepdim=kd)),
+    **reduction_cases("mean", lambda a, ax, kd: a.mean(axis=ax, keepdims=kd), lambda t, d, kd: t.mean(d, keepdim=kd)),
+    **reduction_cases(
+        "max", lambda a, ax, kd: a.max(axis=ax, keepdims=kd), lambda t, d, kd: t.amax(d, keepdim=kd), kink=ties
+    ),
+    **reduction_cases(
+        "min", lambda a, ax, kd: a.min(axis=ax, keepdims=kd), lambda t, d, kd: t.amin(d, keepdim=kd), kink=ties
+    ),
+    **reduction_cases("var", lambda a, ax, kd: a.var(axis=ax, keepdims=kd), lambda t, d, kd: t.var(d, keepdim=kd)),
+    **reduction_cases(
+        "var_population",
+        lambda a, ax, kd: a.var(axis=ax, correction=0, keepdims=kd),
+        lambda t, d, kd: t.var(d, correction=0, keepdim=kd),
+    ),
+    **reduction_cases("std", lambda a, ax, kd: a.std(axis=ax, keepdims=kd), lambda t, d, kd: t.std(d, keepdim=kd)),
+    **reduction_cases(
+        "std_population",
+        lambda a, ax, kd: mg.std(a, axis=ax, correction=0, keepdims=kd),
+        lambda t, d, kd: t.std(d, correction=0, keepdim=kd),
+    ),
+    **reduction_cases(
+        "logsumexp", lambda a, ax, kd: a.logsumexp(axis=ax, keepdims=kd), lambda t, d, kd: t.logsumexp(d, keepdim=kd)
+    ),
     "sum_dim_keyword": OpCase(lambda a: a.sum(dim=0), lambda t: t.sum(dim=0), [SHAPE]),
     "mean_of_vector": OpCase(lambda a: mg.mean(a), lambda t: t.mean(), [(7,)]),
     "sum_of_scalar": OpCase(lambda a: a.sum(), lambda t: t.sum(), [()]),
     "var_correction_2": OpCase(lambda a: a.var(axis=1, correction=2), lambda t: t.var(1, correction=2), [(3, 5)]),
-    "max_then_broadcast": OpCase(lambda a: a - a.max(axis=1, keepdims=True),
-                                 lambda t: t - t.amax(1, keepdim=True), [(3, 4)], kink=ties),
+    "max_then_broadcast": OpCase(
+        lambda a: a - a.max(axis=1, keepdims=True), lambda t: t - t.amax(1, keepdim=True), [(3, 4)], kink=ties
+    ),
     "softmax_last": OpCase(lambda a: a.softmax(), lambda t: t.softmax(-1), [(3, 5)]),
     "softmax_axis0": OpCase(lambda a: mg.softmax(a, axis=0), lambda t: t.softmax(0), [(3, 5)]),
     "softmax_dim1_3d": OpCase(lambda a: mg.softmax(a, dim=1), lambda t: t.softmax(1), [(2, 3, 4)]),
     "log_softmax_last": OpCase(lambda a: a.log_softmax(), lambda t: t.log_softmax(-1), [(3, 5)]),
     "log_softmax_axis0": OpCase(lambda a: mg.log_softmax(a, axis=0), lambda t: t.log_softmax(0), [(3, 5)]),
-    "log_softmax_dim1_3d": OpCase(lambda a: mg.nn.functional.log_softmax(a, dim=1),
-                                  lambda t: F.log_softmax(t, dim=1), [(2, 3, 4)]),
+    "log_softmax_dim1_3d": OpCase(
+        lambda a: mg.nn.functional.log_softmax(a, dim=1), lambda t: F.log_softmax(t, dim=1), [(2, 3, 4)]
+    ),
 }
 
 

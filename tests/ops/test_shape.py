@@ -1,6 +1,7 @@
 """Shape ops through the harness: reshape/view, flatten, transpose/permute/.T, indexing
 (ints, slices, None, Ellipsis, integer arrays with repeats, boolean masks), concat/stack, pad,
 expand/broadcast_to, squeeze/unsqueeze."""
+
 import numpy as np
 import pytest
 
@@ -47,24 +48,26 @@ CASES = {
     "index_int_array_repeated": OpCase(lambda a: a[REPEATED], lambda a: a[torch.from_numpy(REPEATED)], [(3, 4)]),
     "index_list_repeated": OpCase(lambda a: a[[1, 1, 0]], lambda a: a[[1, 1, 0]], [(3, 4)]),
     "index_tensor": OpCase(lambda a: a[mg.tensor(REPEATED)], lambda a: a[torch.from_numpy(REPEATED)], [(3, 4)]),
-    "index_two_arrays": OpCase(lambda a: a[ROWS, COLS],
-                               lambda a: a[torch.from_numpy(ROWS), torch.from_numpy(COLS)], [(3, 4)]),
-    "index_slice_and_array": OpCase(lambda a: a[:, REPEATED[:4]],
-                                    lambda a: a[:, torch.from_numpy(REPEATED[:4])], [(2, 3, 4)]),
+    "index_two_arrays": OpCase(
+        lambda a: a[ROWS, COLS], lambda a: a[torch.from_numpy(ROWS), torch.from_numpy(COLS)], [(3, 4)]
+    ),
+    "index_slice_and_array": OpCase(
+        lambda a: a[:, REPEATED[:4]], lambda a: a[:, torch.from_numpy(REPEATED[:4])], [(2, 3, 4)]
+    ),
     "index_bool_mask": OpCase(lambda a: a[MASK], lambda a: a[torch.from_numpy(MASK)], [(3, 4)]),
     "index_bool_rows": OpCase(lambda a: a[MASK[:, 0]], lambda a: a[torch.from_numpy(MASK[:, 0])], [(3, 4)]),
-    "concat": OpCase(lambda a, b: mg.concat([a, b], axis=1), lambda a, b: torch.cat([a, b], dim=1),
-                     [(2, 3), (2, 4)]),
-    "concat_three_negative_axis": OpCase(lambda a, b, c: mg.cat([a, b, c], dim=-1),
-                                         lambda a, b, c: torch.cat([a, b, c], dim=-1),
-                                         [(2, 1), (2, 3), (2, 2)]),
+    "concat": OpCase(lambda a, b: mg.concat([a, b], axis=1), lambda a, b: torch.cat([a, b], dim=1), [(2, 3), (2, 4)]),
+    "concat_three_negative_axis": OpCase(
+        lambda a, b, c: mg.cat([a, b, c], dim=-1),
+        lambda a, b, c: torch.cat([a, b, c], dim=-1),
+        [(2, 1), (2, 3), (2, 2)],
+    ),
     "stack": OpCase(lambda a, b: mg.stack([a, b]), lambda a, b: torch.stack([a, b]), [(2, 3), (2, 3)]),
-    "stack_last": OpCase(lambda a, b: mg.stack([a, b], axis=-1), lambda a, b: torch.stack([a, b], dim=-1),
-                         [(2, 3), (2, 3)]),
-    "pad_pairs": OpCase(lambda a: a.pad(((1, 0), (2, 1))), lambda a: F.pad(a, torch_pad(((1, 0), (2, 1)))),
-                        [(2, 3)]),
-    "pad_int_value": OpCase(lambda a: mg.pad(a, 1, value=0.5), lambda a: F.pad(a, [1, 1, 1, 1], value=0.5),
-                            [(2, 3)]),
+    "stack_last": OpCase(
+        lambda a, b: mg.stack([a, b], axis=-1), lambda a, b: torch.stack([a, b], dim=-1), [(2, 3), (2, 3)]
+    ),
+    "pad_pairs": OpCase(lambda a: a.pad(((1, 0), (2, 1))), lambda a: F.pad(a, torch_pad(((1, 0), (2, 1)))), [(2, 3)]),
+    "pad_int_value": OpCase(lambda a: mg.pad(a, 1, value=0.5), lambda a: F.pad(a, [1, 1, 1, 1], value=0.5), [(2, 3)]),
     "pad_one_pair": OpCase(lambda a: mg.pad(a, (0, 2)), lambda a: F.pad(a, [0, 2, 0, 2, 0, 2]), [(1, 2, 2)]),
     "expand": same(lambda a: a.expand(2, 3, 4))((3, 1)),
     "expand_minus_one": same(lambda a: a.expand(-1, 4))((3, 1)),

@@ -1,4 +1,5 @@
 """Small problems run side by side in minigrad and PyTorch from identical starting values."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,12 @@ def mlp_data(dtype, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((16, 10)).astype(dtype)
     y = rng.integers(0, 4, 16)
-    start = {"w1": (rng.standard_normal((10, 8)) / np.sqrt(10)).astype(dtype),
-             "b1": (0.1 * rng.standard_normal(8)).astype(dtype),
-             "w2": (rng.standard_normal((8, 4)) / 3).astype(dtype),
-             "b2": np.zeros(4, dtype)}
+    start = {
+        "w1": (rng.standard_normal((10, 8)) / np.sqrt(10)).astype(dtype),
+        "b1": (0.1 * rng.standard_normal(8)).astype(dtype),
+        "w2": (rng.standard_normal((8, 4)) / 3).astype(dtype),
+        "b2": np.zeros(4, dtype),
+    }
     return (x, y), start
 
 
@@ -40,12 +43,15 @@ def mlp_loss(lib, data, p):
     x, y = data
     h = (x @ p["w1"] + p["b1"]).relu()
     logits = h @ p["w2"] + p["b2"]
-    return (F.cross_entropy(logits, y) if lib == "minigrad"
-            else __import__("torch").nn.functional.cross_entropy(logits, y))
+    return (
+        F.cross_entropy(logits, y) if lib == "minigrad" else __import__("torch").nn.functional.cross_entropy(logits, y)
+    )
 
 
-PROBLEMS = {"least_squares": (least_squares_data, least_squares_loss, [["w"], ["b"]]),
-            "mlp": (mlp_data, mlp_loss, [["w1", "b1"], ["w2", "b2"]])}
+PROBLEMS = {
+    "least_squares": (least_squares_data, least_squares_loss, [["w"], ["b"]]),
+    "mlp": (mlp_data, mlp_loss, [["w1", "b1"], ["w2", "b2"]]),
+}
 
 
 @contextlib.contextmanager
@@ -63,6 +69,7 @@ def make_params(lib, start):
     if lib == "minigrad":
         return {k: mg.tensor(v, requires_grad=True) for k, v in start.items()}
     import torch
+
     return {k: torch.tensor(v, requires_grad=True) for k, v in start.items()}
 
 
@@ -80,6 +87,7 @@ def train(lib, problem, opt_cls, kwargs, overrides, dtype, steps=STEPS, data_see
     data, start = make_data(dtype, data_seed)
     if lib == "torch":
         import torch
+
         data = tuple(torch.tensor(d) for d in data)
     params = make_params(lib, start)
     opt = opt_cls(param_groups(params, names, overrides), **kwargs)

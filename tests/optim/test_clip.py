@@ -1,4 +1,5 @@
 """Gradient clipping against torch.nn.utils."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The optimisation lecture's claims on classic 2-D problems, measured with minigrad.optim."""
+
 import numpy as np
 
 import minigrad as mg
@@ -68,6 +69,5 @@ def test_sgd_stalls_at_the_saddle_and_adaptive_methods_leave_it():
 
     assert escaped(lambda p: optim.SGD(p, lr=lr)) < 1e-3
     assert escaped(lambda p: optim.SGD(p, lr=lr, momentum=0.9)) < 1e-3
-    for make in (lambda p: optim.Adagrad(p, lr=0.1), lambda p: optim.RMSprop(p, lr=lr),
-                 lambda p: optim.Adam(p, lr=lr)):
+    for make in (lambda p: optim.Adagrad(p, lr=0.1), lambda p: optim.RMSprop(p, lr=lr), lambda p: optim.Adam(p, lr=lr)):
         assert escaped(make) > 0.1

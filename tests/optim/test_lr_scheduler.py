@@ -1,4 +1,5 @@
 """Every schedule's learning-rate sequence equals PyTorch's over 100 epochs (two groups)."""
+
 import math
 
 import numpy as np

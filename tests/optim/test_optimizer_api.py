@@ -1,4 +1,5 @@
 """The Optimizer contract: groups, state dicts, zero_grad, closures, versions, validation."""
+
 import numpy as np
 import pytest
 
@@ -7,21 +8,25 @@ from minigrad import optim
 
 from problems import train
 
-OPTIMIZERS = [(optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
-              (optim.Adagrad, dict(lr=0.1)),
-              (optim.RMSprop, dict(lr=1e-3, centered=True, momentum=0.5)),
-              (optim.Adadelta, dict()),
-              (optim.Adam, dict(lr=2e-3, amsgrad=True)),
-              (optim.AdamW, dict(lr=2e-3)),
-              (optim.NAdam, dict(lr=2e-3))]
+OPTIMIZERS = [
+    (optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    (optim.Adagrad, dict(lr=0.1)),
+    (optim.RMSprop, dict(lr=1e-3, centered=True, momentum=0.5)),
+    (optim.Adadelta, dict()),
+    (optim.Adam, dict(lr=2e-3, amsgrad=True)),
+    (optim.AdamW, dict(lr=2e-3)),
+    (optim.NAdam, dict(lr=2e-3)),
+]
 
 
 def _mlp(seed=0):
     rng = np.random.default_rng(seed)
     x = mg.tensor(rng.standard_normal((16, 5)).astype(np.float32))
     y = rng.integers(0, 3, 16)
-    params = [mg.tensor(rng.standard_normal(s).astype(np.float32) * 0.5, requires_grad=True)
-              for s in ((5, 8), (8,), (8, 3), (3,))]
+    params = [
+        mg.tensor(rng.standard_normal(s).astype(np.float32) * 0.5, requires_grad=True)
+        for s in ((5, 8), (8,), (8, 3), (3,))
+    ]
     return x, y, params
 
 
@@ -85,22 +90,25 @@ def test_load_state_dict_with_wrong_shapes_raises():
         optim.Adam(params[:2]).load_state_dict(saved)
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: optim.SGD(p, lr=-0.1),
-    lambda p: optim.SGD(p, lr=0.1, momentum=-0.5),
-    lambda p: optim.SGD(p, lr=0.1, nesterov=True),
-    lambda p: optim.Adam(p, betas=(1.0, 0.999)),
-    lambda p: optim.Adam(p, betas=(0.9, -0.1)),
-    lambda p: optim.Adam(p, eps=0.0),
-    lambda p: optim.AdamW(p, weight_decay=-1e-2),
-    lambda p: optim.Adagrad(p, eps=-1e-10),
-    lambda p: optim.Adagrad(p, lr_decay=-1.0),
-    lambda p: optim.RMSprop(p, alpha=1.5),
-    lambda p: optim.RMSprop(p, eps=0.0),
-    lambda p: optim.Adadelta(p, rho=1.1),
-    lambda p: optim.NAdam(p, momentum_decay=-1.0),
-    lambda p: optim.Adam([{"params": p[:1]}, {"params": p[1:], "lr": -1.0}]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=-0.1),
+        lambda p: optim.SGD(p, lr=0.1, momentum=-0.5),
+        lambda p: optim.SGD(p, lr=0.1, nesterov=True),
+        lambda p: optim.Adam(p, betas=(1.0, 0.999)),
+        lambda p: optim.Adam(p, betas=(0.9, -0.1)),
+        lambda p: optim.Adam(p, eps=0.0),
+        lambda p: optim.AdamW(p, weight_decay=-1e-2),
+        lambda p: optim.Adagrad(p, eps=-1e-10),
+        lambda p: optim.Adagrad(p, lr_decay=-1.0),
+        lambda p: optim.RMSprop(p, alpha=1.5),
+        lambda p: optim.RMSprop(p, eps=0.0),
+        lambda p: optim.Adadelta(p, rho=1.1),
+        lambda p: optim.NAdam(p, momentum_decay=-1.0),
+        lambda p: optim.Adam([{"params": p[:1]}, {"params": p[1:], "lr": -1.0}]),
+    ],
+)
 def test_invalid_hyperparameters_raise(make):
     _, _, params = _mlp()
     with pytest.raises(ValueError):
@@ -192,8 +200,9 @@ def test_mixed_dtypes_in_one_group():
 def test_adam_without_bias_correction_is_the_lecture_adam():
     """bias_correction=False: m, v start at zero and are used as they are, so the first step
     is lr (1 - beta1) g / (sqrt(1 - beta2) |g|) ~ 3.16 lr, not lr."""
-    ours = train("minigrad", "least_squares", optim.Adam, dict(lr=1e-3, bias_correction=False),
-                 [{}], np.float64, steps=50)
+    ours = train(
+        "minigrad", "least_squares", optim.Adam, dict(lr=1e-3, bias_correction=False), [{}], np.float64, steps=50
+    )
     rng_data = __import__("problems").least_squares_data(np.float64)
     (a, y), start = rng_data
     w, b = start["w"].copy(), start["b"].copy()

@@ -1,6 +1,7 @@
 """The lecture's momentum (v <- rho v - eta g, theta <- theta + v) and PyTorch's
 (b <- rho b + g, theta <- theta - eta b) are one trajectory while eta is constant, and part
 when eta changes."""
+
 import numpy as np
 
 import minigrad as mg

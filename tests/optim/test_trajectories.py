@@ -6,6 +6,7 @@ Learning rates are chosen so no run reaches the noise floor around the optimum w
 steps: there, sign-like steps (g / sqrt(v) with tiny v) amplify the last-bit differences of the
 two libraries' gradients (different GEMMs) and of PyTorch's vector-library sqrt until the
 trajectories part, which would test chaos, not the optimiser."""
+
 import numpy as np
 import pytest
 
@@ -23,8 +24,7 @@ CASES = [
     ("SGD", dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-2), [dict(lr=0.01)]),
     ("SGD", dict(lr=0.02, momentum=0.9, maximize=False), [dict(nesterov=True)]),
     ("Adagrad", dict(lr=0.1), [dict(lr=0.05)]),
-    ("Adagrad", dict(lr=0.1, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1),
-     [dict(eps=1e-6)]),
+    ("Adagrad", dict(lr=0.1, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1), [dict(eps=1e-6)]),
     ("RMSprop", dict(lr=1e-3), [dict(alpha=0.9)]),
     ("RMSprop", dict(lr=1e-3, centered=True), [dict(centered=False)]),
     ("RMSprop", dict(lr=1e-3, momentum=0.9, weight_decay=1e-2), [dict(momentum=0.0)]),
@@ -60,8 +60,9 @@ def test_follows_torch(case, dtype, rtol, problem):
     ours = train("minigrad", problem, getattr(mg.optim, name), kwargs, overrides, dtype)
     with torch_default_dtype(torch, dtype):
         theirs = train("torch", problem, getattr(torch.optim, name), kwargs, overrides, dtype)
-    moved = max(float(np.max(np.abs(theirs[k] - v))) for k, v in
-                train("minigrad", problem, getattr(mg.optim, name), kwargs, overrides, dtype,
-                      steps=0).items())
+    moved = max(
+        float(np.max(np.abs(theirs[k] - v)))
+        for k, v in train("minigrad", problem, getattr(mg.optim, name), kwargs, overrides, dtype, steps=0).items()
+    )
     assert moved > 1e-2, "the run must move the parameters for the comparison to mean anything"
     assert_params_close(ours, theirs, rtol)

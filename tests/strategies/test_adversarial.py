@@ -1,4 +1,5 @@
 """FGSM: perturbation of infinity-norm eps that raises the loss; input gradients equal PyTorch's."""
+
 import numpy as np
 import pytest
 
@@ -21,8 +22,14 @@ def _blobs(n=96, seed=0):
 def test_fgsm_step_has_inf_norm_eps_and_raises_the_loss_of_a_trained_model():
     x, y = _blobs()
     model = models.mlp([10, 16, 2])
-    fit(model, optim.Adam(model.parameters(), lr=0.05), F.cross_entropy, DataLoader(TensorDataset(x, y), 32, shuffle=True),
-        epochs=10, progress=False)
+    fit(
+        model,
+        optim.Adam(model.parameters(), lr=0.05),
+        F.cross_entropy,
+        DataLoader(TensorDataset(x, y), 32, shuffle=True),
+        epochs=10,
+        progress=False,
+    )
     model.eval()
     model.zero_grad()  # training left gradients; the attack must add none
     clean = F.cross_entropy(model(mg.Tensor(x)), mg.Tensor(y)).item()

@@ -1,4 +1,5 @@
 """Curriculum: the pool per epoch follows the pacing function; once full every example is seen."""
+
 import math
 
 import numpy as np

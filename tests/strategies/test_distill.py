@@ -1,5 +1,6 @@
 """Distillation: the soft-target loss against PyTorch's KL divergence; the hint stage changes only
 the student's lower layers and the regressor."""
+
 import numpy as np
 import pytest
 
@@ -11,9 +12,18 @@ from minigrad.train import fit
 
 
 def _students_and_teacher():
-    teacher = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 16, 3))
-    student = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1), nn.ReLU(),
-                            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 16, 3))
+    teacher = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 16, 3)
+    )
+    student = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(2, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * 16, 3),
+    )
     return teacher, student
 
 
@@ -26,8 +36,13 @@ def test_soft_target_loss_equals_torch_kl_times_t_squared():
     loss = soft_target_loss(student, t, T)
     loss.backward()
     ts = torch.tensor(s, requires_grad=True)
-    ref = torch.nn.functional.kl_div(torch.log_softmax(ts / T, 1), torch.softmax(torch.tensor(t) / T, 1),
-                                     reduction="batchmean") * T * T
+    ref = (
+        torch.nn.functional.kl_div(
+            torch.log_softmax(ts / T, 1), torch.softmax(torch.tensor(t) / T, 1), reduction="batchmean"
+        )
+        * T
+        * T
+    )
     ref.backward()
     np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-10)
     np.testing.assert_allclose(student.grad.data, ts.grad.numpy(), rtol=1e-9, atol=1e-12)
@@ -81,8 +96,10 @@ def test_distiller_trains_the_student_only_on_the_mixed_loss():
     x = np.random.default_rng(3).random((8, 1, 8, 8)).astype(np.float32)
     y = np.arange(8) % 3
     out = distiller(mg.Tensor(x))
-    expected = 0.6 * soft_target_loss(out, teacher(mg.Tensor(x)).data, 2.0).item() + \
-        0.4 * mg.nn.functional.cross_entropy(out, mg.Tensor(y)).item()
+    expected = (
+        0.6 * soft_target_loss(out, teacher(mg.Tensor(x)).data, 2.0).item()
+        + 0.4 * mg.nn.functional.cross_entropy(out, mg.Tensor(y)).item()
+    )
     assert distiller.loss(out, mg.Tensor(y)).item() == pytest.approx(expected, rel=1e-6)
     teacher_before = np.array(teacher[0].weight.data)
     loader = DataLoader(TensorDataset(x, y), 4)

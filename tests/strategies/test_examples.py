@@ -1,4 +1,5 @@
 """Each strategy's example runs to completion in --smoke mode (on scikit-learn's digits)."""
+
 import importlib.util
 import runpy
 import sys
@@ -10,8 +11,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NEEDS = {"tune.py": ["sklearn", "optuna"]}
 
 
-@pytest.mark.parametrize("name", ["transfer_learning.py", "multitask.py", "curriculum.py", "distillation.py",
-                                  "adversarial.py", "tune.py"])
+@pytest.mark.parametrize(
+    "name", ["transfer_learning.py", "multitask.py", "curriculum.py", "distillation.py", "adversarial.py", "tune.py"]
+)
 def test_example_runs_in_smoke_mode(name, monkeypatch, capsys):
     for module in NEEDS.get(name, ["sklearn"]):
         if importlib.util.find_spec(module) is None:

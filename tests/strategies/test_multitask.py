@@ -1,4 +1,5 @@
 """Multi-task: the loss is the weighted sum of the task losses, and every head's gradient reaches the trunk."""
+
 import numpy as np
 import pytest
 
@@ -13,8 +14,14 @@ from minigrad.train import fit
 def _setup(uncertainty=False):
     trunk = nn.Sequential(nn.Linear(6, 8), nn.Tanh())
     model = MultiTaskModel(trunk, {"a": nn.Linear(8, 4), "b": nn.Linear(8, 2), "r": nn.Linear(8, 1)})
-    loss = MultiTaskLoss([Task("a", F.cross_entropy, 1.0), Task("b", F.cross_entropy, 0.25),
-                          Task("r", F.mse_loss, 2.0, classification=False)], uncertainty=uncertainty)
+    loss = MultiTaskLoss(
+        [
+            Task("a", F.cross_entropy, 1.0),
+            Task("b", F.cross_entropy, 0.25),
+            Task("r", F.mse_loss, 2.0, classification=False),
+        ],
+        uncertainty=uncertainty,
+    )
     rng = np.random.default_rng(3)
     x = rng.standard_normal((10, 6)).astype(np.float32)
     y = rng.integers(0, 4, 10)
@@ -41,8 +48,9 @@ def test_uncertainty_weighting_formula_and_gradient():
     expected = sum(np.exp(-s) * parts[n] + s for n, s in zip("abr", [0.5, -1.0, 0.0]))
     np.testing.assert_allclose(total.item(), expected, rtol=1e-5)
     total.backward()  # dL/ds_t = 1 - exp(-s_t) L_t
-    np.testing.assert_allclose(loss.log_variance.grad.data,
-                               [1 - np.exp(-s) * parts[n] for n, s in zip("abr", [0.5, -1.0, 0.0])], rtol=1e-5)
+    np.testing.assert_allclose(
+        loss.log_variance.grad.data, [1 - np.exp(-s) * parts[n] for n, s in zip("abr", [0.5, -1.0, 0.0])], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("task", ["a", "b", "r"])
@@ -71,8 +79,16 @@ def test_trunk_gradient_is_the_weighted_sum_of_the_heads_gradients():
 def test_per_task_metrics_in_history():
     model, loss, x, targets, _ = _setup()
     loader = DataLoader(TensorDataset(x.data, targets), 5)
-    history = fit(model, optim.SGD(model.parameters(), lr=0.1), loss, loader, loader, epochs=2,
-                  metrics=loss.metrics(), progress=False)
+    history = fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.1),
+        loss,
+        loader,
+        loader,
+        epochs=2,
+        metrics=loss.metrics(),
+        progress=False,
+    )
     for column in ("train_a_accuracy", "val_b_accuracy", "val_r_loss", "val_a_loss"):
         assert len(history[column]) == 2
     # the logged per-task loss is that task's own loss on the data

@@ -1,4 +1,5 @@
 """Transfer learning: frozen parameters stay put and get no gradient; groups get their own lr."""
+
 import numpy as np
 import pytest
 
@@ -85,11 +86,14 @@ def test_replace_head_keeps_position_and_is_trainable():
 def test_the_strategies_old_import_paths_give_the_same_modules():
     import importlib
 
-    for old, new in [("minigrad.transfer", "minigrad.strategies.transfer"), ("minigrad.tune", "minigrad.strategies.tune"),
-                     ("minigrad.multitask", "minigrad.strategies.multitask"),
-                     ("minigrad.distill", "minigrad.strategies.distill"),
-                     ("minigrad.adversarial", "minigrad.strategies.adversarial"),
-                     ("minigrad.data.curriculum", "minigrad.strategies.curriculum")]:
+    for old, new in [
+        ("minigrad.transfer", "minigrad.strategies.transfer"),
+        ("minigrad.tune", "minigrad.strategies.tune"),
+        ("minigrad.multitask", "minigrad.strategies.multitask"),
+        ("minigrad.distill", "minigrad.strategies.distill"),
+        ("minigrad.adversarial", "minigrad.strategies.adversarial"),
+        ("minigrad.data.curriculum", "minigrad.strategies.curriculum"),
+    ]:
         assert importlib.import_module(old) is importlib.import_module(new), old
     from minigrad.transfer import freeze as old_freeze
 

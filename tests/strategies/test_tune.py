@@ -1,4 +1,5 @@
 """Optuna search: reproducible with a seed in memory; two processes share a SQLite study."""
+
 import textwrap
 from pathlib import Path
 
@@ -86,7 +87,10 @@ def test_bad_space_entry_is_reported():
 def test_tune_command_prints_the_best_configuration(capsys):
     from minigrad.cli import main
 
-    assert main(["tune", "--model", "mlp", "--dataset", "shapes:200", "--trials", "2", "--epochs", "1", "--seed", "0"]) == 0
+    assert (
+        main(["tune", "--model", "mlp", "--dataset", "shapes:200", "--trials", "2", "--epochs", "1", "--seed", "0"])
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("best configuration: --lr ")
     assert lines[-1].startswith("best validation accuracy: ") and 0 <= float(lines[-1].split()[-1]) <= 1
@@ -106,8 +110,21 @@ def test_the_tune_command_refuses_a_study_of_the_other_direction(tmp_path):
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     optuna.create_study(storage=storage, study_name="losses", direction="minimize")
-    result = run_python("minigrad.cli", "tune", "--dataset", "shapes:120", "--trials", "1", "--epochs", "1",
-                        "--storage", storage, "--study-name", "losses", module=True)
+    result = run_python(
+        "minigrad.cli",
+        "tune",
+        "--dataset",
+        "shapes:120",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--storage",
+        storage,
+        "--study-name",
+        "losses",
+        module=True,
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("minigrad: error: ") and "minimize" in result.stderr
@@ -148,7 +165,8 @@ def test_a_killed_workers_trial_is_marked_failed(tmp_path):
     study = optuna.load_study(study_name="shared", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING]  # what the kill left behind
     time.sleep(2.5)  # past the grace period: the dead worker's heartbeat is stale
-    search(_build, SPACE, n_trials=1, storage=storage, study_name="shared", seed=2, heartbeat_interval=1,
-           grace_period=2)
+    search(
+        _build, SPACE, n_trials=1, storage=storage, study_name="shared", seed=2, heartbeat_interval=1, grace_period=2
+    )
     states = [t.state for t in optuna.load_study(study_name="shared", storage=storage).trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]

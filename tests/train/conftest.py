@@ -1,4 +1,5 @@
 """Fixtures of the training-loop tests (the helpers live in tiny_training.py)."""
+
 import pytest
 
 import minigrad as mg
@@ -16,8 +17,13 @@ def problem():
     vx, vy = blobs(90, 2)
     model = TinyNet(6, 16, 3)
     optimizer = MomentumSGD(model.parameters(), lr=0.05)
-    return (model, optimizer, F.cross_entropy, DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True),
-            DataLoader(TensorDataset(vx, vy), batch_size=64))
+    return (
+        model,
+        optimizer,
+        F.cross_entropy,
+        DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True),
+        DataLoader(TensorDataset(vx, vy), batch_size=64),
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Checkpoints: what they hold, exact resume, and the NaN guard leaving them untouched."""
+
 import numpy as np
 import pytest
 
@@ -22,13 +23,23 @@ def _run(tiny, directory, seed, resume_from=None, epochs=3):
     TinyNet, MomentumSGD, Halving = tiny
     mg.manual_seed(seed)
     x, y = blobs(100, 3)
-    model = TinyNet(6, 12, 3, p=0.3)                                  # dropout draws from the global generator
+    model = TinyNet(6, 12, 3, p=0.3)  # dropout draws from the global generator
     optimizer = MomentumSGD(model.parameters(), lr=0.05)
-    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True,   # so does shuffling
-                        transform=transforms.GaussianNoise(0.2))           # and the augmentation
+    loader = DataLoader(
+        TensorDataset(x, y),
+        batch_size=16,
+        shuffle=True,  # so does shuffling
+        transform=transforms.GaussianNoise(0.2),
+    )  # and the augmentation
     record = RecordLosses()
-    trainer = Trainer(model, optimizer, F.cross_entropy, scheduler=Halving(optimizer), progress=False,
-                      callbacks=[record, ModelCheckpoint(directory / "ck{epoch}.safetensors", save_best_only=False)])
+    trainer = Trainer(
+        model,
+        optimizer,
+        F.cross_entropy,
+        scheduler=Halving(optimizer),
+        progress=False,
+        callbacks=[record, ModelCheckpoint(directory / "ck{epoch}.safetensors", save_best_only=False)],
+    )
     if resume_from is not None:
         trainer.load_checkpoint(resume_from)
     trainer.fit(loader, epochs=epochs)
@@ -43,7 +54,7 @@ def test_resume_continues_exactly_like_the_uninterrupted_run(tiny, tmp_path):
     resumed, trainer = _run(tiny, tmp_path / "b", seed=123, resume_from=tmp_path / "a" / "ck1.safetensors")
     after_first = [entry for entry in full if entry[0] >= 2]
     assert resumed[0] == after_first[0]  # the next step's loss, bit for bit
-    assert resumed == after_first        # and every step after it
+    assert resumed == after_first  # and every step after it
     assert trainer.history["epoch"] == [1, 2, 3] and trainer.history["lr"] == [0.05, 0.025, 0.0125]
     assert trainer.global_step == 3 * 7
 
@@ -65,7 +76,9 @@ def test_checkpoint_holds_every_state(tiny, tmp_path):
     assert list(state["optimizer"]["state"]) == [1]  # integer keys survive
     np.testing.assert_array_equal(state["optimizer"]["state"][1]["momentum_buffer"], np.arange(4))
     for name, value in model.state_dict().items():
-        np.testing.assert_array_equal(np.asarray(getattr(state["model"][name], "data", state["model"][name])), value.data)
+        np.testing.assert_array_equal(
+            np.asarray(getattr(state["model"][name], "data", state["model"][name])), value.data
+        )
     mg.save({"w": np.zeros(2, np.float32)}, tmp_path / "weights.safetensors")
     with pytest.raises(ValueError, match="not a minigrad training checkpoint"):
         load_checkpoint(tmp_path / "weights.safetensors")
@@ -79,8 +92,9 @@ def test_nan_guard_leaves_the_last_good_checkpoint_untouched(tiny, tmp_path):
     optimizer = MomentumSGD(model.parameters(), lr=0.05, momentum=0.0)
     loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
     path = tmp_path / "last.safetensors"
-    trainer = Trainer(model, optimizer, F.cross_entropy, progress=False,
-                      callbacks=[ModelCheckpoint(path, save_best_only=False)])
+    trainer = Trainer(
+        model, optimizer, F.cross_entropy, progress=False, callbacks=[ModelCheckpoint(path, save_best_only=False)]
+    )
     trainer.fit(loader, epochs=1)
     good = path.read_bytes()
     optimizer.param_groups[0]["lr"] = 1e8  # a deliberately huge learning rate
@@ -97,28 +111,56 @@ def _checkpoint_with_structure(path, text: bytes, **arrays):
     return path
 
 
-@pytest.mark.parametrize("text,message", [
-    (b"\xff\xfe{}", "not UTF-8"),
-    (b'{"format": ', "not JSON"),
-    (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
-    (b'{"format": "minigrad-checkpoint-1", "model": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "nested too deeply"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"w": {"__array__": "gone"}}}',
-     "refers to array 'gone', which the file does not hold"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"w": {"__array__": [1]}}}',
-     "refers to array \\[1\\]"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__items__": 5}}',
-     "__items__ must be a list of"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__items__": [[[1], 2]]}}',
-     "__items__ must be a list of"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__tuple__": 3}}',
-     "__tuple__ must be a list"),
-    (b'{"format": "minigrad-checkpoint-0"}', "unknown checkpoint format 'minigrad-checkpoint-0'"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": "one", "rng_state": null, "model": {}}', "'epoch' must be"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": [1]}', "'model' must be"),
-    (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "model": {}}', "no 'rng_state'"),
-], ids=["not-utf8", "cut-json", "deep-list", "deep-dict", "not-object", "missing-array", "unhashable-array-name",
-        "items-not-list", "unhashable-key", "tuple-not-list", "old-format", "epoch-text", "model-list", "no-rng"])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b'{"format": ', "not JSON"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+        (b'{"format": "minigrad-checkpoint-1", "model": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "nested too deeply"),
+        (b"[1, 2]", "not a JSON object"),
+        (
+            b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"w": {"__array__": "gone"}}}',
+            "refers to array 'gone', which the file does not hold",
+        ),
+        (
+            b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"w": {"__array__": [1]}}}',
+            "refers to array \\[1\\]",
+        ),
+        (
+            b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__items__": 5}}',
+            "__items__ must be a list of",
+        ),
+        (
+            b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__items__": [[[1], 2]]}}',
+            "__items__ must be a list of",
+        ),
+        (
+            b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": {"__tuple__": 3}}',
+            "__tuple__ must be a list",
+        ),
+        (b'{"format": "minigrad-checkpoint-0"}', "unknown checkpoint format 'minigrad-checkpoint-0'"),
+        (b'{"format": "minigrad-checkpoint-1", "epoch": "one", "rng_state": null, "model": {}}', "'epoch' must be"),
+        (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "rng_state": null, "model": [1]}', "'model' must be"),
+        (b'{"format": "minigrad-checkpoint-1", "epoch": 1, "model": {}}', "no 'rng_state'"),
+    ],
+    ids=[
+        "not-utf8",
+        "cut-json",
+        "deep-list",
+        "deep-dict",
+        "not-object",
+        "missing-array",
+        "unhashable-array-name",
+        "items-not-list",
+        "unhashable-key",
+        "tuple-not-list",
+        "old-format",
+        "epoch-text",
+        "model-list",
+        "no-rng",
+    ],
+)
 def test_malformed_checkpoints_are_corrupt_file_errors(tmp_path, text, message):
     from minigrad.io import CorruptFileError
 
@@ -151,19 +193,33 @@ def _tampered_checkpoint(tmp_path, change):
     return _checkpoint_with_structure(tmp_path / "c.safetensors", json.dumps(structure).encode(), **arrays), trainer
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda s: s.__setitem__("history", [1, 2]), "'history' must be a dict, found list"),
-    (lambda s: s.__setitem__("extra", [1]), "'extra' must be a dict, found list"),
-    (lambda s: s.__setitem__("callbacks", "abc"), "'callbacks' must be a list, found str"),
-    (lambda s: s.__setitem__("optimizer", [1]), "'optimizer' must be a dict, found list"),
-    (lambda s: s.__setitem__("epoch", -5), "'epoch' must not be negative"),
-    (lambda s: s["extra"].__setitem__("global_step", "abc"), "does not fit this trainer \\(ValueError"),
-    (lambda s: s.__setitem__("callbacks", [{"x": 1}]), "does not fit this trainer \\(KeyError: callback"),
-    (lambda s: s.__setitem__("rng_state", "x"), "does not fit this trainer \\(TypeError"),
-    (lambda s: s.__setitem__("history", {"rows": [1, "x"]}), "does not fit this trainer \\(TypeError"),
-    (lambda s: s["model"].pop("bias"), "(?s)does not fit this trainer \\(KeyError: .*missing keys: bias"),
-], ids=["history-list", "extra-list", "callbacks-text", "optimizer-list", "negative-epoch", "step-text",
-        "callback-entry", "rng-text", "history-rows", "model-missing-key"])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda s: s.__setitem__("history", [1, 2]), "'history' must be a dict, found list"),
+        (lambda s: s.__setitem__("extra", [1]), "'extra' must be a dict, found list"),
+        (lambda s: s.__setitem__("callbacks", "abc"), "'callbacks' must be a list, found str"),
+        (lambda s: s.__setitem__("optimizer", [1]), "'optimizer' must be a dict, found list"),
+        (lambda s: s.__setitem__("epoch", -5), "'epoch' must not be negative"),
+        (lambda s: s["extra"].__setitem__("global_step", "abc"), "does not fit this trainer \\(ValueError"),
+        (lambda s: s.__setitem__("callbacks", [{"x": 1}]), "does not fit this trainer \\(KeyError: callback"),
+        (lambda s: s.__setitem__("rng_state", "x"), "does not fit this trainer \\(TypeError"),
+        (lambda s: s.__setitem__("history", {"rows": [1, "x"]}), "does not fit this trainer \\(TypeError"),
+        (lambda s: s["model"].pop("bias"), "(?s)does not fit this trainer \\(KeyError: .*missing keys: bias"),
+    ],
+    ids=[
+        "history-list",
+        "extra-list",
+        "callbacks-text",
+        "optimizer-list",
+        "negative-epoch",
+        "step-text",
+        "callback-entry",
+        "rng-text",
+        "history-rows",
+        "model-missing-key",
+    ],
+)
 def test_a_checkpoint_whose_parts_do_not_fit_is_a_corrupt_file_error(tmp_path, change, message):
     from minigrad.io import CorruptFileError
 

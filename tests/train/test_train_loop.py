@@ -1,4 +1,5 @@
 """The training loop, callbacks, history and metrics on a tiny raw-tensor model."""
+
 import io
 
 import numpy as np
@@ -112,15 +113,17 @@ def test_scheduler_steps_once_per_epoch_and_history_holds_the_epochs_lr(problem,
     with pytest.raises(KeyError, match="Plateau needs 'val_loss'"):
         fit(model, optimizer, loss_fn, train, epochs=1, callbacks=[LRSchedulerCallback(plateau)], progress=False)
     plateau = Plateau()
-    history = fit(model, optimizer, loss_fn, train, problem[4], epochs=2, callbacks=[LRSchedulerCallback(plateau)],
-                  progress=False)
+    history = fit(
+        model, optimizer, loss_fn, train, problem[4], epochs=2, callbacks=[LRSchedulerCallback(plateau)], progress=False
+    )
     assert plateau.seen == history["val_loss"]
 
 
 def test_csv_logger_writes_the_history(problem, tmp_path):
     model, optimizer, loss_fn, train, val = problem
-    history = fit(model, optimizer, loss_fn, train, val, epochs=2, callbacks=[CSVLogger(tmp_path / "log.csv")],
-                  progress=False)
+    history = fit(
+        model, optimizer, loss_fn, train, val, epochs=2, callbacks=[CSVLogger(tmp_path / "log.csv")], progress=False
+    )
     back = History.from_csv(tmp_path / "log.csv")
     assert back.columns == history.columns and back["epoch"] == [1, 2]
     np.testing.assert_allclose(back["val_loss"], history["val_loss"], rtol=1e-12)
@@ -129,8 +132,18 @@ def test_csv_logger_writes_the_history(problem, tmp_path):
 
 def test_history_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib", reason="History.plot needs matplotlib (pip install 'minigrad[plot]')")
-    history = History([{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e + 0.1, "train_accuracy": 0.5 + e / 10,
-                        "val_accuracy": 0.5} for e in (1, 2, 3)])
+    history = History(
+        [
+            {
+                "epoch": e,
+                "train_loss": 1 / e,
+                "val_loss": 1 / e + 0.1,
+                "train_accuracy": 0.5 + e / 10,
+                "val_accuracy": 0.5,
+            }
+            for e in (1, 2, 3)
+        ]
+    )
     path = history.plot(tmp_path / "curves.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     assert history.best("val_loss")["epoch"] == 3
@@ -164,8 +177,11 @@ def test_nan_guard_names_the_step_and_the_learning_rate(problem):
             before = {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
 
     trainer = Trainer(model, optimizer, loss_fn, callbacks=[Keep()], progress=False)
-    with pytest.raises(FloatingPointError, match=r"loss became (nan|inf) at epoch 1, step \d+.*learning rate "
-                                                 r"\(1e\+06\) is probably too high.*e\.g\. 100000") as error:
+    with pytest.raises(
+        FloatingPointError,
+        match=r"loss became (nan|inf) at epoch 1, step \d+.*learning rate "
+        r"\(1e\+06\) is probably too high.*e\.g\. 100000",
+    ) as error:
         trainer.fit(train, epochs=3)
     assert error.value.epoch == 1 and error.value.step >= 2 and len(trainer.history) == 0
     for name, value in model.state_dict().items():  # the non-finite loss was never stepped on

@@ -1,4 +1,5 @@
 """The training loop with the real layers and optimisers: LeNet-5 learns the digits."""
+
 import numpy as np
 import pytest
 
@@ -11,12 +12,18 @@ from minigrad.train import EarlyStopping, ModelCheckpoint, Trainer, evaluate
 
 
 def test_lenet5_with_adam_reaches_97_percent_on_the_digits():
-    pytest.importorskip("sklearn", reason="the digits dataset comes with scikit-learn (pip install 'minigrad[datasets]')")
+    pytest.importorskip(
+        "sklearn", reason="the digits dataset comes with scikit-learn (pip install 'minigrad[datasets]')"
+    )
     mg.manual_seed(0)
     train, test = Digits(size=28), Digits(train=False, size=28)
     scaling = Standardize().fit(train.arrays[0])
-    train_loader = DataLoader(TensorDataset(scaling(train.arrays[0]), train.arrays[1]), batch_size=64, shuffle=True,
-                              transform=RandomAffine(degrees=8, translate=(0.08, 0.08)))
+    train_loader = DataLoader(
+        TensorDataset(scaling(train.arrays[0]), train.arrays[1]),
+        batch_size=64,
+        shuffle=True,
+        transform=RandomAffine(degrees=8, translate=(0.08, 0.08)),
+    )
     test_loader = DataLoader(TensorDataset(scaling(test.arrays[0]), test.arrays[1]), batch_size=512)
     model = models.lenet5()
     adam = optim.Adam(model.parameters(), lr=2e-3)
@@ -30,8 +37,15 @@ def test_lenet5_with_adam_reaches_97_percent_on_the_digits():
 def _shapes_run(directory, seed, resume_from=None, epochs=2):
     mg.manual_seed(seed)
     data = Shapes(n=192, size=16)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * 8 * 8, 5))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(4 * 8 * 8, 5),
+    )
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
     schedule = optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     losses = []
@@ -40,9 +54,17 @@ def _shapes_run(directory, seed, resume_from=None, epochs=2):
         def on_batch_end(self, trainer, step, logs):
             losses.append(logs["loss"])
 
-    trainer = Trainer(model, optimizer, F.cross_entropy, scheduler=schedule, progress=False,
-                      callbacks=[Record("train_loss", patience=5),
-                                 ModelCheckpoint(directory / "e{epoch}.safetensors", save_best_only=False)])
+    trainer = Trainer(
+        model,
+        optimizer,
+        F.cross_entropy,
+        scheduler=schedule,
+        progress=False,
+        callbacks=[
+            Record("train_loss", patience=5),
+            ModelCheckpoint(directory / "e{epoch}.safetensors", save_best_only=False),
+        ],
+    )
     if resume_from:
         trainer.load_checkpoint(resume_from)
     loader = DataLoader(data, batch_size=32, shuffle=True, transform=RandomCrop(16, padding=2))
@@ -74,8 +96,13 @@ def test_early_stopping_restores_real_module_weights():
             snapshots[epoch] = {k: np.array(v.data) for k, v in trainer.model.state_dict().items()}
 
     stopper = EarlyStopping(patience=2)
-    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy,
-                      callbacks=[Script(patience=99), stopper], progress=False)
+    trainer = Trainer(
+        model,
+        optim.SGD(model.parameters(), lr=0.1),
+        F.cross_entropy,
+        callbacks=[Script(patience=99), stopper],
+        progress=False,
+    )
     trainer.fit(DataLoader(parts[0], batch_size=8, shuffle=True), DataLoader(parts[1], batch_size=16), epochs=5)
     assert trainer.epoch == 4 and stopper.best_epoch == 2
     for name, value in model.state_dict().items():

@@ -1,6 +1,7 @@
 """Resuming keeps every callback's state (the best monitored value, EarlyStopping's patience
 count, schedules): train, stop, resume gives the run an uninterrupted one gives. And checkpoint
 paths format only their documented placeholders."""
+
 import numpy as np
 import pytest
 
@@ -30,14 +31,26 @@ def _train(tiny, directory, epochs, resume_from=None):
     x, y = blobs(120, 3)
     xv, yv = blobs(60, 9)
     model = TinyNet(6, 16, 3, p=0.3)
-    optimizer = optim.SGD(model.parameters(), lr=0.4, momentum=0.9)   # noisy: validation loss goes up and down
+    optimizer = optim.SGD(model.parameters(), lr=0.4, momentum=0.9)  # noisy: validation loss goes up and down
     plateau = lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
     stopper, seen = EarlyStopping("val_loss", patience=3), Stops()
-    history = fit(model, optimizer, F.cross_entropy, DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
-                  DataLoader(TensorDataset(xv, yv), batch_size=60), epochs=epochs, scheduler=plateau,
-                  callbacks=[stopper, seen, ModelCheckpoint(directory / "best.safetensors"),
-                             ModelCheckpoint(directory / "last.safetensors", save_best_only=False)],
-                  progress=False, resume_from=resume_from)
+    history = fit(
+        model,
+        optimizer,
+        F.cross_entropy,
+        DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+        DataLoader(TensorDataset(xv, yv), batch_size=60),
+        epochs=epochs,
+        scheduler=plateau,
+        callbacks=[
+            stopper,
+            seen,
+            ModelCheckpoint(directory / "best.safetensors"),
+            ModelCheckpoint(directory / "last.safetensors", save_best_only=False),
+        ],
+        progress=False,
+        resume_from=resume_from,
+    )
     return history, stopper, model
 
 
@@ -52,19 +65,24 @@ def test_train_stop_resume_equals_the_uninterrupted_run(tiny, tmp_path):
     assert full_stopper.stopped_epoch is not None, "the problem must stop early for this test to mean anything"
     rows = _numbers(full)
     # stop after an epoch that was NOT the best one: the resumed run must remember the best and the count
-    cut = next(e for e in range(2, full_stopper.stopped_epoch)
-               if rows[e - 1]["val_loss"] > min(r["val_loss"] for r in rows[:e - 1]))
+    cut = next(
+        e
+        for e in range(2, full_stopper.stopped_epoch)
+        if rows[e - 1]["val_loss"] > min(r["val_loss"] for r in rows[: e - 1])
+    )
     _train(tiny, tmp_path / "cut", epochs=cut)
-    resumed, stopper, model = _train(tiny, tmp_path / "cut", epochs=40, resume_from=tmp_path / "cut" / "last.safetensors")
+    resumed, stopper, model = _train(
+        tiny, tmp_path / "cut", epochs=40, resume_from=tmp_path / "cut" / "last.safetensors"
+    )
 
     assert stopper.stopped_epoch == full_stopper.stopped_epoch
-    assert _numbers(resumed) == rows                                   # bit for bit, every epoch
+    assert _numbers(resumed) == rows  # bit for bit, every epoch
     best_full = load_checkpoint(tmp_path / "full" / "best.safetensors")
     best_cut = load_checkpoint(tmp_path / "cut" / "best.safetensors")
     assert best_cut["epoch"] == best_full["epoch"] == full.best("val_loss")["epoch"]
     for name, value in best_full["model"].items():
         np.testing.assert_array_equal(best_cut["model"][name].data, value.data)
-    for name, value in full_model.state_dict().items():                # best weights restored at the end
+    for name, value in full_model.state_dict().items():  # best weights restored at the end
         np.testing.assert_array_equal(model.state_dict()[name].data, value.data)
 
 
@@ -81,13 +99,16 @@ def test_callbacks_state_round_trips_through_a_checkpoint(tiny, tmp_path):
     assert fresh_checkpoint.best == 0.5
 
 
-@pytest.mark.parametrize("template,expected", [
-    ("a{b}.safetensors", "a{b}.safetensors"),
-    ("ck{epoch}.safetensors", "ck2.safetensors"),
-    ("ck{epoch:03d}-{val_loss:.2f}.safetensors", "ck002-0.50.safetensors"),
-    ("{}{0}{epoch!r}{{epoch}}.safetensors", "{}{0}{epoch!r}{2}.safetensors"),
-    ("{unknown}-{epoch}.safetensors", "{unknown}-2.safetensors"),
-])
+@pytest.mark.parametrize(
+    "template,expected",
+    [
+        ("a{b}.safetensors", "a{b}.safetensors"),
+        ("ck{epoch}.safetensors", "ck2.safetensors"),
+        ("ck{epoch:03d}-{val_loss:.2f}.safetensors", "ck002-0.50.safetensors"),
+        ("{}{0}{epoch!r}{{epoch}}.safetensors", "{}{0}{epoch!r}{2}.safetensors"),
+        ("{unknown}-{epoch}.safetensors", "{unknown}-2.safetensors"),
+    ],
+)
 def test_checkpoint_paths_format_only_documented_placeholders(tmp_path, template, expected):
     from minigrad.train.callbacks import format_path
 
@@ -100,7 +121,14 @@ def test_braces_in_the_directory_are_literal(tiny, tmp_path):
     TinyNet, _, _ = tiny
     x, y = blobs(32, 1)
     model = TinyNet(6, 4, 3)
-    fit(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, DataLoader(TensorDataset(x, y), batch_size=16),
-        DataLoader(TensorDataset(x, y), batch_size=16), epochs=2, progress=False,
-        callbacks=[ModelCheckpoint(directory / "a{b}-{epoch}.safetensors", save_best_only=False)])
+    fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.1),
+        F.cross_entropy,
+        DataLoader(TensorDataset(x, y), batch_size=16),
+        DataLoader(TensorDataset(x, y), batch_size=16),
+        epochs=2,
+        progress=False,
+        callbacks=[ModelCheckpoint(directory / "a{b}-{epoch}.safetensors", save_best_only=False)],
+    )
     assert sorted(p.name for p in directory.iterdir()) == ["a{b}-1.safetensors", "a{b}-2.safetensors"]

@@ -1,5 +1,6 @@
 """A tiny model and optimiser made of raw minigrad tensors, so the training loop is tested on
 its own; the real layers and optimisers meet it in test_train_models.py."""
+
 import math
 
 import numpy as np
@@ -13,9 +14,13 @@ class TinyNet:
     def __init__(self, n_in, n_hidden, n_out, p=0.25):
         rng = mg.random.generator()
         self.params = {
-            "w1": mg.Tensor(rng.standard_normal((n_in, n_hidden), dtype=np.float32) * math.sqrt(2 / n_in), requires_grad=True),
+            "w1": mg.Tensor(
+                rng.standard_normal((n_in, n_hidden), dtype=np.float32) * math.sqrt(2 / n_in), requires_grad=True
+            ),
             "b1": mg.zeros(n_hidden, requires_grad=True),
-            "w2": mg.Tensor(rng.standard_normal((n_hidden, n_out), dtype=np.float32) * math.sqrt(1 / n_hidden), requires_grad=True),
+            "w2": mg.Tensor(
+                rng.standard_normal((n_hidden, n_out), dtype=np.float32) * math.sqrt(1 / n_hidden), requires_grad=True
+            ),
             "b2": mg.zeros(n_out, requires_grad=True),
         }
         self.p, self.training = p, True
@@ -68,13 +73,17 @@ class MomentumSGD:
                 p -= group["lr"] * v
 
     def state_dict(self):
-        return {"state": {i: {"momentum_buffer": s["momentum_buffer"].copy()} for i, s in self.state.items()},
-                "param_groups": [dict(g) for g in self.param_groups]}
+        return {
+            "state": {i: {"momentum_buffer": s["momentum_buffer"].copy()} for i, s in self.state.items()},
+            "param_groups": [dict(g) for g in self.param_groups],
+        }
 
     def load_state_dict(self, state):
         self.param_groups = [dict(g) for g in state["param_groups"]]
-        self.state = {int(i): {"momentum_buffer": np.array(s["momentum_buffer"], dtype=np.float32)}
-                      for i, s in state["state"].items()}
+        self.state = {
+            int(i): {"momentum_buffer": np.array(s["momentum_buffer"], dtype=np.float32)}
+            for i, s in state["state"].items()
+        }
 
 
 class HalvingSchedule:

@@ -13,6 +13,7 @@ process. So the unpickler never hands numpy's real ``dtype``/``ndarray`` machine
 it builds arrays itself, only of plain numbers (bool, signed and unsigned integers, floats),
 from a byte string whose length must match the shape.
 """
+
 from __future__ import annotations
 
 import io
@@ -81,8 +82,13 @@ class _DtypeRecipe:
         self.dtype = _plain(dtype)
 
     def __setstate__(self, state):
-        if not (isinstance(state, tuple) and len(state) in (8, 9) and state[0] in (3, 4)
-                and state[2:8] == (None, None, None, -1, -1, 0) and state[8:] in ((), (None,))):
+        if not (
+            isinstance(state, tuple)
+            and len(state) in (8, 9)
+            and state[0] in (3, 4)
+            and state[2:8] == (None, None, None, -1, -1, 0)
+            and state[8:] in ((), (None,))
+        ):
             raise _Refused(f"refusing dtype state {state!r:.200}: a plain dtype's state holds only a byte order")
         order = _text(state[1], "byte order")
         if order not in ("<", ">", "|", "="):
@@ -104,7 +110,9 @@ class _ArrayRecipe:
         if self.array is not None:
             raise _Refused("refusing a second __setstate__ on an array")
         if not isinstance(state, tuple) or len(state) not in (4, 5):
-            raise _Refused(f"refusing ndarray state of type {type(state).__name__}: expected (shape, dtype, fortran, bytes)")
+            raise _Refused(
+                f"refusing ndarray state of type {type(state).__name__}: expected (shape, dtype, fortran, bytes)"
+            )
         shape, dtype, fortran, raw = state[-4:]
         self.array = _array(raw, dtype, shape, "F" if fortran else "C")
 
@@ -122,7 +130,9 @@ def _array(raw, dtype, shape, order: str) -> np.ndarray:
         raise _Refused(f"refusing an array: {problem}")
     needed = math.prod(shape) * dtype.dtype.itemsize  # Python ints: no overflow
     if needed != len(raw):
-        raise _Refused(f"array of shape {shape} and dtype {dtype.dtype} needs {needed} bytes, the file holds {len(raw)}")
+        raise _Refused(
+            f"array of shape {shape} and dtype {dtype.dtype} needs {needed} bytes, the file holds {len(raw)}"
+        )
     return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order).copy(order="C")
 
 
@@ -181,10 +191,15 @@ class BatchUnpickler(pickle.Unpickler):
     any class, numpy scalars — is refused with :class:`UnsafePickleError` naming ``path``.
     """
 
-    allowed = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _Global("numpy.dtype", _DtypeRecipe),
-               ("_codecs", "encode"): _Global("_codecs.encode", _latin1_encode)}
+    allowed = {
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _Global("numpy.dtype", _DtypeRecipe),
+        ("_codecs", "encode"): _Global("_codecs.encode", _latin1_encode),
+    }
     for _package in ("numpy.core", "numpy._core"):
-        allowed[(f"{_package}.multiarray", "_reconstruct")] = _Global(f"{_package}.multiarray._reconstruct", _reconstruct)
+        allowed[(f"{_package}.multiarray", "_reconstruct")] = _Global(
+            f"{_package}.multiarray._reconstruct", _reconstruct
+        )
         allowed[(f"{_package}.numeric", "_frombuffer")] = _Global(f"{_package}.numeric._frombuffer", _frombuffer)
     del _package
 
@@ -196,8 +211,10 @@ class BatchUnpickler(pickle.Unpickler):
         try:
             return self.allowed[(module, name)]
         except KeyError:
-            raise _Refused(f"refusing to load {module}.{name}: a CIFAR batch holds only plain data and numpy arrays, "
-                           f"so this file is not one (it may be malicious)") from None
+            raise _Refused(
+                f"refusing to load {module}.{name}: a CIFAR batch holds only plain data and numpy arrays, "
+                f"so this file is not one (it may be malicious)"
+            ) from None
 
     def load(self) -> Any:
         """The unpickled object, with arrays in place of their stand-ins at the top level and in
@@ -219,8 +236,9 @@ def _check_memo_indexes(blob: bytes, path) -> None:
     for opcode, argument, _ in pickletools.genops(blob):
         if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT"):
             if not isinstance(argument, int) or argument > stored:
-                raise CorruptFileError(path, f"memo index {argument} after {stored} memo entries: not a pickle any "
-                                             f"pickler writes")
+                raise CorruptFileError(
+                    path, f"memo index {argument} after {stored} memo entries: not a pickle any pickler writes"
+                )
             stored += 1
         elif opcode.name == "MEMOIZE":
             stored += 1
@@ -248,17 +266,33 @@ def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         batch = BatchUnpickler(io.BytesIO(blob), path=path, encoding="bytes").load()
     except CorruptFileError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError, KeyError,
-            OverflowError, RecursionError, MemoryError) as error:
-        raise CorruptFileError(path, f"not a readable CIFAR-10 batch ({type(error).__name__}: {error}); the file "
-                                     f"is probably truncated or corrupted") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        KeyError,
+        OverflowError,
+        RecursionError,
+        MemoryError,
+    ) as error:
+        raise CorruptFileError(
+            path,
+            f"not a readable CIFAR-10 batch ({type(error).__name__}: {error}); the file "
+            f"is probably truncated or corrupted",
+        ) from None
     if not isinstance(batch, dict):
         raise CorruptFileError(path, f"a CIFAR-10 batch is a dict, this file holds a {type(batch).__name__}")
     # Python 2 batches have byte-string keys; latin-1 decodes any bytes, so no key can fail.
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     data = batch.get("data")
-    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8
-            or not (data.shape[1:] == (3072,) or data.shape[1:] == (3, 32, 32))):
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or not (data.shape[1:] == (3072,) or data.shape[1:] == (3, 32, 32))
+    ):
         found = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise CorruptFileError(path, f"'data' must be a uint8 array (N, 3072) or (N, 3, 32, 32), found {found}")
     return data.reshape(-1, 3, 32, 32), _labels(batch.get("labels"), len(data), path)
@@ -319,7 +353,8 @@ class CIFAR10(TensorDataset):
         if not download:
             raise FileNotFoundError(
                 f"CIFAR10: batch files {', '.join(names)} not found in {self.root.resolve()} or its "
-                f"{self.folder}/ folder. Unpack {self.archive} there or pass download=True.")
+                f"{self.folder}/ folder. Unpack {self.archive} there or pass download=True."
+            )
         archive = fetch(self.archive, self.mirrors, self.archive_md5, self.root, "CIFAR10")
         self._extract(archive)
         return self.root / self.folder

@@ -1,4 +1,5 @@
 """scikit-learn's bundled handwritten digits: 1,797 real 8x8 grey images of 0-9, offline."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,10 @@ def _load_sklearn_digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError("the digits dataset comes with scikit-learn, which is not installed: "
-                          "pip install 'minigrad[datasets]' (or use the built-in Shapes dataset)") from None
+        raise ImportError(
+            "the digits dataset comes with scikit-learn, which is not installed: "
+            "pip install 'minigrad[datasets]' (or use the built-in Shapes dataset)"
+        ) from None
     bunch = load_digits()
     return bunch.images, bunch.target
 
@@ -37,7 +40,7 @@ class Digits(TensorDataset):
         test = np.zeros(len(labels), dtype=bool)
         for digit in range(10):
             members = rng.permutation(np.flatnonzero(labels == digit))
-            test[members[:int(round(test_fraction * len(members)))]] = True
+            test[members[: int(round(test_fraction * len(members)))]] = True
         keep = ~test if train else test
         x = (images[keep] / 16.0).astype(np.float32)[:, None]
         if size != 8:

@@ -4,6 +4,7 @@
 Nothing here runs unless a dataset is created with ``download=True``. Offline, the error says
 which files to put where, so a machine without internet access can still use the readers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,4 +59,5 @@ def fetch(name: str, mirrors: list[str], md5: str, root: Path, dataset: str, tim
     raise RuntimeError(
         f"{dataset}: could not download {name} ({'; '.join(errors)}). If this machine is offline, "
         f"download {name} elsewhere (from {mirrors[0]}) and put it into {root.resolve()}, then create "
-        f"the dataset again without download=True.")
+        f"the dataset again without download=True."
+    )

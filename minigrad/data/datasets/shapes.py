@@ -1,4 +1,5 @@
 """A procedurally generated image-classification set that needs nothing installed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,13 +30,15 @@ class Shapes(TensorDataset):
         dy, dx = yy - cy, xx - cx
         distance = np.hypot(dy, dx)
         arm = radius / 3.5  # half-width of the plus's arms and of the ring
-        masks = np.stack([
-            distance <= radius,                                                # disk
-            np.abs(distance - radius * 0.8) <= arm,                            # ring
-            np.maximum(np.abs(dy), np.abs(dx)) <= radius * 0.8,                # square
-            (dy <= radius * 0.7) & (np.abs(dx) <= (dy + radius) * 0.55),       # triangle, apex up
-            ((np.abs(dx) <= arm) | (np.abs(dy) <= arm)) & (np.maximum(np.abs(dx), np.abs(dy)) <= radius),  # plus
-        ])
+        masks = np.stack(
+            [
+                distance <= radius,  # disk
+                np.abs(distance - radius * 0.8) <= arm,  # ring
+                np.maximum(np.abs(dy), np.abs(dx)) <= radius * 0.8,  # square
+                (dy <= radius * 0.7) & (np.abs(dx) <= (dy + radius) * 0.55),  # triangle, apex up
+                ((np.abs(dx) <= arm) | (np.abs(dy) <= arm)) & (np.maximum(np.abs(dx), np.abs(dy)) <= radius),  # plus
+            ]
+        )
         image = masks[labels, np.arange(n)].astype(np.float32)
         image += noise * rng.standard_normal(image.shape, dtype=np.float32)
         super().__init__(np.clip(image, 0, 1)[:, None], labels.astype(np.int64))

@@ -1,4 +1,5 @@
 """The layers, one file per family."""
+
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .blocks import BasicBlock, DenseBlock, DenseLayer, Transition
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
@@ -6,8 +7,35 @@ from .dropout import DropConnect, DropConnectLinear, Dropout, Dropout2d, Gaussia
 from .linear import Flatten, Identity, Linear
 from .normalization import NORMS, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, NormReLU, norm_layer
 
-__all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh", "BasicBlock", "DenseBlock",
-           "DenseLayer", "Transition", "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d",
-           "DropConnect", "DropConnectLinear", "Dropout", "Dropout2d", "GaussianNoise", "Flatten",
-           "Identity", "Linear", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm",
-           "NORMS", "NormReLU", "norm_layer"]
+__all__ = [
+    "LeakyReLU",
+    "LogSoftmax",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "BasicBlock",
+    "DenseBlock",
+    "DenseLayer",
+    "Transition",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "Conv2d",
+    "MaxPool2d",
+    "DropConnect",
+    "DropConnectLinear",
+    "Dropout",
+    "Dropout2d",
+    "GaussianNoise",
+    "Flatten",
+    "Identity",
+    "Linear",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "GroupNorm",
+    "InstanceNorm2d",
+    "LayerNorm",
+    "NORMS",
+    "NormReLU",
+    "norm_layer",
+]

@@ -1,4 +1,5 @@
 """Activation functions as modules (no parameters); each calls its functional form."""
+
 from __future__ import annotations
 
 from ...tensor import Tensor

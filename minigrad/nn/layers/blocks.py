@@ -1,6 +1,7 @@
 """Skip-connection blocks: ResNet's ``BasicBlock`` (He et al., 2016) and DenseNet's
 ``DenseBlock`` and ``Transition`` (Huang et al., 2017). Sub-module names follow torchvision's,
 so checkpoints of the same architecture load key for key."""
+
 from __future__ import annotations
 
 from ...ops import concat
@@ -25,8 +26,9 @@ class BasicBlock(Module):
         self.bn2 = BatchNorm2d(out_channels)
         self.downsample = None
         if stride != 1 or in_channels != out_channels:
-            self.downsample = Sequential(Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                         BatchNorm2d(out_channels))
+            self.downsample = Sequential(
+                Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), BatchNorm2d(out_channels)
+            )
 
     def forward(self, x) -> Tensor:
         out = self.bn1(self.conv1(x), relu=True)
@@ -64,8 +66,9 @@ class DenseBlock(Module):
 
     def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bottleneck: int | None = None):
         super().__init__()
-        self.layers = ModuleList(DenseLayer(in_channels + i * growth_rate, growth_rate, bottleneck)
-                                 for i in range(num_layers))
+        self.layers = ModuleList(
+            DenseLayer(in_channels + i * growth_rate, growth_rate, bottleneck) for i in range(num_layers)
+        )
         self.out_channels = in_channels + num_layers * growth_rate
 
     def forward(self, x) -> Tensor:

@@ -1,6 +1,7 @@
 """Regularising layers that inject noise in training and step aside at test time: dropout
 (units), channel dropout, DropConnect (weights) and additive Gaussian noise. Every random
 draw comes from the global generator (``minigrad.manual_seed``)."""
+
 from __future__ import annotations
 
 from ...tensor import Tensor

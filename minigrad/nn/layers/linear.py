@@ -1,4 +1,5 @@
 """Fully connected layer and the shape-only layers ``Flatten`` and ``Identity``."""
+
 from __future__ import annotations
 
 import math

@@ -11,6 +11,7 @@ GroupNorm      (C/G, H, W) per sample and group   per sample; G=1 is LayerNorm o
                                                   G=C is InstanceNorm
 =============  ================================  ==========================================
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,15 @@ class _BatchNorm(Module):
 
     _input_ranks: tuple = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype=np.float32):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype=np.float32,
+    ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -62,8 +70,10 @@ class _BatchNorm(Module):
         the usual conv -> BN -> ReLU chain without a separate ReLU op and its temporaries."""
         if x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
             ranks = " or ".join(f"{r}-D" for r in self._input_ranks)
-            raise ValueError(f"{type(self).__name__}({self.num_features}) expects {ranks} input with "
-                             f"{self.num_features} channels in dimension 1, got shape {x.shape}")
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) expects {ranks} input with "
+                f"{self.num_features} channels in dimension 1, got shape {x.shape}"
+            )
         factor = self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.fill_(self.num_batches_tracked.item() + 1)
@@ -72,13 +82,23 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or not self.track_running_stats
         # In training with tracking, F.batch_norm updates the running buffers in place.
         keep_running = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if keep_running else None,
-                            self.running_var if keep_running else None, self.weight, self.bias,
-                            use_batch_stats, factor if factor is not None else 0.0, self.eps, relu=relu)
+        return F.batch_norm(
+            x,
+            self.running_mean if keep_running else None,
+            self.running_var if keep_running else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            factor if factor is not None else 0.0,
+            self.eps,
+            relu=relu,
+        )
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -97,8 +117,7 @@ class LayerNorm(Module):
     """Normalises each sample over its trailing ``normalized_shape`` dimensions (Ba et al., 2016);
     ``weight``/``bias`` have that shape. Independent of the batch, so the same in training and eval."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 dtype=np.float32):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, dtype=np.float32):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
@@ -115,8 +134,7 @@ class GroupNorm(Module):
     """Splits the C channels into ``num_groups`` groups and normalises each sample's group over
     (C/G, H, W) (Wu & He, 2018); per-channel ``weight``/``bias``. Batch-independent."""
 
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 dtype=np.float32):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=np.float32):
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
@@ -137,18 +155,34 @@ class InstanceNorm2d(_BatchNorm):
 
     _input_ranks = (4,)
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, dtype=np.float32):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        dtype=np.float32,
+    ):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
     def forward(self, x) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(f"InstanceNorm2d({self.num_features}) expects 4-D input with "
-                             f"{self.num_features} channels in dimension 1, got shape {x.shape}")
+            raise ValueError(
+                f"InstanceNorm2d({self.num_features}) expects 4-D input with "
+                f"{self.num_features} channels in dimension 1, got shape {x.shape}"
+            )
         # num_batches_tracked exists for checkpoint compatibility but, as in PyTorch, stays 0.
-        return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                               self.training or not self.track_running_stats,
-                               self.momentum if self.momentum is not None else 0.0, self.eps)
+        return F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0,
+            self.eps,
+        )
 
 
 NORMS = ("batch", "layer", "group", "none")
