@@ -179,7 +179,7 @@ def gemm_args(dtype=np.float32, batch=1, m=3, n=4, k=5):
 @pytest.mark.parametrize("break_args, error, pattern", [
     (lambda a, b, c: (a.astype(np.int32), b, c), TypeError, r"\ba must be float32, got int32"),
     (lambda a, b, c: (a, b.astype(np.float64), c), TypeError, r"\bb must be float32, got float64"),
-    (lambda a, b, c: (a, b, c.astype(np.float16)), TypeError, r"\bout must be float32, got float16"),
+    (lambda a, b, c: (a, b, c.astype(np.float16)), TypeError, r"\bout must be float32 or float64, got float16"),
     (lambda a, b, c: (np.ones((1, 5, 3), np.float32).transpose(0, 2, 1), b, c), ValueError, r"\ba must be C-contiguous"),
     (lambda a, b, c: (a, np.ones((1, 5, 8), np.float32)[:, :, ::2], c), ValueError, r"\bb must be C-contiguous"),
     (lambda a, b, c: (a[0], b, c), ValueError, r"\ba must have 3 dimensions, got shape \(3, 5\)"),

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .._args import pair
 from ..random import generator
 from ..tensor import Tensor
 
@@ -45,11 +46,9 @@ def _images(x: np.ndarray, who: str) -> np.ndarray:
     return x
 
 
-def _pair(value, who: str) -> tuple[int, int]:
-    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
-        raise ValueError(f"{who}: size must be a positive int or (height, width), got {value!r}")
-    return int(pair[0]), int(pair[1])
+def _size(value, who: str) -> tuple[int, int]:
+    """An output or crop size: a positive int or (height, width)."""
+    return pair(value, "size", who, minimum=1)
 
 
 def _range(value, who: str, centre: float | None = None, low: float = -math.inf) -> tuple[float, float]:
@@ -235,7 +234,7 @@ class Resize(Transform):
     without antialiasing)."""
 
     def __init__(self, size):
-        self.size = _pair(size, "Resize")
+        self.size = _size(size, "Resize")
 
     def apply(self, x, rng):
         n, _, h, w = _images(x, "Resize").shape
@@ -265,7 +264,7 @@ class RandomCrop(Transform):
     """
 
     def __init__(self, size, padding: int = 0, fill: float = 0.0):
-        self.size = _pair(size, "RandomCrop")
+        self.size = _size(size, "RandomCrop")
         if int(padding) != padding or padding < 0:
             raise ValueError(f"RandomCrop: padding must be a non-negative integer, got {padding!r}")
         self.padding, self.fill = int(padding), fill
@@ -283,7 +282,7 @@ class RandomCrop(Transform):
 
 def crop(x: np.ndarray, top, left, size) -> np.ndarray:
     """Cuts the ``size`` window at (``top[i]``, ``left[i]``) out of each image ``x[i]``."""
-    ch, cw = _pair(size, "crop")
+    ch, cw = _size(size, "crop")
     n = len(x)
     rows = np.asarray(top).reshape(n, 1) + np.arange(ch)
     cols = np.asarray(left).reshape(n, 1) + np.arange(cw)
@@ -302,7 +301,7 @@ class RandomResizedCrop(Transform):
     attempts = 10
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-        self.size = _pair(size, "RandomResizedCrop")
+        self.size = _size(size, "RandomResizedCrop")
         self.scale, self.ratio = tuple(map(float, scale)), tuple(map(float, ratio))
         if not (0 < self.scale[0] <= self.scale[1] <= 1) or not (0 < self.ratio[0] <= self.ratio[1]):
             raise ValueError(f"RandomResizedCrop: need 0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1], "

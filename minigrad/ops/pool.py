@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from .conv import pair
+from .._args import pair
 
 
 def check_pool2d(op, x, kernel_size, stride, padding) -> tuple:
@@ -16,14 +16,8 @@ def check_pool2d(op, x, kernel_size, stride, padding) -> tuple:
         raise TypeError(f"{op}: input must be float32 or float64, got {x.dtype}")
     if x.ndim != 4:
         raise ValueError(f"{op}: expects input (N, C, H, W), got shape {x.shape}")
-    if min(kernel_size) < 1 or min(stride) < 1 or min(padding) < 0 or \
-            any(2 * p > k for p, k in zip(padding, kernel_size)):
-        raise ValueError(f"{op}: kernel_size {kernel_size} and stride {stride} must be >= 1 and padding "
-                         f"{padding} between 0 and half the kernel size")
-    h, w = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-    if h < kernel_size[0] or w < kernel_size[1]:
-        raise ValueError(f"{op}: kernel_size {kernel_size} is larger than input {x.shape} padded by {padding}")
-    # The kernels' size rule (window area, planes: csrc/check.h Sizes) has one home, in C++.
+    # The window rules (ranges, window within the padded input, sizes bounded) have one home,
+    # pool_geometry in csrc/bind/pool.cpp: the kernels index with these sizes.
     return tuple(_C.pool2d_output_shape(x.shape, kernel_size, stride, padding, op=op))
 
 

@@ -43,7 +43,7 @@ def test_conv2d_repr_and_shape_errors():
         "Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)"
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
-    with pytest.raises(ValueError, match="kernel_size"):
+    with pytest.raises(TypeError, match="Conv2d: kernel_size must be an int or a pair of ints"):
         nn.Conv2d(3, 4, (3, 3, 3))
 
 

@@ -57,7 +57,7 @@ def test_default_stride_is_kernel_size():
     (lambda x: F.max_pool2d(x, 9), ValueError, r"larger than input \(1, 2, 4, 4\)"),
     (lambda x: F.max_pool2d(x.reshape(2, 4, 4), 2), ValueError, r"\(N, C, H, W\), got shape \(2, 4, 4\)"),
     (lambda x: F.adaptive_avg_pool2d(x, 5), ValueError, "between 1 and the input"),
-    (lambda x: F.adaptive_avg_pool2d(x, 0), ValueError, "positive int"),
+    (lambda x: F.adaptive_avg_pool2d(x, 0), ValueError, "output_size must be >= 1"),
 ])
 def test_bad_arguments_raise(call, error, match):
     with pytest.raises(error, match=match):

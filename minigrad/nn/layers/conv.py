@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _args
 from .. import functional as F
 from ..module import Module, Parameter
 from .linear import reset_weight_and_bias
-
-
-def _pair(value, name) -> tuple[int, int]:
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 class Conv2d(Module):
@@ -29,9 +23,12 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
+        # Parsed here so a bad value fails at construction; their ranges are the op's rule
+        # (checked on the first forward, with the same errors as F.conv2d).
+        self.kernel_size = _args.pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = _args.pair(stride, "stride", "Conv2d")
+        self.padding = _args.pair(padding, "padding", "Conv2d")
+        self.dilation = _args.pair(dilation, "dilation", "Conv2d")
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
