@@ -50,34 +50,35 @@ inline std::string dtype_name(const py::dtype& d) { return std::string(py::str(d
 template <typename T>
 T* check_array(py::handle x_obj, const char* op, const std::string& arg, const Expect& want,
                bool writable, const char* or_none = "") {
-  const std::string who = std::string(op) + ": " + arg;
+  // The message prefix is built only on failure: passing checks allocate nothing.
+  const auto who = [&] { return std::string(op) + ": " + arg; };
   if (!py::isinstance<py::array>(x_obj))
-    throw py::type_error(who + " must be a numpy array" + or_none + ", got " +
+    throw py::type_error(who() + " must be a numpy array" + or_none + ", got " +
                          std::string(py::str(py::type::of(x_obj))));
   const auto x = py::reinterpret_borrow<py::array>(x_obj);
   if (!x.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(who + " must be " + dtype_name(py::dtype::of<T>()) + ", got " +
+    throw py::type_error(who() + " must be " + dtype_name(py::dtype::of<T>()) + ", got " +
                          dtype_name(x.dtype()));
-  if (!(x.flags() & py::array::c_style)) throw py::value_error(who + " must be C-contiguous");
+  if (!(x.flags() & py::array::c_style)) throw py::value_error(who() + " must be C-contiguous");
   if (want.like != nullptr) {
     bool same = x.ndim() == want.like->ndim();
     for (py::ssize_t d = 0; same && d < x.ndim(); ++d) same = x.shape(d) == want.like->shape(d);
     if (!same)
-      throw py::value_error(who + " has shape " + shape_str(x) + " but " + want.like_name +
+      throw py::value_error(who() + " has shape " + shape_str(x) + " but " + want.like_name +
                             " has shape " + shape_str(*want.like));
   } else if (!want.any_shape) {
     if (static_cast<size_t>(x.ndim()) != want.shape.size())
-      throw py::value_error(who + " must have " + std::to_string(want.shape.size()) +
+      throw py::value_error(who() + " must have " + std::to_string(want.shape.size()) +
                             " dimensions, got shape " + shape_str(x));
     int d = 0;
     for (int64_t extent : want.shape) {
       if (extent != kAny && x.shape(d) != extent)
-        throw py::value_error(who + " has shape " + shape_str(x) + " but dimension " +
+        throw py::value_error(who() + " has shape " + shape_str(x) + " but dimension " +
                               std::to_string(d) + " must be " + std::to_string(extent));
       ++d;
     }
   }
-  if (writable && !x.writeable()) throw py::value_error(who + " must be writeable");
+  if (writable && !x.writeable()) throw py::value_error(who() + " must be writeable");
   return static_cast<T*>(const_cast<void*>(x.data()));
 }
 
