@@ -1,6 +1,8 @@
-// Argument validation for the bindings: every array a kernel touches is checked here for
-// dtype, C-contiguity, rank, sizes and writeability, before any kernel sees a pointer.
-// Errors name the operation and the argument. Nothing is converted or copied.
+// Argument validation for the bindings (csrc/bind/): every array a kernel touches is checked
+// here for dtype, C-contiguity, rank, sizes and writeability, before any kernel sees a pointer;
+// the dtype picks the kernel instantiation here too (by_dtype), and every size a kernel derives
+// is bounded (Sizes), overlaps refused (check_no_overlap). Errors name the operation and the
+// argument. Nothing is converted or copied.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -27,57 +29,99 @@ inline std::string shape_str(const py::array& x) {
   return s.str();
 }
 
-// Returns the element pointer of `x` after checking it is a C-contiguous `T` array of the
-// given shape (kAny matches any extent). Throws TypeError / ValueError naming op and arg.
+// What an array argument must look like beyond its dtype and contiguity: a fixed rank with
+// every extent given (kAny matches any), exactly the shape of another, already checked array
+// (`like`, named `like_name` in errors: element-wise operands, list elements), or any shape
+// (`any_shape`: a parameter whose size the kernel takes from the array itself).
+struct Expect {
+  std::initializer_list<int64_t> shape{};
+  const py::array* like = nullptr;
+  std::string like_name{};
+  bool any_shape = false;
+};
+
+inline std::string dtype_name(const py::dtype& d) { return std::string(py::str(d)); }
+
+// The one checking core every binding goes through. `x` is any Python object (a list element,
+// an optional argument) and must be a `T` numpy array that is C-contiguous, of the expected
+// shape and, when the kernel writes it, writeable; otherwise TypeError (kind, dtype) or
+// ValueError (layout, shape) naming the op and the argument. Returns the element pointer;
+// the caller must hold a reference to `x` for as long as it uses the pointer.
+template <typename T>
+T* check_array(py::handle x_obj, const char* op, const std::string& arg, const Expect& want,
+               bool writable, const char* or_none = "") {
+  // The message prefix is built only on failure: passing checks allocate nothing.
+  const auto who = [&] { return std::string(op) + ": " + arg; };
+  if (!py::isinstance<py::array>(x_obj))
+    throw py::type_error(who() + " must be a numpy array" + or_none + ", got " +
+                         std::string(py::str(py::type::of(x_obj))));
+  const auto x = py::reinterpret_borrow<py::array>(x_obj);
+  if (!x.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(who() + " must be " + dtype_name(py::dtype::of<T>()) + ", got " +
+                         dtype_name(x.dtype()));
+  if (!(x.flags() & py::array::c_style)) throw py::value_error(who() + " must be C-contiguous");
+  if (want.like != nullptr) {
+    bool same = x.ndim() == want.like->ndim();
+    for (py::ssize_t d = 0; same && d < x.ndim(); ++d) same = x.shape(d) == want.like->shape(d);
+    if (!same)
+      throw py::value_error(who() + " has shape " + shape_str(x) + " but " + want.like_name +
+                            " has shape " + shape_str(*want.like));
+  } else if (!want.any_shape) {
+    if (static_cast<size_t>(x.ndim()) != want.shape.size())
+      throw py::value_error(who() + " must have " + std::to_string(want.shape.size()) +
+                            " dimensions, got shape " + shape_str(x));
+    int d = 0;
+    for (int64_t extent : want.shape) {
+      if (extent != kAny && x.shape(d) != extent)
+        throw py::value_error(who() + " has shape " + shape_str(x) + " but dimension " +
+                              std::to_string(d) + " must be " + std::to_string(extent));
+      ++d;
+    }
+  }
+  if (writable && !x.writeable()) throw py::value_error(who() + " must be writeable");
+  return static_cast<T*>(const_cast<void*>(x.data()));
+}
+
+// A required array of a fixed rank (kAny matches any extent).
 template <typename T>
 T* checked(const py::array& x, const char* op, const char* arg, std::initializer_list<int64_t> shape,
            bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(x) || !x.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(op) + ": " + arg + " must be " +
-                         std::string(py::str(py::dtype::of<T>())) + ", got " +
-                         std::string(py::str(x.dtype())));
-  if (!(x.flags() & py::array::c_style))
-    throw py::value_error(std::string(op) + ": " + arg + " must be C-contiguous");
-  if (static_cast<size_t>(x.ndim()) != shape.size())
-    throw py::value_error(std::string(op) + ": " + arg + " must have " +
-                          std::to_string(shape.size()) + " dimensions, got shape " + shape_str(x));
-  int i = 0;
-  for (int64_t want : shape) {
-    if (want != kAny && x.shape(i) != want) {
-      std::ostringstream s;
-      s << op << ": " << arg << " has shape " << shape_str(x) << " but dimension " << i
-        << " must be " << want;
-      throw py::value_error(s.str());
-    }
-    ++i;
-  }
-  if (writable && !x.writeable())
-    throw py::value_error(std::string(op) + ": " + arg + " must be writeable");
-  return static_cast<T*>(const_cast<void*>(x.data()));
+  return check_array<T>(x, op, arg, Expect{shape}, writable);
 }
 
-// Like checked<T>, for element-wise arguments of any rank: `x` must have exactly the shape of
-// `like` (which must itself have been checked).
+// A required element-wise argument of any rank: exactly the shape of `like` (already checked,
+// named `like_name` in errors).
 template <typename T>
 T* checked_like(const py::array& x, const char* op, const char* arg, const py::array& like,
-                bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(x) || !x.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(op) + ": " + arg + " must be " +
-                         std::string(py::str(py::dtype::of<T>())) + ", got " +
-                         std::string(py::str(x.dtype())));
-  if (!(x.flags() & py::array::c_style))
-    throw py::value_error(std::string(op) + ": " + arg + " must be C-contiguous");
-  bool same = x.ndim() == like.ndim();
-  for (py::ssize_t i = 0; same && i < x.ndim(); ++i) same = x.shape(i) == like.shape(i);
-  if (!same)
-    throw py::value_error(std::string(op) + ": " + arg + " has shape " + shape_str(x) +
-                          ", expected " + shape_str(like));
-  if (writable && !x.writeable())
-    throw py::value_error(std::string(op) + ": " + arg + " must be writeable");
-  return static_cast<T*>(const_cast<void*>(x.data()));
+                const char* like_name, bool writable = false) {
+  return check_array<T>(x, op, arg, Expect{{}, &like, like_name}, writable);
 }
 
-inline bool is_dtype(const py::array& x, const py::dtype& d) { return x.dtype().is(d); }
+// An argument that may be None (a gradient not wanted, an absent bias): None gives nullptr,
+// anything else must pass the same checks as a required one.
+template <typename T>
+T* optional_checked(const py::object& obj, const char* op, const char* arg,
+                    std::initializer_list<int64_t> shape, bool writable = false) {
+  if (obj.is_none()) return nullptr;
+  return check_array<T>(obj, op, arg, Expect{shape}, writable, " or None");
+}
+
+// ---------------------------------------------------------------------- dtype dispatch
+// Calls fn(float{}) or fn(double{}) by the dtype of `x` (the argument that decides the
+// instantiation; every other array must then match it, which the checks above enforce), and
+// refuses anything else with a TypeError naming the op and the argument. The one place a
+// binding turns a runtime dtype into a kernel template argument.
+template <typename F>
+decltype(auto) by_dtype(py::handle x, const char* op, const std::string& arg, F&& fn) {
+  if (!py::isinstance<py::array>(x))
+    throw py::type_error(std::string(op) + ": " + arg + " must be a numpy array, got " +
+                         std::string(py::str(py::type::of(x))));
+  const py::dtype d = py::reinterpret_borrow<py::array>(x).dtype();
+  if (d.is(py::dtype::of<float>())) return fn(float{});
+  if (d.is(py::dtype::of<double>())) return fn(double{});
+  throw py::type_error(std::string(op) + ": " + arg + " must be float32 or float64, got " +
+                       dtype_name(d));
+}
 
 // ------------------------------------------------------------------------ size arithmetic
 // Every size a kernel derives from the arguments (extents, paddings, dilations, strides,
@@ -143,6 +187,12 @@ struct Extent {
 inline Extent extent_of(const py::array& x, std::string name, bool written) {
   const char* p = static_cast<const char*>(x.data());
   return Extent{p, p + x.nbytes(), std::move(name), written};
+}
+
+// The extent of an argument that may be None (None spans nothing).
+inline Extent optional_extent(const py::object& v, std::string name, bool written) {
+  if (v.is_none()) return Extent{nullptr, nullptr, std::move(name), written};
+  return extent_of(py::reinterpret_borrow<py::array>(v), std::move(name), written);
 }
 
 // Refuses (ValueError) any two arguments sharing a byte when at least one of them is written:

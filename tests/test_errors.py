@@ -199,7 +199,7 @@ def gemm_args(dtype=np.float32, batch=1, m=3, n=4, k=5):
     [
         (lambda a, b, c: (a.astype(np.int32), b, c), TypeError, r"\ba must be float32, got int32"),
         (lambda a, b, c: (a, b.astype(np.float64), c), TypeError, r"\bb must be float32, got float64"),
-        (lambda a, b, c: (a, b, c.astype(np.float16)), TypeError, r"\bout must be float32, got float16"),
+        (lambda a, b, c: (a, b, c.astype(np.float16)), TypeError, r"\bout must be float32 or float64, got float16"),
         (
             lambda a, b, c: (np.ones((1, 5, 3), np.float32).transpose(0, 2, 1), b, c),
             ValueError,

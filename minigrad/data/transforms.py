@@ -13,12 +13,14 @@ Augmentation (training only):
     RandomHorizontalFlip, RandomCrop, RandomResizedCrop, ColorJitter, RandomAffine, GaussianNoise
 Geometry is sampled with :func:`bilinear_sample`, which also serves :class:`Resize`.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from .._args import pair
 from ..random import generator
 from ..tensor import Tensor
 
@@ -45,11 +47,9 @@ def _images(x: np.ndarray, who: str) -> np.ndarray:
     return x
 
 
-def _pair(value, who: str) -> tuple[int, int]:
-    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
-        raise ValueError(f"{who}: size must be a positive int or (height, width), got {value!r}")
-    return int(pair[0]), int(pair[1])
+def _size(value, who: str) -> tuple[int, int]:
+    """An output or crop size: a positive int or (height, width)."""
+    return pair(value, "size", who, minimum=1)
 
 
 def _range(value, who: str, centre: float | None = None, low: float = -math.inf) -> tuple[float, float]:
@@ -73,7 +73,7 @@ class Compose(Transform):
     def __init__(self, transforms):
         self.transforms = list(transforms)
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         for t in self.transforms:
             x = t.apply(x, rng) if isinstance(t, Transform) else np.asarray(t(x, rng))
         return x
@@ -115,14 +115,16 @@ class _FittedScaling(Transform):
 
     def _require_fitted(self):
         if any(getattr(self, name) is None for name in self._state_names):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(train_x) on the training "
-                               f"split first (or load_state_dict)")
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted: call fit(train_x) on the training "
+                f"split first (or load_state_dict)"
+            )
 
     def state_dict(self) -> dict:
         self._require_fitted()
         return {"per": self.per, **{name: np.asarray(getattr(self, name)) for name in self._state_names}}
 
-    def load_state_dict(self, state: dict) -> "_FittedScaling":
+    def load_state_dict(self, state: dict) -> _FittedScaling:
         self.per = state.get("per", self.per)
         for name in self._state_names:
             setattr(self, name, np.asarray(state[name], dtype=np.float64))
@@ -135,8 +137,9 @@ class _FittedScaling(Transform):
             return stat.reshape((1, -1) + (1,) * (x.ndim - 2))
         expected = {"feature": x.shape[1:], "channel": (x.shape[1],), "all": ()}[self.per]
         if stat.shape != expected:
-            raise ValueError(f"{type(self).__name__}: fitted statistics of shape {stat.shape} do not fit "
-                             f"a batch of shape {x.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: fitted statistics of shape {stat.shape} do not fit a batch of shape {x.shape}"
+            )
         return stat
 
 
@@ -154,13 +157,13 @@ class Standardize(_FittedScaling):
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
 
-    def fit(self, x) -> "Standardize":
+    def fit(self, x) -> Standardize:
         self.mean = self._stat(np.mean, x)
         std = self._stat(np.std, x)
         self.std = np.where(std > 0, std, 1.0)
         return self
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         self._require_fitted()
         out = x.astype(np.float32) if x.dtype.kind != "f" else x
         return (out - self._broadcast(self.mean, out)) / self._broadcast(self.std, out)
@@ -179,11 +182,11 @@ class MinMaxScale(_FittedScaling):
             raise ValueError(f"MinMaxScale: feature_range must be increasing, got {feature_range}")
         self.min = self.max = None
 
-    def fit(self, x) -> "MinMaxScale":
+    def fit(self, x) -> MinMaxScale:
         self.min, self.max = self._stat(np.min, x), self._stat(np.max, x)
         return self
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         self._require_fitted()
         out = x.astype(np.float32) if x.dtype.kind != "f" else x
         lo, hi = self.feature_range
@@ -235,9 +238,9 @@ class Resize(Transform):
     without antialiasing)."""
 
     def __init__(self, size):
-        self.size = _pair(size, "Resize")
+        self.size = _size(size, "Resize")
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         n, _, h, w = _images(x, "Resize").shape
         ys, xs = _box_coordinates(np.zeros(n), np.zeros(n), np.full(n, h), np.full(n, w), *self.size)
         return bilinear_sample(x, ys, xs, fill=None)
@@ -251,7 +254,7 @@ class RandomHorizontalFlip(Transform):
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
         self.p = p
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         flip = rng.random(len(x)) < self.p
         out = x.copy()
         out[flip] = x[flip, ..., ::-1]
@@ -265,12 +268,12 @@ class RandomCrop(Transform):
     """
 
     def __init__(self, size, padding: int = 0, fill: float = 0.0):
-        self.size = _pair(size, "RandomCrop")
+        self.size = _size(size, "RandomCrop")
         if int(padding) != padding or padding < 0:
             raise ValueError(f"RandomCrop: padding must be a non-negative integer, got {padding!r}")
         self.padding, self.fill = int(padding), fill
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         n, _, h, w = _images(x, "RandomCrop").shape
         p, (ch, cw) = self.padding, self.size
         if ch > h + 2 * p or cw > w + 2 * p:
@@ -283,7 +286,7 @@ class RandomCrop(Transform):
 
 def crop(x: np.ndarray, top, left, size) -> np.ndarray:
     """Cuts the ``size`` window at (``top[i]``, ``left[i]``) out of each image ``x[i]``."""
-    ch, cw = _pair(size, "crop")
+    ch, cw = _size(size, "crop")
     n = len(x)
     rows = np.asarray(top).reshape(n, 1) + np.arange(ch)
     cols = np.asarray(left).reshape(n, 1) + np.arange(cw)
@@ -302,11 +305,13 @@ class RandomResizedCrop(Transform):
     attempts = 10
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-        self.size = _pair(size, "RandomResizedCrop")
+        self.size = _size(size, "RandomResizedCrop")
         self.scale, self.ratio = tuple(map(float, scale)), tuple(map(float, ratio))
         if not (0 < self.scale[0] <= self.scale[1] <= 1) or not (0 < self.ratio[0] <= self.ratio[1]):
-            raise ValueError(f"RandomResizedCrop: need 0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1], "
-                             f"got scale={scale}, ratio={ratio}")
+            raise ValueError(
+                f"RandomResizedCrop: need 0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1], "
+                f"got scale={scale}, ratio={ratio}"
+            )
 
     def boxes(self, n: int, h: int, w: int, rng) -> tuple[np.ndarray, ...]:
         """(top, left, height, width) arrays of the crop boxes for n images of h x w."""
@@ -328,7 +333,7 @@ class RandomResizedCrop(Transform):
         top, left = np.where(none_fit, (h - bh) // 2, top), np.where(none_fit, (w - bw) // 2, left)
         return top, left, bh, bw
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         n, _, h, w = _images(x, "RandomResizedCrop").shape
         ys, xs = _box_coordinates(*self.boxes(n, h, w, rng), *self.size)
         return bilinear_sample(x, ys, xs, fill=None)
@@ -367,7 +372,7 @@ class RandomAffine(Transform):
             raise ValueError(f"RandomAffine: scale must be (lo, hi) with 0 < lo <= hi, got {scale!r}")
         self.translate, self.scale, self.fill = translate, scale, fill
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         n, _, h, w = _images(x, "RandomAffine").shape
         angle = rng.uniform(*self.degrees, size=n)
         shift = np.zeros((n, 2))
@@ -390,12 +395,12 @@ def _grey(x: np.ndarray) -> np.ndarray:
     return np.tensordot(_LUMA.astype(x.dtype), x, axes=([0], [1]))[:, None]
 
 
-def adjust_brightness(x, factor):
+def adjust_brightness(x, factor) -> np.ndarray:
     """``clip(f x, 0, 1)`` per image."""
     return np.clip(x * _per_image(factor, x), 0, 1)
 
 
-def adjust_contrast(x, factor):
+def adjust_contrast(x, factor) -> np.ndarray:
     """Blend with the image's mean grey level m: ``clip(f x + (1 - f) m, 0, 1)``."""
     grey = _grey(x) if x.shape[1] == 3 else x
     mean = grey.mean(axis=(1, 2, 3), keepdims=True)
@@ -403,13 +408,13 @@ def adjust_contrast(x, factor):
     return np.clip(f * x + (1 - f) * mean, 0, 1)
 
 
-def adjust_saturation(x, factor):
+def adjust_saturation(x, factor) -> np.ndarray:
     """Blend with the grey image g: ``clip(f x + (1 - f) g, 0, 1)`` (RGB only)."""
     f = _per_image(factor, x)
     return np.clip(f * x + (1 - f) * _grey(x), 0, 1)
 
 
-def adjust_hue(x, shift):
+def adjust_hue(x, shift) -> np.ndarray:
     """Rotates the hue (HSV) of RGB images by ``shift`` turns, shift in [-0.5, 0.5]."""
     r, g, b = x[:, 0], x[:, 1], x[:, 2]
     value, minimum = x.max(axis=1), x.min(axis=1)
@@ -438,7 +443,7 @@ class ColorJitter(Transform):
         if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5:
             raise ValueError(f"ColorJitter: hue must lie in [-0.5, 0.5], got {hue!r}")
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         _images(x, "ColorJitter")
         if (self.saturation != (1.0, 1.0) or self.hue != (0.0, 0.0)) and x.shape[1] != 3:
             raise ValueError(f"ColorJitter: saturation and hue need RGB images (N, 3, H, W), got {x.shape}")
@@ -463,7 +468,7 @@ class GaussianNoise(Transform):
             raise ValueError(f"GaussianNoise: std must be non-negative, got {std}")
         self.std = float(std)
 
-    def apply(self, x, rng):
+    def apply(self, x, rng) -> np.ndarray:
         dtype = x.dtype if x.dtype.kind == "f" else np.float32
         return x + self.std * rng.standard_normal(x.shape, dtype=dtype)
 
@@ -482,7 +487,7 @@ def test_time_views(x, flip: bool = True, shift: int = 0) -> list[np.ndarray]:
     if shift:
         padded = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)))
         for top, left in ((0, 0), (0, 2 * shift), (2 * shift, 0), (2 * shift, 2 * shift)):
-            views.append(np.ascontiguousarray(padded[:, :, top:top + h, left:left + w]))
+            views.append(np.ascontiguousarray(padded[:, :, top : top + h, left : left + w]))
     if flip:
         views += [np.ascontiguousarray(v[..., ::-1]) for v in views]
     return views

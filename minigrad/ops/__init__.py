@@ -360,11 +360,7 @@ def avg_pool2d(
 
 def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int | None]) -> Tensor:
     """``output_size``: an int, or a pair whose None entries keep the input's size."""
-    size = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else tuple(output_size)
-    if len(size) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1) for s in size):
-        raise ValueError(
-            f"AdaptiveAvgPool2d: output_size must be a positive int or a pair of them (or None), got {output_size!r}"
-        )
+    size = pair(output_size, "output_size", "AdaptiveAvgPool2d", minimum=1, none_ok=True)
     return AdaptiveAvgPool2d.apply(input, output_size=size)
 
 

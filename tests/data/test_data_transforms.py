@@ -1,4 +1,5 @@
 """Each transform against hand-computed expectations (or PyTorch's interpolate, or colorsys)."""
+
 import colorsys
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_random_crop_offsets_and_padding():
     padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=-1.0)
     assert out.shape == (4, 2, 4, 3)
     for i in range(4):
-        np.testing.assert_array_equal(out[i], padded[i, :, top[i]:top[i] + 4, left[i]:left[i] + 3])
+        np.testing.assert_array_equal(out[i], padded[i, :, top[i] : top[i] + 4, left[i] : left[i] + 3])
     np.testing.assert_array_equal(T.RandomCrop((5, 6))(x), x)  # full-size crop without padding
     with pytest.raises(ValueError, match="larger than the padded image"):
         T.RandomCrop(9, padding=1)(x)
@@ -56,8 +57,9 @@ def test_standardize_per_feature_keeps_constant_features_finite():
     train = np.array([[1.0, 5.0], [3.0, 5.0]], dtype=np.float32)
     scale = T.Standardize(per="feature").fit(train)
     np.testing.assert_allclose(scale(train), [[-1.0, 0.0], [1.0, 0.0]])
-    np.testing.assert_allclose(T.Standardize(mean=[2.0, 5.0], std=[1.0, 2.0], per="feature")(train),
-                               [[-1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(
+        T.Standardize(mean=[2.0, 5.0], std=[1.0, 2.0], per="feature")(train), [[-1.0, 0.0], [1.0, 0.0]]
+    )
 
 
 def test_minmax_scale_maps_the_training_range():
@@ -71,8 +73,9 @@ def test_resize_matches_pytorch_bilinear():
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for bilinear resizing")
     x = _images(2, c=2, h=8, w=5)
     for size in [(28, 28), (3, 4), (8, 11)]:
-        expected = torch.nn.functional.interpolate(torch.from_numpy(x), size=size, mode="bilinear",
-                                                   align_corners=False).numpy()
+        expected = torch.nn.functional.interpolate(
+            torch.from_numpy(x), size=size, mode="bilinear", align_corners=False
+        ).numpy()
         np.testing.assert_allclose(T.Resize(size)(x), expected, atol=1e-6)
 
 
@@ -86,9 +89,9 @@ def test_random_resized_crop_is_a_resized_box():
     assert (top >= 0).all() and (left >= 0).all() and (top + h <= 10).all() and (left + w <= 12).all()
     assert ((h * w >= 0.2 * 120 * 0.8) & (h * w <= 0.9 * 120 * 1.2)).all()  # area, up to rounding
     for i in range(6):
-        box = torch.from_numpy(x[i:i + 1, :, top[i]:top[i] + h[i], left[i]:left[i] + w[i]].copy())
+        box = torch.from_numpy(x[i : i + 1, :, top[i] : top[i] + h[i], left[i] : left[i] + w[i]].copy())
         expected = torch.nn.functional.interpolate(box, size=(7, 7), mode="bilinear", align_corners=False)
-        np.testing.assert_allclose(out[i:i + 1], expected.numpy(), atol=1e-6)
+        np.testing.assert_allclose(out[i : i + 1], expected.numpy(), atol=1e-6)
     whole = T.RandomResizedCrop(10, scale=(1, 1), ratio=(1, 1))(x[:, :, :, :10])
     np.testing.assert_allclose(whole, x[:, :, :, :10], atol=1e-6)
 
@@ -115,20 +118,25 @@ def test_random_affine_translation_only_moves_whole_pixels():
     shifts = np.round(rng.uniform(-np.array([0.34 * 6] * 2), [0.34 * 6] * 2, size=(5, 2)))
     assert np.abs(shifts).max() == 2
     for i in range(5):
-        np.testing.assert_allclose(out[i:i + 1], T.affine(x[i:i + 1], [0], [shifts[i]], [1]), atol=1e-6)
+        np.testing.assert_allclose(out[i : i + 1], T.affine(x[i : i + 1], [0], [shifts[i]], [1]), atol=1e-6)
 
 
 def test_colour_adjustments():
     rgb = _images(2, c=3, h=3, w=3, seed=5)
-    np.testing.assert_allclose(T.adjust_brightness(rgb, [2.0, 0.5]),
-                               np.clip(rgb * np.array([2.0, 0.5]).reshape(2, 1, 1, 1), 0, 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        T.adjust_brightness(rgb, [2.0, 0.5]), np.clip(rgb * np.array([2.0, 0.5]).reshape(2, 1, 1, 1), 0, 1), rtol=1e-6
+    )
     grey = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
     np.testing.assert_allclose(T.adjust_saturation(rgb, [0.0, 0.0]), np.repeat(grey[:, None], 3, 1), rtol=1e-6)
     np.testing.assert_allclose(T.adjust_saturation(rgb, [1.0, 1.0]), rgb, rtol=1e-6)
     means = grey.mean(axis=(1, 2)).reshape(2, 1, 1, 1)
-    np.testing.assert_allclose(T.adjust_contrast(rgb, [0.5, 0.0]),
-                               np.clip(np.array([0.5, 0.0]).reshape(2, 1, 1, 1) * rgb +
-                                       np.array([0.5, 1.0]).reshape(2, 1, 1, 1) * means, 0, 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        T.adjust_contrast(rgb, [0.5, 0.0]),
+        np.clip(
+            np.array([0.5, 0.0]).reshape(2, 1, 1, 1) * rgb + np.array([0.5, 1.0]).reshape(2, 1, 1, 1) * means, 0, 1
+        ),
+        rtol=1e-6,
+    )
     shifted = T.adjust_hue(rgb, [0.25, -0.4])
     for n, shift in enumerate([0.25, -0.4]):
         for i in range(3):

@@ -10,6 +10,7 @@ NaN and infinite scalars, and sequences whose __getitem__ returns fresh arrays, 
 disagrees with __len__. Allowed outcomes are a result or one of ALLOWED exceptions; the program
 prints a JSON summary {name: {outcome: count}} and exits 1 on any other exception.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,15 +32,18 @@ class FuzzError(Exception):
 # A Python exception is the contract; MemoryError for a workspace the machine cannot hold.
 ALLOWED = (TypeError, ValueError, OverflowError, IndexError, MemoryError, FuzzError)
 
-HOSTILE_INTS = [-1, 0, -2**63, 2**31 - 1, 2**31, 2**32, 2**63 - 1, 2**63, 2**64]
+HOSTILE_INTS = [-1, 0, -(2**63), 2**31 - 1, 2**31, 2**32, 2**63 - 1, 2**63, 2**64]
 HOSTILE_FLOATS = [float("nan"), float("inf"), -float("inf"), 1e308, -0.0]
 FLOATS = [np.float32, np.float64]
 
 
 def entry_points() -> list:
     """Every callable of _C and _C.ref, as 'name' and 'ref.name'."""
-    names = [n for n in dir(_C) if not n.startswith("_") and callable(getattr(_C, n))
-             and not isinstance(getattr(_C, n), type(_C))]
+    names = [
+        n
+        for n in dir(_C)
+        if not n.startswith("_") and callable(getattr(_C, n)) and not isinstance(getattr(_C, n), type(_C))
+    ]
     names += ["ref." + n for n in dir(_C.ref) if not n.startswith("_") and callable(getattr(_C.ref, n))]
     return sorted(names)
 
@@ -68,15 +72,27 @@ def conv_valid(draw, backward: bool):
         kw = 1
     xs, ws = (n, cig * groups, h, w), (cog * groups, cig, kh, kw)
     ys = tuple(_C.conv2d_output_shape(xs, ws, stride, padding, dilation, groups))
-    args = dict(input=arr(draw, xs, dtype), weight=arr(draw, ws, dtype), stride=stride,
-                padding=padding, dilation=dilation, groups=groups)
+    args = dict(
+        input=arr(draw, xs, dtype),
+        weight=arr(draw, ws, dtype),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+    )
     if backward:
-        args.update(grad_output=arr(draw, ys, dtype), grad_input=np.empty(xs, dtype),
-                    grad_weight=np.empty(ws, dtype),
-                    grad_bias=draw(st.sampled_from([None, np.empty(ws[0], dtype)])))
+        args.update(
+            grad_output=arr(draw, ys, dtype),
+            grad_input=np.empty(xs, dtype),
+            grad_weight=np.empty(ws, dtype),
+            grad_bias=draw(st.sampled_from([None, np.empty(ws[0], dtype)])),
+        )
     else:
-        args.update(bias=draw(st.sampled_from([None, arr(draw, ws[0], dtype)])), out=np.empty(ys, dtype),
-                    relu=draw(st.booleans()))
+        args.update(
+            bias=draw(st.sampled_from([None, arr(draw, ws[0], dtype)])),
+            out=np.empty(ys, dtype),
+            relu=draw(st.booleans()),
+        )
     return args
 
 
@@ -89,8 +105,11 @@ def pool_valid(draw, kind: str, backward: bool):
         window = {}
     else:
         k = (draw(st.integers(1, h)), draw(st.integers(1, w)))
-        window = dict(kernel_size=k, stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                      padding=(draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))))
+        window = dict(
+            kernel_size=k,
+            stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+            padding=(draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))),
+        )
         ys = tuple(_C.pool2d_output_shape(xs, window["kernel_size"], window["stride"], window["padding"]))
     args = dict(window)
     if backward:
@@ -112,11 +131,29 @@ def bn_valid(draw, mode: str):
     x = arr(draw, (n, c, s), dtype)
     relu = draw(st.booleans())
     if mode == "backward":
-        return dict(x=x, grad_out=arr(draw, (n, c, s), dtype), weight=maybe(), bias=maybe(), mean=vec(),
-                    invstd=np.ones(c, dtype), grad_input=draw(st.sampled_from([None, np.empty((n, c, s), dtype)])),
-                    grad_weight=maybe(), grad_bias=maybe(), training=draw(st.booleans()), relu=relu)
-    args = dict(x=x, weight=maybe(), bias=maybe(), out=np.empty((n, c, s), dtype), save_mean=vec(),
-                save_invstd=vec(), eps=1e-5, relu=relu)
+        return dict(
+            x=x,
+            grad_out=arr(draw, (n, c, s), dtype),
+            weight=maybe(),
+            bias=maybe(),
+            mean=vec(),
+            invstd=np.ones(c, dtype),
+            grad_input=draw(st.sampled_from([None, np.empty((n, c, s), dtype)])),
+            grad_weight=maybe(),
+            grad_bias=maybe(),
+            training=draw(st.booleans()),
+            relu=relu,
+        )
+    args = dict(
+        x=x,
+        weight=maybe(),
+        bias=maybe(),
+        out=np.empty((n, c, s), dtype),
+        save_mean=vec(),
+        save_invstd=vec(),
+        eps=1e-5,
+        relu=relu,
+    )
     if mode == "train":
         args.update(running_mean=maybe(), running_var=maybe(), momentum=0.1)
     else:
@@ -125,20 +162,46 @@ def bn_valid(draw, mode: str):
 
 
 OPTIM = {  # name: (state lists, scalars)
-    "sgd_step": (["momentum_buffers"], dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.01,
-                                            nesterov=False, maximize=False, first_step=False)),
+    "sgd_step": (
+        ["momentum_buffers"],
+        dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.01, nesterov=False, maximize=False, first_step=False),
+    ),
     "adagrad_step": (["sums"], dict(clr=0.1, eps=1e-10, weight_decay=0.0, maximize=False)),
-    "rmsprop_step": (["square_avgs", "grad_avgs", "momentum_buffers"],
-                     dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True,
-                          maximize=False)),
-    "adadelta_step": (["square_avgs", "acc_deltas"], dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
-                                                          maximize=False)),
-    "adam_step": (["exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"],
-                  dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, step_size=1e-3,
-                       bias_correction2_sqrt=1.0, decoupled_weight_decay=False, amsgrad=True, maximize=False)),
-    "nadam_step": (["exp_avgs", "exp_avg_sqs"],
-                   dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, bias_correction2=0.1,
-                        grad_coef=-0.1, avg_coef=-0.1, decoupled_weight_decay=False, maximize=False)),
+    "rmsprop_step": (
+        ["square_avgs", "grad_avgs", "momentum_buffers"],
+        dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True, maximize=False),
+    ),
+    "adadelta_step": (["square_avgs", "acc_deltas"], dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False)),
+    "adam_step": (
+        ["exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"],
+        dict(
+            lr=1e-3,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=0.0,
+            step_size=1e-3,
+            bias_correction2_sqrt=1.0,
+            decoupled_weight_decay=False,
+            amsgrad=True,
+            maximize=False,
+        ),
+    ),
+    "nadam_step": (
+        ["exp_avgs", "exp_avg_sqs"],
+        dict(
+            lr=1e-3,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=0.0,
+            bias_correction2=0.1,
+            grad_coef=-0.1,
+            avg_coef=-0.1,
+            decoupled_weight_decay=False,
+            maximize=False,
+        ),
+    ),
 }
 
 
@@ -156,10 +219,15 @@ def gemm_valid(draw):
     batch, m, n, k = draw(st.integers(0, 2)), draw(st.integers(0, 5)), draw(st.integers(0, 5)), draw(st.integers(0, 5))
     ta, tb = draw(st.booleans()), draw(st.booleans())
     ba, bb = draw(st.sampled_from([1, batch])), draw(st.sampled_from([1, batch]))
-    return dict(a=arr(draw, (ba, k, m) if ta else (ba, m, k), dtype),
-                b=arr(draw, (bb, n, k) if tb else (bb, k, n), dtype),
-                out=np.ones((max(ba, bb), m, n), dtype), trans_a=ta, trans_b=tb, alpha=1.5,
-                beta=draw(st.sampled_from([0.0, 1.0])))
+    return dict(
+        a=arr(draw, (ba, k, m) if ta else (ba, m, k), dtype),
+        b=arr(draw, (bb, n, k) if tb else (bb, k, n), dtype),
+        out=np.ones((max(ba, bb), m, n), dtype),
+        trans_a=ta,
+        trans_b=tb,
+        alpha=1.5,
+        beta=draw(st.sampled_from([0.0, 1.0])),
+    )
 
 
 def eltwise_valid(draw, names):
@@ -173,22 +241,43 @@ def eltwise_valid(draw, names):
 
 # The base names (without "ref.") valid() has a generator for: a binding missing here fails
 # test_boundary_fuzz.py, so every new entry point gets fuzzed.
-COVERED = {"conv2d_forward", "conv2d_backward", "conv2d_algorithm", "conv2d_output_shape",
-           "pool2d_output_shape", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
-           "avg_pool2d_backward", "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
-           "batch_norm_forward_train", "batch_norm_forward_eval", "batch_norm_backward", *OPTIM,
-           "gemm", "relu_forward", "relu_backward", "add", "set_num_threads", "get_num_threads",
-           "backend_info"}
+COVERED = {
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv2d_algorithm",
+    "conv2d_output_shape",
+    "pool2d_output_shape",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+    "batch_norm_forward_train",
+    "batch_norm_forward_eval",
+    "batch_norm_backward",
+    *OPTIM,
+    "gemm",
+    "relu_forward",
+    "relu_backward",
+    "add",
+    "set_num_threads",
+    "get_num_threads",
+    "backend_info",
+}
 
 
 def shapes_valid(draw, name: str):
     if name == "pool2d_output_shape":
         return dict(input_shape=(1, 2, 5, 5), kernel_size=(2, 2), stride=(2, 1), padding=(1, 0))
-    args = dict(input_shape=(2, 4, 7, 7), weight_shape=(6, 4, 3, 3), stride=(1, 2), padding=(1, 0),
-                dilation=(1, 1), groups=1)
+    args = dict(
+        input_shape=(2, 4, 7, 7), weight_shape=(6, 4, 3, 3), stride=(1, 2), padding=(1, 0), dilation=(1, 1), groups=1
+    )
     if name == "conv2d_algorithm":
-        args.update(algo=draw(st.sampled_from(["auto", "direct", "chanvec", "gemm"])),
-                    pass_=draw(st.sampled_from(["forward", "grad_input", "grad_weight"])))
+        args.update(
+            algo=draw(st.sampled_from(["auto", "direct", "chanvec", "gemm"])),
+            pass_=draw(st.sampled_from(["forward", "grad_input", "grad_weight"])),
+        )
     return args
 
 
@@ -200,8 +289,7 @@ def valid(draw, name: str) -> dict:
     if base.startswith("conv2d_") and base.endswith("ward"):
         return conv_valid(draw, base == "conv2d_backward")
     if direction:
-        return pool_valid(draw, {"max": "max", "avg": "avg", "adaptive_avg": "adaptive"}[kind],
-                          direction == "backward")
+        return pool_valid(draw, {"max": "max", "avg": "avg", "adaptive_avg": "adaptive"}[kind], direction == "backward")
     if base.startswith("batch_norm_"):
         return bn_valid(draw, base.rsplit("_", 1)[1])
     if base in OPTIM:
@@ -209,8 +297,9 @@ def valid(draw, name: str) -> dict:
     if base == "gemm":
         return gemm_valid(draw)
     if base in ("relu_forward", "relu_backward", "add"):
-        return eltwise_valid(draw, {"relu_forward": ["x", "out"], "relu_backward": ["grad", "y", "out"],
-                                    "add": ["a", "b", "out"]}[base])
+        return eltwise_valid(
+            draw, {"relu_forward": ["x", "out"], "relu_backward": ["grad", "y", "out"], "add": ["a", "b", "out"]}[base]
+        )
     if base == "set_num_threads":
         return dict(n=draw(st.integers(1, 3)))
     if base in ("backend_info", "get_num_threads"):
@@ -235,7 +324,7 @@ class Fresh:
 class Raising(Fresh):
     def __getitem__(self, i):
         if i >= 1:
-            raise FuzzError("no item %d" % i)
+            raise FuzzError(f"no item {i}")
         return self.items[i]
 
 
@@ -261,11 +350,15 @@ def huge_empty(draw, ndim: int, dtype):
 
 
 def spoil_array(draw, a: np.ndarray, others: list):
-    choice = draw(st.sampled_from(["dtype", "strided", "fortran", "readonly", "broadcast", "huge",
-                                   "rank", "alias", "overlap", "none", "list"]))
+    choice = draw(
+        st.sampled_from(
+            ["dtype", "strided", "fortran", "readonly", "broadcast", "huge", "rank", "alias", "overlap", "none", "list"]
+        )
+    )
     if choice == "dtype":
-        return a.astype(draw(st.sampled_from([np.int32, np.int64, np.bool_, object, np.float16,
-                                              np.float32, np.float64])))
+        return a.astype(
+            draw(st.sampled_from([np.int32, np.int64, np.bool_, object, np.float16, np.float32, np.float64]))
+        )
     if choice == "strided" and a.ndim:
         return np.repeat(a, 2, axis=-1)[..., ::2]
     if choice == "fortran":
@@ -287,7 +380,7 @@ def spoil_array(draw, a: np.ndarray, others: list):
         flat = other.reshape(-1) if other.flags.c_contiguous else other.ravel()
         shift = draw(st.integers(0, 3))
         if flat.dtype == a.dtype and flat.size >= a.size + shift:
-            return flat[shift:shift + a.size].reshape(a.shape)  # partly the other's bytes
+            return flat[shift : shift + a.size].reshape(a.shape)  # partly the other's bytes
         return a
     if choice == "none":
         return None
@@ -351,8 +444,9 @@ def spoil(draw, args: dict) -> dict:
 def fuzz(name: str, examples: int, outcomes: Counter, unexpected: list) -> None:
     fn = function(name)
 
-    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(st.data())
     def run(data):
         args = valid(data.draw, name)
@@ -364,7 +458,7 @@ def fuzz(name: str, examples: int, outcomes: Counter, unexpected: list) -> None:
             outcomes["ok"] += 1
         except ALLOWED as e:
             outcomes[type(e).__name__] += 1
-        except Exception as e:  # noqa: BLE001 - reported, and the program fails
+        except Exception as e:
             unexpected.append(f"{name}: {type(e).__name__}: {e}")
         finally:
             _C.set_num_threads(threads)
@@ -379,6 +473,7 @@ def limit_memory() -> None:
     if "libasan" in os.environ.get("LD_PRELOAD", ""):
         return
     import resource
+
     cap = 6 << 30
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 

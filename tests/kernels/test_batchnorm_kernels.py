@@ -1,20 +1,32 @@
 """Batch-norm kernels (_C.batch_norm_*) against their scalar twins (_C.ref.batch_norm_*) on
 awkward shapes, on every ISA path, at 1 and several threads, and their argument checks."""
+
 import os
 import textwrap
 import threading
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 import minigrad as mg
 from minigrad import _C
 
+from isolated import run_python
+
 # (N, C, S): S == 1 is the (N, C) path; S > 8192 splits rows into pieces; N * S large with
 # C = 1 or 3 runs the split schedule on several threads.
-SHAPES = [(2, 1, 1), (1, 3, 7), (7, 13, 31), (2, 65, 1), (257, 3, 1), (130, 2, 63),
-          (3, 2, 9000), (1, 1, 2), (5, 1, 8199), (31, 127, 2)]
+SHAPES = [
+    (2, 1, 1),
+    (1, 3, 7),
+    (7, 13, 31),
+    (2, 65, 1),
+    (257, 3, 1),
+    (130, 2, 63),
+    (3, 2, 9000),
+    (1, 1, 2),
+    (5, 1, 8199),
+    (31, 127, 2),
+]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-11)}
 
 
@@ -33,8 +45,9 @@ def run_all(mod, x, dy, weight, bias, training, relu, momentum=0.1, eps=1e-5, wa
     dw = np.full(c, np.nan, x.dtype) if weight is not None else None
     db = np.full(c, np.nan, x.dtype) if bias is not None else None
     mod.batch_norm_backward(x, dy, weight, bias, mean, invstd, dx, dw, db, training, relu)
-    return {k: v for k, v in dict(y=y, rm=rm, rv=rv, mean=mean, invstd=invstd, dx=dx, dw=dw, db=db).items()
-            if v is not None}
+    return {
+        k: v for k, v in dict(y=y, rm=rm, rv=rv, mean=mean, invstd=invstd, dx=dx, dw=dw, db=db).items() if v is not None
+    }
 
 
 def inputs(shape, dtype, seed=0):
@@ -52,8 +65,12 @@ def assert_matches_reference(shape, dtype, training, relu, affine, want_dx=True)
     ref = run_all(_C.ref, x, dy, w, b, training, relu, want_dx=want_dx)
     for name in ref:
         scale = max(1.0, float(np.abs(ref[name]).max()))
-        np.testing.assert_allclose(fast[name] / scale, ref[name] / scale, **TOL[dtype],
-                                   err_msg=f"{name} differs from the reference for {shape}")
+        np.testing.assert_allclose(
+            fast[name] / scale,
+            ref[name] / scale,
+            **TOL[dtype],
+            err_msg=f"{name} differs from the reference for {shape}",
+        )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -154,9 +171,16 @@ def test_each_isa_path_matches_reference(isa):
 def fresh(shape=(4, 3, 5), dtype=np.float32):
     x = np.ones(shape, dtype)
     c = shape[1]
-    return dict(x=x, weight=np.ones(c, dtype), bias=np.zeros(c, dtype), running_mean=np.full(c, 7, dtype),
-                running_var=np.full(c, 7, dtype), out=np.full(shape, 7, dtype),
-                save_mean=np.full(c, 7, dtype), save_invstd=np.full(c, 7, dtype))
+    return dict(
+        x=x,
+        weight=np.ones(c, dtype),
+        bias=np.zeros(c, dtype),
+        running_mean=np.full(c, 7, dtype),
+        running_var=np.full(c, 7, dtype),
+        out=np.full(shape, 7, dtype),
+        save_mean=np.full(c, 7, dtype),
+        save_invstd=np.full(c, 7, dtype),
+    )
 
 
 BAD_FORWARD = {
@@ -167,8 +191,11 @@ BAD_FORWARD = {
     "weight wrong size": (dict(weight=np.ones(4, np.float32)), ValueError, "weight has shape"),
     "out wrong shape": (dict(out=np.full((4, 3, 6), 7, np.float32)), ValueError, "out has shape"),
     "running_var read-only": (dict(running_var=np.broadcast_to(np.float32(7), (3,))), ValueError, "running_var"),
-    "single value per channel": (dict(x=np.ones((1, 3, 1), np.float32), out=np.full((1, 3, 1), 7, np.float32)),
-                                 ValueError, "more than 1 value per channel"),
+    "single value per channel": (
+        dict(x=np.ones((1, 3, 1), np.float32), out=np.full((1, 3, 1), 7, np.float32)),
+        ValueError,
+        "more than 1 value per channel",
+    ),
 }
 
 
@@ -193,9 +220,18 @@ def test_bad_backward_arguments_raise_before_writing():
     x = np.ones((4, 3, 5), np.float32)
     dx, dw = np.full_like(x, 7), np.full(3, 7, np.float32)
     with pytest.raises(ValueError, match="grad_out has shape"):
-        _C.batch_norm_backward(x, np.ones((4, 3, 6), np.float32), None, None, np.zeros(3, np.float32),
-                               np.ones(3, np.float32), dx, dw, None, True)
+        _C.batch_norm_backward(
+            x,
+            np.ones((4, 3, 6), np.float32),
+            None,
+            None,
+            np.zeros(3, np.float32),
+            np.ones(3, np.float32),
+            dx,
+            dw,
+            None,
+            True,
+        )
     with pytest.raises(TypeError, match="invstd must be float32"):
-        _C.batch_norm_backward(x, x.copy(), None, None, np.zeros(3, np.float32), np.ones(3),
-                               dx, dw, None, True)
+        _C.batch_norm_backward(x, x.copy(), None, None, np.zeros(3, np.float32), np.ones(3), dx, dw, None, True)
     assert (dx == 7).all() and (dw == 7).all()

@@ -1,18 +1,20 @@
 """conv2d kernels against the scalar reference (_C.ref) and PyTorch on awkward shapes, each
 algorithm forced, each instruction-set path (MINIGRAD_ISA, in a subprocess), 1 thread vs all;
 and the bindings' argument checks."""
+
 import os
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 from minigrad import _C
 
+from isolated import run_python
+
 # (x shape, w shape, stride, padding, dilation, groups)
 SHAPES = [
-    ((2, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1, 1),      # LeNet conv1
-    ((3, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1, 1),     # LeNet conv2
+    ((2, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1, 1),  # LeNet conv1
+    ((3, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1, 1),  # LeNet conv2
     ((1, 3, 7, 13), (5, 3, 3, 3), 1, (1, 2), (2, 1), 1),
     ((2, 3, 13, 7), (7, 3, 3, 2), (2, 1), (1, 0), (1, 2), 1),
     ((1, 2, 1, 1), (3, 2, 1, 1), 1, 0, 1, 1),
@@ -45,8 +47,12 @@ def make(shape_case, dtype, seed=0):
     w = rng.standard_normal(w_shape).astype(dtype)
     b = rng.standard_normal(w_shape[0]).astype(dtype)
     geometry = dict(stride=pair(stride), padding=pair(padding), dilation=pair(dilation), groups=groups)
-    ho = (x_shape[2] + 2 * geometry["padding"][0] - geometry["dilation"][0] * (w_shape[2] - 1) - 1) // geometry["stride"][0] + 1
-    wo = (x_shape[3] + 2 * geometry["padding"][1] - geometry["dilation"][1] * (w_shape[3] - 1) - 1) // geometry["stride"][1] + 1
+    ho = (x_shape[2] + 2 * geometry["padding"][0] - geometry["dilation"][0] * (w_shape[2] - 1) - 1) // geometry[
+        "stride"
+    ][0] + 1
+    wo = (x_shape[3] + 2 * geometry["padding"][1] - geometry["dilation"][1] * (w_shape[3] - 1) - 1) // geometry[
+        "stride"
+    ][1] + 1
     gy = rng.standard_normal((x_shape[0], w_shape[0], ho, wo)).astype(dtype)
     return x, w, b, gy, geometry
 
@@ -70,8 +76,13 @@ def check_against_reference():
                     got = run(_C, x, w, b, gy, geometry, relu, algo=algo)
                     for name, g, e in zip(("y", "gx", "gw", "gb"), got, expected):
                         scale = max(1.0, float(np.abs(e).max(initial=0)))
-                        np.testing.assert_allclose(g, e, rtol=tol, atol=tol * scale,
-                                                   err_msg=f"{name} for {case} {dtype.__name__} {algo} relu={relu}")
+                        np.testing.assert_allclose(
+                            g,
+                            e,
+                            rtol=tol,
+                            atol=tol * scale,
+                            err_msg=f"{name} for {case} {dtype.__name__} {algo} relu={relu}",
+                        )
 
 
 def test_against_reference():
@@ -104,13 +115,17 @@ def test_algorithm_choice():
     # ResNet-8's block2.conv1: channel-vectorised forward and dW; strided dX on the GEMM
     # unless chanvec (which runs it in stride phases) is asked for
     block2 = ((128, 16, 32, 32), (32, 16, 3, 3))
-    assert [_C.conv2d_algorithm(*block2, stride=(2, 2), padding=(1, 1), pass_=p)
-            for p in ("forward", "grad_input", "grad_weight")] == ["chanvec", "gemm", "chanvec"]
+    assert [
+        _C.conv2d_algorithm(*block2, stride=(2, 2), padding=(1, 1), pass_=p)
+        for p in ("forward", "grad_input", "grad_weight")
+    ] == ["chanvec", "gemm", "chanvec"]
     assert _C.conv2d_algorithm(*block2, stride=(2, 2), algo="chanvec", pass_="grad_input") == "chanvec"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), pass_="grad_input") == "chanvec"
     # block3.conv1: 32 input channels, so its stride-2 dX runs in phases on chanvec too
-    assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1),
-                               pass_="grad_input") == "chanvec"
+    assert (
+        _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1), pass_="grad_input")
+        == "chanvec"
+    )
     assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 1, 1), stride=(2, 2), pass_="grad_input") == "gemm"
     assert _C.conv2d_algorithm((64, 4, 9, 9), (6, 2, 3, 3), groups=2, algo="chanvec") == "gemm"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
@@ -119,7 +134,10 @@ def test_algorithm_choice():
     # direct kernel's tiles)
     lenet2 = ((64, 6, 14, 14), (16, 6, 5, 5))
     assert [_C.conv2d_algorithm(*lenet2, pass_=p) for p in ("forward", "grad_input", "grad_weight")] == [
-        "chanvec", "gemm", "chanvec"]
+        "chanvec",
+        "gemm",
+        "chanvec",
+    ]
     assert _C.conv2d_algorithm(*lenet2, algo="direct", pass_="grad_input") == "direct"
     assert "conv_direct_" in _C.backend_info()["implementations"]["conv2d"]
     with pytest.raises(ValueError, match="pass_ must be"):
@@ -134,7 +152,10 @@ def test_one_thread_matches_all_threads():
     x3, w3, b3, gy3, geometry3 = make(((7, 16, 8, 8), (32, 16, 3, 3), 1, 1, 1, 1), np.float32)  # chanvec
 
     def all_cases():
-        return run(_C, x, w, b, gy, geometry) + run(_C, x2, w2, b2, gy2, geometry2) + run(_C, x3, w3, b3, gy3, geometry3)
+        return (
+            run(_C, x, w, b, gy, geometry) + run(_C, x2, w2, b2, gy2, geometry2) + run(_C, x3, w3, b3, gy3, geometry3)
+        )
+
     threads = _C.get_num_threads()
     try:
         _C.set_num_threads(1)
@@ -154,9 +175,11 @@ def test_each_isa_path(isa):
     if isa not in available:
         pytest.skip(f"this CPU/OS offers only {available}")
     here = os.path.dirname(os.path.abspath(__file__))
-    code = ("import sys; sys.path.insert(0, %r); import test_conv_kernels as t; from minigrad import _C; "
-            "assert _C.backend_info()['isa'] == %r; t.check_against_reference(); _C.set_num_threads(1); "
-            "t.check_against_reference()" % (here, isa))
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import test_conv_kernels as t; from minigrad import _C; "
+        f"assert _C.backend_info()['isa'] == {isa!r}; t.check_against_reference(); _C.set_num_threads(1); "
+        "t.check_against_reference()"
+    )
     result = run_python(code, MINIGRAD_ISA=isa)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -166,18 +189,21 @@ def valid_args():
     return dict(x=x, w=w, b=b, y=np.empty_like(gy), gy=gy, geometry=geometry)
 
 
-@pytest.mark.parametrize("change, error, match", [
-    (lambda a: a.update(x=a["x"].astype(np.float64)), TypeError, "weight must be float64"),
-    (lambda a: a.update(w=a["w"].astype(np.int32)), TypeError, "weight must be float32"),
-    (lambda a: a.update(x=np.asfortranarray(a["x"])), ValueError, "input must be C-contiguous"),
-    (lambda a: a.update(y=a["y"][:, :, :, :-1]), ValueError, "out"),
-    (lambda a: a.update(b=a["b"][:-1]), ValueError, "bias has shape"),
-    (lambda a: a.update(w=a["w"][:, :2].copy()), ValueError, "does not fit input"),
-    (lambda a: a["geometry"].update(stride=(0, 1)), ValueError, "stride"),
-    (lambda a: a["geometry"].update(padding=(-1, 0)), ValueError, "padding"),
-    (lambda a: a["geometry"].update(dilation=(9, 1)), ValueError, "does not fit input"),
-    (lambda a: a.update(y=np.empty_like(a["y"])[..., ::-1]), ValueError, "C-contiguous"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda a: a.update(x=a["x"].astype(np.float64)), TypeError, "weight must be float64"),
+        (lambda a: a.update(w=a["w"].astype(np.int32)), TypeError, "weight must be float32"),
+        (lambda a: a.update(x=np.asfortranarray(a["x"])), ValueError, "input must be C-contiguous"),
+        (lambda a: a.update(y=a["y"][:, :, :, :-1]), ValueError, "out"),
+        (lambda a: a.update(b=a["b"][:-1]), ValueError, "bias has shape"),
+        (lambda a: a.update(w=a["w"][:, :2].copy()), ValueError, "does not fit input"),
+        (lambda a: a["geometry"].update(stride=(0, 1)), ValueError, "stride"),
+        (lambda a: a["geometry"].update(padding=(-1, 0)), ValueError, "padding"),
+        (lambda a: a["geometry"].update(dilation=(9, 1)), ValueError, "larger than input"),
+        (lambda a: a.update(y=np.empty_like(a["y"])[..., ::-1]), ValueError, "C-contiguous"),
+    ],
+)
 def test_forward_rejects_bad_arguments(change, error, match):
     args = valid_args()
     change(args)

@@ -1,13 +1,15 @@
 """Element-wise kernels (csrc/eltwise.cpp) against their scalar references and numpy, on every
 ISA path, at 1 thread and all threads, and their argument checks."""
+
 import os
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 import minigrad as mg
 from minigrad import _C
+
+from isolated import run_python
 
 SIZES = [1, 2, 7, 13, 31, 63, 65, 127, 257, 40000, 100003]  # ragged tails and multithreaded sizes
 
@@ -58,22 +60,31 @@ def test_each_isa_path(isa):
     order = ["generic", "avx2", "avx512"]
     if order.index(isa) > order.index(mg.backend_info()["cpu_isa"]):
         pytest.skip(f"this CPU has no {isa} (best: {mg.backend_info()['cpu_isa']})")
-    script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import numpy as np, minigrad as mg; "
-              f"import test_eltwise_kernels as t; assert mg.backend_info()['implementations']['eltwise'] == 'eltwise_{isa}'; "
-              "t.check_all(np.float32); t.check_all(np.float64); print('ok')")
+    script = (
+        f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import numpy as np, minigrad as mg; "
+        f"import test_eltwise_kernels as t; assert mg.backend_info()['implementations']['eltwise'] == 'eltwise_{isa}'; "
+        "t.check_all(np.float32); t.check_all(np.float64); print('ok')"
+    )
     done = run_python(script, MINIGRAD_ISA=isa)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda: _C.relu_forward(np.ones(4, np.float32), np.ones(5, np.float32)), ValueError, "out has shape"),
-    (lambda: _C.relu_forward(np.ones(4, np.int32), np.ones(4, np.int32)), TypeError, "x must be float32"),
-    (lambda: _C.relu_forward(np.ones(8, np.float32)[::2], np.ones(4, np.float32)), ValueError, "C-contiguous"),
-    (lambda: _C.relu_forward(np.ones(4, np.float32), np.ones(4, np.float64)), TypeError, "out must be float32"),
-    (lambda: _C.relu_backward(np.ones(4), np.ones(3), np.ones(4)), ValueError, "y has shape"),
-    (lambda: _C.add(np.ones(4), np.ones(4), np.broadcast_to(np.ones(1), (4,))), ValueError, "writeable|C-contiguous"),
-    (lambda: _C.add(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 3))), ValueError, "b has shape"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: _C.relu_forward(np.ones(4, np.float32), np.ones(5, np.float32)), ValueError, "out has shape"),
+        (lambda: _C.relu_forward(np.ones(4, np.int32), np.ones(4, np.int32)), TypeError, "x must be float32"),
+        (lambda: _C.relu_forward(np.ones(8, np.float32)[::2], np.ones(4, np.float32)), ValueError, "C-contiguous"),
+        (lambda: _C.relu_forward(np.ones(4, np.float32), np.ones(4, np.float64)), TypeError, "out must be float32"),
+        (lambda: _C.relu_backward(np.ones(4), np.ones(3), np.ones(4)), ValueError, "y has shape"),
+        (
+            lambda: _C.add(np.ones(4), np.ones(4), np.broadcast_to(np.ones(1), (4,))),
+            ValueError,
+            "writeable|C-contiguous",
+        ),
+        (lambda: _C.add(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 3))), ValueError, "b has shape"),
+    ],
+)
 def test_bad_arguments_raise_before_writing(call, error, message):
     with pytest.raises(error, match=message):
         call()

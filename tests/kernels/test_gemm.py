@@ -6,6 +6,7 @@ are not multiples of any tile (1, 2, 7, 13, 31, 63, 65, 127, 257), the four tran
 combinations, alpha/beta, both dtypes, 1 thread and all threads, and shapes large enough to
 cross every cache block (several K passes, several row blocks, several B panels).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -13,10 +14,11 @@ import os
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 import minigrad
 from minigrad import _C
+
+from isolated import run_python
 
 ISA_ORDER = ["generic", "avx2", "avx512"]
 
@@ -34,7 +36,7 @@ SHAPES += [(64, 64, 64), (6, 700, 25), (16, 130, 1100), (250, 33, 70), (5, 2100,
 DOT_SHAPES = [(5, 13, 20001), (13, 65, 8200), (1, 2, 9001), (7, 3, 1030)]
 SHAPES += DOT_SHAPES
 
-UNIT_ROUNDOFF = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}
+UNIT_ROUNDOFF = {np.float32: 2.0**-24, np.float64: 2.0**-53}
 
 
 def operands(rng, m, n, k, ta, tb, dtype, batch_a=1, batch_b=1):
@@ -48,10 +50,12 @@ def expected(a, b, ta, tb, alpha=1.0, beta=0.0, c0=None):
     scale a rounding error is measured against)."""
     a64 = (np.swapaxes(a, 1, 2) if ta else a).astype(np.float64)
     b64 = (np.swapaxes(b, 1, 2) if tb else b).astype(np.float64)
+
     # einsum's own loops, not OpenBLAS: a second thread pool spinning next to minigrad's
     # OpenMP team makes both crawl on a 2-core machine.
     def matmul(x, y):
         return np.einsum("bik,bkj->bij", x, y, optimize=False)
+
     value = alpha * matmul(a64, b64)
     scale = abs(alpha) * matmul(np.abs(a64), np.abs(b64))
     if beta != 0.0:
@@ -75,7 +79,8 @@ def sweep(threads_options=(1, None)):
     all_threads = minigrad.get_num_threads()
     checked = 0
     for dtype, (m, n, k), (ta, tb) in itertools.product(
-            (np.float32, np.float64), SHAPES, itertools.product((False, True), repeat=2)):
+        (np.float32, np.float64), SHAPES, itertools.product((False, True), repeat=2)
+    ):
         a, b = operands(rng, m, n, k, ta, tb, dtype)
         c0 = rng.standard_normal((1, m, n)).astype(dtype)
         alpha, beta = (1.0, 0.0) if (m + n + k) % 2 else (-0.75, 1.5)
@@ -122,15 +127,20 @@ def large_output_sweep():
             line = 64 // np.dtype(dtype).itemsize  # values per 64-byte line
             base = np.empty(m * n + 2 * line, dtype)
             start = (-base.ctypes.data // np.dtype(dtype).itemsize) % line
-            out = base[start + offset:start + offset + m * n].reshape(1, m, n)
+            out = base[start + offset : start + offset + m * n].reshape(1, m, n)
             results = []
             for threads in (1, all_threads):
                 minigrad.set_num_threads(threads)
                 out[...] = np.nan
                 _C.gemm(a_op, b_op, out, ta, tb)
-                assert_close(out, want, scale, dtype, k,
-                             f"{np.dtype(dtype).name} {m}x{n}x{k} ta={ta} tb={tb} offset={offset} "
-                             f"threads={threads}")
+                assert_close(
+                    out,
+                    want,
+                    scale,
+                    dtype,
+                    k,
+                    f"{np.dtype(dtype).name} {m}x{n}x{k} ta={ta} tb={tb} offset={offset} threads={threads}",
+                )
                 results.append(out.copy())
                 checked += 1
             minigrad.set_num_threads(all_threads)
@@ -147,10 +157,12 @@ def available_isas():
 def test_every_isa_path_matches_reference(isa):
     if isa not in available_isas():
         pytest.skip(f"this CPU/OS does not offer {isa} (best: {minigrad.backend_info()['cpu_isa']})")
-    code = ("import sys, minigrad; sys.path.insert(0, sys.argv[1]); import test_gemm; "
-            "info = minigrad.backend_info(); assert info['isa'] == sys.argv[2], info; "
-            "print(info['implementations']['gemm'], info['implementations']['gemm_dot'], "
-            "test_gemm.sweep(), test_gemm.large_output_sweep())")
+    code = (
+        "import sys, minigrad; sys.path.insert(0, sys.argv[1]); import test_gemm; "
+        "info = minigrad.backend_info(); assert info['isa'] == sys.argv[2], info; "
+        "print(info['implementations']['gemm'], info['implementations']['gemm_dot'], "
+        "test_gemm.sweep(), test_gemm.large_output_sweep())"
+    )
     proc = run_python(code, os.path.dirname(__file__), isa, MINIGRAD_ISA=isa)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     name, dot_name, count, large_count = proc.stdout.split()
@@ -232,8 +244,9 @@ def test_bad_arguments_raise_before_touching_memory():
     assert "3 dimensions" in _bad_call(f32[0], b32, out)
     assert "cannot multiply" in _bad_call(f32, np.ones((1, 4, 3), np.float32), out)
     assert "cannot multiply" in _bad_call(f32, b32, out, tb=True)
-    assert "cannot multiply" in _bad_call(np.ones((2, 4, 5), np.float32), np.ones((3, 5, 3), np.float32),
-                                          np.zeros((3, 4, 3), np.float32))
+    assert "cannot multiply" in _bad_call(
+        np.ones((2, 4, 5), np.float32), np.ones((3, 5, 3), np.float32), np.zeros((3, 4, 3), np.float32)
+    )
     assert "out has shape (1, 4, 4)" in _bad_call(f32, b32, np.zeros((1, 4, 4), np.float32))
     assert "out has shape (1, 4, 3)" in _bad_call(np.ones((2, 4, 5), np.float32), b32, out)
     read_only = np.zeros((1, 4, 3), np.float32)

@@ -1,39 +1,63 @@
 """The fused optimiser kernels against their plain reference twins (_C.ref.*): every ISA path
 (each in its own process, MINIGRAD_ISA), odd sizes, many tensors per call, 1 thread vs all,
 and bad arguments rejected before any memory is touched."""
+
 import os
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 from minigrad import _C
 
+from isolated import run_python
+
 SIZES = [1, 2, 7, 13, 31, 63, 65, 127, 257, 40000, 3]  # the big one makes the call multithreaded
+
 
 # (kernel, state names, required-state flags from options, scalar options)
 def _cases():
-    sgd = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False,
-               maximize=False, first_step=False)
+    sgd = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False, maximize=False, first_step=False)
     yield "sgd_step", 1, dict(sgd)
     yield "sgd_step", 1, dict(sgd, dampening=0.0, nesterov=True, maximize=True)
     yield "sgd_step", 1, dict(sgd, first_step=True)
     yield "sgd_step", 0, dict(sgd, momentum=0.0)
     yield "adagrad_step", 1, dict(clr=0.05, eps=1e-10, weight_decay=0.1, maximize=False)
-    rms = dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-               maximize=False)
+    rms = dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False)
     yield "rmsprop_step", 1, rms
     yield "rmsprop_step", 3, dict(rms, centered=True, momentum=0.9, weight_decay=0.1)
     yield "rmsprop_step", 3, dict(rms, centered=True, momentum=0.9, alpha=0.3, maximize=True)
     yield "adadelta_step", 2, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1, maximize=False)
-    adam = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, step_size=1e-3 / 0.271,
-                bias_correction2_sqrt=0.0547, decoupled_weight_decay=False, amsgrad=False, maximize=False)
+    adam = dict(
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.0,
+        step_size=1e-3 / 0.271,
+        bias_correction2_sqrt=0.0547,
+        decoupled_weight_decay=False,
+        amsgrad=False,
+        maximize=False,
+    )
     yield "adam_step", 2, adam
     yield "adam_step", 3, dict(adam, amsgrad=True, weight_decay=0.1)
     yield "adam_step", 3, dict(adam, amsgrad=True, weight_decay=0.1, decoupled_weight_decay=True, beta1=0.3)
-    yield "nadam_step", 2, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1,
-                                bias_correction2=0.003, grad_coef=-0.01, avg_coef=-0.05,
-                                decoupled_weight_decay=True, maximize=False)
+    yield (
+        "nadam_step",
+        2,
+        dict(
+            lr=2e-3,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=0.1,
+            bias_correction2=0.003,
+            grad_coef=-0.01,
+            avg_coef=-0.05,
+            decoupled_weight_decay=True,
+            maximize=False,
+        ),
+    )
 
 
 CASES = list(_cases())
@@ -41,8 +65,9 @@ CASES = list(_cases())
 
 def _state_args(name, n_states, arrays):
     """Positional state lists for each kernel (None where the options need none)."""
-    slots = {"sgd_step": 1, "adagrad_step": 1, "rmsprop_step": 3, "adadelta_step": 2,
-             "adam_step": 3, "nadam_step": 2}[name]
+    slots = {"sgd_step": 1, "adagrad_step": 1, "rmsprop_step": 3, "adadelta_step": 2, "adam_step": 3, "nadam_step": 2}[
+        name
+    ]
     out = [None] * slots
     if name == "rmsprop_step" and n_states == 3:
         out = arrays[:3]
@@ -95,10 +120,11 @@ def _isa_paths():
 
 @pytest.mark.parametrize("isa", _isa_paths())
 def test_each_isa_path_equals_reference(isa):
-    code = ("import sys, numpy as np; sys.path.insert(0, %r); import test_optim_kernels as t; "
-            "from minigrad import _C; assert _C.backend_info()['implementations']['optim'].endswith(%r); "
-            "print(t.run_all_cases(np.float32), t.run_all_cases(np.float64))"
-            % (os.path.dirname(__file__), isa))
+    code = (
+        f"import sys, numpy as np; sys.path.insert(0, {os.path.dirname(__file__)!r}); import test_optim_kernels as t; "
+        f"from minigrad import _C; assert _C.backend_info()['implementations']['optim'].endswith({isa!r}); "
+        "print(t.run_all_cases(np.float32), t.run_all_cases(np.float64))"
+    )
     out = run_python(code, MINIGRAD_ISA=isa)
     assert out.returncode == 0, out.stderr
     f32, f64 = map(float, out.stdout.split())
@@ -108,6 +134,7 @@ def test_each_isa_path_equals_reference(isa):
 def test_one_thread_equals_all_threads():
     """Each element is updated by one thread from its own values: the split cannot change bits."""
     import minigrad as mg
+
     results = []
     for threads in (1, max(2, mg.get_num_threads())):
         previous = mg.get_num_threads()

@@ -1,12 +1,14 @@
 """Pooling kernels against the scalar reference (_C.ref) and PyTorch on awkward shapes, each
 instruction-set build (subprocess with MINIGRAD_ISA), 1 thread vs all; argument checks."""
+
 import os
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 from minigrad import _C
+
+from isolated import run_python
 
 # (x shape, kernel, stride, padding)
 WINDOWS = [
@@ -53,7 +55,9 @@ def check_against_reference():
     for dtype in (np.float32, np.float64):
         for shape, kernel, stride, padding in WINDOWS:
             x = sample(shape, dtype)
-            for got, want in zip(run_window(_C, x, kernel, stride, padding), run_window(_C.ref, x, kernel, stride, padding)):
+            for got, want in zip(
+                run_window(_C, x, kernel, stride, padding), run_window(_C.ref, x, kernel, stride, padding)
+            ):
                 np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{shape} {kernel} {stride} {padding}")
         for shape, size in ADAPTIVE:
             x = sample(shape, dtype)
@@ -74,11 +78,14 @@ def test_against_torch():
         ty, tidx = F.max_pool2d(torch.from_numpy(x), kernel, stride, padding, return_indices=True)
         np.testing.assert_array_equal(y_max, ty.numpy())
         np.testing.assert_array_equal(idx, tidx.numpy())
-        np.testing.assert_allclose(y_avg, F.avg_pool2d(torch.from_numpy(x), kernel, stride, padding).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            y_avg, F.avg_pool2d(torch.from_numpy(x), kernel, stride, padding).numpy(), rtol=1e-12
+        )
     for shape, size in ADAPTIVE:
         x = sample(shape, np.float64)
-        np.testing.assert_allclose(run_adaptive(_C, x, size)[0],
-                                   F.adaptive_avg_pool2d(torch.from_numpy(x), size).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            run_adaptive(_C, x, size)[0], F.adaptive_avg_pool2d(torch.from_numpy(x), size).numpy(), rtol=1e-12
+        )
 
 
 def test_max_pool_nan_wins_and_first_maximum_is_chosen():
@@ -110,8 +117,10 @@ def test_each_isa_build(isa):
     if isa not in available:
         pytest.skip(f"this CPU/OS offers only {available}")
     here = os.path.dirname(os.path.abspath(__file__))
-    code = ("import sys; sys.path.insert(0, %r); import test_pool_kernels as t; from minigrad import _C; "
-            "t.check_against_reference(); _C.set_num_threads(1); t.check_against_reference()" % here)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import test_pool_kernels as t; from minigrad import _C; "
+        "t.check_against_reference(); _C.set_num_threads(1); t.check_against_reference()"
+    )
     result = run_python(code, MINIGRAD_ISA=isa)
     assert result.returncode == 0, result.stderr[-3000:]
 

@@ -7,6 +7,7 @@
 - The thread count changes speed, not results (beyond float rounding).
 - set_num_threads / get_num_threads and OMP_NUM_THREADS are respected.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -15,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from isolated import run_python
 
 import minigrad
 from minigrad import _C
 
+from isolated import run_python
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +62,7 @@ def test_kernel_in_forked_child_completes_and_is_correct():
         result, child_threads = queue.get(timeout=60)
     except Exception:  # queue.Empty: the child hung or died
         child.kill()
-        pytest.fail("GEMM in a forked child did not complete within 60 s "
-                    "(waiting on the parent's OpenMP workers?)")
+        pytest.fail("GEMM in a forked child did not complete within 60 s (waiting on the parent's OpenMP workers?)")
     child.join(timeout=30)
     assert child.exitcode == 0
     np.testing.assert_allclose(result, exact(a, b), rtol=1e-4, atol=1e-4)
@@ -111,9 +111,11 @@ def test_set_and_get_num_threads():
 
 @pytest.mark.parametrize("value", ["1", "3"])
 def test_omp_num_threads_sets_the_default(value):
-    code = ("import minigrad, numpy as np; from minigrad import _C; "
-            "a = np.ones((1, 64, 64), np.float32); out = np.empty_like(a); _C.gemm(a, a, out); "
-            "assert (out == 64).all(); print(minigrad.get_num_threads())")
+    code = (
+        "import minigrad, numpy as np; from minigrad import _C; "
+        "a = np.ones((1, 64, 64), np.float32); out = np.empty_like(a); _C.gemm(a, a, out); "
+        "assert (out == 64).all(); print(minigrad.get_num_threads())"
+    )
     proc = run_python(code, OMP_NUM_THREADS=value)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == value

@@ -1,4 +1,5 @@
 """Conv2d, pooling and the skip-connection blocks against PyTorch, plus float64 gradchecks."""
+
 import numpy as np
 import pytest
 
@@ -15,10 +16,17 @@ def x_of(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(), dict(stride=2, padding=1), dict(padding=2, dilation=2), dict(bias=False, padding=(1, 0)),
-    dict(groups=2, padding=1),
-], ids=["plain", "stride-pad", "dilation", "no-bias-asym-pad", "groups"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(stride=2, padding=1),
+        dict(padding=2, dilation=2),
+        dict(bias=False, padding=(1, 0)),
+        dict(groups=2, padding=1),
+    ],
+    ids=["plain", "stride-pad", "dilation", "no-bias-asym-pad", "groups"],
+)
 def test_conv2d_matches_pytorch(kwargs):
     ours, theirs = nn.Conv2d(4, 6, 3, **kwargs), T.Conv2d(4, 6, 3, **kwargs)
     for training in (True, False):
@@ -26,24 +34,30 @@ def test_conv2d_matches_pytorch(kwargs):
     module_gradcheck(nn.Conv2d(4, 2, 3, **kwargs), (1, 4, 6, 5))
 
 
-@pytest.mark.parametrize("ours,theirs", [
-    (nn.MaxPool2d(2), T.MaxPool2d(2)),
-    (nn.MaxPool2d(3, stride=2, padding=1), T.MaxPool2d(3, stride=2, padding=1)),
-    (nn.AvgPool2d(2), T.AvgPool2d(2)),
-    (nn.AvgPool2d(3, stride=2, padding=1), T.AvgPool2d(3, stride=2, padding=1)),
-    (nn.AdaptiveAvgPool2d(1), T.AdaptiveAvgPool2d(1)),
-], ids=["max2", "max3-s2-p1", "avg2", "avg3-s2-p1", "global-avg"])
+@pytest.mark.parametrize(
+    "ours,theirs",
+    [
+        (nn.MaxPool2d(2), T.MaxPool2d(2)),
+        (nn.MaxPool2d(3, stride=2, padding=1), T.MaxPool2d(3, stride=2, padding=1)),
+        (nn.AvgPool2d(2), T.AvgPool2d(2)),
+        (nn.AvgPool2d(3, stride=2, padding=1), T.AvgPool2d(3, stride=2, padding=1)),
+        (nn.AdaptiveAvgPool2d(1), T.AdaptiveAvgPool2d(1)),
+    ],
+    ids=["max2", "max3-s2-p1", "avg2", "avg3-s2-p1", "global-avg"],
+)
 def test_pooling_matches_pytorch(ours, theirs):
     check_module_parity(ours, theirs, x_of(2, 3, 8, 8))
     module_gradcheck(ours, (1, 2, 6, 6))
 
 
 def test_conv2d_repr_and_shape_errors():
-    assert repr(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)) == \
-        "Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)"
+    assert (
+        repr(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False))
+        == "Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)"
+    )
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
-    with pytest.raises(ValueError, match="kernel_size"):
+    with pytest.raises(TypeError, match="Conv2d: kernel_size must be an int or a pair of ints"):
         nn.Conv2d(3, 4, (3, 3, 3))
 
 

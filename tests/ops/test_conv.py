@@ -1,11 +1,13 @@
 """Conv2d through the op harness: float64 gradcheck and PyTorch parity on small shapes that
 cover stride, padding, dilation, groups, 1x1 kernels, batch 1 and every kernel algorithm."""
+
 import numpy as np
 import pytest
-from harness import OpCase, check_op, torch
 
 import minigrad as mg
 import minigrad.nn.functional as F
+
+from harness import OpCase, check_op, torch
 
 
 def conv_case(x_shape, w_shape, bias=True, **geometry):
@@ -21,8 +23,9 @@ CASES = {
     "direct_wide_rows_no_bias": conv_case((2, 9, 5, 17), (2, 9, 3, 3), bias=False, padding=1),
     # at least 16 output channels (and 16 input channels for dX): vectors along channels
     "chanvec_all_passes": conv_case((2, 16, 4, 5), (16, 16, 3, 3), padding=1),
-    "chanvec_stride2_dilated": conv_case((2, 3, 9, 8), (16, 3, 3, 2), bias=False, stride=2, padding=(2, 1),
-                                         dilation=(2, 1)),
+    "chanvec_stride2_dilated": conv_case(
+        (2, 3, 9, 8), (16, 3, 3, 2), bias=False, stride=2, padding=(2, 1), dilation=(2, 1)
+    ),
     # many input channels or stride 2: im2col + GEMM
     "gemm_stride2_pad1": conv_case((2, 9, 7, 6), (4, 9, 3, 3), stride=2, padding=1),
     "gemm_dilation2_pad2": conv_case((1, 10, 7, 7), (3, 10, 3, 3), padding=2, dilation=2),
@@ -49,7 +52,7 @@ def test_first_layer_skips_input_gradient():
     assert x.grad is None
     # d(sum y)/dW[o, 0, u, v] = sum of the input pixels that tap (u, v) reads
     padded = np.pad(x.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)))
-    expected = np.array([[padded[:, 0, u:u + 6, v:v + 6].sum() for v in range(3)] for u in range(3)])
+    expected = np.array([[padded[:, 0, u : u + 6, v : v + 6].sum() for v in range(3)] for u in range(3)])
     np.testing.assert_allclose(w.grad.numpy()[0, 0], expected, rtol=1e-10)
     np.testing.assert_allclose(w.grad.numpy()[1, 0], expected, rtol=1e-10)
 
@@ -61,13 +64,16 @@ def test_hand_computed_value():
     np.testing.assert_array_equal(y.numpy(), np.full((1, 1, 2, 2), -4.0 + 0.5))
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs, match", [
-    ((2, 3, 8, 8), (4, 2, 3, 3), {}, r"weight \(4, 2, 3, 3\) does not fit input \(2, 3, 8, 8\)"),
-    ((2, 4, 8, 8), (3, 2, 3, 3), {"groups": 2}, "C_out divisible by groups"),
-    ((3, 8, 8), (4, 3, 3, 3), {}, r"input \(3, 8, 8\)"),
-    ((1, 1, 2, 2), (1, 1, 3, 3), {}, "larger than input"),
-    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 0}, "stride"),
-])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs, match",
+    [
+        ((2, 3, 8, 8), (4, 2, 3, 3), {}, r"weight \(4, 2, 3, 3\) does not fit input \(2, 3, 8, 8\)"),
+        ((2, 4, 8, 8), (3, 2, 3, 3), {"groups": 2}, "C_out divisible by groups"),
+        ((3, 8, 8), (4, 3, 3, 3), {}, r"input \(3, 8, 8\)"),
+        ((1, 1, 2, 2), (1, 1, 3, 3), {}, "larger than input"),
+        ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 0}, "stride"),
+    ],
+)
 def test_bad_shapes_raise(x_shape, w_shape, kwargs, match):
     x, w = mg.zeros(x_shape), mg.zeros(w_shape)
     with pytest.raises(ValueError, match=match):
