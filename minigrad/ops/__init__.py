@@ -4,7 +4,7 @@ its backward, in the sibling modules) or composes a few of them."""
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
@@ -50,6 +50,10 @@ if TYPE_CHECKING:  # annotations only: the tensor module imports this package
     from numpy.typing import ArrayLike, DTypeLike
 
     from ..tensor import Tensor
+
+
+# The axes a reduction runs over: one, several, or None for all of them.
+Axes = Optional[Union[int, tuple[int, ...]]]  # typing's forms: the alias is evaluated at run time on Python 3.9
 
 
 def _axis(axis, dim):
@@ -163,69 +167,32 @@ def matmul(x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor:
     return out
 
 
-def sum(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def sum(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
     return Sum.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def mean(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def mean(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
     return Mean.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def max(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def max(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
     return Max.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def min(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def min(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
     return Min.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def logsumexp(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def logsumexp(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
     return LogSumExp.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def var(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    correction: int = 1,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def var(x: Tensor, axis: Axes = None, correction: int = 1, keepdims: bool = False, dim: Axes = None) -> Tensor:
     """Variance with Bessel's ``correction`` (1: unbiased, 0: population)."""
     return Var.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
 
-def std(
-    x: Tensor,
-    axis: int | tuple[int, ...] | None = None,
-    correction: int = 1,
-    keepdims: bool = False,
-    dim: int | tuple[int, ...] | None = None,
-) -> Tensor:
+def std(x: Tensor, axis: Axes = None, correction: int = 1, keepdims: bool = False, dim: Axes = None) -> Tensor:
     """Standard deviation, sqrt of ``var``; its gradient is 0 where it is 0 (as PyTorch)."""
     return Std.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
@@ -267,7 +234,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1 :])
 
 
-def squeeze(x: Tensor, axis: int | tuple[int, ...] | None = None, dim: int | tuple[int, ...] | None = None) -> Tensor:
+def squeeze(x: Tensor, axis: Axes = None, dim: Axes = None) -> Tensor:
     axis = _axis(axis, dim)
     axes = [a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)] if axis is not None else None
     return reshape(x, [n for i, n in enumerate(x.shape) if not (n == 1 and (axes is None or i in axes))])
