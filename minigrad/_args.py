@@ -13,6 +13,14 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
+def count(value, name: str, op: str, minimum: int = 1) -> int:
+    """A whole number of things (channels, features, classes) of at least ``minimum``: the
+    scalar form of :func:`pair`, with the same errors."""
+    if not _is_int(value):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    return pair(value, name, op, minimum)[0]
+
+
 def pair(value, name: str, op: str, minimum: int | None = None, none_ok: bool = False) -> tuple:
     """``value`` (an int, or a 2-sequence of ints) as ``(height, width)``.
 

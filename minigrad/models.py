@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import nn
+import numpy as np
+
+from . import _args, nn
 from .nn import functional as F
 from .tensor import Tensor
 
@@ -41,8 +43,8 @@ def lenet5(
     images: the first Linear takes 16 * ((H/2 - 4) / 2) * ((W/2 - 4) / 2) features (576 for 32x32).
     ``norm`` (see :func:`minigrad.nn.norm_layer`) inserts a normalisation layer after every
     convolution and hidden Linear; ``dropout`` a Dropout after each hidden Linear's ReLU."""
-    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if height < 16 or width < 16:
+    height, width = _args.pair(image_size, "image_size", "LeNet-5", minimum=1)
+    if height < 16 or width < 16:  # two 2x2 poolings around a 5x5 convolution
         raise ValueError(f"LeNet-5 needs images of at least 16x16, got {height}x{width}")
     flat = 16 * ((height // 2 - 4) // 2) * ((width // 2 - 4) // 2)
     return nn.Sequential(
@@ -140,7 +142,9 @@ def create(
     (C, H, W): LeNet-5 and ResNet-8 adapted to the channels and size, or Flatten -> mlp([C*H*W,
     512, 256, num_classes]). ``norm=None`` keeps each model's own (batch for ResNet-8, none
     otherwise)."""
-    channels, height, width = image_shape
+    if np.ndim(image_shape) != 1 or len(image_shape) != 3:
+        raise ValueError(f"models.create: image_shape must be (channels, height, width), got {image_shape!r}")
+    channels, height, width = (_args.count(n, "image_shape", "models.create") for n in image_shape)
     if name == "lenet5":
         return lenet5(num_classes, channels, (height, width), norm, dropout)
     if name == "resnet8":

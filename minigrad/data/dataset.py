@@ -126,6 +126,8 @@ def standardized_split(
     to the test samples as well."""
     from .transforms import Standardize
 
+    if not 0.0 < float(val_fraction) < 1.0:  # also refuses NaN
+        raise ValueError(f"standardized_split: val_fraction must lie in (0, 1), got {val_fraction}")
     train_part, val_part = random_split(TensorDataset(x, y), [1.0 - val_fraction, float(val_fraction)], seed=seed)
     if len(train_part) == 0:
         raise ValueError(f"{len(x)} samples split by val_fraction {val_fraction} leave none for training")

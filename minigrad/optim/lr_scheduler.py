@@ -289,6 +289,8 @@ def create(name: str, optimizer: Optimizer, epochs: int) -> LRScheduler | Reduce
     ReduceLROnPlateau halving it after 2 epochs without progress, ``"none"`` None (a constant rate)."""
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"a {name} schedule needs a run of at least 1 epoch, got epochs={epochs!r}")
     if name == "cosine":
         return CosineAnnealingLR(optimizer, T_max=epochs)
     if name == "step":

@@ -140,3 +140,20 @@ def test_standardized_split_fits_on_the_training_part_only():
     np.testing.assert_allclose(x_train, (raw_train - raw_train.mean()) / raw_train.std(), rtol=1e-5)
     np.testing.assert_allclose(x_val, (x[y_val] - raw_train.mean()) / raw_train.std(), rtol=1e-5)
     assert scaling(x[:1]).shape == (1, 1, 2, 2)
+
+
+def test_builders_refuse_what_a_tired_user_passes():
+    with pytest.raises(ValueError, match="Conv2d: in_channels must be >= 1, got 0"):
+        models.lenet5(in_channels=0)
+    with pytest.raises(ValueError, match="Linear: out_features must be >= 1, got 0"):
+        models.lenet5(0)
+    with pytest.raises(TypeError, match="LeNet-5: image_size must be an int or a pair of ints, got 'ab'"):
+        models.lenet5(image_size="ab")
+    with pytest.raises(ValueError, match=r"image_shape must be \(channels, height, width\), got \(28, 28\)"):
+        models.create("lenet5", (28, 28))
+    opt = optim.create("sgd", nn.Linear(2, 2).parameters())
+    with pytest.raises(ValueError, match="at least 1 epoch, got epochs=0"):
+        lr_scheduler.create("cosine", opt, 0)
+    for bad in (0.0, 1.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"val_fraction must lie in \(0, 1\)"):
+            standardized_split(np.zeros((10, 1)), np.zeros(10), bad)

@@ -35,6 +35,8 @@ class Conv2d(Module):
         dtype=np.float32,
     ):
         super().__init__()
+        in_channels = _args.count(in_channels, "in_channels", "Conv2d")
+        out_channels = _args.count(out_channels, "out_channels", "Conv2d")
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ... import _args
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -28,6 +29,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
         super().__init__()
+        in_features = _args.count(in_features, "in_features", "Linear")
+        out_features = _args.count(out_features, "out_features", "Linear")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
