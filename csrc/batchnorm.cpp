@@ -28,8 +28,6 @@ const BatchNormSpanKernels<T>& kernels() {
   return isa_table<BatchNormSpanKernels<T>>();
 }
 
-constexpr int64_t kGrain = 32768;  // elements per thread below which a team does not pay
-
 // The reduction units ("blocks") of a channel, fixed by the shape alone: a block is
 // `rows_per_block` consecutive (n, c) rows, or one piece of a row when a row alone is longer
 // than kBatchNormBlock.
@@ -114,7 +112,7 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
                            T* running_mean, T* running_var, double momentum, double eps,
                            bool relu, T* y, T* save_mean, T* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
-  const int threads = threads_for(L.n * L.c * L.s, kGrain);
+  const int threads = team_for(Work::batchnorm, L.n * L.c * L.s);
   const int64_t units = L.blocks_per_channel();
   auto channel_pass = [&](int64_t ch, const double* unit_mean, const double* unit_m2) {
     Moments m;
@@ -164,8 +162,7 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
 template <typename Body>
 void for_channel_blocks(int64_t n, int64_t c, const Body& body) {
   const int64_t blocks = (c + 15) / 16;
-  const int threads = threads_for(n * c, kGrain) < blocks ? threads_for(n * c, kGrain)
-                                                           : static_cast<int>(blocks);
+  const int threads = team_for(Work::batchnorm, n * c, blocks);
 #pragma omp parallel num_threads(threads > 0 ? threads : 1)
   {
     int64_t b0, b1;
@@ -229,7 +226,7 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
                       const T* mean, const T* invstd, bool training, bool relu, T* dx, T* dgamma,
                       T* dbeta) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
-  const int threads = threads_for(L.n * L.c * L.s, kGrain);
+  const int threads = team_for(Work::batchnorm, L.n * L.c * L.s);
   const int64_t units = L.blocks_per_channel();
   auto channel_sums = [&](int64_t ch, const double* unit_g, const double* unit_gx,
                           const Affine<T>& a) {
@@ -356,7 +353,7 @@ void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const 
   }
   const Layout L(n, c, s);
   const int64_t units = L.blocks_per_channel();
-  const int threads = threads_for(n * c * s, kGrain);
+  const int threads = team_for(Work::batchnorm, n * c * s);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < c * units; ++i) {
     const int64_t ch = i / units, u = i % units;

@@ -37,9 +37,7 @@ double conv_flop(const ConvShape& s) {
 
 // Threads for a whole-batch loop: one per image at most, one for small problems.
 int batch_team(const ConvShape& s) {
-  const int64_t kFlopPerThread = 1 << 20;
-  return static_cast<int>(std::min<int64_t>(
-      s.n, threads_for(static_cast<int64_t>(std::min(conv_flop(s), 1e18)), kFlopPerThread)));
+  return team_for(Work::conv, static_cast<int64_t>(std::min(conv_flop(s), 1e18)), s.n);
 }
 
 // ------------------------------------------------------------------------ im2col / col2im
@@ -185,16 +183,73 @@ void over_images(int64_t n, int team, Setup setup, Body body) {
   if (failed) std::rethrow_exception(failed);
 }
 
-// Per-thread partial sums of a gradient, added into `out` in thread order.
+// The weight and bias gradients sum over the batch. For results that do not depend on the
+// thread count, the images are cut into chunks that depend on the shape only; each chunk's
+// sum goes into its thread's scratch, and the chunks' sums are added into the gradient in
+// chunk order (`omp ordered`), so every team size adds the same numbers in the same order.
+// The adds are one pass over the gradient per chunk: under 1% of the chunk's products.
 template <typename T>
-struct PartialSums {
-  std::vector<std::vector<T>> parts;
-  PartialSums(int team, int64_t size) : parts(team, std::vector<T>(size, T(0))) {}
-  void add_into(T* out) const {
-    for (const auto& p : parts)
-      for (size_t i = 0; i < p.size(); ++i) out[i] += p[i];
+struct ChunkSums {
+  int64_t gw_size, gb_size;
+  std::vector<std::vector<T>> gw, gb;  // per thread: the current chunk's sums
+  ChunkSums(int team, int64_t gw_size_, int64_t gb_size_)
+      : gw_size(gw_size_), gb_size(gb_size_), gw(team), gb(team) {}
+  void setup(int t) {
+    gw[t].resize(gw_size);
+    gb[t].resize(gb_size);
+  }
+  void clear(int t) {
+    std::fill(gw[t].begin(), gw[t].end(), T(0));
+    std::fill(gb[t].begin(), gb[t].end(), T(0));
+  }
+  void add_into(int t, T* gw_out, T* gb_out) const {
+    for (int64_t i = 0; i < gw_size; ++i) gw_out[i] += gw[t][i];
+    for (int64_t i = 0; i < gb_size; ++i) gb_out[i] += gb[t][i];
   }
 };
+
+// over_images for chunks whose sums must be added in chunk order: body(t, c) computes chunk
+// c's sums into sums' scratch of thread t, then they are added into (gw_out, gb_out) after
+// chunk c - 1's. Round-robin chunks (static, 1) keep the threads' waits for their turn short.
+template <typename T, typename Setup, typename Body>
+void over_chunks_summed(int64_t chunks, int team, Setup setup, Body body, ChunkSums<T>& sums,
+                        T* gw_out, T* gb_out) {
+  auto run = [&](int t, int64_t c) {
+    sums.clear(t);
+    body(t, c);
+  };
+  if (team <= 1) {
+    setup(0);
+    sums.setup(0);
+    for (int64_t c = 0; c < chunks; ++c) {
+      run(0, c);
+      sums.add_into(0, gw_out, gb_out);
+    }
+    return;
+  }
+  std::exception_ptr failed;
+#pragma omp parallel num_threads(team)
+  {
+    const int t = omp_get_thread_num();
+    try {
+      setup(t);
+      sums.setup(t);
+    } catch (...) {
+#pragma omp critical(mg_conv_setup_failed)
+      if (!failed) failed = std::current_exception();
+    }
+#pragma omp barrier
+    if (!failed) {
+#pragma omp for schedule(static, 1) ordered
+      for (int64_t c = 0; c < chunks; ++c) {
+        run(t, c);
+#pragma omp ordered
+        sums.add_into(t, gw_out, gb_out);
+      }
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
+}
 
 // ------------------------------------------------------------------------------ gemm path
 // Images go through the GEMM in chunks: the patch matrices of `images` images sit side by side
@@ -285,27 +340,29 @@ template <typename T>
 void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
   const int64_t k = cig * s.kh * s.kw, plane = s.h * s.w;
-  const bool in_place = pointwise(s);
-  const int team = batch_team(s);
-  const GemmChunks ch = gemm_chunks(s, team, in_place);
+  const bool in_place = pointwise(s), summed = gw || gb;
+  int team = batch_team(s);
+  // With gradient sums the chunks depend on the shape only (ChunkSums). Too few of them to
+  // go round the team run one after another, each product threaded inside the GEMM.
+  const GemmChunks ch = gemm_chunks(s, summed ? 1 : team, in_place);
+  if (summed && 2 * ch.count < team) team = 1;
   const bool use_col = !in_place || ch.images > 1;
   // The weight gradient is summed transposed, (k x cog) per group: dW^T = cols dY^T reads
   // both GEMM operands along their rows (dW = dY cols^T would pack cols^T from rows p apart,
   // and power-of-two planes alias in the L1 sets).
-  PartialSums<T> gw_parts(gw ? team : 0, s.co * k), gb_parts(gb ? team : 0, s.co);
+  ChunkSums<T> sums(team, gw ? s.co * k : 0, gb ? s.co : 0);
+  std::vector<T> gw_t(gw ? s.co * k : 0, T(0));
   const PaddedImage P(s);
   std::vector<std::vector<T>> col(team), gyc(team), gy_t(team), xp(team);
-  over_images(
-      ch.count, team,
-      [&](int t) {
+  auto setup = [&](int t) {
         if (use_col) {
           col[t].resize(s.ci * s.kh * s.kw * ch.ld);
           if (!P.none) xp[t].resize(P.size(s));
         }
         if (ch.images > 1) gyc[t].resize(s.co * ch.ld);
         if (gw) gy_t[t].resize(cog * ch.images * p);
-      },
-      [&](int t, int64_t c) {
+      };
+  auto chunk = [&](int t, int64_t c) {
         const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
         const int64_t cols_n = images * p;
         // dY of the chunk as one (co x images*p) matrix, rows ldg apart.
@@ -330,7 +387,7 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
             ld = ch.ld;
           }
           T* gyt = gy_t[t].data();
-          T* gwt = gw_parts.parts[t].data();
+          T* gwt = sums.gw[t].data();
           for (int64_t gr = 0; gr < s.groups; ++gr) {
             const T* gyg = g + gr * cog * ldg;
             for (int64_t o = 0; o < cog; ++o)
@@ -357,16 +414,17 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
         }
         if (gb)
           for (int64_t j = 0; j < images; ++j)
-            add_channel_sums(s.co, p, gy + (first + j) * s.co * p, gb_parts.parts[t].data());
-      });
-  if (gw) {
-    std::vector<T> sum(s.co * k, T(0));
-    gw_parts.add_into(sum.data());
+            add_channel_sums(s.co, p, gy + (first + j) * s.co * p, sums.gb[t].data());
+      };
+  if (!summed) {
+    over_images(ch.count, team, setup, chunk);
+    return;
+  }
+  over_chunks_summed(ch.count, team, setup, chunk, sums, gw_t.data(), gb);
+  if (gw)
     for (int64_t g = 0; g < s.groups; ++g)
       for (int64_t c = 0; c < cog; ++c)
-        for (int64_t j = 0; j < k; ++j) gw[(g * cog + c) * k + j] = sum[(g * k + j) * cog + c];
-  }
-  if (gb) gb_parts.add_into(gb);
+        for (int64_t j = 0; j < k; ++j) gw[(g * cog + c) * k + j] = gw_t[(g * k + j) * cog + c];
 }
 
 // ---------------------------------------------------------------------------- direct path
@@ -425,13 +483,13 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   // The weight gradient sums over a chunk of images per kernel call (see weight_grad_tile):
   // about kProducts products per accumulator before its lanes are added up.
   const int64_t kProducts = 64, vectors = ho * (L.wov / L.vl);
-  const int64_t images = std::max<int64_t>(
-      1, std::min((kProducts + vectors - 1) / vectors, (s.n + team - 1) / team));
+  // The chunks depend on the shape only (ChunkSums).
+  const int64_t images = std::max<int64_t>(1, std::min((kProducts + vectors - 1) / vectors, s.n));
   const int64_t chunks = (s.n + images - 1) / images;
   const int64_t x_is = s.ci * L.hp * L.wp, g_is = co_tiles * ho * L.wov;
   std::vector<std::vector<T>> xp(team), gyp(team), gyw(team);
-  PartialSums<T> gw_parts(gw ? team : 0, s.co * taps), gb_parts(gb ? team : 0, s.co);
-  over_images(
+  ChunkSums<T> sums(team, gw ? s.co * taps : 0, gb ? s.co : 0);
+  over_chunks_summed(
       chunks, team,
       [&](int t) {
         if (gx) gyp[t].resize(s.co * L.gh * L.gwid);
@@ -459,15 +517,14 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
               for (int64_t r = 0; r < ho; ++r)
                 std::memcpy(g + (o * ho + r) * L.wov, gyi + (o * ho + r) * wo, wo * sizeof(T));
           }
-          if (gb) add_channel_sums(s.co, ho * wo, gyi, gb_parts.parts[t].data());
+          if (gb) add_channel_sums(s.co, ho * wo, gyi, sums.gb[t].data());
         }
         if (gw)
           k.weight_grad(gyw[t].data(), g_is, ho * L.wov, L.wov, s.co, xp[t].data(), x_is,
                         L.hp * L.wp, L.wp, s.ci, s.kh, s.kw, s.dh, s.dw, count, ho, wo,
-                        gw_parts.parts[t].data());
-      });
-  if (gw) gw_parts.add_into(gw);
-  if (gb) gb_parts.add_into(gb);
+                        sums.gw[t].data());
+      },
+      sums, gw, gb);
 }
 
 // --------------------------------------------------------------------------- chanvec path
@@ -606,9 +663,8 @@ void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T
   const int64_t rows = round_up(cols, kChanvecTile);
   const int64_t x_is = P.none ? s.ci * s.h * s.w : P.size(s), g_is = p * co_pad;
   const int64_t kChunkBytes = 32 * 1024;
-  const int64_t images = std::max<int64_t>(
-      1, std::min<int64_t>(kChunkBytes / (g_is * static_cast<int64_t>(sizeof(T))),
-                           (s.n + team - 1) / team));
+  const int64_t images = std::max<int64_t>(  // the shape only (ChunkSums)
+      1, std::min<int64_t>(kChunkBytes / (g_is * static_cast<int64_t>(sizeof(T))), s.n));
   const int64_t chunks = (s.n + images - 1) / images;
   const std::vector<int64_t> pix = pixel_offsets(ho, wo, s.sh, s.sw, P.wp);
   std::vector<int64_t> col(rows, 0);
@@ -616,9 +672,10 @@ void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T
     for (int64_t a = 0; a < s.kh; ++a)
       for (int64_t b = 0; b < s.kw; ++b)
         col[(i * s.kh + a) * s.kw + b] = i * P.hp * P.wp + a * s.dh * P.wp + b * s.dw;
-  PartialSums<T> gw_parts(gw ? team : 0, rows * co_pad), gb_parts(gb ? team : 0, s.co);
+  ChunkSums<T> sums(team, gw ? rows * co_pad : 0, gb ? s.co : 0);
+  std::vector<T> gw_t(gw ? rows * co_pad : 0, T(0));
   std::vector<std::vector<T>> xp(team), gyt(team);
-  over_images(
+  over_chunks_summed(
       chunks, team,
       [&](int t) {
         if (gw) {
@@ -630,7 +687,7 @@ void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T
         const int64_t first = c * images, count = std::min(images, s.n - first);
         for (int64_t m = 0; m < count; ++m) {
           const T* gym = gy + (first + m) * s.co * p;
-          if (gb) add_channel_sums(s.co, p, gym, gb_parts.parts[t].data());
+          if (gb) add_channel_sums(s.co, p, gym, sums.gb[t].data());
           if (!gw) continue;
           if (!P.none)
             place(x + (first + m) * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data() + m * x_is,
@@ -642,16 +699,13 @@ void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T
         if (gw) {
           const T* in = P.none ? x + first * x_is : xp[t].data();
           k.chanvec_weight_grad(gyt[t].data(), g_is, co_pad, in, x_is, pix.data(), p, col.data(),
-                                cols, count, gw_parts.parts[t].data());
+                                cols, count, sums.gw[t].data());
         }
-      });
-  if (gw) {
-    std::vector<T> sum(rows * co_pad, T(0));
-    gw_parts.add_into(sum.data());
+      },
+      sums, gw_t.data(), gb);
+  if (gw)
     for (int64_t o = 0; o < s.co; ++o)
-      for (int64_t u = 0; u < cols; ++u) gw[o * cols + u] = sum[u * co_pad + o];
-  }
-  if (gb) gb_parts.add_into(gb);
+      for (int64_t u = 0; u < cols; ++u) gw[o * cols + u] = gw_t[u * co_pad + o];
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Multithreaded drivers for the element-wise kernels: contiguous chunks per thread, one
-// thread below kGrain elements (a team start costs more than a small pass).
+// Multithreaded drivers for the element-wise kernels: contiguous chunks per thread, the team
+// from the work (team_for; small passes stay on the calling thread).
 #include "eltwise.h"
 
 #include "dispatch.h"
@@ -7,8 +7,6 @@
 
 namespace mg {
 namespace {
-
-constexpr int64_t kGrain = int64_t(1) << 15;
 
 template <typename T>
 const EltwiseKernels<T>& table() {
@@ -18,7 +16,7 @@ const EltwiseKernels<T>& table() {
 // Runs body(begin, end) over [0, n) split into one contiguous chunk per thread.
 template <typename Body>
 void chunked(int64_t n, Body body) {
-  const int team = threads_for(n, kGrain);
+  const int team = team_for(Work::eltwise, n);
   if (team <= 1) {
     body(int64_t(0), n);
     return;

@@ -14,7 +14,6 @@
 namespace mg {
 namespace {
 
-constexpr int64_t kGrain = 16384;  // elements per thread worth a team (~a few microseconds)
 constexpr int64_t kLine = 16;      // split points are multiples of this many elements
 
 template <typename T>
@@ -33,7 +32,7 @@ template <typename T, typename S>
 void for_each_chunk(void (*fn)(const S&, const OptimChunk<T>&), const S& s, const OptimTensors<T>& t) {
   int64_t total = 0;
   for (int64_t i = 0; i < t.count; ++i) total += t.sizes[i];
-  const int threads = threads_for(total, kGrain);
+  const int threads = team_for(Work::optim, total);
   if (threads <= 1) {
     for (int64_t i = 0; i < t.count; ++i)
       if (t.sizes[i] > 0) fn(s, chunk_of(t, i, 0, t.sizes[i]));

@@ -15,8 +15,7 @@ namespace {
 // Runs body(plane) for every (n, c) plane; `work` is the element count of the whole job.
 template <typename Body>
 void over_planes(int64_t planes, int64_t work, Body body) {
-  const int64_t kWorkPerThread = 1 << 15;
-  const int team = static_cast<int>(std::min<int64_t>(planes, threads_for(work, kWorkPerThread)));
+  const int team = team_for(Work::pool, work, planes);
   if (team <= 1) {
     for (int64_t p = 0; p < planes; ++p) body(p);
     return;

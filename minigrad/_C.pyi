@@ -26,6 +26,18 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The thread count every kernel uses."""
 
+def set_thread_policy(size_by_work: bool, shrink_when_busy: bool) -> None:
+    """Team sizes from the work (else the whole cap) and shrinking while other processes are busy"""
+
+def thread_policy() -> dict:
+    """The team-size policy, the load the shrinking sees, and each family's 1-to-2 crossover"""
+
+def team_for(family: str, work: int) -> int:
+    """The team a call of that family and work would get now"""
+
+def parse_proc_stat(text: str, cpus: list[int] | None = None) -> tuple[bool, float, float]:
+    """Busy and total jiffies of /proc/stat text over the CPUs given"""
+
 # ------------------------------------------------------------------------------------ gemm
 def gemm(
     a: numpy.ndarray,

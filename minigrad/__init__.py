@@ -3,6 +3,7 @@
 The README's "Reading order" walks the code from the tape down to the kernels.
 """
 
+from . import threads  # isort: skip  (first: it sets the OpenMP wait policy before _C loads the runtime)
 from . import _C, _moved
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
@@ -38,6 +39,7 @@ from .ops import (
 from .profiler import profile
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
+from .threads import get_num_threads, set_num_threads, set_thread_policy, thread_info
 
 # isort: split
 # layers and optimisers build on the names above, so they are imported after them
@@ -53,14 +55,3 @@ float32, float64, int64 = "float32", "float64", "int64"
 def backend_info() -> dict:
     """Which instruction set and kernel implementations run, thread count, compiler and flags."""
     return _C.backend_info()
-
-
-def set_num_threads(n: int) -> None:
-    """Threads every kernel may use (default: OMP_NUM_THREADS, else all cores)."""
-    if int(n) < 1:
-        raise ValueError(f"set_num_threads expects a positive count, got {n}")
-    _C.set_num_threads(int(n))
-
-
-def get_num_threads() -> int:
-    return _C.get_num_threads()

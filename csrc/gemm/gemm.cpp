@@ -58,8 +58,6 @@ Blocking blocking_for(const GemmMicroKernel<T>& uk) {
   return {mc, kc, nc};
 }
 
-// Below this many multiply-adds per thread, waking a team costs more than splitting saves.
-constexpr int64_t kMinMacsPerThread = int64_t(1) << 18;
 // op(B) panels up to this size (not transposed) are read in place rather than packed.
 constexpr int64_t kInPlaceBBytes = 128 * 1024;
 
@@ -555,13 +553,13 @@ template <typename T>
 int gemm_threads(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
   if (use_dot<T>(ta, tb, m, n, k)) {
     const int64_t items = dot_parts<T>(k) * ceil_div(n, dot_ukr<T>().nr);
-    return threads_for(std::min(m * n * k / kMinMacsPerThread, items), 1);
+    return team_for(Work::gemm, m * n * k, items);
   }
   if (const int64_t parts = k_split_parts<T>(m, n, k); parts > 1)
-    return threads_for(std::min(m * n * k / kMinMacsPerThread, parts), 1);
+    return team_for(Work::gemm, m * n * k, parts);
   const GemmMicroKernel<T>& uk = ukr<T>();
   const int64_t tiles = ceil_div(m, uk.mr) * ceil_div(n, uk.nr);
-  return threads_for(std::min(m * n * k / kMinMacsPerThread, tiles), 1);
+  return team_for(Work::gemm, m * n * k, tiles);
 }
 
 template <typename T>
@@ -599,7 +597,7 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t 
                   int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c) {
   if (batch <= 0) return;
   const int per_item = m > 0 && n > 0 && k > 0 ? gemm_threads<T>(trans_a, trans_b, m, n, k) : 1;
-  const int across = threads_for(batch, 1);
+  const int across = team_for(Work::gemm, batch * m * n * k, batch);
   // Across the batch when items cannot use the whole team, or when the batch divides evenly.
   const bool by_item = across > 1 && (per_item < across || batch % across == 0 ||
                                       batch >= 4 * static_cast<int64_t>(across));

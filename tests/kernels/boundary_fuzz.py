@@ -264,7 +264,13 @@ COVERED = {
     "set_num_threads",
     "get_num_threads",
     "backend_info",
+    "set_thread_policy",
+    "thread_policy",
+    "team_for",
+    "parse_proc_stat",
 }
+
+FAMILIES = ["eltwise", "optim", "batchnorm", "pool", "conv", "gemm"]
 
 
 def shapes_valid(draw, name: str):
@@ -302,8 +308,18 @@ def valid(draw, name: str) -> dict:
         )
     if base == "set_num_threads":
         return dict(n=draw(st.integers(1, 3)))
-    if base in ("backend_info", "get_num_threads"):
+    if base in ("backend_info", "get_num_threads", "thread_policy"):
         return {}
+    if base == "set_thread_policy":
+        return dict(size_by_work=draw(st.booleans()), shrink_when_busy=draw(st.booleans()))
+    if base == "team_for":
+        return dict(family=draw(st.sampled_from(FAMILIES)), work=draw(st.integers(-(2**63), 2**63 - 1)))
+    if base == "parse_proc_stat":
+        line = st.from_regex(r"cpu[0-9]{0,5}( -?[0-9]{0,25}(\.[0-9]*)?){0,12}", fullmatch=True)
+        return dict(
+            text="\n".join(draw(st.lists(line, max_size=6))) + draw(st.text(max_size=30)),
+            cpus=draw(st.one_of(st.none(), st.lists(st.integers(0, 1023), max_size=4))),
+        )
     return shapes_valid(draw, base)
 
 
@@ -452,7 +468,7 @@ def fuzz(name: str, examples: int, outcomes: Counter, unexpected: list) -> None:
         args = valid(data.draw, name)
         if data.draw(st.integers(0, 3)):  # three calls in four are hostile
             args = spoil(data.draw, args)
-        threads = _C.get_num_threads()
+        threads, policy = _C.get_num_threads(), _C.thread_policy()
         try:
             fn(**args)
             outcomes["ok"] += 1
@@ -462,6 +478,7 @@ def fuzz(name: str, examples: int, outcomes: Counter, unexpected: list) -> None:
             unexpected.append(f"{name}: {type(e).__name__}: {e}")
         finally:
             _C.set_num_threads(threads)
+            _C.set_thread_policy(size_by_work=policy["size_by_work"], shrink_when_busy=policy["shrink_when_busy"])
 
     run()
 
