@@ -19,38 +19,39 @@ namespace mg {
 namespace {
 
 // ------------------------------------------------------------------------- the cost model
-// One call on t threads takes about  T(t) = work / rate + kMemberCostUs * (t - 1):
+// One call on t threads takes about  T(t) = work / rate + member_cost * (t - 1):
 // the work shared out, plus what each extra team member costs (waking it, the barrier at
-// the end, its share of cache misses on data another core wrote). The best whole t is the
-// largest with t (t - 1) <= work / grain, grain = rate * kMemberCostUs: two threads pay from
-// work = 2 grain, four from 12 grain, sixteen from 240 grain. So a 6x28x28 ReLU stays on the
-// calling thread, and a large convolution uses every thread it may.
+// the end, its share of cache misses on data another core wrote). Two threads beat one from
+// work = 2 * rate * member_cost, the crossover, which is what is measured; with
+// grain = crossover / 2 the best whole t is the largest with t (t - 1) <= work / grain: four
+// threads pay from 6 crossovers of work, eight from 28, sixteen from 120. So a 6x28x28 ReLU
+// (4704 elements) stays on the calling thread and a large convolution uses every thread.
 //
-// rate: units of work one thread does per microsecond, per family and ISA, measured with
-// `python -m bench.crossover` (the kernels at 1 and 2 threads over a range of sizes, a
-// Python-sized pause between calls as in training). The generic and AVX2 columns were
-// measured on a 2-core AVX2 EPYC; the AVX-512 column is the AVX2 rate scaled by the
-// measured single-thread speed-up of those kernels on an AVX-512 machine (1.3x for the
-// memory-bound families, 1.8x for GEMM and convolution), since no AVX-512 machine was at
-// hand when the model was last measured. Re-measure before trusting it there.
-constexpr double kMemberCostUs = 6.0;
-
-struct FamilyRate {
+// Crossovers in each family's work units (parallel.h, Work), measured with
+// `python -m bench.crossover` (each kernel over a ladder of sizes at 1 and 2 threads, a 20 us
+// Python pause between calls as in training, GOMP_SPINCOUNT as minigrad sets it) on a 2-core
+// AVX2 EPYC, with MINIGRAD_ISA=generic for the first column. No AVX-512 machine was at hand:
+// that column is the AVX2 crossover times the single-thread speed-up of the family's AVX-512
+// kernels (about 1.8x for GEMM and convolution, 1.2x for the memory-bound families), as the
+// crossover scales with the rate. Re-measure there before trusting it. The member cost itself
+// grows with the machine (a 16-core barrier costs more than a 2-core one); the model charges
+// it per member, so large teams need proportionally more work.
+struct FamilyCrossover {
   const char* name;
-  double per_us[3];  // generic, avx2, avx512
+  double work[3];  // generic, avx2, avx512
 };
-constexpr FamilyRate kTeamCost[static_cast<int>(Work::count_)] = {
-    {"eltwise", {2000, 3000, 3900}},
-    {"optim", {900, 1400, 1800}},
-    {"batchnorm", {1500, 2500, 3250}},
-    {"pool", {1500, 2500, 3250}},
-    {"conv", {12000, 40000, 72000}},
-    {"gemm", {6000, 30000, 54000}},
+constexpr FamilyCrossover kTeamCost[static_cast<int>(Work::count_)] = {
+    {"eltwise", {12000, 12500, 15000}},  // ReLU forward: 1.2e4 elements on both ISAs
+    {"optim", {14500, 12600, 15000}},     // SGD momentum over 4 tensors
+    {"batchnorm", {1200, 1200, 1500}},   // (n, 16, 64) training forward: per-channel passes
+    {"pool", {11000, 3300, 4000}},       // 2x2 max pool, output elements x window
+    {"conv", {295000, 295000, 530000}},  // 16->16 3x3 on 8x8: one image (2.9e5 flop) is the unit
+    {"gemm", {14000, 64000, 115000}},    // square products, multiply-adds
 };
 
 double grain(Work family) {
   static const int isa = static_cast<int>(active_isa());
-  return kTeamCost[static_cast<int>(family)].per_us[isa] * kMemberCostUs;
+  return kTeamCost[static_cast<int>(family)].work[isa] / 2;
 }
 
 // ------------------------------------------------------------------------ thread count

@@ -37,8 +37,9 @@ constexpr int64_t kGemmBSliverBytes = 64 * 1024;
 constexpr int64_t kGemmABlockBytes = 480 * 1024;
 constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
-// Channel-vectorised convolution: 32 zmm registers, a 64-byte vector is one. Tiles of
+// Direct and channel-vectorised convolution: 32 zmm registers, a vector is one. Tiles of
 // 4 x 6, 2 x 8 (measured faster than 2 x 12) and 1 x kConvNarrowTile.
+constexpr int kConvVectorBytes = 64;
 constexpr bool kConvWideRegisters = true;
 constexpr int kConvNarrowTile = 8;
 

@@ -27,8 +27,10 @@ constexpr int64_t kGemmBSliverBytes = 64 * 1024;
 constexpr int64_t kGemmABlockBytes = 480 * 1024;
 constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
-// Channel-vectorised convolution (conv_direct_kernels.inc): 16 vector registers, in which a
-// 64-byte vector takes several, so only the one-vector tiles, kConvNarrowTile pixels wide.
+// Direct and channel-vectorised convolution (conv_direct_kernels.inc): vectors of one xmm
+// register (wider vector types make GCC build each broadcast through the stack and keep the
+// accumulators in memory); 16 registers, so the one-vector tiles, kConvNarrowTile pixels wide.
+constexpr int kConvVectorBytes = 16;
 constexpr bool kConvWideRegisters = false;
 constexpr int kConvNarrowTile = 6;
 
