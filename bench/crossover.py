@@ -117,12 +117,14 @@ def _time(call, repeat: int, gap_us: float) -> float:
     return statistics.median(samples)
 
 
-def measure(threads: int, repeat: int, gap_us: float) -> list[dict]:
+def measure(threads: int, repeat: int, gap_us: float, families: list[str] | None = None) -> list[dict]:
     import minigrad
 
     minigrad.set_thread_policy(size_by_work=False, shrink_when_busy=False)
     rows = []
     for family, sizes in _kernels():
+        if families and family not in families:
+            continue
         points = []
         for work, call in sizes:
             minigrad.set_num_threads(1)
@@ -160,12 +162,13 @@ def main(argv=None) -> None:
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--gap-us", type=float, default=20.0, help="Python pause between calls")
     p.add_argument("--points", action="store_true", help="print every size's times too")
+    p.add_argument("--family", action="append", help="only this family (repeatable)")
     args = p.parse_args(argv)
     import minigrad
 
     print(f"isa {minigrad.backend_info()['isa']}, {args.threads} threads vs 1, gap {args.gap_us:g} us")
     print(f"{'family':10} {'rate/us':>10} {'crossover':>12} {'member_us':>10} {'model':>10}")
-    for r in measure(args.threads, args.repeat, args.gap_us):
+    for r in measure(args.threads, args.repeat, args.gap_us, args.family):
         cross = f"{r['crossover']:.3g}" if r["crossover"] else "none"
         member = f"{r['member_us']:.1f}" if r["member_us"] else "-"
         print(f"{r['family']:10} {r['rate']:10.0f} {cross:>12} {member:>10} {r['model_crossover']:>10}")

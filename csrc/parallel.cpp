@@ -27,7 +27,7 @@ namespace {
 // threads pay from 6 crossovers of work, eight from 28, sixteen from 120. So a 6x28x28 ReLU
 // (4704 elements) stays on the calling thread and a large convolution uses every thread.
 //
-// Crossovers in each family's work units (parallel.h, Work), measured with
+// Crossovers in each family's work units (parallel.h, Work), rounded from several runs of
 // `python -m bench.crossover` (each kernel over a ladder of sizes at 1 and 2 threads, a 20 us
 // Python pause between calls as in training, GOMP_SPINCOUNT as minigrad sets it) on a 2-core
 // AVX2 EPYC, with MINIGRAD_ISA=generic for the first column. No AVX-512 machine was at hand:
@@ -41,12 +41,13 @@ struct FamilyCrossover {
   double work[3];  // generic, avx2, avx512
 };
 constexpr FamilyCrossover kTeamCost[static_cast<int>(Work::count_)] = {
-    {"eltwise", {12000, 12500, 15000}},  // ReLU forward: 1.2e4 elements on both ISAs
-    {"optim", {14500, 12600, 15000}},     // SGD momentum over 4 tensors
-    {"batchnorm", {1200, 1200, 1500}},   // (n, 16, 64) training forward: per-channel passes
-    {"pool", {11000, 3300, 4000}},       // 2x2 max pool, output elements x window
-    {"conv", {295000, 295000, 530000}},  // 16->16 3x3 on 8x8: one image (2.9e5 flop) is the unit
-    {"gemm", {14000, 64000, 115000}},    // square products, multiply-adds
+    {"eltwise", {15000, 20000, 24000}},    // ReLU forward; runs gave 1.2e4 to 2.3e4 elements
+    {"optim", {15000, 16000, 19000}},      // SGD momentum over 4 tensors
+    {"batchnorm", {1000, 1500, 1800}},     // (n, 16, 64) training forward: per-channel passes
+    {"pool", {5000, 3000, 3600}},          // 2x2 max pool, output elements x window
+    {"conv", {300000, 300000, 540000}},    // 16->16 3x3 on 8x8: one image (2.9e5 flop) is the unit
+    {"gemm", {60000, 200000, 360000}},     // square products; the last crossing (a band of sizes
+                                           // near 1e5 goes either way)
 };
 
 double grain(Work family) {

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads
+from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads, thread_info
 from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, standardized_split
 from .data import transforms as T
 from .io import CorruptFileError
@@ -362,9 +362,15 @@ def evaluate(args) -> float:
 
 
 def info(args) -> None:
-
     backend = backend_info()
+    threads = thread_info()
     print(f"minigrad {__version__} (numpy {np.__version__}, Python {sys.version.split()[0]})")
+    print(f"threads: {threads['threads']} (from {threads['source']})")
+    print(f"OpenMP wait policy: {threads['wait_policy']}")
+    shrink = "on" if threads["shrink_when_busy"] else "off (MINIGRAD_SHRINK_WHEN_BUSY=0)"
+    print(f"teams: sized by the work, shrunk while other processes are busy: {shrink}")
+    print("two-thread crossovers (work units): " + ", ".join(f"{k} {v:,}" for k, v in threads["crossover"].items()))
+    del backend["num_threads"]
     for key, value in backend.items():
         if isinstance(value, dict):
             print(f"{key}:")

@@ -377,3 +377,24 @@ def test_teams_shrink_while_another_process_keeps_a_cpu_busy():
         hog.kill()
         hog.wait()
         minigrad.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks on this OS")
+def test_minigrad_info_shows_the_count_and_where_it_came_from():
+    cpu = min(os.sched_getaffinity(0))
+    env = child_environment()
+    for k in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        env.pop(k, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "minigrad.cli", "info"], env=env, capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(minigrad.__file__))),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].startswith("threads: 1 (from CPU affinity mask (1 of "), lines[:3]
+    assert (
+        lines[2]
+        == f"OpenMP wait policy: GOMP_SPINCOUNT={minigrad.threads.SPIN_COUNT} (minigrad's default: spin briefly, then sleep)"
+    )
+    assert f"eltwise {minigrad.thread_info()['crossover']['eltwise']:,}," in done.stdout
