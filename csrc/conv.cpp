@@ -355,67 +355,67 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
   const PaddedImage P(s);
   std::vector<std::vector<T>> col(team), gyc(team), gy_t(team), xp(team);
   auto setup = [&](int t) {
-        if (use_col) {
-          col[t].resize(s.ci * s.kh * s.kw * ch.ld);
-          if (!P.none) xp[t].resize(P.size(s));
-        }
-        if (ch.images > 1) gyc[t].resize(s.co * ch.ld);
-        if (gw) gy_t[t].resize(cog * ch.images * p);
-      };
+    if (use_col) {
+      col[t].resize(s.ci * s.kh * s.kw * ch.ld);
+      if (!P.none) xp[t].resize(P.size(s));
+    }
+    if (ch.images > 1) gyc[t].resize(s.co * ch.ld);
+    if (gw) gy_t[t].resize(cog * ch.images * p);
+  };
   auto chunk = [&](int t, int64_t c) {
-        const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
-        const int64_t cols_n = images * p;
-        // dY of the chunk as one (co x images*p) matrix, rows ldg apart.
-        const T* g = gy + first * s.co * p;
-        int64_t ldg = p;
-        if (ch.images > 1) {
-          for (int64_t j = 0; j < images; ++j)
-            for (int64_t o = 0; o < s.co; ++o)
-              std::memcpy(gyc[t].data() + o * ch.ld + j * p, gy + ((first + j) * s.co + o) * p,
-                          p * sizeof(T));
-          g = gyc[t].data();
-          ldg = ch.ld;
+    const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
+    const int64_t cols_n = images * p;
+    // dY of the chunk as one (co x images*p) matrix, rows ldg apart.
+    const T* g = gy + first * s.co * p;
+    int64_t ldg = p;
+    if (ch.images > 1) {
+      for (int64_t j = 0; j < images; ++j)
+        for (int64_t o = 0; o < s.co; ++o)
+          std::memcpy(gyc[t].data() + o * ch.ld + j * p, gy + ((first + j) * s.co + o) * p,
+                      p * sizeof(T));
+      g = gyc[t].data();
+      ldg = ch.ld;
+    }
+    if (gw) {  // dW^T += cols dY^T, per group
+      const T* cols = x + first * s.ci * plane;
+      int64_t ld = p;
+      if (use_col) {
+        for (int64_t j = 0; j < images; ++j)
+          im2col(s, P, P.of(s, x + (first + j) * s.ci * plane, xp[t].data()),
+                 col[t].data() + j * p, ch.ld);
+        cols = col[t].data();
+        ld = ch.ld;
+      }
+      T* gyt = gy_t[t].data();
+      T* gwt = sums.gw[t].data();
+      for (int64_t gr = 0; gr < s.groups; ++gr) {
+        const T* gyg = g + gr * cog * ldg;
+        for (int64_t o = 0; o < cog; ++o)
+          for (int64_t q = 0; q < cols_n; ++q) gyt[q * cog + o] = gyg[o * ldg + q];
+        gemm<T>(false, false, k, cog, cols_n, T(1), cols + gr * k * ld, ld, gyt, cog, T(1),
+                gwt + gr * k * cog, cog);
+      }
+    }
+    if (gx) {  // dcol = W^T dY, then scattered back onto the images
+      T* gxc = gx + first * s.ci * plane;
+      T* dcol = use_col ? col[t].data() : gxc;
+      const int64_t ld = use_col ? ch.ld : p;
+      for (int64_t gr = 0; gr < s.groups; ++gr)
+        gemm<T>(true, false, k, cols_n, cog, T(1), w + gr * cog * k, k, g + gr * cog * ldg,
+                ldg, T(0), dcol + gr * k * ld, ld);
+      if (use_col)  // the padded buffer collects dX, its interior is the image's
+        for (int64_t j = 0; j < images; ++j) {
+          T* gxi = gxc + j * s.ci * plane;
+          T* gp = P.none ? gxi : xp[t].data();
+          std::fill(gp, gp + P.size(s), T(0));
+          col2im_add(s, P, dcol + j * p, ld, gp);
+          if (!P.none) extract(gp, s.ci, P.hp, P.wp, s.ph, s.pw, gxi, s.h, s.w);
         }
-        if (gw) {  // dW^T += cols dY^T, per group
-          const T* cols = x + first * s.ci * plane;
-          int64_t ld = p;
-          if (use_col) {
-            for (int64_t j = 0; j < images; ++j)
-              im2col(s, P, P.of(s, x + (first + j) * s.ci * plane, xp[t].data()),
-                     col[t].data() + j * p, ch.ld);
-            cols = col[t].data();
-            ld = ch.ld;
-          }
-          T* gyt = gy_t[t].data();
-          T* gwt = sums.gw[t].data();
-          for (int64_t gr = 0; gr < s.groups; ++gr) {
-            const T* gyg = g + gr * cog * ldg;
-            for (int64_t o = 0; o < cog; ++o)
-              for (int64_t q = 0; q < cols_n; ++q) gyt[q * cog + o] = gyg[o * ldg + q];
-            gemm<T>(false, false, k, cog, cols_n, T(1), cols + gr * k * ld, ld, gyt, cog, T(1),
-                    gwt + gr * k * cog, cog);
-          }
-        }
-        if (gx) {  // dcol = W^T dY, then scattered back onto the images
-          T* gxc = gx + first * s.ci * plane;
-          T* dcol = use_col ? col[t].data() : gxc;
-          const int64_t ld = use_col ? ch.ld : p;
-          for (int64_t gr = 0; gr < s.groups; ++gr)
-            gemm<T>(true, false, k, cols_n, cog, T(1), w + gr * cog * k, k, g + gr * cog * ldg,
-                    ldg, T(0), dcol + gr * k * ld, ld);
-          if (use_col)  // the padded buffer collects dX, its interior is the image's
-            for (int64_t j = 0; j < images; ++j) {
-              T* gxi = gxc + j * s.ci * plane;
-              T* gp = P.none ? gxi : xp[t].data();
-              std::fill(gp, gp + P.size(s), T(0));
-              col2im_add(s, P, dcol + j * p, ld, gp);
-              if (!P.none) extract(gp, s.ci, P.hp, P.wp, s.ph, s.pw, gxi, s.h, s.w);
-            }
-        }
-        if (gb)
-          for (int64_t j = 0; j < images; ++j)
-            add_channel_sums(s.co, p, gy + (first + j) * s.co * p, sums.gb[t].data());
-      };
+    }
+    if (gb)
+      for (int64_t j = 0; j < images; ++j)
+        add_channel_sums(s.co, p, gy + (first + j) * s.co * p, sums.gb[t].data());
+  };
   if (!summed) {
     over_images(ch.count, team, setup, chunk);
     return;

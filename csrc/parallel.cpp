@@ -140,7 +140,14 @@ void sample_load() {
   now.wall_s = clock_seconds(CLOCK_MONOTONIC);
   g_load.readable = true;
   g_load.cpus = cpus;
-  if (g_have_reading && now.total > g_last_reading.total && now.wall_s > g_last_reading.wall_s) {
+  // A reading much older than the sampling interval spans a time this process called no
+  // kernels (between a benchmark's turns, an evaluation in Python): what others did then says
+  // little about now, so it only starts a new interval, and teams are not capped meanwhile.
+  const bool fresh = now.wall_s - g_last_reading.wall_s <= 2e-3 * kLoadSampleMs;
+  if (g_have_reading && !fresh) {
+    g_load.cap = 0;
+    g_load_cap.store(0);
+  } else if (g_have_reading && now.total > g_last_reading.total && now.wall_s > g_last_reading.wall_s) {
     const double busy_cpus = cpus * (now.busy - g_last_reading.busy) / (now.total - g_last_reading.total);
     const double own = (now.own_cpu_s - g_last_reading.own_cpu_s) / (now.wall_s - g_last_reading.wall_s);
     g_load.others_busy = std::max(0.0, busy_cpus - own);

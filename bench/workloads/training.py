@@ -19,24 +19,31 @@ def _data(batch, shape, seed=0):
 
 
 # ---------------------------------------------------------------------------- minigrad side
+def minigrad_training(build_model, shape, batch, make_optimizer):
+    """(model, step) from seed 0; step() runs one training step and returns its loss tensor."""
+    import minigrad as mg
+    from minigrad.nn import functional as F
+
+    mg.manual_seed(0)
+    model = build_model()
+    model.train()
+    optimizer = make_optimizer(mg.optim, model.parameters())
+    x_np, y_np = _data(batch, shape)
+    x, y = mg.tensor(x_np), mg.tensor(y_np)
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return model, step
+
+
 def _minigrad_step(build_model, shape, batch, make_optimizer):
     def setup():
-        import minigrad as mg
-        from minigrad.nn import functional as F
-
-        mg.manual_seed(0)
-        model = build_model()
-        model.train()
-        optimizer = make_optimizer(mg.optim, model.parameters())
-        x_np, y_np = _data(batch, shape)
-        x, y = mg.tensor(x_np), mg.tensor(y_np)
-
-        def step():
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-
-        return step
+        return minigrad_training(build_model, shape, batch, make_optimizer)[1]
 
     return setup
 
