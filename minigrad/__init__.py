@@ -4,9 +4,11 @@ The README's "Reading order" walks the code from the tape down to the kernels.
 """
 
 from . import threads  # isort: skip  (first: it sets the OpenMP wait policy before _C loads the runtime)
-from . import _C, _moved
+from . import _C, _moved, amp
+from .amp import autocast, is_autocast_enabled
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .dtypes import bfloat16
 from .gradcheck import gradcheck
 from .ops import (
     abs,
@@ -53,5 +55,6 @@ float32, float64, int64 = "float32", "float64", "int64"
 
 
 def backend_info() -> dict:
-    """Which instruction set and kernel implementations run, thread count, compiler and flags."""
-    return _C.backend_info()
+    """Which instruction set and kernel implementations run, thread count, compiler and flags,
+    and what bfloat16 autocast brings on this CPU."""
+    return {**_C.backend_info(), "bfloat16": amp.bfloat16_support()}

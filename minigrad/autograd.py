@@ -22,6 +22,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import amp, dtypes
+
 _state = threading.local()
 
 
@@ -66,24 +68,26 @@ class Function:
         from .tensor import Tensor  # the tensor module builds on this one
 
         tensors = [x if isinstance(x, Tensor) else Tensor._constant_like(x, inputs) for x in inputs]
+        tensors, compute, result = amp.plan(cls, tensors)  # the dtypes it computes in (minigrad/amp.py)
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         node = cls(tuple(t.requires_grad for t in tensors))
         start = time.perf_counter() if Function.profiler else 0.0
         try:
-            data = node.forward(*[t.data for t in tensors], **options)
+            data = node.forward(*amp.widen([t.data for t in tensors], compute), **options)
         except ValueError as error:  # numpy's shape errors do not say which op failed
             if str(error).startswith(cls.__name__):
                 raise
             raise ValueError(f"{cls.__name__}: {error} (input shapes {[t.shape for t in tensors]})") from None
         if Function.profiler:
             Function.profiler(cls.__name__, "forward", time.perf_counter() - start)
-        record = record and data.dtype.kind == "f"  # integer results (casts, indices) carry no gradient
+        data = data if result is None else data.astype(result)
+        record = record and dtypes.is_float(data.dtype)  # integer results (casts, indices) carry no gradient
         shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
         out = Tensor(data, requires_grad=record, _version=tensors[0]._version if shares else None)
         if record:  # backward may read the inputs and the output: remember their versions
             node.inputs = tensors
             node.versions = [(t._version, t._version[0]) for t in (*tensors, out)]
-            node.hooks = []
+            node.hooks, node.compute = [], compute
             out._node = node
         return out
 
@@ -161,7 +165,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             g = _run_hook(hook, g)
         _check_versions(node)
         start = time.perf_counter() if Function.profiler else 0.0
-        input_grads = node.backward(g)
+        input_grads = node.backward(g if node.compute is None else g.astype(node.compute))
         if Function.profiler:
             Function.profiler(type(node).__name__, "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):

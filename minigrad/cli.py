@@ -36,6 +36,7 @@ from .nn import functional as F
 from .nn import init
 from .optim import lr_scheduler
 from .train import (
+    PRECISIONS,
     CSVLogger,
     EarlyStopping,
     ModelCheckpoint,
@@ -195,6 +196,7 @@ RESUMED_OPTIONS = (
     "train_size",
     "seed",
     "workers",
+    "precision",
 )
 
 
@@ -204,6 +206,8 @@ def resumed_args(args, defaults: dict) -> tuple[argparse.Namespace, int]:
     result would be neither the old run nor a new one."""
     state = load_checkpoint(Path(args.out) / "last.safetensors")
     saved = state["extra"].get("args")
+    if isinstance(saved, dict):
+        saved.setdefault("precision", "fp32")  # runs saved before --precision existed
     if not isinstance(saved, dict) or any(name not in saved for name in RESUMED_OPTIONS):
         raise CommandError(f"{args.out}/last.safetensors holds no command-line options to resume with")
     for name in RESUMED_OPTIONS:
@@ -278,6 +282,7 @@ def train(args) -> float:
         callbacks=callbacks,
         extra={"config": config, "args": options},
         progress=False,
+        precision=args.precision,
     )
     if (
         args.resume
@@ -533,6 +538,12 @@ def parser() -> argparse.ArgumentParser:
         "--tta",
         action="store_true",
         help="test-time augmentation: average over shifted copies (and mirror images for colour data)",
+    )
+    t.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16: train under bfloat16 autocast (needs ml_dtypes; float32 master weights)",
     )
     t.add_argument("--threads", type=_positive_int, default=None)
     t.add_argument("--workers", type=_non_negative_int, default=0, help="threads preparing batches")

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .dtypes import bfloat16
 from .tensor import Tensor
 
 try:
@@ -44,6 +45,7 @@ _DTYPES = {
     "F64": "<f8",
     "F32": "<f4",
     "F16": "<f2",
+    "BF16": "<u2",  # the top 16 bits of a float32: read as raw bits, then made bfloat16 (see _decoded)
     "I64": "<i8",
     "I32": "<i4",
     "I16": "<i2",
@@ -51,8 +53,23 @@ _DTYPES = {
     "U8": "u1",
     "BOOL": "?",
 }
-_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}  # native numpy dtype -> code
+# native numpy dtype -> code
+_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items() if k != "BF16"}
+if bfloat16 is not None:
+    _CODES[np.dtype(bfloat16)] = "BF16"
 _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigrad has no Tensor for
+
+
+def _decoded(array: np.ndarray, code: str) -> np.ndarray:
+    """A native-order copy of a stored array in the dtype minigrad keeps it in."""
+    if code != "BF16":
+        return array.astype(_WIDENED.get(code, np.dtype(_DTYPES[code]).newbyteorder("=")))
+    bits = array.astype(np.uint16)
+    if bfloat16 is not None:
+        return bits.view(bfloat16)
+    return (bits.astype(np.uint32) << 16).view(np.float32)  # without ml_dtypes: exact float32 values
+
+
 _MAX_HEADER = 100 * 1024 * 1024
 MAX_DIMENSIONS = 32  # numpy 1's limit on array dimensions (numpy 2's is 64): the most any reader accepts
 
@@ -239,7 +256,8 @@ def _fsync_directory(directory: str) -> None:
 
 def load(path: str | os.PathLike) -> dict:
     """Reads a safetensors file into a dict of Tensors (in file order). float16 and 8/16-bit
-    integers, which minigrad has no Tensors for, are widened losslessly to float32/int32.
+    integers, which minigrad has no Tensors for, are widened losslessly to float32/int32;
+    bfloat16 (PyTorch's bf16 checkpoints) stays bfloat16, or becomes float32 without ml_dtypes.
     Raises :class:`CorruptFileError` naming the file and the problem for truncated, corrupted
     or inconsistent files (header over 100 MiB, bad JSON, unknown dtypes, shapes whose size
     does not match their offsets, gaps, overlaps, trailing bytes)."""
@@ -252,8 +270,7 @@ def load(path: str | os.PathLike) -> dict:
         array = np.frombuffer(
             blob, dtype=_DTYPES[code], count=(end - begin) // np.dtype(_DTYPES[code]).itemsize, offset=start + begin
         ).reshape(shape)
-        array = array.astype(_WIDENED.get(code, np.dtype(_DTYPES[code]).newbyteorder("=")))  # a copy
-        state[name] = Tensor(array)
+        state[name] = Tensor(_decoded(array, code))
     return state
 
 
@@ -314,8 +331,7 @@ def _check_entry(name, entry, bad):
         raise bad(f"entry {name!r:.100} must have exactly the fields dtype, shape and data_offsets, got {entry!r:.200}")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if not isinstance(code, str) or code not in _DTYPES:
-        hint = " (bfloat16 cannot be loaded: convert to float32 first)" if code == "BF16" else ""
-        raise bad(f"tensor {name!r:.100} has unsupported dtype {code!r:.100}{hint}")
+        raise bad(f"tensor {name!r:.100} has unsupported dtype {code!r:.100}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise bad(f"tensor {name!r:.100} has an invalid shape {shape!r:.200}")
     problem = shape_problem(shape, np.dtype(_DTYPES[code]).itemsize)  # first: bounds the rank, so prod is cheap

@@ -13,10 +13,8 @@ import builtins  # Tensor defines float(), which shadows the builtin in its anno
 import numpy as np
 
 from . import autograd
+from .dtypes import SUPPORTED_DTYPES, is_float, require_bfloat16
 from .ops.methods import OpMethods
-
-SUPPORTED_DTYPES = (np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_)
-FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
@@ -49,7 +47,7 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     @staticmethod
     def _constant_like(value, inputs) -> Tensor:
         """Wraps a Python number or array operand in the dtype of the op's float tensors."""
-        ref = next((t.data.dtype for t in inputs if isinstance(t, Tensor) and t.data.dtype.kind == "f"), None)
+        ref = next((t.data.dtype for t in inputs if isinstance(t, Tensor) and is_float(t.data.dtype)), None)
         if ref is None:  # as tensor(): Python floats become float32
             return Tensor(value)
         return Tensor(value, dtype=ref if np.asarray(value).dtype.kind in "fiub" else None)
@@ -83,8 +81,8 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
 
     # ---- the tape
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.type not in FLOAT_DTYPES:
-            raise TypeError(f"only float32/float64 tensors can require grad, not {self.dtype}")
+        if requires_grad and not is_float(self.data.dtype):
+            raise TypeError(f"only float32/float64/bfloat16 tensors can require grad, not {self.dtype}")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -159,13 +157,13 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def __gt__(self, other): return ops.greater(self, other)
     def __ge__(self, other): return ops.greater_equal(self, other)
     __hash__ = object.__hash__
-
     def reshape(self, *shape) -> Tensor: return ops.reshape(self, _shape_args(shape))
     view = reshape
     def expand(self, *shape) -> Tensor: return ops.expand(self, _shape_args(shape))
     def permute(self, *axes) -> Tensor: return ops.permute(self, _shape_args(axes))
     def float(self) -> Tensor: return self.to(np.float32)
     def double(self) -> Tensor: return self.to(np.float64)
+    def bfloat16(self) -> Tensor: return self.to(require_bfloat16("Tensor.bfloat16()"))
     def to(self, dtype) -> Tensor: return ops.cast(self, dtype=np.dtype(dtype))
     # fmt: on
 

@@ -116,7 +116,7 @@ def test_truncated_and_corrupted_files_raise_clear_errors(tmp_path):
         ({"w": {"dtype": "F64", "shape": [3], "data_offsets": [0, 12]}}, "needs 24 bytes but its data_offsets"),
         ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, "needs 16 bytes"),
         ({"w": {"dtype": "Q8", "shape": [3], "data_offsets": [0, 12]}}, "unsupported dtype 'Q8'"),
-        ({"w": {"dtype": "BF16", "shape": [6], "data_offsets": [0, 12]}}, "bfloat16 cannot be loaded"),
+        ({"w": {"dtype": "BF16", "shape": [7], "data_offsets": [0, 12]}}, "needs 14 bytes"),
         ({"w": {"dtype": "F32", "shape": [-3], "data_offsets": [0, 12]}}, "invalid shape"),
         ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [12, 0]}}, "invalid data_offsets"),
         ({"w": {"dtype": "F32", "shape": [3]}}, "exactly the fields"),
@@ -349,3 +349,23 @@ def test_only_our_temporaries_of_dead_unlocked_writers_are_removed(tmp_path):
         mg.save({"w": np.zeros(1, np.float32)}, tmp_path / "m.st")
     for name, kept in names.items():
         assert os.path.lexists(tmp_path / name) == kept, name
+
+
+def test_reads_bfloat16_written_from_the_specification(tmp_path, monkeypatch):
+    """BF16 is the top half of a float32: 0x3F80 is 1.0, 0xC020 is -2.5, 0x4049 is 3.140625.
+    With ml_dtypes the tensor stays bfloat16; without it, it becomes the same float32 values."""
+    path = tmp_path / "bf16.safetensors"
+    write_raw(
+        path,
+        {"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}},
+        np.array([0x3F80, 0xC020, 0x4049], "<u2").tobytes(),
+    )
+    expected = [1.0, -2.5, 3.140625]
+    loaded = mg.load(path)["w"]
+    if mg.bfloat16 is not None:
+        assert loaded.dtype == np.dtype(mg.bfloat16)
+    np.testing.assert_array_equal(loaded.numpy().astype(np.float32), expected)
+    monkeypatch.setattr(mg.io, "bfloat16", None)
+    widened = mg.load(path)["w"]
+    assert widened.dtype == np.float32
+    np.testing.assert_array_equal(widened.numpy(), expected)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..dtypes import is_float
 from ..tensor import Tensor
 
 if TYPE_CHECKING:  # annotations only
@@ -42,6 +43,12 @@ class Parameter(Tensor):
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _loads_into(incoming, own) -> bool:
+    """Same dtype, or a float that widens to the model's without loss (bfloat16 -> float32)."""
+    widens = is_float(incoming) and is_float(own) and np.dtype(incoming).itemsize < np.dtype(own).itemsize
+    return incoming == own or widens
 
 
 class Module:
@@ -246,11 +253,11 @@ class Module:
         """Converts floating-point parameters and buffers to ``dtype`` in place (the Parameter
         objects stay the same, so an optimiser built before still holds them)."""
         dtype = np.dtype(dtype)
-        if dtype.kind != "f":
+        if not is_float(dtype):
             raise TypeError(f"Module.to expects a float dtype, got {dtype}")
         with no_grad():
             for t in list(self.parameters()) + list(self.buffers()):
-                if t.dtype.kind == "f" and t.dtype != dtype:
+                if is_float(t.dtype) and t.dtype != dtype:
                     t.data = t.data.astype(dtype)
                     t.mark_modified()
                     if t.grad is not None:
@@ -284,7 +291,8 @@ class Module:
 
         Values may be minigrad Tensors, numpy arrays or anything numpy can convert (a PyTorch
         tensor, for instance). Every key must name an existing entry with the same shape and
-        dtype; with ``strict=True`` the key sets must also match exactly. All problems are
+        dtype, except that a float widens to the model's wider float dtype, which loses nothing (a
+        PyTorch bfloat16 checkpoint loads into a float32 model); with ``strict=True`` the key sets must also match exactly. All problems are
         reported in one error before anything is copied. Returns (missing_keys, unexpected_keys)."""
         own = self.state_dict()
         incoming = {key: _to_array(value) for key, value in state_dict.items()}
@@ -293,7 +301,7 @@ class Module:
         mismatched = [
             f"{k}: checkpoint {incoming[k].shape} {incoming[k].dtype}, model {own[k].shape} {own[k].dtype}"
             for k in own
-            if k in incoming and (incoming[k].shape != own[k].shape or incoming[k].dtype != own[k].dtype)
+            if k in incoming and (incoming[k].shape != own[k].shape or not _loads_into(incoming[k].dtype, own[k].dtype))
         ]
         problems = []
         if mismatched:

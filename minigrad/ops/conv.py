@@ -47,6 +47,8 @@ class Conv2d(Function):
         db[o]           = sum_{n,i,j} dY[n,o,i,j]
     """
 
+    amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
+
     def forward(self, x, w, b=None, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1) -> np.ndarray:
         out_shape = check_conv2d(x, w, b, stride, padding, dilation, groups)
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)

@@ -195,6 +195,8 @@ class Where(Function):
 class Cast(Function):
     """z = x converted to another float dtype; the gradient converts back."""
 
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
+
     def forward(self, x, dtype) -> np.ndarray:
         self.source = x.dtype
         return x.astype(dtype)

@@ -33,6 +33,8 @@ class MatMul(Function):
     """Z = X @ Y with numpy batching rules (operands of at least 2 dimensions).
     dX = dZ @ Y^T,  dY = X^T @ dZ  (summed over broadcast batch dimensions)."""
 
+    amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
+
     def forward(self, x, y) -> np.ndarray:
         _check(x, y)
         self.x, self.y = x, y
@@ -77,6 +79,8 @@ class Linear(Function):
     dx = dy W,  dW = dy^T x,  db = sum of dy over the batch.
     All three products read W and the (flattened) batch in place through the GEMM's
     transpose flags, so neither W^T nor dy^T is ever materialised."""
+
+    amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
 
     def forward(self, x, weight, bias=None) -> np.ndarray:
         if x.dtype != weight.dtype or x.dtype.type not in (np.float32, np.float64):

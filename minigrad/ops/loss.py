@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..dtypes import is_float
 
 
 def _reduce(loss, reduction):
@@ -58,7 +59,7 @@ def _check_target(logits, target) -> None:
     if target.dtype.kind in "iu":
         if target.shape != (n,):
             raise ValueError(f"cross_entropy: class-index targets must have shape ({n},): {got}")
-    elif target.dtype.kind == "f":
+    elif is_float(target.dtype):
         if target.shape != logits.shape:
             hint = " (class indices must be an integer dtype: target.astype('int64'))" if target.shape == (n,) else ""
             raise ValueError(
@@ -74,6 +75,8 @@ def _check_target(logits, target) -> None:
 class CrossEntropy(Function):
     """loss_n = -sum_c q_nc log softmax(x_n)_c for logits x (N, C) and targets q (class indices
     or probabilities, optionally label-smoothed).   dx_n = softmax(x_n) sum_c q_nc - q_n."""
+
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 
     def forward(self, logits, target, reduction="mean", label_smoothing=0.0, smoothing_style="uniform") -> np.ndarray:
         if logits.ndim != 2:
@@ -97,6 +100,8 @@ class CrossEntropy(Function):
 class NLLLoss(Function):
     """loss_n = -log_probs[n, target_n].   d/dlog_probs[n, target_n] = -1."""
 
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+
     def forward(self, log_probs, target, reduction="mean") -> np.ndarray:
         if log_probs.ndim != 2 or target.ndim != 1 or target.shape[0] != log_probs.shape[0]:
             raise ValueError(
@@ -117,6 +122,8 @@ class NLLLoss(Function):
 class BCEWithLogits(Function):
     """loss = max(x, 0) - x y + log(1 + e^-|x|)  (= -[y log s(x) + (1-y) log(1-s(x))], stable).
     dx = sigmoid(x) - y,  dy = -x."""
+
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 
     def forward(self, x, y, reduction="mean") -> np.ndarray:
         if x.shape != y.shape:

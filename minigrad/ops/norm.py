@@ -54,6 +54,8 @@ class BatchNorm(Function):
     that on their Tensors.
     """
 
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+
     def forward(
         self, x, *affine, has_weight, has_bias, running_mean, running_var, training, momentum, eps, relu=False
     ) -> np.ndarray:
@@ -110,6 +112,8 @@ class Normalize(Function):
     Backward, with n values per normalised slice and means over the same axes:
         dL/dx = (1 / sqrt(var + eps)) (g - mean(g) - x_hat mean(g x_hat))
     """
+
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 
     def forward(self, x, axes, eps) -> np.ndarray:
         self.axes = axes

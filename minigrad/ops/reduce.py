@@ -28,6 +28,8 @@ def _expand(g, shape, axes, keepdims):
 class Sum(Function):
     """z = sum_i x_i over the axes.   dz/dx_i = 1."""
 
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+
     def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         return np.sum(x, axis=self.axes, keepdims=keepdims)
@@ -38,6 +40,8 @@ class Sum(Function):
 
 class Mean(Function):
     """z = (1/n) sum_i x_i over the axes.   dz/dx_i = 1/n."""
+
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 
     def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
@@ -74,6 +78,8 @@ class Min(Max):
 class Var(Function):
     """z = sum_i (x_i - mean)^2 / (n - correction).   dz/dx_i = 2 (x_i - mean) / (n - correction)."""
 
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+
     def forward(self, x, axis=None, correction=1, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         n = int(np.prod([x.shape[a] for a in self.axes])) if x.ndim else 1
@@ -104,6 +110,8 @@ class LogSumExp(Function):
     """z = log sum_i e^{x_i}, shifted by the maximum so large inputs cannot overflow.
     dz/dx_i = softmax(x)_i."""
 
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+
     def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
         self.shape, self.axes, self.keepdims = x.shape, _normalize_axes(axis, x.ndim), keepdims
         shift = np.max(x, axis=self.axes, keepdims=True)
@@ -119,6 +127,8 @@ class LogSumExp(Function):
 class Softmax(Function):
     """z_i = e^{x_i - max} / sum_j e^{x_j - max}.   dx = z * (g - sum_j g_j z_j)."""
 
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+
     def forward(self, x, axis=-1) -> np.ndarray:
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         self.z, self.axis = e / e.sum(axis=axis, keepdims=True), axis
@@ -130,6 +140,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """z_i = x_i - logsumexp(x).   dx = g - softmax(x) * sum_j g_j."""
+
+    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 
     def forward(self, x, axis=-1) -> np.ndarray:
         shifted = x - x.max(axis=axis, keepdims=True)

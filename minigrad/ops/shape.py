@@ -11,6 +11,8 @@ from ..autograd import Function
 class Reshape(Function):
     """z = x viewed with a new shape (same element order).   dx = dz reshaped back."""
 
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
+
     is_view = True
 
     def forward(self, x, shape) -> np.ndarray:
@@ -28,6 +30,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """z = x with its axes reordered.   dx = dz with the inverse order."""
+
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     is_view = True  # an order that keeps the layout (1-D, identity) returns x itself
 
@@ -49,6 +53,8 @@ def _is_advanced(index) -> bool:
 class GetItem(Function):
     """z = x[index] for ints, slices, None, Ellipsis and integer/boolean arrays.
     dx = zeros with dz scattered back; repeated indices add up (scatter-add)."""
+
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     is_view = True
 
@@ -72,6 +78,8 @@ class GetItem(Function):
 class Concat(Function):
     """z = [x_1, x_2, ...] joined along an axis.   dx_k = the slice of dz that x_k filled."""
 
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
+
     def forward(self, *xs, axis=0) -> np.ndarray:
         if not xs:
             raise ValueError("Concat: needs at least one tensor")
@@ -90,6 +98,8 @@ class Pad(Function):
     """z = x surrounded by a constant.  ``pad_width`` as numpy: ((before, after), ...).
     dx = the centre of dz."""
 
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
+
     def forward(self, x, pad_width, value=0.0) -> np.ndarray:
         self.centre = tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x.shape))
         return np.pad(x, pad_width, mode="constant", constant_values=value)
@@ -101,6 +111,8 @@ class Pad(Function):
 class Expand(Function):
     """z = x broadcast to a larger shape.   dx = dz summed over the broadcast axes (the
     engine's unbroadcast does that)."""
+
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     def forward(self, x, shape) -> np.ndarray:
         shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))

@@ -13,9 +13,10 @@ from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from .evaluation import evaluate, predict, predict_tta
 from .history import History
 from .metrics import accuracy, confusion_matrix, top_k_accuracy
-from .trainer import Trainer, TrainingDiverged, fit
+from .trainer import PRECISIONS, Trainer, TrainingDiverged, fit
 
 __all__ = [
+    "PRECISIONS",
     "CSVLogger",
     "Callback",
     "EarlyStopping",

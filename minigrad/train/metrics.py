@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # annotations only
 
 
 def _numpy(x) -> np.ndarray:
-    return np.asarray(getattr(x, "data", x))
+    """A Tensor's array, or x as an array (an ndarray's own ``.data`` is its raw buffer)."""
+    return np.asarray(x if isinstance(x, np.ndarray) else getattr(x, "data", x))
 
 
 def _check(output, target) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..amp import autocast
+from ..dtypes import bfloat16
 from ..io import CorruptFileError
 from .callbacks import Callback, LRSchedulerCallback, ProgressBar
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -46,6 +48,9 @@ def _learning_rate(optimizer) -> float | None:
     return float(groups[0]["lr"]) if groups else None
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 class Trainer:
     """Holds what a training run needs and runs it.
 
@@ -57,6 +62,8 @@ class Trainer:
         callbacks: :class:`Callback` objects; a :class:`ProgressBar` is added when ``progress``.
         metrics: names (``"accuracy"``, ``"top5"``) or ``{name: fn(output, target)}``.
         extra: saved into every checkpoint (e.g. how to rebuild the model).
+        precision: ``"fp32"``, or ``"bf16"`` to run each training forward and loss under
+            ``autocast("cpu", dtype=bfloat16)`` (minigrad/amp.py); evaluation stays float32.
     """
 
     def __init__(
@@ -69,7 +76,11 @@ class Trainer:
         metrics: Sequence[str | Callable] | Mapping[str, Callable] | None = ("accuracy",),
         progress: bool = True,
         extra: dict | None = None,
+        precision: str = "fp32",
     ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"Trainer: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = resolve(metrics)
         callbacks = list(callbacks)
@@ -150,8 +161,9 @@ class Trainer:
         totals = dict.fromkeys(["loss", *self.metrics], 0.0)
         count = 0
         for step, (x, y, *_) in enumerate(self.train_loader, start=1):
-            output = self.model(x)
-            loss = self.loss_fn(output, y)
+            with autocast("cpu", bfloat16, enabled=self.precision == "bf16"):
+                output = self.model(x)
+                loss = self.loss_fn(output, y)
             value = float(loss.item())
             if not math.isfinite(value):
                 lr = _learning_rate(self.optimizer)

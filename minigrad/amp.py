@@ -1,0 +1,137 @@
+"""Mixed precision: ``autocast`` and the dtype each op computes in, as in ``torch.autocast("cpu")``.
+
+Inside ``with minigrad.autocast("cpu", dtype=minigrad.bfloat16):``
+
+- **lower-precision ops** (``amp = "lower"`` on the op: matmul, linear, conv2d) get every float
+  input rounded to bfloat16 (a recorded cast, so gradients flow back through it), multiply in
+  float32 (bfloat16 products are exact in float32) and round their output to bfloat16. Casts of
+  parameters are made once per autocast region and reused by later forwards and by backward.
+- **float32 ops** (``amp = "float32"``: normalisation, softmax, log-softmax, losses, reductions)
+  get bfloat16 inputs widened to float32 and return float32.
+- **other ops** run in their inputs' dtype.
+
+Everywhere, inside autocast or not, an op without bfloat16 arithmetic of its own (every op but
+those that only move bytes: ``moves_bytes = True``) that receives bfloat16 arrays computes in
+float32 and rounds its result back to bfloat16 when all its float inputs were bfloat16, as
+PyTorch's CPU kernels do. Weights stay float32 (the master copies); their gradients arrive in
+float32 through the casts' backward, ready for the fused optimisers.
+
+On a CPU without bfloat16 arithmetic (no AVX512_BF16, no AMX) this gives bfloat16's numbers,
+not its speed: :func:`bfloat16_support` says which. The products run on the float32 kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from .dtypes import bfloat16, is_bfloat16, is_float, require_bfloat16
+
+_state = threading.local()  # per thread, like torch's autocast state
+
+
+def _current():
+    return getattr(_state, "region", None)
+
+
+def is_autocast_enabled() -> bool:
+    return _current() is not None
+
+
+class autocast:
+    """``autocast(device_type="cpu", dtype=bfloat16, enabled=True, cache_enabled=True)``: a context
+    manager and a decorator. Only ``"cpu"`` and bfloat16 exist here; float16 autocast is not
+    supported (no CPU speed to gain from it)."""
+
+    def __init__(self, device_type: str = "cpu", dtype=None, enabled: bool = True, cache_enabled: bool = True):
+        if device_type != "cpu":
+            raise ValueError(f"autocast: minigrad runs on the CPU only, got device_type={device_type!r}")
+        if enabled:
+            wanted = require_bfloat16("autocast") if dtype is None else dtype
+            if not is_bfloat16(wanted):
+                raise ValueError(f"autocast: only dtype=minigrad.bfloat16 is supported, got {dtype!r}")
+        self.enabled = bool(enabled)
+        self.cache_enabled = bool(cache_enabled)
+
+    def __enter__(self):
+        self._previous = _current()
+        if self.enabled:
+            _state.region = {"cache": {} if self.cache_enabled else None}
+        else:
+            _state.region = None
+        return self
+
+    def __exit__(self, *exc):
+        _state.region = self._previous  # leaving the outermost region drops the casts' cache
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            with autocast("cpu", bfloat16, self.enabled, self.cache_enabled):
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+
+def _cast(tensor, dtype, region):
+    """tensor cast to dtype as a recorded op; a parameter's cast is cached for the region."""
+    from .ops import cast
+
+    cache = region["cache"] if region is not None else None
+    if cache is None or tensor._node is not None or not tensor.requires_grad:
+        return cast(tensor, dtype)
+    key = (id(tensor), np.dtype(dtype).str)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is tensor and hit[1] == tensor._version[0]:
+        return hit[2]
+    out = cast(tensor, dtype)
+    cache[key] = (tensor, tensor._version[0], out)  # keeps the tensor alive: ids cannot be reused
+    return out
+
+
+def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
+    """How ``op`` (a Function class) treats ``tensors``: (tensors, compute, result).
+
+    ``tensors`` may be replaced by recorded casts; forward and backward see their arrays in
+    ``compute`` (None: as they are); the output is rounded to ``result`` (None: as computed)."""
+    region = _current()
+    floats = [t for t in tensors if is_float(t.dtype)]
+    if not floats:
+        return tensors, None, None
+    rule = getattr(op, "amp", None)
+    if region is not None and rule == "lower":
+        tensors = [_cast(t, bfloat16, region) if is_float(t.dtype) and not is_bfloat16(t.dtype) else t for t in tensors]
+        return tensors, np.dtype(np.float32), np.dtype(bfloat16)
+    if region is not None and rule == "float32":
+        tensors = [_cast(t, np.float32, region) if is_bfloat16(t.dtype) else t for t in tensors]
+        return tensors, None, None
+    if getattr(op, "moves_bytes", False) or not any(is_bfloat16(t.dtype) for t in floats):
+        return tensors, None, None
+    widest = np.result_type(*[np.float32 if is_bfloat16(t.dtype) else t.dtype for t in floats])
+    all_bf16 = all(is_bfloat16(t.dtype) for t in floats)
+    return tensors, widest, (np.dtype(bfloat16) if all_bf16 else None)
+
+
+def widen(arrays: list, compute: np.dtype | None) -> list:
+    """The arrays an op's forward sees: bfloat16 ones widened to ``compute`` (exact)."""
+    if compute is None:
+        return arrays
+    return [a.astype(compute) if is_bfloat16(a.dtype) else a for a in arrays]
+
+
+def bfloat16_support() -> str:
+    """What bfloat16 brings on this CPU, from its feature flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    hardware = f"this CPU has {', '.join(found)}" if found else "this CPU has no AVX512_BF16 or AMX-BF16"
+    return (
+        f"bfloat16 numbers (bfloat16-rounded operands, float32 accumulation) on the float32 kernels; "
+        f"{hardware}, and no bfloat16 kernel is built yet, so autocast brings no speed"
+    )

@@ -1,0 +1,35 @@
+"""The dtypes a Tensor may hold, and which of them are floating point: one home for those rules.
+
+bfloat16 comes from the ``ml_dtypes`` package (numpy's bfloat16, the one JAX uses; ``pip install
+"minigrad[bf16]"``): 8 exponent bits like float32, 8 significant bits (7 stored), so a float32
+rounds to it by keeping the top 16 bits (round to nearest even). numpy gives it kind "V", not
+"f": ask :func:`is_float`, never ``dtype.kind == "f"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ml_dtypes import bfloat16
+except ImportError:  # optional: everything but bfloat16 storage and autocast works without it
+    bfloat16 = None
+
+FLOAT_DTYPES = tuple(t for t in (np.float32, np.float64, bfloat16) if t is not None)
+SUPPORTED_DTYPES = (*FLOAT_DTYPES, np.int64, np.int32, np.uint8, np.bool_)
+
+
+def is_float(dtype) -> bool:
+    """float32, float64 or bfloat16."""
+    return np.dtype(dtype).type in FLOAT_DTYPES
+
+
+def is_bfloat16(dtype) -> bool:
+    return bfloat16 is not None and np.dtype(dtype) == bfloat16
+
+
+def require_bfloat16(what: str) -> type:
+    """The bfloat16 dtype, or an ImportError that says how to get it."""
+    if bfloat16 is None:
+        raise ImportError(f"{what} needs bfloat16 from the ml_dtypes package: pip install ml_dtypes")
+    return bfloat16

@@ -1,0 +1,256 @@
+"""bfloat16 storage and ``autocast`` (minigrad/amp.py, minigrad/dtypes.py), against PyTorch's.
+
+Tolerances come from bfloat16's 8 significant bits, not from what happens to pass: both sides
+round the same float32 inputs to bfloat16 (round to nearest even, so identically), multiply
+exactly and accumulate in float32 in different orders, which moves a result by at most about
+k * 2^-24 * sum |products|; the float32 result is then rounded to bfloat16, so the two may land
+one bfloat16 unit in the last place (ulp) apart. :func:`bf16_tolerance` is that bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+torch = pytest.importorskip("torch")
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def bf16_ulp(values: np.ndarray) -> np.ndarray:
+    """The spacing of bfloat16 numbers at |values|: 2^(e - 7) for |v| in [2^e, 2^(e+1))."""
+    v = np.maximum(np.abs(values.astype(np.float64)), 2.0**-126)
+    return 2.0 ** (np.floor(np.log2(v)) - 7)
+
+
+def bf16_tolerance(reference: np.ndarray, magnitude: np.ndarray, k: int) -> np.ndarray:
+    """One bfloat16 ulp of the result plus float32 accumulation-order error over k products whose
+    absolute values sum to ``magnitude``."""
+    return bf16_ulp(reference) + 2 * k * 2.0**-24 * magnitude
+
+
+def to_numpy(t) -> np.ndarray:
+    return t.detach().float().numpy().astype(np.float64) if hasattr(t, "detach") else np.asarray(t, np.float64)
+
+
+# ------------------------------------------------------------------------------ the dtype
+def test_float32_rounds_to_bfloat16_to_nearest_even():
+    x = mg.tensor(np.array([1 + 2**-8, 1 + 3 * 2**-8, -(1 + 2**-7), 65535.0], np.float32))
+    b = x.bfloat16()
+    assert b.dtype == BF16 and mg.bfloat16 is ml_dtypes.bfloat16
+    # 1 + 2^-8 is halfway between 1 and 1 + 2^-7: to the even one, 1; 1 + 3*2^-8 to 1 + 2^-6
+    # 65535 = 2^16 - 1 needs 16 significant bits; with 8 it rounds up to 2^16
+    np.testing.assert_array_equal(b.float().numpy(), [1.0, 1 + 2**-6, -(1 + 2**-7), 65536.0])
+    assert mg.tensor([1.5], dtype=mg.bfloat16).dtype == BF16
+    assert x.to("bfloat16").dtype == BF16
+
+
+def test_bfloat16_arithmetic_follows_pytorchs_promotion_and_differentiates():
+    a = mg.tensor(np.array([1.5, -2.25, 3.0], np.float32)).bfloat16().requires_grad_()
+    f = mg.tensor(np.array([0.5, 0.5, 0.5], np.float32))
+    assert (a * a).dtype == BF16  # bfloat16 op bfloat16 -> bfloat16
+    assert (a + f).dtype == np.float32  # with a float32 operand -> float32, as torch
+    loss = (a * a).float().sum()
+    loss.backward()
+    assert a.grad.dtype == BF16
+    np.testing.assert_array_equal(a.grad.float().numpy(), [3.0, -4.5, 6.0])
+
+
+def test_bfloat16_saves_as_BF16_and_loads_in_pytorch_and_back(tmp_path):
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    values = np.array([[1.0, -0.5, 3.140625], [1e-3, 65280.0, -7.0]], np.float32)
+    mg.io.save({"w": mg.tensor(values).bfloat16()}, tmp_path / "mg.safetensors")
+    theirs = safetensors_torch.load_file(str(tmp_path / "mg.safetensors"))["w"]
+    assert theirs.dtype == torch.bfloat16
+    np.testing.assert_array_equal(theirs.float().numpy(), torch.from_numpy(values).bfloat16().float().numpy())
+    safetensors_torch.save_file({"w": torch.from_numpy(values).bfloat16()}, str(tmp_path / "torch.safetensors"))
+    ours = mg.io.load(tmp_path / "torch.safetensors")["w"]
+    assert ours.dtype == BF16
+    np.testing.assert_array_equal(ours.float().numpy(), theirs.float().numpy())
+
+
+def test_a_bfloat16_checkpoint_loads_into_a_float32_model(tmp_path):
+    torch.manual_seed(0)
+    twin = torch.nn.Linear(4, 3)
+    state = {k: v.bfloat16() for k, v in twin.state_dict().items()}
+    pytest.importorskip("safetensors.torch").save_file(state, str(tmp_path / "bf16.safetensors"))
+    model = nn.Linear(4, 3)
+    model.load_state_dict(mg.io.load(tmp_path / "bf16.safetensors"))
+    assert model.weight.dtype == np.float32
+    np.testing.assert_array_equal(model.weight.numpy(), state["weight"].float().numpy())
+
+
+# ------------------------------------------------------------------------- autocast rules
+def test_autocast_op_lists():
+    x = mg.randn(8, 16, requires_grad=True)
+    lin = nn.Linear(16, 10)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        assert mg.is_autocast_enabled()
+        y = lin(x)
+        assert y.dtype == BF16  # lower-precision list
+        assert y.relu().dtype == BF16  # runs in its input's dtype
+        assert mg.softmax(y, 1).dtype == np.float32  # float32 list
+        assert nn.functional.cross_entropy(y, mg.tensor(np.arange(8) % 10)).dtype == np.float32
+        assert y.sum().dtype == np.float32
+        with mg.autocast("cpu", dtype=mg.bfloat16, enabled=False):
+            assert lin(x).dtype == np.float32 and not mg.is_autocast_enabled()
+    assert not mg.is_autocast_enabled() and lin(x).dtype == np.float32
+
+    @mg.autocast("cpu", dtype=mg.bfloat16)
+    def forward(v):
+        return lin(v)
+
+    assert forward(x).dtype == BF16
+    with pytest.raises(ValueError, match="only dtype=minigrad.bfloat16"):
+        mg.autocast("cpu", dtype=np.float16)
+    with pytest.raises(ValueError, match="CPU only"):
+        mg.autocast("cuda")
+
+
+def test_parameter_casts_are_made_once_per_region_and_gradients_arrive_in_float32():
+    lin = nn.Linear(6, 4)
+    x = mg.randn(3, 6)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        first, second = lin(x), lin(x)
+        # both products used the same recorded cast of the weight
+        weight_cast = first._node.inputs[1]
+        assert second._node.inputs[1] is weight_cast and weight_cast.dtype == BF16
+        loss = (first.float() + second.float()).sum()
+    loss.backward()
+    assert lin.weight.grad.dtype == np.float32 and lin.bias.grad.dtype == np.float32
+    x_bf = x.numpy().astype(BF16).astype(np.float32)
+    np.testing.assert_allclose(lin.weight.grad.numpy(), 2 * np.ones((4, 1)) * x_bf.sum(0), rtol=2**-8)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        third = lin(x)
+    assert third._node.inputs[1] is not weight_cast  # a new region, a new cast
+
+
+# -------------------------------------------------------------- parity with torch.autocast
+def _parity(mg_fn, torch_fn, inputs, k):
+    """Runs both under autocast and checks the output and every input's gradient two ways.
+
+    - against the exact result of the same bfloat16-rounded operands (the op in float64):
+      within :func:`bf16_tolerance`, the bound one rounding after float32 accumulation allows;
+    - against PyTorch: within that tolerance plus PyTorch's own distance from the exact result
+      (its bfloat16 convolution backward on a CPU without bfloat16 arithmetic rounds more than
+      once, and lands up to a few ulps off).
+
+    The sums of |products| come from the op in float64 on |operands| (the ops are bilinear, so
+    that is exactly sum |x_i w_i|), gradients likewise with |upstream|."""
+    rng = np.random.default_rng(7)
+    ours = [mg.tensor(a, requires_grad=True) for a in inputs]
+    theirs = [torch.tensor(a, requires_grad=True) for a in inputs]
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        out = mg_fn(*ours)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = torch_fn(*theirs)
+    assert out.dtype == BF16 and ref.dtype == torch.bfloat16
+    rounded = [torch.tensor(a.astype(BF16).astype(np.float64), requires_grad=True) for a in inputs]
+    absolute = [torch.tensor(np.abs(a.astype(BF16).astype(np.float64)), requires_grad=True) for a in inputs]
+    exact, magnitude = torch_fn(*rounded), torch_fn(*absolute)
+
+    def check(got, want, exact_values, sums, terms, what):
+        tol = bf16_tolerance(exact_values, sums, terms)
+        assert np.all(np.abs(got - exact_values) <= tol), (what, "vs exact", np.abs(got - exact_values).max())
+        assert np.all(np.abs(got - want) <= tol + np.abs(want - exact_values)), (what, "vs torch")
+
+    check(to_numpy(out), to_numpy(ref), exact.detach().numpy(), magnitude.detach().numpy(), k, "output")
+    # gradient through a float32 loss with random weights: both sides round them to bfloat16 alike
+    c = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
+    c_bf16 = torch.from_numpy(c.astype(BF16).astype(np.float64))
+    (out.float() * mg.tensor(c)).sum().backward()
+    (ref.float() * torch.tensor(c)).sum().backward()
+    exact.backward(c_bf16)
+    magnitude.backward(c_bf16.abs())
+    for i, (a, b, e, m) in enumerate(zip(ours, theirs, rounded, absolute)):
+        assert a.grad.dtype == np.float32
+        # any gradient entry sums at most out.size products
+        check(to_numpy(a.grad), to_numpy(b.grad), e.grad.numpy(), m.grad.numpy(), out.data.size, f"grad {i}")
+
+
+def test_matmul_and_linear_match_torch_autocast():
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(32, 96), (64, 96), (64,)])
+    _parity(
+        lambda x, w, b: nn.functional.linear(x, w, b),
+        torch.nn.functional.linear,
+        [x, w, b],
+        k=97,
+    )
+    y = rng.standard_normal((96, 40)).astype(np.float32)
+    _parity(lambda x, y: x @ y, lambda x, y: x @ y, [x, y], k=96)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0)])
+def test_conv2d_matches_torch_autocast(stride, padding):
+    rng = np.random.default_rng(1)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(4, 8, 12, 12), (16, 8, 3, 3), (16,)])
+
+    _parity(
+        lambda x, w, b: nn.functional.conv2d(x, w, b, stride=stride, padding=padding),
+        lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=stride, padding=padding),
+        [x, w, b],
+        k=8 * 9 + 1,
+    )
+
+
+def test_every_layer_runs_under_autocast_and_lenet_matches_torch():
+    """A whole LeNet-5 step under both autocasts, same weights: logits and loss within bfloat16
+    tolerance of each other (several bfloat16 roundings deep, so a few ulps, not one)."""
+    import torch_twins
+
+    mg.manual_seed(0)
+    model = mg.models.lenet5()
+    twin = torch_twins.lenet5()
+    twin.load_state_dict({k: torch.from_numpy(np.array(v.numpy())) for k, v in model.state_dict().items()})
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 16)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        logits = model(mg.tensor(x))
+        loss = nn.functional.cross_entropy(logits, mg.tensor(y))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref_logits = twin(torch.from_numpy(x))
+        ref_loss = torch.nn.functional.cross_entropy(ref_logits, torch.from_numpy(y))
+    assert logits.dtype == BF16 and ref_logits.dtype == torch.bfloat16
+    np.testing.assert_allclose(to_numpy(logits), to_numpy(ref_logits), atol=8 * bf16_ulp(to_numpy(ref_logits)).max())
+    assert abs(loss.item() - ref_loss.item()) <= 2**-6 * abs(ref_loss.item())
+    loss.backward()
+    ref_loss.backward()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        assert p.grad.dtype == np.float32, name
+        scale = np.abs(q.grad.numpy()).max()
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), atol=2**-5 * scale, err_msg=name)
+
+
+def test_batchnorm_dropout_pooling_and_norms_accept_bfloat16_inputs():
+    x = mg.randn(4, 3, 8, 8)
+    layers = [
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
+        nn.GroupNorm(2, 4), nn.AvgPool2d(2), nn.Flatten(), nn.LayerNorm(16), nn.Linear(16, 5),
+    ]  # fmt: skip
+    model = nn.Sequential(*layers)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        out = model(x)
+    assert out.dtype == BF16
+    out.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------ training
+def test_lenet5_trained_under_autocast_reaches_the_float32_accuracy(tmp_path):
+    """`minigrad train --precision bf16` (README's run: LeNet-5 on the digits, 30 epochs) ends
+    within half a point (under 2 of the 359 test images) of the float32 run."""
+    pytest.importorskip("sklearn")
+    from minigrad import cli
+
+    accuracy = {}
+    for precision in ("fp32", "bf16"):
+        args = cli.parser().parse_args(["train", "--precision", precision, "--out", str(tmp_path / precision)])
+        accuracy[precision] = cli.train(args)
+    assert accuracy["fp32"] > 0.97
+    assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.005, accuracy
