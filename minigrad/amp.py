@@ -29,11 +29,16 @@ import numpy as np
 
 from .dtypes import bfloat16, is_bfloat16, is_float, require_bfloat16
 
-_state = threading.local()  # per thread, like torch's autocast state
+class _State(threading.local):  # per thread, like torch's autocast state
+    region = None  # a class default: reading an unset thread-local attribute raises inside, slowly
+
+
+_state = _State()
+_BF16 = np.dtype(bfloat16) if bfloat16 is not None else None
 
 
 def _current():
-    return getattr(_state, "region", None)
+    return _state.region
 
 
 def is_autocast_enabled() -> bool:
@@ -98,6 +103,8 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     ``tensors`` may be replaced by recorded casts; forward and backward see their arrays in
     ``compute`` (None: as they are); the output is rounded to ``result`` (None: as computed)."""
     region = _current()
+    if region is None and (_BF16 is None or not any(t.data.dtype is _BF16 for t in tensors)):
+        return tensors, None, None  # the float32/float64 path every op takes outside autocast
     floats = [t for t in tensors if is_float(t.dtype)]
     if not floats:
         return tensors, None, None
