@@ -29,6 +29,7 @@ import numpy as np
 
 from .dtypes import bfloat16, is_bfloat16, is_float, require_bfloat16
 
+
 class _State(threading.local):  # per thread, like torch's autocast state
     region = None  # a class default: reading an unset thread-local attribute raises inside, slowly
 
