@@ -173,7 +173,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         for t, needed, ig in zip(node.inputs, node.needs_input_grad, input_grads):
             if not needed or ig is None:
                 continue
-            ig = unbroadcast(np.asarray(ig, dtype=t.dtype), t.shape)
+            ig = np.asarray(unbroadcast(np.asarray(ig), t.shape), dtype=t.dtype)  # sum, then round
             if ig.shape != t.shape:
                 raise RuntimeError(
                     f"{type(node).__name__}.backward returned a gradient of shape "

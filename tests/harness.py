@@ -7,6 +7,10 @@ sample its inputs. :func:`check_op` then runs
    stays float64 in the output and every gradient;
 2. PyTorch parity in float32: output shape, dtype and values, and the gradients of
    ``sum(out * w)`` for a fixed random ``w`` (skipped with a reason when torch is missing);
+3. for autocast's lower-precision ops (``autocast_terms`` set: the products summed per output
+   value), the bfloat16 mode: under ``minigrad.autocast`` and ``torch.autocast``, output and
+   gradients against the exact result of the bfloat16-rounded operands and against PyTorch,
+   with tolerances derived from bfloat16's 8 significant bits (:func:`check_autocast`);
 
 resampling inputs that sit on a kink (relu at 0, max ties, |x| at 0: see ``min_gap`` and
 ``ties``) so finite differences stay meaningful. Usage:
@@ -59,6 +63,7 @@ class OpCase:
     rtol: float = 1e-4
     gradcheck_atol: float = 1e-6
     gradcheck_rtol: float = 1e-4
+    autocast_terms: int | None = None  # products per output value, for the bfloat16 mode
 
     def sample(self, rng):
         for _ in range(100):
@@ -126,11 +131,80 @@ def check_gradcheck(case: OpCase, seed: int = 0):
 
 
 def check_op(case: OpCase, seed: int = 0):
-    """Float64 gradcheck, then PyTorch parity (skipped without torch). A case with
-    ``torch_fn=None`` has no PyTorch twin: its test must check values by hand as well."""
+    """Float64 gradcheck, then PyTorch parity (skipped without torch), then the bfloat16 mode for
+    autocast ops. A case with ``torch_fn=None`` has no PyTorch twin: its test must check values
+    by hand as well."""
     check_gradcheck(case, seed)
     if case.torch_fn is not None:
         check_parity(case, seed)
+        if case.autocast_terms is not None:
+            check_autocast(case, seed)
+
+
+# ------------------------------------------------------------------------ bfloat16 mode
+def bf16_ulp(values: np.ndarray) -> np.ndarray:
+    """The spacing of bfloat16 numbers at |values|: 2^(e - 7) for |v| in [2^e, 2^(e+1))."""
+    v = np.maximum(np.abs(values.astype(np.float64)), 2.0**-126)
+    return 2.0 ** (np.floor(np.log2(v)) - 7)
+
+
+def bf16_tolerance(exact: np.ndarray, magnitude: np.ndarray, terms: int) -> np.ndarray:
+    """What one rounding to bfloat16 after float32 accumulation allows: one bfloat16 ulp of the
+    result (round to nearest gives half of one; float32 accumulation can carry the value across a
+    rounding boundary) plus the float32 accumulation error of ``terms`` products whose absolute
+    values sum to ``magnitude`` (2 * terms * 2^-24 of it)."""
+    return bf16_ulp(exact) + 2 * terms * 2.0**-24 * magnitude
+
+
+def check_autocast(case: OpCase, seed: int = 0):
+    """The op under ``minigrad.autocast`` and ``torch.autocast`` (bfloat16) on the same float32
+    inputs: a bfloat16 output, float32 gradients for float32 inputs, and output and gradients
+
+    - within :func:`bf16_tolerance` of the exact result of the bfloat16-rounded operands (the op
+      in float64), and
+    - within that tolerance plus PyTorch's own distance from the exact result of PyTorch's
+      (its bfloat16 convolution backward on a CPU without bfloat16 arithmetic rounds more than
+      once, and lands up to a few ulps off).
+
+    The sums of |products| come from the op in float64 on |operands| (the autocast ops are
+    bilinear, so that is exactly sum |x_i w_i|), gradients likewise with |upstream|."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="the bfloat16 mode needs ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(seed + 7)
+    arrays = [a.astype(np.float32) for a in case.sample(rng)]
+    ours = [mg.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        out = case.fn(*ours)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = case.torch_fn(*theirs)
+    assert out.dtype == bf16 and ref.dtype == torch.bfloat16, (out.dtype, ref.dtype)
+    rounded = [torch.tensor(a.astype(bf16).astype(np.float64), requires_grad=True) for a in arrays]
+    absolute = [torch.tensor(np.abs(a.astype(bf16).astype(np.float64)), requires_grad=True) for a in arrays]
+    exact, magnitude = case.torch_fn(*rounded), case.torch_fn(*absolute)
+
+    def check(got, want, exact_values, sums, terms, what):
+        tol = bf16_tolerance(exact_values, sums, terms)
+        assert np.all(np.abs(got - exact_values) <= tol), (what, "vs exact", np.abs(got - exact_values).max())
+        assert np.all(np.abs(got - want) <= tol + np.abs(want - exact_values)), (what, "vs PyTorch")
+
+    def as64(t):
+        return t.detach().float().numpy().astype(np.float64) if hasattr(t, "detach") else t.numpy().astype(np.float64)
+
+    check(
+        as64(out.float()), as64(ref), exact.detach().numpy(), magnitude.detach().numpy(), case.autocast_terms, "output"
+    )
+    # through a float32 loss with random weights, which both sides round to bfloat16 alike
+    c = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
+    c_bf16 = torch.from_numpy(c.astype(bf16).astype(np.float64))
+    (out.float() * mg.tensor(c)).sum().backward()
+    (ref.float() * torch.tensor(c)).sum().backward()
+    exact.backward(c_bf16)
+    magnitude.backward(c_bf16.abs())
+    for i, (a, b, e, m) in enumerate(zip(ours, theirs, rounded, absolute)):
+        assert a.grad.dtype == np.float32, f"gradient of input {i} is {a.grad.dtype}"
+        # a gradient value sums at most out.size products
+        check(as64(a.grad), as64(b.grad), e.grad.numpy(), m.grad.numpy(), out.data.size, f"gradient of input {i}")
 
 
 def min_gap(arrays, threshold=1e-3):

@@ -1,10 +1,8 @@
 """bfloat16 storage and ``autocast`` (minigrad/amp.py, minigrad/dtypes.py), against PyTorch's.
 
-Tolerances come from bfloat16's 8 significant bits, not from what happens to pass: both sides
-round the same float32 inputs to bfloat16 (round to nearest even, so identically), multiply
-exactly and accumulate in float32 in different orders, which moves a result by at most about
-k * 2^-24 * sum |products|; the float32 result is then rounded to bfloat16, so the two may land
-one bfloat16 unit in the last place (ulp) apart. :func:`bf16_tolerance` is that bound.
+Per-op parity runs through the op harness's bfloat16 mode (tests/harness.py, check_autocast),
+whose tolerances come from bfloat16's 8 significant bits; here: the dtype, the op lists, the
+cast cache, whole layers and models, checkpoints, and training accuracy.
 """
 
 from __future__ import annotations
@@ -15,22 +13,12 @@ import pytest
 import minigrad as mg
 from minigrad import nn
 
+from harness import OpCase, bf16_ulp, check_autocast
+
 ml_dtypes = pytest.importorskip("ml_dtypes")
 torch = pytest.importorskip("torch")
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
-
-
-def bf16_ulp(values: np.ndarray) -> np.ndarray:
-    """The spacing of bfloat16 numbers at |values|: 2^(e - 7) for |v| in [2^e, 2^(e+1))."""
-    v = np.maximum(np.abs(values.astype(np.float64)), 2.0**-126)
-    return 2.0 ** (np.floor(np.log2(v)) - 7)
-
-
-def bf16_tolerance(reference: np.ndarray, magnitude: np.ndarray, k: int) -> np.ndarray:
-    """One bfloat16 ulp of the result plus float32 accumulation-order error over k products whose
-    absolute values sum to ``magnitude``."""
-    return bf16_ulp(reference) + 2 * k * 2.0**-24 * magnitude
 
 
 def to_numpy(t) -> np.ndarray:
@@ -130,72 +118,21 @@ def test_parameter_casts_are_made_once_per_region_and_gradients_arrive_in_float3
 
 
 # -------------------------------------------------------------- parity with torch.autocast
-def _parity(mg_fn, torch_fn, inputs, k):
-    """Runs both under autocast and checks the output and every input's gradient two ways.
-
-    - against the exact result of the same bfloat16-rounded operands (the op in float64):
-      within :func:`bf16_tolerance`, the bound one rounding after float32 accumulation allows;
-    - against PyTorch: within that tolerance plus PyTorch's own distance from the exact result
-      (its bfloat16 convolution backward on a CPU without bfloat16 arithmetic rounds more than
-      once, and lands up to a few ulps off).
-
-    The sums of |products| come from the op in float64 on |operands| (the ops are bilinear, so
-    that is exactly sum |x_i w_i|), gradients likewise with |upstream|."""
-    rng = np.random.default_rng(7)
-    ours = [mg.tensor(a, requires_grad=True) for a in inputs]
-    theirs = [torch.tensor(a, requires_grad=True) for a in inputs]
-    with mg.autocast("cpu", dtype=mg.bfloat16):
-        out = mg_fn(*ours)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        ref = torch_fn(*theirs)
-    assert out.dtype == BF16 and ref.dtype == torch.bfloat16
-    rounded = [torch.tensor(a.astype(BF16).astype(np.float64), requires_grad=True) for a in inputs]
-    absolute = [torch.tensor(np.abs(a.astype(BF16).astype(np.float64)), requires_grad=True) for a in inputs]
-    exact, magnitude = torch_fn(*rounded), torch_fn(*absolute)
-
-    def check(got, want, exact_values, sums, terms, what):
-        tol = bf16_tolerance(exact_values, sums, terms)
-        assert np.all(np.abs(got - exact_values) <= tol), (what, "vs exact", np.abs(got - exact_values).max())
-        assert np.all(np.abs(got - want) <= tol + np.abs(want - exact_values)), (what, "vs torch")
-
-    check(to_numpy(out), to_numpy(ref), exact.detach().numpy(), magnitude.detach().numpy(), k, "output")
-    # gradient through a float32 loss with random weights: both sides round them to bfloat16 alike
-    c = rng.standard_normal(tuple(ref.shape)).astype(np.float32)
-    c_bf16 = torch.from_numpy(c.astype(BF16).astype(np.float64))
-    (out.float() * mg.tensor(c)).sum().backward()
-    (ref.float() * torch.tensor(c)).sum().backward()
-    exact.backward(c_bf16)
-    magnitude.backward(c_bf16.abs())
-    for i, (a, b, e, m) in enumerate(zip(ours, theirs, rounded, absolute)):
-        assert a.grad.dtype == np.float32
-        # any gradient entry sums at most out.size products
-        check(to_numpy(a.grad), to_numpy(b.grad), e.grad.numpy(), m.grad.numpy(), out.data.size, f"grad {i}")
-
-
-def test_matmul_and_linear_match_torch_autocast():
-    rng = np.random.default_rng(0)
-    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(32, 96), (64, 96), (64,)])
-    _parity(
-        lambda x, w, b: nn.functional.linear(x, w, b),
-        torch.nn.functional.linear,
-        [x, w, b],
-        k=97,
-    )
-    y = rng.standard_normal((96, 40)).astype(np.float32)
-    _parity(lambda x, y: x @ y, lambda x, y: x @ y, [x, y], k=96)
-
-
-@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0)])
-def test_conv2d_matches_torch_autocast(stride, padding):
-    rng = np.random.default_rng(1)
-    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(4, 8, 12, 12), (16, 8, 3, 3), (16,)])
-
-    _parity(
-        lambda x, w, b: nn.functional.conv2d(x, w, b, stride=stride, padding=padding),
-        lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=stride, padding=padding),
-        [x, w, b],
-        k=8 * 9 + 1,
-    )
+def test_larger_matmul_linear_and_conv2d_match_torch_autocast():
+    """The harness's bfloat16 mode (tests/harness.py) at sizes where float32 accumulation order
+    matters: 96 and 577 products per output value."""
+    F = nn.functional
+    check_autocast(OpCase(F.linear, torch.nn.functional.linear, [(32, 96), (64, 96), (64,)], autocast_terms=97))
+    check_autocast(OpCase(lambda a, b: a @ b, lambda a, b: a @ b, [(3, 32, 96), (96, 40)], autocast_terms=96))
+    for stride, padding in [(1, 1), (2, 0)]:
+        geometry = dict(stride=stride, padding=padding)
+        case = OpCase(
+            lambda *a, g=geometry: F.conv2d(*a, **g),
+            lambda *a, g=geometry: torch.nn.functional.conv2d(*a, **g),
+            [(4, 64, 10, 10), (16, 64, 3, 3), (16,)],
+            autocast_terms=64 * 9 + 1,
+        )
+        check_autocast(case)
 
 
 def test_every_layer_runs_under_autocast_and_lenet_matches_torch():

@@ -1,5 +1,6 @@
-"""Conv2d through the op harness: float64 gradcheck and PyTorch parity on small shapes that
-cover stride, padding, dilation, groups, 1x1 kernels, batch 1 and every kernel algorithm."""
+"""Conv2d through the op harness: float64 gradcheck, PyTorch parity and the bfloat16 autocast mode
+on small shapes that cover stride, padding, dilation, groups, 1x1 kernels, batch 1 and every
+kernel algorithm."""
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from harness import OpCase, check_op, torch
 def conv_case(x_shape, w_shape, bias=True, **geometry):
     shapes = [x_shape, w_shape] + ([(w_shape[0],)] if bias else [])
     tf = (lambda *a: torch.nn.functional.conv2d(*a, **geometry)) if torch else None
-    return OpCase(lambda *a: F.conv2d(*a, **geometry), tf, shapes, atol=1e-4, rtol=1e-4)
+    terms = w_shape[1] * w_shape[2] * w_shape[3] + bias  # products (and bias) per output value
+    return OpCase(lambda *a: F.conv2d(*a, **geometry), tf, shapes, atol=1e-4, rtol=1e-4, autocast_terms=terms)
 
 
 CASES = {

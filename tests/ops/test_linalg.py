@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from minigrad import _C
 
-from harness import OpCase, check_op
+from harness import OpCase, check_op, torch
 
 
 def mm(a, b):
@@ -31,7 +32,13 @@ CASES = {
     "function": OpCase(mg.matmul, lambda a, b: a @ b, [(3, 4), (4, 2)]),
     "transposed_operand": OpCase(lambda a, b: a.T @ b, lambda a, b: a.T @ b, [(4, 3), (4, 2)]),
     "linear_layer": OpCase(lambda x, w, b: x @ w.T + b, lambda x, w, b: x @ w.T + b, [(6, 5), (3, 5), (3,)]),
+    "linear_functional": OpCase(F.linear, torch.nn.functional.linear if torch else None, [(6, 5), (3, 5), (3,)]),
 }
+# The bfloat16 mode for the single-product cases: their output values each sum k products
+# (k = the first operand's last dimension; F.linear adds the bias as one more term).
+for _name, _case in CASES.items():
+    if _name != "linear_layer":
+        _case.autocast_terms = _case.shapes[0][-1] + (1 if _name == "linear_functional" else 0)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
