@@ -164,18 +164,76 @@ def test_every_layer_runs_under_autocast_and_lenet_matches_torch():
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), atol=2**-5 * scale, err_msg=name)
 
 
-def test_batchnorm_dropout_pooling_and_norms_accept_bfloat16_inputs():
-    x = mg.randn(4, 3, 8, 8)
-    layers = [
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-        nn.GroupNorm(2, 4), nn.AvgPool2d(2), nn.Flatten(), nn.LayerNorm(16), nn.Linear(16, 5),
-    ]  # fmt: skip
-    model = nn.Sequential(*layers)
+# Every layer of minigrad.nn, built small, with its input shape and the dtype its output has under
+# autocast: bfloat16 after a lower-precision op (or an op that keeps its bfloat16 input's dtype),
+# float32 from the float32 list (norms, softmax) or when only float32 went in.
+LAYERS = {
+    "AdaptiveAvgPool2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1)), (2, 3, 6, 6), BF16),
+    "AvgPool2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AvgPool2d(2)), (2, 3, 6, 6), BF16),
+    "BasicBlock": (lambda: nn.BasicBlock(3, 4, stride=2), (2, 3, 6, 6), np.float32),  # ends in batch norm
+    "BatchNorm1d": (lambda: nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4)), (3, 5), np.float32),
+    "BatchNorm2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)), (2, 3, 6, 6), np.float32),
+    "Conv2d": (lambda: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 6), BF16),
+    "DenseBlock": (lambda: nn.DenseBlock(2, 3, 2, bottleneck=4), (2, 3, 6, 6), np.float32),
+    "DenseLayer": (lambda: nn.DenseLayer(3, 2), (2, 3, 6, 6), BF16),
+    "DropConnect": (lambda: nn.DropConnect(nn.Linear(5, 4), 0.3), (3, 5), BF16),
+    "DropConnectLinear": (lambda: nn.DropConnectLinear(5, 4, p=0.3), (3, 5), BF16),
+    "Dropout": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Dropout(0.3)), (3, 5), BF16),
+    "Dropout2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout2d(0.3)), (2, 3, 6, 6), BF16),
+    "Flatten": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), (2, 3, 6, 6), BF16),
+    "GaussianNoise": (lambda: nn.Sequential(nn.Linear(5, 4), nn.GaussianNoise(0.1)), (3, 5), BF16),
+    "GroupNorm": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4)), (2, 3, 6, 6), np.float32),
+    "Identity": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Identity()), (3, 5), BF16),
+    "InstanceNorm2d": (
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4, affine=True)),
+        (2, 3, 6, 6),
+        np.float32,
+    ),
+    "LayerNorm": (lambda: nn.Sequential(nn.Linear(5, 4), nn.LayerNorm(4)), (3, 5), np.float32),
+    "LeakyReLU": (lambda: nn.Sequential(nn.Linear(5, 4), nn.LeakyReLU(0.1)), (3, 5), BF16),
+    "Linear": (lambda: nn.Linear(5, 4), (3, 5), BF16),
+    "LogSoftmax": (lambda: nn.Sequential(nn.Linear(5, 4), nn.LogSoftmax(1)), (3, 5), np.float32),
+    "MaxPool2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2)), (2, 3, 6, 6), BF16),
+    "ModuleDict": (lambda: nn.ModuleDict({"fc": nn.Linear(5, 4)})["fc"], (3, 5), BF16),
+    "ModuleList": (lambda: nn.Sequential(*nn.ModuleList([nn.Linear(5, 4), nn.ReLU()])), (3, 5), BF16),
+    "NormReLU": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.NormReLU(nn.BatchNorm2d(4))), (2, 3, 6, 6), np.float32),
+    "ReLU": (lambda: nn.Sequential(nn.Linear(5, 4), nn.ReLU()), (3, 5), BF16),
+    "Sequential": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2)), (3, 5), BF16),
+    "Sigmoid": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Sigmoid()), (3, 5), BF16),
+    "Softmax": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Softmax(1)), (3, 5), np.float32),
+    "Tanh": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Tanh()), (3, 5), BF16),
+    "Transition": (lambda: nn.Transition(4, 2), (2, 4, 6, 6), BF16),
+}
+
+
+def test_the_layer_table_covers_every_layer_of_minigrad_nn():
+    import inspect
+
+    layers = {n for n, c in vars(nn).items() if inspect.isclass(c) and issubclass(c, nn.Module) and c is not nn.Module}
+    assert layers == set(LAYERS)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_every_layer_trains_under_autocast_against_its_float32_self(name):
+    """Forward under autocast gives the listed dtype, backward gives every parameter a float32
+    gradient, and the output stays near the float32 forward of the same weights (several
+    bfloat16 roundings deep: a few percent of the output's scale)."""
+    build, shape, dtype = LAYERS[name]
+    mg.manual_seed(0)
+    model = build()
+    model.train()
+    x = mg.tensor(np.random.default_rng(3).standard_normal(shape).astype(np.float32))
+    mg.manual_seed(1)  # the same dropout masks in both runs
+    reference = model(x).numpy().astype(np.float64)
+    mg.manual_seed(1)
     with mg.autocast("cpu", dtype=mg.bfloat16):
         out = model(x)
-    assert out.dtype == BF16
+    assert out.dtype == dtype, name
+    got = to_numpy(out)
+    np.testing.assert_allclose(got, reference, atol=2**-5 * max(1.0, np.abs(reference).max()), err_msg=name)
     out.float().sum().backward()
-    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in model.parameters())
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.dtype == np.float32, (name, pname)
 
 
 # ------------------------------------------------------------------------------ training

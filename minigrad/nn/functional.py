@@ -140,9 +140,10 @@ def gaussian_noise(input: Tensor, std: float, training: bool = True) -> Tensor:
         return input
     from ..random import generator
 
-    noise = generator().standard_normal(input.shape, dtype=input.dtype)
+    drawn = np.float64 if input.dtype == np.float64 else np.float32  # numpy draws no bfloat16
+    noise = generator().standard_normal(input.shape, dtype=drawn)
     noise *= std
-    return input + Tensor(noise)
+    return input + Tensor(noise.astype(input.dtype, copy=False))
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
