@@ -68,6 +68,10 @@ def resnet8(num_classes=10):
     return ResNet(1, num_classes)
 
 
+def resnet20(num_classes=10):
+    return ResNet(3, num_classes)
+
+
 def mlp(sizes, batchnorm=False, dropout=0.0):
     """The twin of ``models.mlp``: Linear, then BatchNorm1d, ReLU and Dropout after each hidden layer."""
     layers = []

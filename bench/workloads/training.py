@@ -19,8 +19,9 @@ def _data(batch, shape, seed=0):
 
 
 # ---------------------------------------------------------------------------- minigrad side
-def minigrad_training(build_model, shape, batch, make_optimizer):
-    """(model, step) from seed 0; step() runs one training step and returns its loss tensor."""
+def minigrad_training(build_model, shape, batch, make_optimizer, precision="fp32"):
+    """(model, step) from seed 0; step() runs one training step and returns its loss tensor
+    (forward and loss under bfloat16 autocast with precision="bf16")."""
     import minigrad as mg
     from minigrad.nn import functional as F
 
@@ -33,7 +34,8 @@ def minigrad_training(build_model, shape, batch, make_optimizer):
 
     def step():
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        with mg.autocast("cpu", dtype=mg.bfloat16, enabled=precision == "bf16"):
+            loss = F.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -41,9 +43,9 @@ def minigrad_training(build_model, shape, batch, make_optimizer):
     return model, step
 
 
-def _minigrad_step(build_model, shape, batch, make_optimizer):
+def _minigrad_step(build_model, shape, batch, make_optimizer, precision="fp32"):
     def setup():
-        return minigrad_training(build_model, shape, batch, make_optimizer)[1]
+        return minigrad_training(build_model, shape, batch, make_optimizer, precision)[1]
 
     return setup
 
@@ -74,7 +76,11 @@ def _torch_resnet8():
     return _torch_twins().resnet8()
 
 
-def _torch_step(build_model, shape, batch, make_optimizer):
+def _torch_resnet20():
+    return _torch_twins().resnet20()
+
+
+def _torch_step(build_model, shape, batch, make_optimizer, precision="fp32"):
     def setup():
         import torch
 
@@ -87,7 +93,9 @@ def _torch_step(build_model, shape, batch, make_optimizer):
 
         def step():
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
             optimizer.step()
 
         return step
@@ -112,6 +120,12 @@ def _resnet8():
     from minigrad import models
 
     return models.resnet8()
+
+
+def _resnet20():
+    from minigrad import models
+
+    return models.resnet20()
 
 
 # Each optimiser factory takes the library's optim module, so both sides get identical settings.
@@ -140,8 +154,16 @@ CASES = [  # name, minigrad model, torch model, input shape, batch, optimiser
 ]
 
 
+# Mixed precision (issue: bfloat16 autocast): the float32 step and the autocast step of each, on
+# both sides (PyTorch under torch.autocast("cpu", dtype=torch.bfloat16)).
+AUTOCAST_CASES = [
+    ("resnet8_b128_sgd_nesterov", _resnet8, _torch_resnet8, (3, 32, 32), 128, sgd_nesterov),
+    ("resnet20_b128_sgd_nesterov", _resnet20, _torch_resnet20, (3, 32, 32), 128, sgd_nesterov),
+]
+
+
 def workloads() -> list[Workload]:
-    return [
+    five = [
         Workload(
             name=name,
             group="training_step",
@@ -150,3 +172,14 @@ def workloads() -> list[Workload]:
         )
         for name, ours, theirs, shape, batch, optimizer in CASES
     ]
+    mixed = [
+        Workload(
+            name=f"{name}_{precision}",
+            group="autocast",
+            setup_minigrad=_minigrad_step(ours, shape, batch, optimizer, precision),
+            setup_torch=_torch_step(theirs, shape, batch, optimizer, precision),
+        )
+        for name, ours, theirs, shape, batch, optimizer in AUTOCAST_CASES
+        for precision in ("fp32", "bf16")
+    ]
+    return five + mixed
