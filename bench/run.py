@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import datetime as _dt
 import gc
+import glob
 import importlib
 import json
 import os
@@ -132,8 +133,25 @@ def blas_facts():
             return [{"error": f"numpy.show_config: {e}"}]
 
 
+def prefer_built_minigrad():
+    """Imports minigrad from the source tree when it is built in place (cmake --build, pip install
+    -e), else the installed one (`pip install .`, as CI does): the workers run from the source tree,
+    whose un-built minigrad/ would otherwise shadow the installed package."""
+    source = os.path.join(ROOT, "minigrad")
+    if any(os.path.exists(p) for p in glob.glob(os.path.join(source, "_C*")) if p.endswith((".so", ".pyd"))):
+        return
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != ROOT]
+    try:
+        import minigrad  # noqa: F401 - cached in sys.modules for the workloads' own imports
+    finally:
+        sys.path[:] = saved
+
+
 def worker(side, threads):
     """Serves one side: reads JSON commands on stdin, answers on stdout."""
+    if side == "minigrad":
+        prefer_built_minigrad()
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     sys.stdout = sys.stderr  # library chatter must not mix with the replies
 

@@ -147,10 +147,6 @@ def test_sweep_table_speed_up():
 
 
 # ---------------------------------------------------------------------------- end to end
-@pytest.mark.skipif(
-    not any(f.endswith((".so", ".pyd")) for f in glob.glob(os.path.join(ROOT, "minigrad", "_C*"))),
-    reason="bench's workers import minigrad from the source tree (bench/README.md), which has no built extension here",
-)
 def test_contention_smoke(tmp_path):
     argv = ["--contention", "--filter", "lenet5_b64_sgd_momentum", "--window", "0.3", "--sides", "minigrad"]
     assert run.main(argv + ["--out", str(tmp_path)]) == 0
