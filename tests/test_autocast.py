@@ -117,6 +117,22 @@ def test_parameter_casts_are_made_once_per_region_and_gradients_arrive_in_float3
     assert third._node.inputs[1] is not weight_cast  # a new region, a new cast
 
 
+def test_a_cached_cast_is_remade_after_the_optimiser_changes_the_weight():
+    """A whole training loop inside one autocast region: each step's forward must use the
+    bfloat16 cast of the weight as it is now, not the one cached before the last update."""
+    lin = nn.Linear(3, 2)
+    opt = mg.optim.SGD(lin.parameters(), lr=0.5)
+    x = mg.randn(4, 3)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        for _ in range(3):
+            y = lin(x)
+            used = y._node.inputs[1].numpy()
+            np.testing.assert_array_equal(used, lin.weight.numpy().astype(BF16))
+            opt.zero_grad()
+            y.float().sum().backward()
+            opt.step()
+
+
 # -------------------------------------------------------------- parity with torch.autocast
 def test_larger_matmul_linear_and_conv2d_match_torch_autocast():
     """The harness's bfloat16 mode (tests/harness.py) at sizes where float32 accumulation order
