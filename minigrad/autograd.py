@@ -24,11 +24,11 @@ import numpy as np
 
 from . import amp, dtypes
 
-_state = threading.local()
+_state = type("GradState", (threading.local,), {"grad_enabled": True})()  # a class default: unset is a fast read
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 class no_grad(contextlib.ContextDecorator):
