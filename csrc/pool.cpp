@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "parallel.h"
 
@@ -83,6 +84,61 @@ void max_plane_2x2(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   }
 }
 
+// max_plane_2x2 for float, four outputs per step in 16-byte vectors (SSE2, the x86-64 baseline,
+// through GCC/Clang vector extensions). The scalar version's data-dependent branches were
+// mispredicted half the time on real activations: 15 ns per output, 1.1 ms for LeNet-5 b64's
+// first pool on one thread. Here the choices are lane masks; the same rule, in the same order.
+typedef float F4 __attribute__((vector_size(16)));
+typedef int32_t I4 __attribute__((vector_size(16)));
+
+inline F4 load4(const float* p) {
+  F4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+void max_plane_2x2_f32(const PoolShape& s, const float* x, float* y, int64_t* idx) {
+  const int64_t w = s.w, wo = s.wo, ho = s.ho;
+  const I4 one = {1, 1, 1, 1}, two = {2, 2, 2, 2}, three = {3, 3, 3, 3};
+  for (int64_t oh = 0; oh < ho; ++oh) {
+    const float* top = x + 2 * oh * w;
+    const float* bottom = top + w;
+    float* yr = y + oh * wo;
+    int64_t* ir = idx + oh * wo;
+    const int64_t row = 2 * oh * w;
+    int64_t ow = 0;
+    for (; ow + 4 <= wo; ow += 4) {  // reads columns 2 ow .. 2 ow + 7 <= 2 wo - 1 < w
+      const F4 t0 = load4(top + 2 * ow), t1 = load4(top + 2 * ow + 4);
+      const F4 b0 = load4(bottom + 2 * ow), b1 = load4(bottom + 2 * ow + 4);
+      const F4 a = __builtin_shufflevector(t0, t1, 0, 2, 4, 6), b = __builtin_shufflevector(t0, t1, 1, 3, 5, 7);
+      const F4 d = __builtin_shufflevector(b0, b1, 0, 2, 4, 6), e = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
+      const I4 take_b = (b > a) | (b != b);
+      F4 best = take_b ? b : a;
+      I4 which = take_b & one;  // 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right
+      const I4 take_d = (d > best) | (d != d);
+      best = take_d ? d : best;
+      which = take_d ? two : which;
+      const I4 take_e = (e > best) | (e != e);
+      best = take_e ? e : best;
+      which = take_e ? three : which;
+      std::memcpy(yr + ow, &best, sizeof best);
+      for (int j = 0; j < 4; ++j)
+        ir[ow + j] = row + 2 * (ow + j) + (which[j] & 1) + (which[j] >> 1) * w;
+    }
+    for (; ow < wo; ++ow) {
+      const int64_t c = 2 * ow;
+      float best = top[c];
+      int64_t at = row + c;
+      const float rest[3] = {top[c + 1], bottom[c], bottom[c + 1]};
+      const int64_t where[3] = {at + 1, at + w, at + w + 1};
+      for (int j = 0; j < 3; ++j)
+        if (rest[j] > best || rest[j] != rest[j]) best = rest[j], at = where[j];
+      yr[ow] = best;
+      ir[ow] = at;
+    }
+  }
+}
+
 }  // namespace
 
 const char* pool_impl_name() { return "pool_planes_openmp"; }
@@ -94,9 +150,12 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
     const T* xp = x + p * s.h * s.w;
     T* yp = y + p * s.ho * s.wo;
     int64_t* ip = idx + p * s.ho * s.wo;
-    if (two_by_two)
-      max_plane_2x2(s, xp, yp, ip);
-    else
+    if (two_by_two) {
+      if constexpr (std::is_same_v<T, float>)
+        max_plane_2x2_f32(s, xp, yp, ip);
+      else
+        max_plane_2x2(s, xp, yp, ip);
+    } else
       max_plane(s, xp, yp, ip);
   });
 }

@@ -147,3 +147,22 @@ def test_bad_arguments_raise():
         _C.adaptive_avg_pool2d_forward(x, np.empty((1, 2, 5, 1), np.float32))
     with pytest.raises(ValueError, match="not an adaptive pooling"):
         _C.adaptive_avg_pool2d_backward(np.empty((1, 2, 5, 1), np.float32), np.empty_like(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 28, 28), (1, 2, 7, 13), (1, 1, 2, 9), (3, 2, 6, 18), (1, 1, 4, 2)])
+def test_2x2_max_pool_ties_and_nans_match_the_reference(dtype, shape):
+    """The 2x2 stride-2 path (vectorised for float32) makes the reference's choice: the first
+    maximum in row-major order, and a NaN over any number (the last NaN of the window)."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-3, 4, shape).astype(dtype)  # few distinct values: many ties
+    x[rng.random(shape) < 0.08] = np.nan
+    x[0, 0, 1, 0] = np.nan  # at least one, inside the first window
+    ho, wo = shape[2] // 2, shape[3] // 2
+    got = [np.full((*shape[:2], ho, wo), -7, dtype), np.full((*shape[:2], ho, wo), -1, np.int64)]
+    want = [np.full((*shape[:2], ho, wo), -7, dtype), np.full((*shape[:2], ho, wo), -1, np.int64)]
+    _C.max_pool2d_forward(x, *got, (2, 2), (2, 2))
+    _C.ref.max_pool2d_forward(x, *want, (2, 2), (2, 2))
+    np.testing.assert_array_equal(got[0], want[0])  # NaNs compare equal here
+    np.testing.assert_array_equal(got[1], want[1])
+    assert np.isnan(got[0]).any() and (got[1] >= 0).all()
