@@ -21,6 +21,7 @@ import argparse
 import importlib.util
 import itertools
 import math
+import os
 import pickle
 import sys
 import time
@@ -617,6 +618,9 @@ def main(argv=None) -> int:
     except Interrupted as error:
         print(f"minigrad: {error}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`minigrad info | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush stays quiet
+        return 0
     # the readers raise ValueError (and OSError, UnpicklingError) naming the file for corrupt or
     # hostile data and checkpoints: for the command line that is the user's input, not a bug
     except (CommandError, ImportError, ValueError, OSError, pickle.UnpicklingError) as error:

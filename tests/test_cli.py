@@ -123,3 +123,21 @@ def test_corrupt_dataset_and_checkpoint_files_are_clear_errors(tmp_path, capsys)
     (tmp_path / "bad.safetensors").write_bytes(b"\x08" + bytes(7) + b"{}{}{}{}")
     assert main(["evaluate", "--checkpoint", str(tmp_path / "bad.safetensors")]) == 2
     assert "bad.safetensors: not a valid safetensors file" in capsys.readouterr().err
+
+
+def test_info_piped_into_a_reader_that_stops_early_is_not_an_error():
+    """`minigrad info | head -1`: the closed pipe ends the command quietly, as Unix tools do."""
+    import subprocess
+    import sys
+
+    from isolated import PACKAGE_ROOT, child_environment
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "minigrad.cli", "info"],
+        env=child_environment(), cwd=PACKAGE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    first = child.stdout.readline()
+    child.stdout.close()  # the reader stops after one line
+    _, err = child.communicate(timeout=60)
+    assert first.startswith(b"minigrad ")
+    assert child.returncode == 0 and b"error" not in err, err
