@@ -151,19 +151,13 @@ void add_channel_sums(int64_t channels, int64_t plane, const T* gy, T* gb) {
   }
 }
 
-// Runs body(thread, image) over the batch on `team` threads (static split, so every thread
-// owns a fixed set of images), after setup(thread) on each thread. setup allocates the
-// thread's buffers: if that throws (std::bad_alloc for a workspace larger than memory), the
-// exception must not leave the parallel region (that would terminate the process); it is
-// caught, every thread skips the loop, and it is rethrown here, where the binding turns it
-// into a Python MemoryError.
-template <typename Setup, typename Body>
-void over_images(int64_t n, int team, Setup setup, Body body) {
-  if (team <= 1) {
-    setup(0);
-    for (int64_t i = 0; i < n; ++i) body(0, i);
-    return;
-  }
+// Runs setup(t) and then share(t) on each of `team` threads. setup allocates the thread's
+// buffers: if that throws (std::bad_alloc for a workspace larger than memory), the exception
+// must not leave the parallel region (that would terminate the process); it is caught, no
+// thread runs share, and it is rethrown here, where the binding turns it into a Python
+// MemoryError. share holds the work-sharing loop (an orphaned `omp for` binds to this team).
+template <typename Setup, typename Share>
+void in_team(int team, Setup setup, Share share) {
   std::exception_ptr failed;
 #pragma omp parallel num_threads(team)
   {
@@ -175,12 +169,24 @@ void over_images(int64_t n, int team, Setup setup, Body body) {
       if (!failed) failed = std::current_exception();
     }
 #pragma omp barrier
-    if (!failed) {  // the same answer on every thread after the barrier
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) body(t, i);
-    }
+    if (!failed) share(t);  // the same answer on every thread after the barrier
   }
   if (failed) std::rethrow_exception(failed);
+}
+
+// Runs body(thread, image) over the batch on `team` threads (static split, so every thread
+// owns a fixed set of images), after setup(thread) on each thread (see in_team).
+template <typename Setup, typename Body>
+void over_images(int64_t n, int team, Setup setup, Body body) {
+  if (team <= 1) {
+    setup(0);
+    for (int64_t i = 0; i < n; ++i) body(0, i);
+    return;
+  }
+  in_team(team, setup, [&](int t) {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(t, i);
+  });
 }
 
 // The weight and bias gradients sum over the batch. For results that do not depend on the
@@ -218,37 +224,26 @@ void over_chunks_summed(int64_t chunks, int team, Setup setup, Body body, ChunkS
     sums.clear(t);
     body(t, c);
   };
+  auto setup_both = [&](int t) {
+    setup(t);
+    sums.setup(t);
+  };
   if (team <= 1) {
-    setup(0);
-    sums.setup(0);
+    setup_both(0);
     for (int64_t c = 0; c < chunks; ++c) {
       run(0, c);
       sums.add_into(0, gw_out, gb_out);
     }
     return;
   }
-  std::exception_ptr failed;
-#pragma omp parallel num_threads(team)
-  {
-    const int t = omp_get_thread_num();
-    try {
-      setup(t);
-      sums.setup(t);
-    } catch (...) {
-#pragma omp critical(mg_conv_setup_failed)
-      if (!failed) failed = std::current_exception();
-    }
-#pragma omp barrier
-    if (!failed) {
+  in_team(team, setup_both, [&](int t) {
 #pragma omp for schedule(static, 1) ordered
-      for (int64_t c = 0; c < chunks; ++c) {
-        run(t, c);
+    for (int64_t c = 0; c < chunks; ++c) {
+      run(t, c);
 #pragma omp ordered
-        sums.add_into(t, gw_out, gb_out);
-      }
+      sums.add_into(t, gw_out, gb_out);
     }
-  }
-  if (failed) std::rethrow_exception(failed);
+  });
 }
 
 // ------------------------------------------------------------------------------ gemm path
