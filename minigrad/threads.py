@@ -108,7 +108,14 @@ def _read_v2_limit(path: str) -> float | None:
         q, p = float(quota), float(period or 100000)
     except ValueError:
         return None
-    return q / p if q > 0 and p > 0 else None
+    return _cpus(q, p)
+
+
+def _cpus(quota: float, period: float) -> float | None:
+    """quota / period in CPUs, or None unless both are positive and finite (no limit)."""
+    if not (0 < quota < math.inf and 0 < period < math.inf):
+        return None
+    return quota / period
 
 
 def _read_v1_limit(folder: str) -> float | None:
@@ -118,7 +125,7 @@ def _read_v1_limit(folder: str) -> float | None:
         q, p = float(quota or -1), float(period or 100000)
     except ValueError:
         return None
-    return q / p if q > 0 and p > 0 else None
+    return _cpus(q, p)
 
 
 def default_thread_count(affinity: set[int] | None = None, cpu_limit: float | None = None) -> tuple[int, str]:
@@ -137,9 +144,13 @@ def default_thread_count(affinity: set[int] | None = None, cpu_limit: float | No
 
 
 def _initial_count() -> str:
-    if os.environ.get("OMP_NUM_THREADS"):
-        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    first = given.split(",")[0].strip()  # "4,2" is a count per nesting level: the first is ours
+    if first.isdigit() and int(first) > 0:  # libgomp has read it: its count stands
+        return f"OMP_NUM_THREADS={given.strip()}"
     count, why = default_thread_count()
+    if given:  # libgomp ignores a value it cannot read; say why it did not count
+        why += f"; OMP_NUM_THREADS={given!r} is not a positive count and was ignored"
     _C.set_num_threads(count)
     return why
 
@@ -170,10 +181,13 @@ def set_thread_policy(size_by_work: bool | None = None, shrink_when_busy: bool |
     ``size_by_work=False`` gives every parallel call all :func:`get_num_threads` threads, however
     small its work; ``shrink_when_busy=False`` ignores other processes' load (also:
     ``MINIGRAD_SHRINK_WHEN_BUSY=0`` in the environment)."""
+    for name, value in (("size_by_work", size_by_work), ("shrink_when_busy", shrink_when_busy)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"set_thread_policy: {name} must be True, False or None, got {value!r}")
     now = _C.thread_policy()
     _C.set_thread_policy(
-        size_by_work=now["size_by_work"] if size_by_work is None else bool(size_by_work),
-        shrink_when_busy=now["shrink_when_busy"] if shrink_when_busy is None else bool(shrink_when_busy),
+        size_by_work=now["size_by_work"] if size_by_work is None else size_by_work,
+        shrink_when_busy=now["shrink_when_busy"] if shrink_when_busy is None else shrink_when_busy,
     )
 
 

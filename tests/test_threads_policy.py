@@ -27,7 +27,7 @@ import minigrad
 from minigrad import _C, nn, optim
 from minigrad.threads import cgroup_cpu_limit, default_thread_count
 
-from isolated import child_environment, run_python, start_python
+from isolated import PACKAGE_ROOT, child_environment, run_python, start_python
 
 THREAD_COUNTS = (1, 2, 3)
 
@@ -296,20 +296,24 @@ def test_cgroup_v1_quota_and_no_quota(tmp_path):
 REPORT = "import json, minigrad; print(json.dumps(minigrad.thread_info()))"
 
 
-def _child_info(pre_exec=None, **env):
-    """thread_info() of a fresh interpreter (and whether GOMP_SPINCOUNT is left in its environment),
-    with only the OpenMP variables given here set."""
+def _run_child(args, pre_exec=None, **env):
+    """``python args`` in a fresh interpreter with only the OpenMP variables given here set."""
     full = {**child_environment(), **env}
     for k in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
         if k not in env:
             full.pop(k, None)
     done = subprocess.run(
-        [sys.executable, "-c", REPORT + "; import os; print(os.environ.get('GOMP_SPINCOUNT'))"],
-        env=full, capture_output=True, text=True, timeout=120, preexec_fn=pre_exec,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(minigrad.__file__))),
+        [sys.executable, *args], env=full, capture_output=True, text=True, timeout=120, preexec_fn=pre_exec,
+        cwd=PACKAGE_ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    info_line, env_line = done.stdout.strip().splitlines()[-2:]
+    return done
+
+
+def _child_info(pre_exec=None, **env):
+    """thread_info() of a fresh interpreter, and whether GOMP_SPINCOUNT is left in its environment."""
+    code = REPORT + "; import os; print(os.environ.get('GOMP_SPINCOUNT'))"
+    info_line, env_line = _run_child(["-c", code], pre_exec, **env).stdout.strip().splitlines()[-2:]
     return json.loads(info_line), env_line
 
 
@@ -379,15 +383,7 @@ def test_teams_shrink_while_another_process_keeps_a_cpu_busy():
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks on this OS")
 def test_minigrad_info_shows_the_count_and_where_it_came_from():
     cpu = min(os.sched_getaffinity(0))
-    env = child_environment()
-    for k in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
-        env.pop(k, None)
-    done = subprocess.run(
-        [sys.executable, "-m", "minigrad.cli", "info"], env=env, capture_output=True, text=True, timeout=120,
-        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(minigrad.__file__))),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = _run_child(["-m", "minigrad.cli", "info"], pre_exec=lambda: os.sched_setaffinity(0, {cpu}))
     lines = done.stdout.splitlines()
     assert lines[1].startswith("threads: 1 (from CPU affinity mask (1 of "), lines[:3]
     assert (
@@ -395,3 +391,26 @@ def test_minigrad_info_shows_the_count_and_where_it_came_from():
         == f"OpenMP wait policy: GOMP_SPINCOUNT={minigrad.threads.SPIN_COUNT} (minigrad's default: spin briefly, then sleep)"
     )
     assert f"eltwise {minigrad.thread_info()['crossover']['eltwise']:,}," in done.stdout
+
+
+def test_an_unreadable_omp_num_threads_falls_back_to_the_default_and_says_so():
+    info, _ = _child_info(OMP_NUM_THREADS="lots")
+    assert info["threads"] == len(os.sched_getaffinity(0))
+    assert info["source"].endswith("OMP_NUM_THREADS='lots' is not a positive count and was ignored")
+    info, _ = _child_info(OMP_NUM_THREADS="1,2")  # one count per nesting level: the first is ours
+    assert info["threads"] == 1 and info["source"] == "OMP_NUM_THREADS=1,2"
+
+
+def test_odd_cgroup_files_mean_no_quota(tmp_path):
+    _write(tmp_path / "proc_cgroup", "0::/box\n")
+    for text in ("inf 100000\n", "nan 100000\n", "0 100000\n", "-5 100000\n", "100000 0\n", "garbage\n", ""):
+        _write(tmp_path / "fs/box/cpu.max", text)
+        assert cgroup_cpu_limit(str(tmp_path / "proc_cgroup"), str(tmp_path / "fs")) is None, text
+
+
+def test_set_thread_policy_takes_only_booleans():
+    before = _C.thread_policy()
+    for bad in ("no", 0, 1, [True]):
+        with pytest.raises(TypeError, match="must be True, False or None"):
+            minigrad.set_thread_policy(shrink_when_busy=bad)
+    assert _C.thread_policy() == before
