@@ -99,8 +99,10 @@ def train(lib, problem, opt_cls, kwargs, overrides, dtype, steps=STEPS, data_see
 
 
 def assert_params_close(ours, theirs, rtol):
-    """Equal within `rtol` relative to each tensor's scale."""
+    """Equal within `rtol` relative to each tensor's scale, at least 0.01: a parameter that
+    trains towards zero (least squares' bias ends near 0.004) keeps float32 rounding noise of
+    a few 1e-8 from the two libraries' different summation orders (seen on AVX-512 CPUs)."""
     for name in theirs:
-        scale = max(1e-3, float(np.max(np.abs(theirs[name]))))
+        scale = max(1e-2, float(np.max(np.abs(theirs[name]))))
         err = float(np.max(np.abs(ours[name] - theirs[name])))
         assert err <= rtol * scale, f"{name}: max |ours - torch| = {err:.3g} > {rtol} * {scale:.3g}"
