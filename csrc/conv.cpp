@@ -8,18 +8,21 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <exception>
 #include <vector>
 
 #include "dispatch.h"
 #include "gemm/gemm.h"
+#include "conv_parts.h"
 #include "parallel.h"
+#include "winograd.h"
 
 namespace mg {
 namespace {
 
-int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+using namespace conv_parts;
 
 template <typename T>
 const ConvDirectKernels<T>& direct() {
@@ -31,28 +34,7 @@ bool pointwise(const ConvShape& s) {
   return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
 }
 
-double conv_flop(const ConvShape& s) {
-  return 2.0 * s.n * s.co * (s.ci / s.groups) * s.kh * s.kw * s.ho() * s.wo();
-}
-
-// Threads for a whole-batch loop: one per image at most, one for small problems.
-int batch_team(const ConvShape& s) {
-  return team_for(Work::conv, static_cast<int64_t>(std::min(conv_flop(s), 1e18)), s.n);
-}
-
 // ------------------------------------------------------------------------ im2col / col2im
-// dst (channels x rows_dst x cols_dst) = 0, then the image src (channels x rows x cols) copied
-// in at (r0, c0).
-template <typename T>
-void place(const T* src, int64_t channels, int64_t rows, int64_t cols, T* dst, int64_t rows_dst,
-           int64_t cols_dst, int64_t r0, int64_t c0) {
-  std::fill(dst, dst + channels * rows_dst * cols_dst, T(0));
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(dst + (c * rows_dst + r0 + r) * cols_dst + c0, src + (c * rows + r) * cols,
-                  cols * sizeof(T));
-}
-
 // dst (channels x rows x cols) = the window of src (channels x rows_src x cols_src) at (r0, c0).
 template <typename T>
 void extract(const T* src, int64_t channels, int64_t rows_src, int64_t cols_src, int64_t r0,
@@ -130,120 +112,6 @@ void add_bias_relu(int64_t channels, int64_t plane, const T* b, bool relu, T* y)
     else
       for (int64_t p = 0; p < plane; ++p) yc[p] += bc;
   }
-}
-
-// gb[c] += sum of plane c of gy. Sixteen running sums per channel: one sum would be a chain
-// of dependent adds the compiler may not reorder (LeNet's conv1 spent a third of its
-// backward pass here).
-template <typename T>
-void add_channel_sums(int64_t channels, int64_t plane, const T* gy, T* gb) {
-  constexpr int kLanes = 16;
-  for (int64_t c = 0; c < channels; ++c) {
-    const T* g = gy + c * plane;
-    T lanes[kLanes] = {};
-    int64_t p = 0;
-    for (; p + kLanes <= plane; p += kLanes)
-      for (int l = 0; l < kLanes; ++l) lanes[l] += g[p + l];
-    T sum = T(0);
-    for (; p < plane; ++p) sum += g[p];
-    for (int l = 0; l < kLanes; ++l) sum += lanes[l];
-    gb[c] += sum;
-  }
-}
-
-// Runs setup(t) and then share(t) on each of `team` threads. setup allocates the thread's
-// buffers: if that throws (std::bad_alloc for a workspace larger than memory), the exception
-// must not leave the parallel region (that would terminate the process); it is caught, no
-// thread runs share, and it is rethrown here, where the binding turns it into a Python
-// MemoryError. share holds the work-sharing loop (an orphaned `omp for` binds to this team).
-template <typename Setup, typename Share>
-void in_team(int team, Setup setup, Share share) {
-  std::exception_ptr failed;
-#pragma omp parallel num_threads(team)
-  {
-    const int t = omp_get_thread_num();
-    try {
-      setup(t);
-    } catch (...) {
-#pragma omp critical(mg_conv_setup_failed)
-      if (!failed) failed = std::current_exception();
-    }
-#pragma omp barrier
-    if (!failed) share(t);  // the same answer on every thread after the barrier
-  }
-  if (failed) std::rethrow_exception(failed);
-}
-
-// Runs body(thread, image) over the batch on `team` threads (static split, so every thread
-// owns a fixed set of images), after setup(thread) on each thread (see in_team).
-template <typename Setup, typename Body>
-void over_images(int64_t n, int team, Setup setup, Body body) {
-  if (team <= 1) {
-    setup(0);
-    for (int64_t i = 0; i < n; ++i) body(0, i);
-    return;
-  }
-  in_team(team, setup, [&](int t) {
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) body(t, i);
-  });
-}
-
-// The weight and bias gradients sum over the batch. For results that do not depend on the
-// thread count, the images are cut into chunks that depend on the shape only; each chunk's
-// sum goes into its thread's scratch, and the chunks' sums are added into the gradient in
-// chunk order (`omp ordered`), so every team size adds the same numbers in the same order.
-// The adds are one pass over the gradient per chunk: under 1% of the chunk's products.
-template <typename T>
-struct ChunkSums {
-  int64_t gw_size, gb_size;
-  std::vector<std::vector<T>> gw, gb;  // per thread: the current chunk's sums
-  ChunkSums(int team, int64_t gw_size_, int64_t gb_size_)
-      : gw_size(gw_size_), gb_size(gb_size_), gw(team), gb(team) {}
-  void setup(int t) {
-    gw[t].resize(gw_size);
-    gb[t].resize(gb_size);
-  }
-  void clear(int t) {
-    std::fill(gw[t].begin(), gw[t].end(), T(0));
-    std::fill(gb[t].begin(), gb[t].end(), T(0));
-  }
-  void add_into(int t, T* gw_out, T* gb_out) const {
-    for (int64_t i = 0; i < gw_size; ++i) gw_out[i] += gw[t][i];
-    for (int64_t i = 0; i < gb_size; ++i) gb_out[i] += gb[t][i];
-  }
-};
-
-// over_images for chunks whose sums must be added in chunk order: body(t, c) computes chunk
-// c's sums into sums' scratch of thread t, then they are added into (gw_out, gb_out) after
-// chunk c - 1's. Round-robin chunks (static, 1) keep the threads' waits for their turn short.
-template <typename T, typename Setup, typename Body>
-void over_chunks_summed(int64_t chunks, int team, Setup setup, Body body, ChunkSums<T>& sums,
-                        T* gw_out, T* gb_out) {
-  auto run = [&](int t, int64_t c) {
-    sums.clear(t);
-    body(t, c);
-  };
-  auto setup_both = [&](int t) {
-    setup(t);
-    sums.setup(t);
-  };
-  if (team <= 1) {
-    setup_both(0);
-    for (int64_t c = 0; c < chunks; ++c) {
-      run(0, c);
-      sums.add_into(0, gw_out, gb_out);
-    }
-    return;
-  }
-  in_team(team, setup_both, [&](int t) {
-#pragma omp for schedule(static, 1) ordered
-    for (int64_t c = 0; c < chunks; ++c) {
-      run(t, c);
-#pragma omp ordered
-      sums.add_into(t, gw_out, gb_out);
-    }
-  });
 }
 
 // ------------------------------------------------------------------------------ gemm path
@@ -711,13 +579,70 @@ bool conv_direct_supports(const ConvShape& s) {
 
 bool conv_chanvec_supports(const ConvShape& s) { return s.groups == 1; }
 
+namespace {
+// ---- Winograd's cost model: when it runs, and on which tile ----
+// Estimated time of one pass, in ns (only ratios matter):
+//   Winograd F(m x m, 3x3) on T = n ceil(ho/m) ceil(wo/m) tiles: alpha^2 GEMMs of
+//     2 ci co T flops at gemm_gflops, slower when their depth (ci forward, co for dX) is under
+//     16 channels, plus transform_ns per transformed value (alpha^2 (ci + co) per tile: the
+//     input and output transforms forward and for dX, input and dY's for dW);
+//   the other paths: the direct sum's 18 ci co flops per output pixel at other_gflops (what
+//     direct/chanvec reach on these shapes).
+// Fitted to ResNet-8's 3x3 layers (16-64 channels, batch 32 and 128) at 2 threads on a
+// 2-core Xeon (csrc/README.md, "Winograd"); the generic build uses the AVX2 figures.
+struct WinogradCosts {
+  double gemm_gflops, transform_ns, other_gflops;
+};
+constexpr WinogradCosts kWinogradCosts[3][2] = {
+    // {forward and grad_input}, {grad_weight}
+    {{116, 0.163, 140}, {95, 0.236, 142}},   // generic
+    {{116, 0.163, 140}, {95, 0.236, 142}},   // avx2
+    {{157, 0.132, 230}, {124, 0.314, 230}},  // avx512
+};
+
+double winograd_cost_ns(const ConvShape& s, int m, ConvPass pass) {
+  const WinogradCosts& c =
+      kWinogradCosts[static_cast<int>(active_isa())][pass == ConvPass::grad_weight ? 1 : 0];
+  const double alpha2 = (m + 2.0) * (m + 2.0);
+  const double tiles = double(s.n) * ((s.ho() + m - 1) / m) * ((s.wo() + m - 1) / m);
+  const double depth = pass == ConvPass::forward     ? s.ci
+                       : pass == ConvPass::grad_input ? s.co
+                                                      : 16.0;
+  const double gemm = 2.0 * alpha2 * s.ci * s.co * tiles / (c.gemm_gflops * std::min(1.0, depth / 16));
+  return gemm + alpha2 * (s.ci + s.co) * tiles * c.transform_ns;
+}
+
+double other_cost_ns(const ConvShape& s, ConvPass pass) {
+  const WinogradCosts& c =
+      kWinogradCosts[static_cast<int>(active_isa())][pass == ConvPass::grad_weight ? 1 : 0];
+  return conv_flop(s) / c.other_gflops;
+}
+
+// The cheaper tile by the model.
+ConvAlgo winograd_tile(const ConvShape& s, ConvPass pass) {
+  return winograd_cost_ns(s, 2, pass) < winograd_cost_ns(s, 4, pass) ? ConvAlgo::winograd_f2
+                                                                       : ConvAlgo::winograd_f4;
+}
+
+bool winograd_pays(const ConvShape& s, ConvPass pass) {
+  const int m = winograd_tile(s, pass) == ConvAlgo::winograd_f2 ? 2 : 4;
+  return winograd_cost_ns(s, m, pass) < other_cost_ns(s, pass);
+}
+}  // namespace
+
 ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
+  const bool winograd_ok = conv_winograd_supports(s);
+  if (wanted == ConvAlgo::winograd_f2 || wanted == ConvAlgo::winograd_f4)
+    return winograd_ok ? wanted : ConvAlgo::gemm;
+  if (wanted == ConvAlgo::winograd)
+    return winograd_ok ? winograd_tile(s, pass) : ConvAlgo::gemm;
   if (wanted == ConvAlgo::direct) return conv_direct_supports(s) ? ConvAlgo::direct : ConvAlgo::gemm;
   if (wanted == ConvAlgo::chanvec)
     return conv_chanvec_supports(s) ? ConvAlgo::chanvec : ConvAlgo::gemm;
   if (wanted == ConvAlgo::gemm) return ConvAlgo::gemm;
   // A 1x1 convolution with stride 1 is a plain GEMM on the image itself.
   if (s.groups != 1 || pointwise(s)) return ConvAlgo::gemm;
+  if (winograd_ok && winograd_pays(s, pass)) return winograd_tile(s, pass);
   // The direct kernel runs its vectors (16 floats) along rows: it wins on long rows, and with
   // few input channels (LeNet's conv1, ResNet's stem), where the channel-vectorised kernel's
   // sum over input channels and taps is too short to hide its output transposition.
@@ -757,15 +682,47 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
 }
 
 const char* conv_direct_impl_name() { return direct<float>().name; }
+
+const char* conv_algo_name(ConvAlgo algo) {
+  switch (algo) {
+    case ConvAlgo::automatic: return "auto";
+    case ConvAlgo::direct: return "direct";
+    case ConvAlgo::gemm: return "gemm";
+    case ConvAlgo::chanvec: return "chanvec";
+    case ConvAlgo::winograd: return "winograd";
+    case ConvAlgo::winograd_f2: return "winograd_f2";
+    case ConvAlgo::winograd_f4: return "winograd_f4";
+  }
+  return "?";
+}
+
+namespace {
+constexpr int kAlgos = 7;
+std::atomic<int64_t> g_calls[3][kAlgos];
+
+void count_call(ConvPass pass, ConvAlgo algo) {
+  g_calls[static_cast<int>(pass)][static_cast<int>(algo)].fetch_add(1, std::memory_order_relaxed);
+}
+
+int winograd_m(ConvAlgo a) { return a == ConvAlgo::winograd_f2 ? 2 : 4; }
+}  // namespace
+
+int64_t conv_calls(ConvPass pass, ConvAlgo algo) {
+  return g_calls[static_cast<int>(pass)][static_cast<int>(algo)].load(std::memory_order_relaxed);
+}
 const char* conv_chanvec_impl_name() { return direct<float>().chanvec_name; }
 
 template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu,
                     ConvAlgo algo) {
   if (s.n == 0 || s.co == 0) return;
-  switch (conv_choose_algo(s, algo, ConvPass::forward)) {
+  const ConvAlgo chosen = conv_choose_algo(s, algo, ConvPass::forward);
+  count_call(ConvPass::forward, chosen);
+  switch (chosen) {
     case ConvAlgo::direct: forward_direct(s, x, w, b, y, relu); break;
     case ConvAlgo::chanvec: forward_chanvec(s, x, w, b, y, relu); break;
+    case ConvAlgo::winograd_f2:
+    case ConvAlgo::winograd_f4: winograd_forward(s, winograd_m(chosen), x, w, b, y, relu); break;
     default: forward_gemm(s, x, w, b, y, relu);
   }
 }
@@ -778,10 +735,16 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   if (s.n == 0) return;
   const ConvAlgo for_gx = conv_choose_algo(s, algo, ConvPass::grad_input);
   const ConvAlgo for_gw = conv_choose_algo(s, algo, ConvPass::grad_weight);
+  if (gx) count_call(ConvPass::grad_input, for_gx);
+  if (gw || gb) count_call(ConvPass::grad_weight, for_gw);
   auto run = [&](ConvAlgo a, T* gx_, T* gw_, T* gb_) {
     switch (a) {
       case ConvAlgo::direct: backward_direct(s, x, w, gy, gx_, gw_, gb_); break;
       case ConvAlgo::chanvec: backward_chanvec(s, x, w, gy, gx_, gw_, gb_); break;
+      case ConvAlgo::winograd_f2:
+      case ConvAlgo::winograd_f4:
+        winograd_backward(s, winograd_m(a), x, w, gy, gx_, gw_, gb_);
+        break;
       default: backward_gemm(s, x, w, gy, gx_, gw_, gb_);
     }
   };

@@ -4,7 +4,7 @@
 //   ih = oh*sh - ph + kh*dh,  iw = ow*sw - pw + kw*dw   (zero outside the image)
 //
 // with groups g: output channel co reads the Cig = Ci/groups input channels of its group.
-// Three algorithms, chosen per shape and pass (conv_choose_algo) and named in backend_info:
+// Four algorithms, chosen per shape and pass (conv_choose_algo) and named in backend_info:
 //   direct  stride 1, groups 1, few input channels: a vectorised kernel that keeps a block of
 //           output channels x output columns in registers and reads each input row once per
 //           tap (LeNet's 1->6 and 6->16 channels, ResNet's 3-channel stem);
@@ -18,6 +18,8 @@
 //   gemm    everything else: the patch matrices (im2col) of a chunk of images, side by side,
 //           times the weights on mg::gemm, one product per chunk; a 1x1 convolution with
 //           stride 1 and no padding skips im2col (the image is the matrix).
+//   winograd 3x3, stride 1: F(2x2, 3x3) or F(4x4, 3x3) tiles, 2.25x or 4x fewer multiplies,
+//           the element-wise products batched as GEMMs over channels (winograd.h).
 // Sizes are trusted here: the bindings check every array against ConvShape first.
 #pragma once
 #include <cstdint>
@@ -34,16 +36,31 @@ struct ConvShape {
   int64_t wo() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
 };
 
-enum class ConvAlgo : int { automatic = 0, direct = 1, gemm = 2, chanvec = 3 };
+// `winograd` lets the chooser pick the tile; winograd_f2 / winograd_f4 force F(2x2, 3x3) /
+// F(4x4, 3x3) (winograd.h). conv_choose_algo never returns automatic or winograd.
+enum class ConvAlgo : int {
+  automatic = 0,
+  direct = 1,
+  gemm = 2,
+  chanvec = 3,
+  winograd = 4,
+  winograd_f2 = 5,
+  winograd_f4 = 6,
+};
 // The three products of a training step; each may run on its own algorithm.
 enum class ConvPass : int { forward = 0, grad_input = 1, grad_weight = 2 };
 
 // The algorithm `automatic` resolves to for one pass; `direct` is only possible for stride 1,
-// groups 1; `chanvec` for groups 1; otherwise `gemm` runs.
+// groups 1; `chanvec` for groups 1; `winograd*` where conv_winograd_supports; otherwise
+// `gemm` runs.
 ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass);
 bool conv_direct_supports(const ConvShape& s);
 const char* conv_direct_impl_name();   // the direct kernels' name for the active ISA
 const char* conv_chanvec_impl_name();  // the channel-vectorised kernels' name
+const char* conv_algo_name(ConvAlgo algo);  // "direct", "winograd_f4", ...
+
+// Calls per pass and algorithm since the process started (backend_info()["conv_calls"]).
+int64_t conv_calls(ConvPass pass, ConvAlgo algo);
 
 // y = conv(x, w) + b (b may be null), then max(y, 0) when relu is set.
 template <typename T>

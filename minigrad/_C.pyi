@@ -63,7 +63,8 @@ def conv2d_forward(
     relu: bool = False,
     algo: str = "auto",
 ) -> None:
-    """out = conv2d(input, weight) + bias (then ReLU when relu); NCHW; algo auto/direct/chanvec/gemm."""
+    """out = conv2d(input, weight) + bias (then ReLU when relu); NCHW; algo auto, direct, chanvec,
+    gemm, winograd (the model picks the tile), winograd_f2 or winograd_f4."""
 
 def conv2d_backward(
     input: numpy.ndarray,
@@ -90,7 +91,16 @@ def conv2d_algorithm(
     algo: str = "auto",
     pass_: str = "forward",
 ) -> str:
-    """The algorithm conv2d runs for these shapes and pass: direct, chanvec, gemm or gemm_pointwise."""
+    """The algorithm conv2d runs for these shapes and pass: direct, chanvec, winograd_f2,
+    winograd_f4, gemm or gemm_pointwise."""
+
+def conv2d_calls() -> dict[str, dict[str, int]]:
+    """{pass: {algorithm: calls}} since the process started (passes forward, grad_input,
+    grad_weight; algorithms that never ran are left out)."""
+
+def winograd_transform(kind: str, tile: int, tiles: numpy.ndarray) -> numpy.ndarray:
+    """X -> L X L^T for each tile of ``tiles`` (count, side, side), with the active ISA's
+    kernels; kind input/weight/output/grad_output/grad_weight, tile 2 or 4 (csrc/winograd.h)."""
 
 def conv2d_output_shape(
     input_shape: _Shape4,
@@ -340,6 +350,9 @@ class _Ref:
         groups: int = 1,
     ) -> None:
         """Reference conv2d_backward."""
+    @staticmethod
+    def winograd_transform(kind: str, tile: int, tiles: numpy.ndarray) -> numpy.ndarray:
+        """Reference winograd_transform (plain matrix products)."""
     @staticmethod
     def max_pool2d_forward(
         input: numpy.ndarray,

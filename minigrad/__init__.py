@@ -56,5 +56,6 @@ float32, float64, int64 = "float32", "float64", "int64"
 
 def backend_info() -> dict:
     """Which instruction set and kernel implementations run, thread count, compiler and flags,
-    and what bfloat16 autocast brings on this CPU."""
-    return {**_C.backend_info(), "bfloat16": amp.bfloat16_support()}
+    what bfloat16 autocast brings on this CPU, and ``conv_calls``: how many conv2d calls each
+    algorithm ran so far, per pass (``{"forward": {"winograd_f4": 12, ...}, "grad_input": ...}``)."""
+    return {**_C.backend_info(), "bfloat16": amp.bfloat16_support(), "conv_calls": _C.conv2d_calls()}

@@ -53,9 +53,9 @@ class enable_grad(no_grad):
 
 class Function:
     """One differentiable op. Subclasses define ``forward(*arrays, **options)`` returning an
-    array and ``backward(grad)`` returning one gradient (or None) per tensor input.
-    ``self.needs_input_grad[i]`` says whether input i wants a gradient: skip the others.
-    Set ``is_view = True`` when the output shares memory with the first input."""
+    array and ``backward(grad)`` returning one gradient (or None) per tensor input (skip those
+    ``self.needs_input_grad[i]`` says are not wanted). ``is_view = True``: the output shares the
+    first input's memory. ``self.label``: the node's profile name (Conv2d adds its algorithm)."""
 
     is_view = False
     profiler = None  # a callable(name, phase, seconds) while `profile()` is active
@@ -79,7 +79,7 @@ class Function:
                 raise
             raise ValueError(f"{cls.__name__}: {error} (input shapes {[t.shape for t in tensors]})") from None
         if Function.profiler:
-            Function.profiler(cls.__name__, "forward", time.perf_counter() - start)
+            Function.profiler(getattr(node, "label", cls.__name__), "forward", time.perf_counter() - start)
         data = data if result is None else data.astype(result)
         record = record and dtypes.is_float(data.dtype)  # integer results (casts, indices) carry no gradient
         shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
@@ -167,7 +167,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         start = time.perf_counter() if Function.profiler else 0.0
         input_grads = node.backward(g if node.compute is None else g.astype(node.compute))
         if Function.profiler:
-            Function.profiler(type(node).__name__, "backward", time.perf_counter() - start)
+            Function.profiler(getattr(node, "label", type(node).__name__), "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         for t, needed, ig in zip(node.inputs, node.needs_input_grad, input_grads):

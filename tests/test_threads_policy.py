@@ -68,11 +68,12 @@ CONV_CASES = [  # (input, weight, stride, padding, groups): every path's reducti
     ((9, 32, 16, 16), (32, 32, 3, 3), 2, 1, 1),  # strided
     ((9, 16, 8, 8), (32, 16, 1, 1), 1, 0, 1),  # pointwise: the image is the patch matrix
     ((33, 16, 8, 8), (64, 16, 3, 3), 1, 1, 1),  # many small images: GEMM chunks of several
+    ((37, 17, 8, 8), (19, 17, 3, 3), 1, 1, 1),  # Winograd: several chunks, the last one short
     ((5, 8, 10, 10), (8, 4, 3, 3), 1, 1, 2),  # grouped
 ]
 
 
-@pytest.mark.parametrize("algo", ["auto", "gemm", "direct", "chanvec"])
+@pytest.mark.parametrize("algo", ["auto", "gemm", "direct", "chanvec", "winograd_f2", "winograd_f4"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[0])))
 def test_conv_gradients_bitwise_at_any_thread_count(exact_teams, case, algo):
     xs, ws, stride, pad, groups = case

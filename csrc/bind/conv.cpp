@@ -10,6 +10,7 @@
 #include "bind/bind.h"
 #include "conv.h"
 #include "parallel.h"
+#include "winograd.h"
 
 namespace mg {
 namespace {
@@ -77,8 +78,12 @@ ConvAlgo parse_algo(const std::string& algo) {
   if (algo == "direct") return ConvAlgo::direct;
   if (algo == "gemm") return ConvAlgo::gemm;
   if (algo == "chanvec") return ConvAlgo::chanvec;
-  throw py::value_error("conv2d: algo must be 'auto', 'direct', 'chanvec' or 'gemm', got '" +
-                        algo + "'");
+  if (algo == "winograd") return ConvAlgo::winograd;
+  if (algo == "winograd_f2") return ConvAlgo::winograd_f2;
+  if (algo == "winograd_f4") return ConvAlgo::winograd_f4;
+  throw py::value_error(
+      "conv2d: algo must be 'auto', 'direct', 'chanvec', 'gemm', 'winograd', 'winograd_f2' or "
+      "'winograd_f4', got '" + algo + "'");
 }
 
 ConvPass parse_pass(const std::string& pass) {
@@ -87,6 +92,55 @@ ConvPass parse_pass(const std::string& pass) {
   if (pass == "grad_weight") return ConvPass::grad_weight;
   throw py::value_error("conv2d_algorithm: pass_ must be 'forward', 'grad_input' or "
                         "'grad_weight', got '" + pass + "'");
+}
+
+const char* const kTransformNames[] = {"input", "weight", "output", "grad_output", "grad_weight"};
+
+WinogradTransform parse_transform(const char* op, const std::string& kind) {
+  for (int k = 0; k < 5; ++k)
+    if (kind == kTransformNames[k]) return static_cast<WinogradTransform>(k);
+  throw py::value_error(std::string(op) + ": kind must be 'input', 'weight', 'output', "
+                        "'grad_output' or 'grad_weight', got '" + kind + "'");
+}
+
+// The Winograd tile transforms alone, (count, side, side) tiles in, a new array out: the fast
+// kernels of the active ISA, or the reference twin, for the tests to compare.
+template <bool Ref>
+py::array winograd_transform_binding(const std::string& kind, int64_t tile, const py::array& tiles) {
+  const char* op = Ref ? "ref.winograd_transform" : "winograd_transform";
+  const WinogradTransform k = parse_transform(op, kind);
+  if (tile != 2 && tile != 4)
+    throw py::value_error(std::string(op) + ": tile must be 2 or 4, got " + std::to_string(tile));
+  const int m = static_cast<int>(tile);
+  const int64_t r = winograd_in_side(k, m), q = winograd_out_side(k, m);
+  return by_dtype(tiles, op, "tiles", [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const T* in = checked<T>(tiles, op, "tiles", {kAny, r, r});
+    const int64_t count = tiles.shape(0);
+    py::array_t<T> out({count, q, q});
+    T* po = out.mutable_data();
+    py::gil_scoped_release release;
+    if (Ref)
+      winograd_transform_ref<T>(k, m, in, count, po);
+    else
+      winograd_transform<T>(k, m, in, count, po);
+    return out;
+  });
+}
+
+// {pass: {algorithm: calls}} since the process started, algorithms with no call left out.
+py::dict conv2d_calls() {
+  py::dict passes;
+  const char* pass_names[] = {"forward", "grad_input", "grad_weight"};
+  for (int p = 0; p < 3; ++p) {
+    py::dict algos;
+    for (int a = 0; a <= static_cast<int>(ConvAlgo::winograd_f4); ++a) {
+      const int64_t n = conv_calls(static_cast<ConvPass>(p), static_cast<ConvAlgo>(a));
+      if (n) algos[conv_algo_name(static_cast<ConvAlgo>(a))] = n;
+    }
+    passes[pass_names[p]] = algos;
+  }
+  return passes;
 }
 
 template <typename T, bool Ref>
@@ -155,17 +209,14 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
   });
 }
 
-// Which algorithm conv2d runs for these shapes and this pass ("direct", "chanvec", "gemm" or
-// "gemm_pointwise").
+// Which algorithm conv2d runs for these shapes and this pass ("direct", "chanvec",
+// "winograd_f2", "winograd_f4", "gemm" or "gemm_pointwise").
 std::string conv2d_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair dilation,
                              int64_t groups, const std::string& algo, const std::string& pass) {
   const ConvPass which = parse_pass(pass);
   const ConvShape s = conv_geometry("conv2d_algorithm", x, w, stride, padding, dilation, groups);
-  switch (conv_choose_algo(s, parse_algo(algo), which)) {
-    case ConvAlgo::direct: return "direct";
-    case ConvAlgo::chanvec: return "chanvec";
-    default: break;
-  }
+  const ConvAlgo chosen = conv_choose_algo(s, parse_algo(algo), which);
+  if (chosen != ConvAlgo::gemm) return conv_algo_name(chosen);
   const bool pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
   return pointwise ? "gemm_pointwise" : "gemm";
 }
@@ -221,8 +272,19 @@ void bind_conv(py::module_& m, py::module_& ref) {
           "grad_bias"_a.none(true) = py::none(), "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0},
           "dilation"_a = Pair{1, 1}, "groups"_a = 1);
 
+  m.def("winograd_transform", &winograd_transform_binding<false>, "kind"_a, "tile"_a,
+        "tiles"_a.noconvert(),
+        "X -> L X L^T for each (side x side) tile of `tiles` (count, side, side) with the "
+        "active ISA's kernels; kind 'input', 'weight', 'output', 'grad_output' or "
+        "'grad_weight', tile 2 (F(2x2,3x3)) or 4 (F(4x4,3x3))");
+  ref.def("winograd_transform", &winograd_transform_binding<true>, "kind"_a, "tile"_a,
+          "tiles"_a.noconvert());
+  m.def("conv2d_calls", &conv2d_calls,
+        "Calls per pass ('forward', 'grad_input', 'grad_weight') and algorithm so far");
+
   add_implementation("conv2d", [] {
-    return std::string(conv_direct_impl_name()) + " + " + conv_chanvec_impl_name() + " + im2col_gemm";
+    return std::string(conv_direct_impl_name()) + " + " + conv_chanvec_impl_name() + " + " +
+           winograd_impl_name() + " + im2col_gemm";
   });
 }
 

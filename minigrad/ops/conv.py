@@ -1,10 +1,15 @@
 """2-D convolution on NCHW arrays, computed by ``_C.conv2d_forward`` / ``_C.conv2d_backward``
-(csrc/conv.cpp picks a kernel per shape and pass: direct, channel-vectorised or im2col + GEMM; see csrc/conv.h).
+(csrc/conv.cpp picks a kernel per shape and pass: direct, channel-vectorised, Winograd or
+im2col + GEMM; see csrc/conv.h). ``MINIGRAD_CONV_ALGO=direct|chanvec|im2col|winograd`` forces
+one wherever it applies (``winograd_f2``/``winograd_f4`` also force the tile); the profile
+names the algorithm each call ran, e.g. ``Conv2d[winograd_f4]``.
 
 Like every deep-learning library, "convolution" here is cross-correlation: the kernel is not
 flipped."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -35,6 +40,29 @@ def check_conv2d(x, w, b, stride, padding, dilation, groups) -> tuple:
     return tuple(_C.conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups, op="Conv2d"))
 
 
+# MINIGRAD_CONV_ALGO's values and the kernel names they force ("im2col" is the GEMM path).
+CONV_ALGOS = {
+    "auto": "auto",
+    "direct": "direct",
+    "chanvec": "chanvec",
+    "im2col": "gemm",
+    "gemm": "gemm",
+    "winograd": "winograd",
+    "winograd_f2": "winograd_f2",
+    "winograd_f4": "winograd_f4",
+}
+
+
+def conv_algorithm() -> str:
+    """The algorithm ``MINIGRAD_CONV_ALGO`` asks for (read at every call, so tests and scripts
+    can switch it), as the kernels name it; "auto" when unset. A shape the forced algorithm
+    cannot run (e.g. Winograd on a 5x5 kernel) falls back to im2col + GEMM."""
+    name = os.environ.get("MINIGRAD_CONV_ALGO", "auto").strip().lower() or "auto"
+    if name not in CONV_ALGOS:
+        raise ValueError(f"MINIGRAD_CONV_ALGO must be one of {', '.join(CONV_ALGOS)}, got {name!r}")
+    return CONV_ALGOS[name]
+
+
 class Conv2d(Function):
     """Y[n,o,i,j] = b[o] + sum_{c,u,v} W[o,c,u,v] X[n, g(o) C_g + c, i s_h - p_h + u d_h, j s_w - p_w + v d_w]
 
@@ -55,9 +83,19 @@ class Conv2d(Function):
         b = None if b is None else np.ascontiguousarray(b)
         self.x, self.w, self.has_bias = x, w, b is not None
         self.geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        self.algo = conv_algorithm()
         y = np.empty(out_shape, dtype=x.dtype)
-        _C.conv2d_forward(x, w, b, y, **self.geometry)
+        _C.conv2d_forward(x, w, b, y, **self.geometry, algo=self.algo)
+        if Function.profiler:
+            self.label = f"Conv2d[{self._ran('forward')}]"
         return y
+
+    def _ran(self, pass_: str) -> str:
+        """The kernel this pass runs (csrc/conv.cpp's choice), for the profile."""
+        g = self.geometry
+        return _C.conv2d_algorithm(
+            self.x.shape, self.w.shape, g["stride"], g["padding"], g["dilation"], g["groups"], self.algo, pass_
+        )
 
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x, w = self.x, self.w
@@ -65,5 +103,12 @@ class Conv2d(Function):
         gx = np.empty_like(x) if needs[0] else None  # the first layer's input needs none
         gw = np.empty_like(w) if needs[1] else None
         gb = np.empty(w.shape[0], dtype=w.dtype) if self.has_bias and needs[2] else None
-        _C.conv2d_backward(x, w, np.ascontiguousarray(g, dtype=x.dtype), gx, gw, gb, **self.geometry)
+        _C.conv2d_backward(x, w, np.ascontiguousarray(g, dtype=x.dtype), gx, gw, gb, **self.geometry, algo=self.algo)
+        if Function.profiler:
+            ran = [
+                f"{name}:{self._ran(pass_)}"
+                for name, pass_, grad in (("dx", "grad_input", gx), ("dw", "grad_weight", gw))
+                if grad is not None
+            ]
+            self.label = f"Conv2d[{' '.join(ran)}]"
         return (gx, gw, gb) if self.has_bias else (gx, gw)

@@ -246,6 +246,8 @@ COVERED = {
     "conv2d_backward",
     "conv2d_algorithm",
     "conv2d_output_shape",
+    "conv2d_calls",
+    "winograd_transform",
     "pool2d_output_shape",
     "max_pool2d_forward",
     "max_pool2d_backward",
@@ -271,6 +273,9 @@ COVERED = {
 }
 
 FAMILIES = ["eltwise", "optim", "batchnorm", "pool", "conv", "gemm"]
+NO_ARGUMENTS = ("backend_info", "get_num_threads", "thread_policy", "conv2d_calls")  # nothing to spoil
+CONV_ALGOS = ["auto", "direct", "chanvec", "gemm", "winograd", "winograd_f2", "winograd_f4"]
+WINOGRAD_KINDS = ["input", "weight", "output", "grad_output", "grad_weight"]
 
 
 def shapes_valid(draw, name: str):
@@ -281,7 +286,7 @@ def shapes_valid(draw, name: str):
     )
     if name == "conv2d_algorithm":
         args.update(
-            algo=draw(st.sampled_from(["auto", "direct", "chanvec", "gemm"])),
+            algo=draw(st.sampled_from(CONV_ALGOS)),
             pass_=draw(st.sampled_from(["forward", "grad_input", "grad_weight"])),
         )
     return args
@@ -293,7 +298,15 @@ def valid(draw, name: str) -> dict:
         raise LookupError(f"boundary_fuzz has no argument generator for {name}")
     kind, _, direction = base.partition("_pool2d_")
     if base.startswith("conv2d_") and base.endswith("ward"):
-        return conv_valid(draw, base == "conv2d_backward")
+        args = conv_valid(draw, base == "conv2d_backward")
+        if not name.startswith("ref."):  # the reference has one algorithm
+            args["algo"] = draw(st.sampled_from(CONV_ALGOS))
+        return args
+    if base == "winograd_transform":
+        kind, tile = draw(st.sampled_from(WINOGRAD_KINDS)), draw(st.sampled_from([2, 4]))
+        side = {"input": tile + 2, "weight": 3, "output": tile + 2, "grad_output": tile, "grad_weight": tile + 2}[kind]
+        count = draw(st.integers(0, 40))
+        return dict(kind=kind, tile=tile, tiles=arr(draw, (count, side, side), draw(st.sampled_from(FLOATS))) - 0.5)
     if direction:
         return pool_valid(draw, {"max": "max", "avg": "avg", "adaptive_avg": "adaptive"}[kind], direction == "backward")
     if base.startswith("batch_norm_"):
@@ -308,7 +321,7 @@ def valid(draw, name: str) -> dict:
         )
     if base == "set_num_threads":
         return dict(n=draw(st.integers(1, 3)))
-    if base in ("backend_info", "get_num_threads", "thread_policy"):
+    if base in NO_ARGUMENTS:
         return {}
     if base == "set_thread_policy":
         return dict(size_by_work=draw(st.booleans()), shrink_when_busy=draw(st.booleans()))

@@ -33,7 +33,15 @@ SHAPES = [
     # stride 3 (dX in 9 phases, some reached by no tap at all when the kernel is 1x1)
     ((2, 3, 9, 11), (5, 3, 3, 2), 3, (2, 0), (1, 2), 1),
     ((1, 2, 5, 5), (3, 2, 1, 1), 3, 0, 1, 1),
+    # Winograd: chunks of several images with the last one short, planes that are no multiple
+    # of the tile (edge tiles cut), a 1x1 output, padding 0 and 2 (dX pads dY by 2 - p)
+    ((37, 17, 8, 8), (19, 17, 3, 3), 1, 1, 1, 1),
+    ((3, 18, 10, 13), (20, 18, 3, 3), 1, 1, 1, 1),
+    ((5, 3, 3, 3), (2, 3, 3, 3), 1, 0, 1, 1),
+    ((2, 4, 6, 7), (3, 4, 3, 3), 1, (2, 0), 1, 1),
 ]
+
+ALGOS = ("auto", "direct", "chanvec", "gemm", "winograd", "winograd_f2", "winograd_f4")
 
 
 def pair(v):
@@ -72,7 +80,7 @@ def check_against_reference():
             x, w, b, gy, geometry = make(case, dtype)
             for relu in (False, True):
                 expected = run(_C.ref, x, w, b, gy, geometry, relu)
-                for algo in ("auto", "direct", "chanvec", "gemm"):
+                for algo in ALGOS:
                     got = run(_C, x, w, b, gy, geometry, relu, algo=algo)
                     for name, g, e in zip(("y", "gx", "gw", "gb"), got, expected):
                         scale = max(1.0, float(np.abs(e).max(initial=0)))
@@ -120,7 +128,20 @@ def test_algorithm_choice():
         for p in ("forward", "grad_input", "grad_weight")
     ] == ["chanvec", "gemm", "chanvec"]
     assert _C.conv2d_algorithm(*block2, stride=(2, 2), algo="chanvec", pass_="grad_input") == "chanvec"
-    assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), pass_="grad_input") == "chanvec"
+    # ResNet-8's 3x3 stride-1 layers: Winograd F(4x4) forward and dX (the cost model, csrc/conv.cpp)
+    for channels, size in ((16, 32), (32, 16), (64, 8)):
+        layer = ((128, channels, size, size), (channels, channels, 3, 3))
+        assert _C.conv2d_algorithm(*layer, padding=(1, 1)) == "winograd_f4"
+        assert _C.conv2d_algorithm(*layer, padding=(1, 1), pass_="grad_input") == "winograd_f4"
+    # ... but not the 3-channel stem, nor what Winograd cannot run (forcing it falls back)
+    assert _C.conv2d_algorithm((128, 3, 32, 32), (16, 3, 3, 3), padding=(1, 1)) == "direct"
+    assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), stride=(2, 2), algo="winograd") == "gemm"
+    assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), padding=(3, 3), algo="winograd") == "gemm"
+    assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), algo="winograd_f2") == "winograd_f2"
+    assert (
+        _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), algo="chanvec", pass_="grad_input")
+        == "chanvec"
+    )
     # block3.conv1: 32 input channels, so its stride-2 dX runs in phases on chanvec too
     assert (
         _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1), pass_="grad_input")
@@ -149,7 +170,7 @@ def test_algorithm_choice():
 def test_one_thread_matches_all_threads():
     x, w, b, gy, geometry = make(((8, 3, 17, 19), (5, 3, 3, 3), 1, 1, 1, 1), np.float32)
     x2, w2, b2, gy2, geometry2 = make(((8, 16, 9, 9), (12, 16, 3, 3), 2, 1, 1, 1), np.float32)
-    x3, w3, b3, gy3, geometry3 = make(((7, 16, 8, 8), (32, 16, 3, 3), 1, 1, 1, 1), np.float32)  # chanvec
+    x3, w3, b3, gy3, geometry3 = make(((7, 16, 8, 8), (32, 16, 3, 3), 1, 1, 1, 1), np.float32)  # Winograd
 
     def all_cases():
         return (
