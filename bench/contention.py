@@ -155,8 +155,8 @@ def run(args, selected, sides, log):
     runs = []
     for threads in args.threads:
         with contextlib.ExitStack() as stack:
-            mains = start_workers(sides, threads, stack, log)
-            twins = start_workers(list(mains), threads, stack, log)
+            mains = start_workers(sides, threads, stack, log, taking_turns=False)
+            twins = start_workers(list(mains), threads, stack, log, taking_turns=False)
             results = []
             for i, w in enumerate(selected, 1):
                 log(f"[{i}/{len(selected)}] {w.name}, threads {threads}")

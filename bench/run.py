@@ -220,9 +220,15 @@ def timed_window(step, seconds, start_at):
 
 
 class Worker:
-    def __init__(self, side, threads):
+    def __init__(self, side, threads, taking_turns=True):
         self.side = side
         env = dict(os.environ)
+        if taking_turns and side == "minigrad":
+            # The sides take turns, so each minigrad sample starts right after another process
+            # kept every CPU busy: minigrad's load sampling would see that (it looks back up to
+            # 0.2 s) and shrink its teams for a load that has just stopped. Contention runs,
+            # which measure the shrinking, keep it; a user's own setting wins.
+            env.setdefault("MINIGRAD_SHRINK_WHEN_BUSY", "0")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
         for var in THREAD_VARS:
             if threads == DEFAULT:  # a count inherited from this shell would not be the default
@@ -286,13 +292,14 @@ def ask_all(workers, **cmd):
     return answers
 
 
-def start_workers(sides, threads, stack, log):
+def start_workers(sides, threads, stack, log, taking_turns=True):
     """One worker per side with `threads`, each closed by `stack` (a contextlib.ExitStack) however
-    the run ends; a side whose worker cannot start is left out."""
+    the run ends; a side whose worker cannot start is left out. `taking_turns`: the sides' samples
+    alternate (not a contention run, where they overlap on purpose)."""
     workers = {}
     for side in sides:
         try:
-            w = stack.enter_context(Worker(side, threads))
+            w = stack.enter_context(Worker(side, threads, taking_turns))
             if w.facts is None:
                 raise RuntimeError("no facts")
             workers[side] = w

@@ -1,5 +1,7 @@
 """conv2d forward + backward for every conv layer of LeNet-5 (batch 64 of 1x28x28) and of
-ResNet-8 (batch 128 of 3x32x32), as ../shared/anchors.md defines them. The first layer of each
+ResNet-8 (batch 128 of 3x32x32), as ../shared/anchors.md defines them, and ResNet-8's 3x3
+stride-1 layers at batch 32. `MINIGRAD_CONV_ALGO` (set in the shell) forces minigrad's
+algorithm, e.g. to compare Winograd with the direct kernels. The first layer of each
 network needs no input gradient (as in training); the others compute dX, dW (and db)."""
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ LAYERS = [
     ("resnet8.block3.conv1", 128, 32, 64, 16, 3, 2, 1, False),
     ("resnet8.block3.conv2", 128, 64, 64, 8, 3, 1, 1, False),
     ("resnet8.block3.shortcut", 128, 32, 64, 16, 1, 2, 0, False),
+    # the 3x3 stride-1 layers at batch 32 too (ResNet-8 b32 Adam's step)
+    ("resnet8_b32.block1.conv", 32, 16, 16, 32, 3, 1, 1, False),
+    ("resnet8_b32.block2.conv2", 32, 32, 32, 16, 3, 1, 1, False),
+    ("resnet8_b32.block3.conv2", 32, 64, 64, 8, 3, 1, 1, False),
 ]
 FIRST_LAYERS = ("lenet5.conv1", "resnet8.stem")  # their input needs no gradient
 

@@ -1,5 +1,6 @@
 """Full training steps (forward + cross-entropy + backward + optimiser step) of the five
-benchmark models of anchors.md, minigrad against PyTorch with the same architecture,
+benchmark models of anchors.md and ResNet-20 (batch 128 of CIFAR-shaped 3x32x32, SGD with
+Nesterov momentum), minigrad against PyTorch with the same architecture,
 batch, optimiser and hyper-parameters. Inputs are standard normal, targets uniform classes."""
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _torch_step(build_model, shape, batch, make_optimizer, precision="fp32"):
     return setup
 
 
-# ---------------------------------------------------------------------------- the five workloads
+# --------------------------------------------------------------------------------- the models
 def _lenet5():
     from minigrad import models
 
@@ -151,6 +152,7 @@ CASES = [  # name, minigrad model, torch model, input shape, batch, optimiser
     ("mlp_bn_dropout_b128_rmsprop", _mlp, _torch_mlp, (784,), 128, rmsprop),
     ("resnet8_b128_sgd_nesterov", _resnet8, _torch_resnet8, (3, 32, 32), 128, sgd_nesterov),
     ("resnet8_b32_adam", _resnet8, _torch_resnet8, (3, 32, 32), 32, adam),
+    ("resnet20_b128_sgd_nesterov", _resnet20, _torch_resnet20, (3, 32, 32), 128, sgd_nesterov),
 ]
 
 
@@ -163,7 +165,7 @@ AUTOCAST_CASES = [
 
 
 def workloads() -> list[Workload]:
-    five = [
+    steps = [
         Workload(
             name=name,
             group="training_step",
@@ -182,4 +184,4 @@ def workloads() -> list[Workload]:
         for name, ours, theirs, shape, batch, optimizer in AUTOCAST_CASES
         for precision in ("fp32", "bf16")
     ]
-    return five + mixed
+    return steps + mixed
