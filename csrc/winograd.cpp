@@ -147,9 +147,14 @@ void forward_pass(const ConvShape& s, int m, const T* x, const T* u, const T* b,
 
 }  // namespace
 
+// Planes up to this many pixels a side: the transforms' tile offsets are int32 (one gather
+// instruction per vector), and a chunk's row of side-by-side images (at most
+// kChunkTiles + kTail images of width + 2 + m) stays far below 2^31 with it.
+constexpr int64_t kMaxPlaneSide = int64_t(1) << 20;
+
 bool conv_winograd_supports(const ConvShape& s) {
   return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
-         s.groups == 1 && s.ph <= 2 && s.pw <= 2;
+         s.groups == 1 && s.ph <= 2 && s.pw <= 2 && s.h <= kMaxPlaneSide && s.w <= kMaxPlaneSide;
 }
 
 template <typename T>

@@ -133,7 +133,8 @@ MG_DECLARE_KERNEL_TABLES(WinogradKernels<double>)
 struct ConvShape;
 
 // Whether the Winograd path can run this convolution: 3x3, stride 1, dilation 1, groups 1,
-// padding at most 2 (the input gradient pads dY by 2 - padding).
+// padding at most 2 (the input gradient pads dY by 2 - padding), planes at most 2^20 a side
+// (int32 tile offsets).
 bool conv_winograd_supports(const ConvShape& s);
 
 // conv2d_forward / conv2d_backward (conv.h) on F(m x m, 3 x 3), m = 2 or 4; the sizes were

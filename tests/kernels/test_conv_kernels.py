@@ -39,6 +39,9 @@ SHAPES = [
     ((3, 18, 10, 13), (20, 18, 3, 3), 1, 1, 1, 1),
     ((5, 3, 3, 3), (2, 3, 3, 3), 1, 0, 1, 1),
     ((2, 4, 6, 7), (3, 4, 3, 3), 1, (2, 0), 1, 1),
+    # wide planes: Winograd's dW products are tall-k (1024 tiles deep), the GEMM's dot road,
+    # called by two threads at once, one chunk each
+    ((2, 2, 3, 4096), (3, 2, 3, 3), 1, 0, 1, 1),
 ]
 
 ALGOS = ("auto", "direct", "chanvec", "gemm", "winograd", "winograd_f2", "winograd_f4")
@@ -138,6 +141,9 @@ def test_algorithm_choice():
     assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), stride=(2, 2), algo="winograd") == "gemm"
     assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), padding=(3, 3), algo="winograd") == "gemm"
     assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), algo="winograd_f2") == "winograd_f2"
+    # a plane wider than 2^20 would overflow the transforms' int32 tile offsets: im2col instead
+    assert _C.conv2d_algorithm((1, 1, 3, 2**20 + 1), (1, 1, 3, 3), algo="winograd_f4") == "gemm"
+    assert _C.conv2d_algorithm((1, 1, 3, 2**20), (1, 1, 3, 3), algo="winograd_f4") == "winograd_f4"
     assert (
         _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), algo="chanvec", pass_="grad_input")
         == "chanvec"
