@@ -439,8 +439,19 @@ int64_t dot_parts(int64_t k) {
   return std::max<int64_t>(1, std::min(kMaxParts, chunks / kMinChunksPerPart));
 }
 
+// Runs fn() in a team of its own of `threads` threads. The k-split roads share their items
+// with orphaned loops, which bind to the innermost enclosing parallel region: a caller's own
+// team (a convolution driver runs one GEMM per thread, each with its own operands) would split
+// one call's items among threads that are running other calls. With a team of their own the
+// loops see only this call (one thread: they run serially).
+template <typename F>
+void on_own(int threads, F fn) {
+#pragma omp parallel num_threads(threads)
+  fn();
+}
+
 // C = alpha * (sums_0 + sums_1 + ...) + beta * C, the parts' m x n blocks added in part
-// order. An orphaned loop: shared by the team inside a parallel region, serial outside.
+// order. An orphaned loop: shared by the team of the region it runs in (on_own).
 template <typename T>
 void add_parts(const Problem<T>& p, int64_t parts, const T* sums) {
   const int64_t mn = p.m * p.n;
@@ -495,12 +506,7 @@ void dot_driver(const Problem<T>& p, int threads) {
   const int64_t parts = dot_parts<T>(p.k);
   const int64_t groups = dot_groups<T>(p.n, parts, threads);
   T* sums = sum_scratch<T>().get(static_cast<size_t>(parts * p.m * p.n));
-  if (threads <= 1) {
-    dot_items(p, dk, parts, groups, sums);  // the orphaned loops run serially
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  dot_items(p, dk, parts, groups, sums);
+  on_own(std::max(threads, 1), [&] { dot_items(p, dk, parts, groups, sums); });
 }
 
 // ---- k split on the packed road ----
@@ -541,12 +547,7 @@ void k_split_items(const Problem<T>& p, int64_t parts, T* sums) {
 template <typename T>
 void k_split_driver(const Problem<T>& p, int64_t parts, int threads) {
   T* sums = sum_scratch<T>().get(static_cast<size_t>(parts * p.m * p.n));
-  if (threads <= 1) {
-    k_split_items(p, parts, sums);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  k_split_items(p, parts, sums);
+  on_own(std::max(threads, 1), [&] { k_split_items(p, parts, sums); });
 }
 
 template <typename T>
