@@ -9,6 +9,10 @@
 #include <cpuid.h>
 #define MG_X86 1
 #endif
+#if defined(MG_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace mg {
 namespace {
@@ -79,6 +83,37 @@ Isa active_isa() {
     return cpu_isa();
   }();
   return isa;
+}
+
+bool cpu_has_avx512_bf16() {
+  static const bool has = [] {
+#ifdef MG_X86
+    unsigned int a, b, c, d;
+    if (cpu_isa() != Isa::avx512 || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+    return (a & (1u << 5)) != 0;
+#else
+    return false;
+#endif
+  }();
+  return has;
+}
+
+bool cpu_has_amx_bf16() {
+  static const bool has = [] {
+#if defined(MG_X86) && defined(__linux__)
+    unsigned int a, b, c, d;
+    if (!cpu_has_avx512_bf16() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
+    const unsigned long long tile_state = (1ull << 17) | (1ull << 18);  // XTILECFG, XTILEDATA
+    if (!amx_bf16 || !amx_tile || (read_xcr0() & tile_state) != tile_state) return false;
+    // The tile data is too large for the default signal frame: Linux (5.16 and later) enables
+    // it per process on request. ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18.
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    return false;
+#endif
+  }();
+  return has;
 }
 
 const char* isa_name(Isa isa) {

@@ -17,6 +17,12 @@ const char* isa_name(Isa isa);
 // Validates MINIGRAD_ISA; throws std::invalid_argument with a readable message.
 void check_isa_env();
 
+// bfloat16 arithmetic beyond the ISA levels above (gemm/bf16.h picks its road from these):
+// AVX512_BF16 (vdpbf16ps) with the AVX-512 state enabled, and AMX-BF16 with the tile state
+// enabled by the OS for this process (Linux grants it on request: arch_prctl, asked once here).
+bool cpu_has_avx512_bf16();
+bool cpu_has_amx_bf16();
+
 // ---- Kernel tables: the one dispatch rule every family follows ----
 //
 // A family's kernels for one ISA and dtype form a table type (a struct of function pointers

@@ -7,6 +7,7 @@
 
 #include "bind/bind.h"
 #include "dispatch.h"
+#include "gemm/bf16.h"
 #include "memory.h"
 #include "parallel.h"
 
@@ -25,7 +26,9 @@ py::dict backend_info() {
   return py::dict("isa"_a = isa_name(active_isa()), "cpu_isa"_a = isa_name(cpu_isa()),
                   "num_threads"_a = num_threads(), "openmp"_a = _OPENMP,
                   "compiler"_a = MINIGRAD_COMPILER, "build_flags"_a = MINIGRAD_BUILD_FLAGS,
-                  "implementations"_a = impl, "malloc_tuning"_a = g_allocator_tuned);
+                  "implementations"_a = impl, "malloc_tuning"_a = g_allocator_tuned,
+                  "bf16_kernel"_a = bf16_road_name(bf16_active_road()),
+                  "cpu_bf16_kernel"_a = bf16_road_name(bf16_cpu_road()));
 }
 }  // namespace
 
@@ -35,6 +38,7 @@ void add_implementation(const char* key, std::string (*name)()) {
 
 void bind_backend(py::module_& m) {
   check_isa_env();
+  check_bf16_env();
   num_threads();  // registers the fork handler before any parallel region runs
   g_allocator_tuned = tune_allocator();
 

@@ -31,6 +31,7 @@
 
 #include "dispatch.h"
 #include "gemm/ukernel.h"
+#include "memory.h"
 #include "parallel.h"
 
 namespace mg {
@@ -71,45 +72,19 @@ const GemmDotKernel<T>& dot_ukr() {
   return isa_table<GemmDotKernel<T>>();
 }
 
-// Per-thread packing memory, kept between calls (allocating and first-touching a few hundred
-// KiB costs as much as a small product). OpenMP workers are long-lived threads, so each keeps
-// its own; a Python thread calling in gets its own too.
 template <typename T>
-class Scratch {
- public:
-  T* get(size_t count) {
-    if (count > capacity_) {
-      std::free(data_);
-      const size_t bytes = ((count * sizeof(T) + 63) / 64) * 64;
-      data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-      if (!data_) {
-        capacity_ = 0;
-        throw std::bad_alloc();
-      }
-      capacity_ = count;
-    }
-    return data_;
-  }
-  ~Scratch() { std::free(data_); }
-
- private:
-  T* data_ = nullptr;
-  size_t capacity_ = 0;
-};
-
-template <typename T>
-Scratch<T>& a_scratch() {
-  static thread_local Scratch<T> s;
+AlignedScratch<T>& a_scratch() {
+  static thread_local AlignedScratch<T> s;
   return s;
 }
 template <typename T>
-Scratch<T>& b_scratch() {
-  static thread_local Scratch<T> s;
+AlignedScratch<T>& b_scratch() {
+  static thread_local AlignedScratch<T> s;
   return s;
 }
 template <typename T>
-Scratch<T>& sum_scratch() {
-  static thread_local Scratch<T> s;
+AlignedScratch<T>& sum_scratch() {
+  static thread_local AlignedScratch<T> s;
   return s;
 }
 

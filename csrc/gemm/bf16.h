@@ -1,0 +1,109 @@
+// bfloat16 matrix products with float32 accumulation, for autocast (minigrad/amp.py):
+//   C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C,   C float32,
+// where A and B hold bfloat16 values, or float32 values that are rounded to bfloat16 (to
+// nearest, ties to even) while they are packed, so a float32 operand costs no extra pass.
+// A product of two bfloat16 values (8 significant bits each) is exact in float32: the only
+// rounding is the float32 accumulation.
+//
+// Three roads, picked once from the CPU (CPUID, XCR0 and, for AMX, the kernel's permission):
+//   amx          Intel AMX-BF16 tiles: a 32 x 32 block of C in four 16 x 16 tile registers,
+//                k in steps of 32 (Sapphire Rapids and later)
+//   avx512_bf16  vdpbf16ps: each float32 lane adds two products per instruction
+//                (Cooper Lake, Sapphire Rapids, Zen 4 and later)
+//   float32      neither: the operands are widened to float32 and mg::gemm<float> runs
+//                (bfloat16's numbers, not its speed)
+// MINIGRAD_BF16_KERNEL=amx|avx512_bf16|float32 lowers the choice (tests run every road);
+// asking for one the CPU lacks is an error at import. MINIGRAD_ISA below avx512 means float32.
+// Both instructions count subnormal bfloat16 inputs as zero (the float32 road keeps them).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace mg {
+
+// bfloat16 storage: the upper 16 bits of a float32.
+struct bf16 {
+  uint16_t bits;
+};
+static_assert(sizeof(bf16) == 2, "bf16 is two bytes");
+
+inline float bf16_to_float(bf16 v) {
+  const uint32_t u = static_cast<uint32_t>(v.bits) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Round to nearest, ties to even (numpy's ml_dtypes and PyTorch round the same way); NaN stays
+// a (quiet) NaN, infinities stay infinite, and values that round past the largest finite
+// bfloat16 become infinite.
+inline bf16 float_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return bf16{static_cast<uint16_t>((u >> 16) | 0x40u)};
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return bf16{static_cast<uint16_t>(u >> 16)};
+}
+
+inline float to_float(float v) { return v; }
+inline float to_float(bf16 v) { return bf16_to_float(v); }
+inline bf16 to_bf16(float v) { return float_to_bf16(v); }
+inline bf16 to_bf16(bf16 v) { return v; }
+
+enum class Bf16Road : int { float32 = 0, avx512_bf16 = 1, amx = 2 };
+Bf16Road bf16_cpu_road();     // the best this CPU and OS support
+Bf16Road bf16_active_road();  // what gemm_bf16 uses: the CPU's, possibly lowered by the variable
+const char* bf16_road_name(Bf16Road road);
+void check_bf16_env();  // validates MINIGRAD_BF16_KERNEL; throws std::invalid_argument
+
+// A and B are each bf16 or float (instantiated for the four pairs).
+template <typename TA, typename TB>
+void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const TA* a, int64_t lda, const TB* b, int64_t ldb, float beta, float* c,
+               int64_t ldc);
+
+// Reference: the triple loop on bfloat16-rounded operands, float32 accumulation in k order.
+template <typename TA, typename TB>
+void gemm_bf16_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const TA* a, int64_t lda, const TB* b, int64_t ldb, float beta, float* c,
+                   int64_t ldc);
+
+// ---- The contract between the driver (gemm_bf16.cpp) and its micro-kernels ----
+// Packed slivers hold bfloat16 bits, zero-padded to mr rows (A) or nr columns (B) and to a
+// depth kc that is a multiple of kstep; each is mr * kc or kc * nr values, laid out as the
+// kernel's instructions read them:
+//   pairs (vdpbf16ps): per pair of k, the two values of a row (A) or a column (B) side by side:
+//      A(i, p) at (p / 2) * 2 * mr + 2 * i + p % 2 (one 32-bit broadcast per row and pair),
+//      B(p, j) at (p / 2) * 2 * nr + 2 * j + p % 2 (one vector: 16 columns x 2 k);
+//   tiles (AMX): per step of 32 k, each 16-row or 16-column tile as 1 KiB of its own, so every
+//      tile load reads one contiguous block the prefetchers follow:
+//      A(i, p) at (p / 32) * 32 * mr + (i / 16) * 512 + (i % 16) * 32 + p % 32,
+//      B(p, j) at (p / 32) * 32 * nr + (j / 16) * 512 + (p % 32 / 2) * 32 + (j % 16) * 2 + p % 2.
+// run: C[i*ldc + j] = alpha * sum_p A(i, p) B(p, j) + beta * C[i*ldc + j] for i < m <= mr,
+// j < n <= nr; beta == 0: C is only written. prepare (may be null) runs once per thread
+// before its first run of a product (the AMX tile configuration).
+enum class Bf16Layout : int { pairs, tiles };
+
+inline int64_t bf16_a_slot(Bf16Layout layout, int mr, int64_t i, int64_t p) {
+  if (layout == Bf16Layout::pairs) return (p >> 1) * 2 * mr + 2 * i + (p & 1);
+  return (p >> 5) * 32 * mr + (i >> 4) * 512 + (i & 15) * 32 + (p & 31);
+}
+inline int64_t bf16_b_slot(Bf16Layout layout, int nr, int64_t p, int64_t j) {
+  if (layout == Bf16Layout::pairs) return (p >> 1) * 2 * nr + 2 * j + (p & 1);
+  return (p >> 5) * 32 * nr + (j >> 4) * 512 + ((p & 31) >> 1) * 32 + (j & 15) * 2 + (p & 1);
+}
+
+struct Bf16MicroKernel {
+  int mr, nr, kstep;
+  Bf16Layout layout;
+  int64_t kc_max;         // depth of one pass
+  int64_t a_block_bytes;  // one thread's packed block of A slivers (kept in L2)
+  void (*prepare)();
+  void (*run)(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc,
+              float alpha, float beta, int m, int n);
+  const char* name;
+};
+Bf16MicroKernel bf16_kernel_avx512_bf16();  // gemm_bf16_avx512bf16.cpp
+Bf16MicroKernel bf16_kernel_amx();          // gemm_bf16_amx.cpp
+
+}  // namespace mg
