@@ -11,9 +11,11 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <type_traits>
 #include <vector>
 
 #include "dispatch.h"
+#include "gemm/bf16.h"
 #include "gemm/gemm.h"
 #include "conv_parts.h"
 #include "parallel.h"
@@ -32,6 +34,31 @@ const ConvDirectKernels<T>& direct() {
 // A 1x1 convolution with stride 1 and no padding: the image (ci x h*w) is the patch matrix.
 bool pointwise(const ConvShape& s) {
   return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+}
+
+// The GEMM path's products: float32/float64 operands on mg::gemm, bfloat16 ones (autocast) on
+// gemm_bf16, which accumulates and writes float32.
+template <typename T>
+void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+             const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  gemm<T>(ta, tb, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc);
+}
+inline void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bf16* a,
+                    int64_t lda, const bf16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm_bf16<bf16, bf16>(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
+// The bias gradient's per-channel sums of dY, in T whatever dY is stored in.
+template <typename T>
+void add_channel_sums_of(int64_t channels, int64_t plane, const T* gy, T* gb) {
+  add_channel_sums(channels, plane, gy, gb);
+}
+inline void add_channel_sums_of(int64_t channels, int64_t plane, const bf16* gy, float* gb) {
+  for (int64_t c = 0; c < channels; ++c) {
+    float sum = 0.0f;
+    for (int64_t p = 0; p < plane; ++p) sum += bf16_to_float(gy[c * plane + p]);
+    gb[c] += sum;
+  }
 }
 
 // ------------------------------------------------------------------------ im2col / col2im
@@ -75,7 +102,7 @@ void im2col(const ConvShape& s, const PaddedImage& P, const T* xp, T* col, int64
         const T* src = xp + (c * P.hp + a * s.dh) * P.wp + b * s.dw;
         for (int64_t oh = 0; oh < ho; ++oh, dst += wo, src += s.sh * P.wp) {
           if (sw == 1)
-            for (int64_t ow = 0; ow < wo; ++ow) dst[ow] = src[ow];
+            std::memcpy(dst, src, wo * sizeof(T));
           else
             for (int64_t ow = 0; ow < wo; ++ow) dst[ow] = src[ow * sw];
         }
@@ -158,14 +185,16 @@ void unpack_output(int64_t channels, int64_t p, const T* buf, int64_t ld, const 
   }
 }
 
-template <typename T>
-void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
+// In: how x and w are stored (T, or bfloat16 under autocast); T: the output and bias.
+template <typename In, typename T>
+void forward_gemm(const ConvShape& s, const In* x, const In* w, const T* b, T* y, bool relu) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
   const int64_t k = cig * s.kh * s.kw, plane = s.ci * s.h * s.w;
   const int team = batch_team(s);
   const GemmChunks ch = gemm_chunks(s, team, pointwise(s));
   const PaddedImage P(s);
-  std::vector<std::vector<T>> col(team), out(team), xp(team);
+  std::vector<std::vector<In>> col(team), xp(team);
+  std::vector<std::vector<T>> out(team);
   over_images(
       ch.count, team,
       [&](int t) {
@@ -177,7 +206,7 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y, 
       },
       [&](int t, int64_t c) {
         const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
-        const T* cols = x + first * plane;  // a pointwise chunk of one image: the image itself
+        const In* cols = x + first * plane;  // a pointwise chunk of one image: the image itself
         int64_t ld = p;
         if (!col[t].empty()) {
           for (int64_t j = 0; j < images; ++j)
@@ -189,8 +218,8 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y, 
         T* yc = ch.images > 1 ? out[t].data() : y + first * s.co * p;
         const int64_t ldy = ch.images > 1 ? ch.ld : p;
         for (int64_t g = 0; g < s.groups; ++g)
-          gemm<T>(false, false, cog, images * p, k, T(1), w + g * cog * k, k, cols + g * k * ld,
-                  ld, T(0), yc + g * cog * ldy, ldy);
+          product(false, false, cog, images * p, k, w + g * cog * k, k, cols + g * k * ld, ld,
+                  T(0), yc + g * cog * ldy, ldy);
         if (ch.images > 1)
           for (int64_t j = 0; j < images; ++j)
             unpack_output(s.co, p, yc + j * p, ldy, b, relu, y + (first + j) * s.co * p);
@@ -199,8 +228,9 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y, 
       });
 }
 
-template <typename T>
-void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb) {
+template <typename In, typename T>
+void backward_gemm(const ConvShape& s, const In* x, const In* w, const In* gy, T* gx, T* gw,
+                   T* gb) {
   const int64_t p = s.ho() * s.wo(), cig = s.ci / s.groups, cog = s.co / s.groups;
   const int64_t k = cig * s.kh * s.kw, plane = s.h * s.w;
   const bool in_place = pointwise(s), summed = gw || gb;
@@ -216,11 +246,17 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
   ChunkSums<T> sums(team, gw ? s.co * k : 0, gb ? s.co : 0);
   std::vector<T> gw_t(gw ? s.co * k : 0, T(0));
   const PaddedImage P(s);
-  std::vector<std::vector<T>> col(team), gyc(team), gy_t(team), xp(team);
+  std::vector<std::vector<In>> col(team), gyc(team), gy_t(team), xp(team);
+  // dX's patch matrix and padded image are T: with In == T they reuse the buffers above.
+  constexpr bool kSameType = std::is_same_v<In, T>;
+  std::vector<std::vector<T>> dcol_t(kSameType ? 0 : team), gp_t(kSameType ? 0 : team);
   auto setup = [&](int t) {
     if (use_col) {
       col[t].resize(s.ci * s.kh * s.kw * ch.ld);
       if (!P.none) xp[t].resize(P.size(s));
+      if constexpr (!kSameType) {
+        if (gx) dcol_t[t].resize(s.ci * s.kh * s.kw * ch.ld), gp_t[t].resize(P.size(s));
+      }
     }
     if (ch.images > 1) gyc[t].resize(s.co * ch.ld);
     if (gw) gy_t[t].resize(cog * ch.images * p);
@@ -229,18 +265,18 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
     const int64_t first = c * ch.images, images = std::min(ch.images, s.n - first);
     const int64_t cols_n = images * p;
     // dY of the chunk as one (co x images*p) matrix, rows ldg apart.
-    const T* g = gy + first * s.co * p;
+    const In* g = gy + first * s.co * p;
     int64_t ldg = p;
     if (ch.images > 1) {
       for (int64_t j = 0; j < images; ++j)
         for (int64_t o = 0; o < s.co; ++o)
           std::memcpy(gyc[t].data() + o * ch.ld + j * p, gy + ((first + j) * s.co + o) * p,
-                      p * sizeof(T));
+                      p * sizeof(In));
       g = gyc[t].data();
       ldg = ch.ld;
     }
     if (gw) {  // dW^T += cols dY^T, per group
-      const T* cols = x + first * s.ci * plane;
+      const In* cols = x + first * s.ci * plane;
       int64_t ld = p;
       if (use_col) {
         for (int64_t j = 0; j < images; ++j)
@@ -249,27 +285,27 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
         cols = col[t].data();
         ld = ch.ld;
       }
-      T* gyt = gy_t[t].data();
+      In* gyt = gy_t[t].data();
       T* gwt = sums.gw[t].data();
       for (int64_t gr = 0; gr < s.groups; ++gr) {
-        const T* gyg = g + gr * cog * ldg;
+        const In* gyg = g + gr * cog * ldg;
         for (int64_t o = 0; o < cog; ++o)
           for (int64_t q = 0; q < cols_n; ++q) gyt[q * cog + o] = gyg[o * ldg + q];
-        gemm<T>(false, false, k, cog, cols_n, T(1), cols + gr * k * ld, ld, gyt, cog, T(1),
+        product(false, false, k, cog, cols_n, cols + gr * k * ld, ld, gyt, cog, T(1),
                 gwt + gr * k * cog, cog);
       }
     }
     if (gx) {  // dcol = W^T dY, then scattered back onto the images
       T* gxc = gx + first * s.ci * plane;
-      T* dcol = use_col ? col[t].data() : gxc;
+      T* dcol = !use_col ? gxc : kSameType ? reinterpret_cast<T*>(col[t].data()) : dcol_t[t].data();
       const int64_t ld = use_col ? ch.ld : p;
       for (int64_t gr = 0; gr < s.groups; ++gr)
-        gemm<T>(true, false, k, cols_n, cog, T(1), w + gr * cog * k, k, g + gr * cog * ldg,
-                ldg, T(0), dcol + gr * k * ld, ld);
+        product(true, false, k, cols_n, cog, w + gr * cog * k, k, g + gr * cog * ldg, ldg, T(0),
+                dcol + gr * k * ld, ld);
       if (use_col)  // the padded buffer collects dX, its interior is the image's
         for (int64_t j = 0; j < images; ++j) {
           T* gxi = gxc + j * s.ci * plane;
-          T* gp = P.none ? gxi : xp[t].data();
+          T* gp = P.none ? gxi : kSameType ? reinterpret_cast<T*>(xp[t].data()) : gp_t[t].data();
           std::fill(gp, gp + P.size(s), T(0));
           col2im_add(s, P, dcol + j * p, ld, gp);
           if (!P.none) extract(gp, s.ci, P.hp, P.wp, s.ph, s.pw, gxi, s.h, s.w);
@@ -277,7 +313,7 @@ void backward_gemm(const ConvShape& s, const T* x, const T* w, const T* gy, T* g
     }
     if (gb)
       for (int64_t j = 0; j < images; ++j)
-        add_channel_sums(s.co, p, gy + (first + j) * s.co * p, sums.gb[t].data());
+        add_channel_sums_of(s.co, p, gy + (first + j) * s.co * p, sums.gb[t].data());
   };
   if (!summed) {
     over_images(ch.count, team, setup, chunk);
@@ -754,6 +790,144 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* gy, T*
     run(for_gx, gx, nullptr, nullptr);
     if (gw || gb) run(for_gw, nullptr, gw, gb);
   }
+}
+
+// ----------------------------------------------------------------- bfloat16 path (autocast)
+// Stride-1 convolutions (groups 1) need no patch matrix. On the padded image (ci x hp x wp),
+// patch row (c, a, b) over the output grid ho x wp is one contiguous run of the image, from
+// c*hp*wp + a*dh*wp + b*dw (each output row's last wp - wo columns wrap into the next image
+// row: they are computed and dropped). gemm_bf16_rows packs straight from those runs, so the
+// image is read once by the product's packing instead of being copied kh*kw times into a patch
+// matrix first. dX is such a convolution itself (dY padded by (kh-1)dh - ph, the kernel flipped
+// and transposed), and dW the product of dY, spread onto the ho x wp grid with zeros in the
+// dropped columns, with the same rows transposed.
+struct ShiftedRows {
+  int64_t hp, wp, size;       // the padded image (ci x hp x wp) and a tail the last runs read
+  std::vector<int64_t> rows;  // the start of each patch row (c, a, b)
+  explicit ShiftedRows(const ConvShape& s)
+      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), size(s.ci * hp * wp + (s.kw - 1) * s.dw),
+        rows(s.ci * s.kh * s.kw) {
+    for (int64_t c = 0; c < s.ci; ++c)
+      for (int64_t a = 0; a < s.kh; ++a)
+        for (int64_t b = 0; b < s.kw; ++b)
+          rows[(c * s.kh + a) * s.kw + b] = c * hp * wp + a * s.dh * wp + b * s.dw;
+  }
+  int64_t grid(const ConvShape& s) const { return s.ho() * wp; }
+  void pad(const ConvShape& s, const bf16* x, bf16* dst) const {
+    place(x, s.ci, s.h, s.w, dst, hp, wp, s.ph, s.pw);
+    std::fill(dst + s.ci * hp * wp, dst + size, bf16(0));
+  }
+};
+
+bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.groups == 1; }
+
+void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const float* b, float* y,
+                     bool relu) {
+  const ShiftedRows R(s);
+  const int64_t k = s.ci * s.kh * s.kw, grid = R.grid(s), ho = s.ho(), wo = s.wo();
+  const int team = batch_team(s);
+  std::vector<Scratch<bf16>> xp(team);
+  std::vector<Scratch<float>> out(team);
+  over_images(
+      s.n, team,
+      [&](int t) {
+        xp[t].resize(R.size);
+        out[t].resize(s.co * grid);
+      },
+      [&](int t, int64_t i) {
+        R.pad(s, x + i * s.ci * s.h * s.w, xp[t].data());
+        const float* o = out[t].data();
+        gemm_bf16_rows(false, false, s.co, grid, k, 1.0f, w, k, xp[t].data(), R.rows.data(), 0.0f,
+                       out[t].data(), grid);
+        float* yi = y + i * s.co * ho * wo;
+        for (int64_t c = 0; c < s.co; ++c) {
+          const float bc = b ? b[c] : 0.0f;
+          for (int64_t oh = 0; oh < ho; ++oh) {
+            const float* src = o + c * grid + oh * R.wp;
+            float* dst = yi + (c * ho + oh) * wo;
+            for (int64_t ow = 0; ow < wo; ++ow)
+              dst[ow] = relu ? std::max(src[ow] + bc, 0.0f) : src[ow] + bc;
+          }
+        }
+      });
+}
+
+// dX[c, h, w] = sum_{o,a,b} dY[o, h + ph - a dh, w + pw - b dw] W[o, c, a, b]: the forward
+// convolution of dY padded by (kh-1)dh - ph with W'[c, o, a', b'] = W[o, c, kh-1-a', kw-1-b'].
+bool grad_input_shifted_applies(const ConvShape& s) {
+  return shifted_applies(s) && s.ph <= (s.kh - 1) * s.dh && s.pw <= (s.kw - 1) * s.dw;
+}
+
+void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, float* gx) {
+  ConvShape t = s;
+  t.ci = s.co, t.co = s.ci, t.h = s.ho(), t.w = s.wo();
+  t.ph = (s.kh - 1) * s.dh - s.ph, t.pw = (s.kw - 1) * s.dw - s.pw;
+  std::vector<bf16> flipped(s.co * s.ci * s.kh * s.kw);
+  for (int64_t o = 0; o < s.co; ++o)
+    for (int64_t c = 0; c < s.ci; ++c)
+      for (int64_t a = 0; a < s.kh; ++a)
+        for (int64_t b = 0; b < s.kw; ++b)
+          flipped[((c * s.co + o) * s.kh + (s.kh - 1 - a)) * s.kw + (s.kw - 1 - b)] =
+              w[((o * s.ci + c) * s.kh + a) * s.kw + b];
+  forward_shifted(t, gy, flipped.data(), nullptr, gx, false);
+}
+
+void grad_weight_shifted(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
+  const ShiftedRows R(s);
+  const int64_t k = s.ci * s.kh * s.kw, grid = R.grid(s), ho = s.ho(), wo = s.wo();
+  const int team = batch_team(s);
+  ChunkSums<float> sums(team, gw ? s.co * k : 0, gb ? s.co : 0);
+  std::vector<Scratch<bf16>> xp(team), gy_grid(team);
+  auto setup = [&](int t) {
+    if (!gw) return;
+    xp[t].resize(R.size);
+    gy_grid[t].resize(s.co * grid);
+    std::fill(gy_grid[t].data(), gy_grid[t].data() + s.co * grid, bf16(0));  // dropped columns
+  };
+  auto body = [&](int t, int64_t i) {
+    const bf16* gyi = gy + i * s.co * ho * wo;
+    if (gw) {
+      R.pad(s, x + i * s.ci * s.h * s.w, xp[t].data());
+      bf16* g = gy_grid[t].data();
+      for (int64_t c = 0; c < s.co; ++c)
+        for (int64_t oh = 0; oh < ho; ++oh)
+          std::memcpy(g + c * grid + oh * R.wp, gyi + (c * ho + oh) * wo, wo * sizeof(bf16));
+      gemm_bf16_rows(false, true, s.co, k, grid, 1.0f, g, grid, xp[t].data(), R.rows.data(), 1.0f,
+                     sums.gw[t].data(), k);
+    }
+    if (gb) add_channel_sums_of(s.co, ho * wo, gyi, sums.gb[t].data());
+  };
+  over_chunks_summed(s.n, team, setup, body, sums, gw, gb);
+}
+
+// Under autocast: bfloat16 input, weight and dY, float32 bias and results: stride-1 layers
+// (groups 1) on the shifted rows above, the others on im2col + the bfloat16 GEMM.
+void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const float* b,
+                         float* y, bool relu) {
+  if (s.n == 0 || s.co == 0) return;
+  count_call(ConvPass::forward, ConvAlgo::gemm);
+  if (shifted_applies(s))
+    forward_shifted(s, x, w, b, y, relu);
+  else
+    forward_gemm(s, x, w, b, y, relu);
+}
+
+void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const bf16* gy,
+                          float* gx, float* gw, float* gb) {
+  if (gw) std::fill(gw, gw + s.co * (s.ci / s.groups) * s.kh * s.kw, 0.0f);
+  if (gb) std::fill(gb, gb + s.co, 0.0f);
+  if (s.n == 0) return;
+  if (gx) count_call(ConvPass::grad_input, ConvAlgo::gemm);
+  if (gw || gb) count_call(ConvPass::grad_weight, ConvAlgo::gemm);
+  if (!shifted_applies(s)) {
+    backward_gemm(s, x, w, gy, gx, gw, gb);
+    return;
+  }
+  if (gx && grad_input_shifted_applies(s))
+    grad_input_shifted(s, w, gy, gx);
+  else if (gx)
+    backward_gemm(s, x, w, gy, gx, static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+  if (gw || gb) grad_weight_shifted(s, x, gy, gw, gb);
 }
 
 #define MG_INSTANTIATE(T)                                                                     \

@@ -50,6 +50,18 @@ def gemm(
 ) -> None:
     """out[i] = alpha op(a[i]) @ op(b[i]) + beta out[i] on 3-D arrays; batch 1 broadcasts."""
 
+def gemm_bf16(
+    a: numpy.ndarray,
+    b: numpy.ndarray,
+    out: numpy.ndarray,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+) -> None:
+    """gemm with bfloat16 operands (uint16 bits) or float32 ones rounded to bfloat16 on the fly;
+    float32 accumulation into float32 out (csrc/gemm/bf16.h)."""
+
 # ------------------------------------------------------------------------------------ conv
 def conv2d_forward(
     input: numpy.ndarray,
@@ -80,6 +92,33 @@ def conv2d_backward(
     algo: str = "auto",
 ) -> None:
     """Writes the requested gradients of conv2d_forward (an array each, None to skip)."""
+
+def conv2d_forward_bf16(
+    input: numpy.ndarray,
+    weight: numpy.ndarray,
+    bias: numpy.ndarray | None,
+    out: numpy.ndarray,
+    stride: _Pair = (1, 1),
+    padding: _Pair = (0, 0),
+    dilation: _Pair = (1, 1),
+    groups: int = 1,
+    relu: bool = False,
+) -> None:
+    """conv2d_forward with bfloat16 input and weight (uint16 bits), float32 bias and out."""
+
+def conv2d_backward_bf16(
+    input: numpy.ndarray,
+    weight: numpy.ndarray,
+    grad_output: numpy.ndarray,
+    grad_input: numpy.ndarray | None = None,
+    grad_weight: numpy.ndarray | None = None,
+    grad_bias: numpy.ndarray | None = None,
+    stride: _Pair = (1, 1),
+    padding: _Pair = (0, 0),
+    dilation: _Pair = (1, 1),
+    groups: int = 1,
+) -> None:
+    """conv2d_backward with bfloat16 input, weight and grad_output, float32 gradients."""
 
 def conv2d_algorithm(
     input_shape: _Shape4,
@@ -299,6 +338,9 @@ def nadam_step(
     """One NAdam step over a parameter group, in place."""
 
 # --------------------------------------------------------------------------------- eltwise
+def convert(src: numpy.ndarray, dst: numpy.ndarray) -> None:
+    """dst = src converted: float32 -> bfloat16 bits (uint16; to nearest, ties to even) or back."""
+
 def relu_forward(x: numpy.ndarray, out: numpy.ndarray) -> None:
     """out = max(x, 0); out may be x itself."""
 
@@ -323,6 +365,17 @@ class _Ref:
         beta: float = 0.0,
     ) -> None:
         """Reference gemm."""
+    @staticmethod
+    def gemm_bf16(
+        a: numpy.ndarray,
+        b: numpy.ndarray,
+        out: numpy.ndarray,
+        trans_a: bool = False,
+        trans_b: bool = False,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+    ) -> None:
+        """Reference gemm_bf16."""
     @staticmethod
     def conv2d_forward(
         input: numpy.ndarray,

@@ -3,9 +3,12 @@
 Inside ``with minigrad.autocast("cpu", dtype=minigrad.bfloat16):``
 
 - **lower-precision ops** (``amp = "lower"`` on the op: matmul, linear, conv2d) get every float
-  input rounded to bfloat16 (a recorded cast, so gradients flow back through it), multiply in
-  float32 (bfloat16 products are exact in float32) and round their output to bfloat16. Casts of
-  parameters are made once per autocast region and reused by later forwards and by backward.
+  input rounded to bfloat16 (a recorded cast, so gradients flow back through it), multiply with
+  float32 accumulation (bfloat16 products are exact in float32) and round their output to
+  bfloat16. Their forward and backward products run on the bfloat16 GEMM
+  (``_C.gemm_bf16``: AMX tiles or AVX512_BF16 where the CPU has them); gradients are rounded
+  to bfloat16 on their way back through the casts, as in PyTorch. Casts of parameters are
+  made once per autocast region and reused by later forwards and by backward.
 - **float32 ops** (``amp = "float32"``: normalisation, softmax, log-softmax, losses, reductions)
   get bfloat16 inputs widened to float32 and return float32.
 - **other ops** run in their inputs' dtype.
@@ -17,7 +20,8 @@ PyTorch's CPU kernels do. Weights stay float32 (the master copies); their gradie
 float32 through the casts' backward, ready for the fused optimisers.
 
 On a CPU without bfloat16 arithmetic (no AVX512_BF16, no AMX) this gives bfloat16's numbers,
-not its speed: :func:`bfloat16_support` says which. The products run on the float32 kernels.
+not its speed: the products run on the float32 kernels on widened operands.
+:func:`bfloat16_support` says which.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import threading
 
 import numpy as np
 
-from .dtypes import bfloat16, is_bfloat16, is_float, require_bfloat16
+from . import _C
+from .dtypes import bfloat16, convert, is_bfloat16, is_float, require_bfloat16
 
 
 class _State(threading.local):  # per thread, like torch's autocast state
@@ -36,6 +41,11 @@ class _State(threading.local):  # per thread, like torch's autocast state
 
 _state = _State()
 _BF16 = np.dtype(bfloat16) if bfloat16 is not None else None
+# The bfloat16 GEMM's road (csrc/gemm/bf16.h): "amx", "avx512_bf16" or "float32" (widening).
+BF16_KERNEL = _C.backend_info()["bf16_kernel"]
+# Whether the lower-precision ops compute on bfloat16 arrays (their kernels' bfloat16 road) or
+# on float32 ones widened from them.
+_LOWER_COMPUTE = _BF16 if (_BF16 is not None and BF16_KERNEL != "float32") else np.dtype(np.float32)
 
 
 def _current():
@@ -112,7 +122,9 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     rule = getattr(op, "amp", None)
     if region is not None and rule == "lower":
         tensors = [_cast(t, bfloat16, region) if is_float(t.dtype) and not is_bfloat16(t.dtype) else t for t in tensors]
-        return tensors, np.dtype(np.float32), np.dtype(bfloat16)
+        return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
+    if rule == "lower" and all(is_bfloat16(t.dtype) for t in floats):  # bfloat16 tensors, no autocast
+        return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
     if region is not None and rule == "float32":
         tensors = [_cast(t, np.float32, region) if is_bfloat16(t.dtype) else t for t in tensors]
         return tensors, None, None
@@ -127,7 +139,7 @@ def widen(arrays: list, compute: np.dtype | None) -> list:
     """The arrays an op's forward sees: bfloat16 ones widened to ``compute`` (exact)."""
     if compute is None:
         return arrays
-    return [a.astype(compute) if is_bfloat16(a.dtype) else a for a in arrays]
+    return [convert(a, compute) if is_bfloat16(a.dtype) else a for a in arrays]
 
 
 def bfloat16_support() -> str:
@@ -139,7 +151,12 @@ def bfloat16_support() -> str:
         flags = []
     found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     hardware = f"this CPU has {', '.join(found)}" if found else "this CPU has no AVX512_BF16 or AMX-BF16"
+    if BF16_KERNEL == "float32":
+        return (
+            f"bfloat16 numbers (bfloat16-rounded operands, float32 accumulation) on the float32 kernels; "
+            f"{hardware}, but the bfloat16 road in use is float32 widening, so autocast brings no speed"
+        )
     return (
-        f"bfloat16 numbers (bfloat16-rounded operands, float32 accumulation) on the float32 kernels; "
-        f"{hardware}, and no bfloat16 kernel is built yet, so autocast brings no speed"
+        f"bfloat16 arithmetic: matmul, linear and conv2d run on the {BF16_KERNEL} bfloat16 GEMM "
+        f"(float32 accumulation); {hardware}"
     )

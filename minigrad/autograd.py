@@ -80,7 +80,7 @@ class Function:
             raise ValueError(f"{cls.__name__}: {error} (input shapes {[t.shape for t in tensors]})") from None
         if Function.profiler:
             Function.profiler(getattr(node, "label", cls.__name__), "forward", time.perf_counter() - start)
-        data = data if result is None else data.astype(result)
+        data = data if result is None else dtypes.convert(data, result)
         record = record and dtypes.is_float(data.dtype)  # integer results (casts, indices) carry no gradient
         shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
         out = Tensor(data, requires_grad=record, _version=tensors[0]._version if shares else None)
@@ -165,7 +165,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             g = _run_hook(hook, g)
         _check_versions(node)
         start = time.perf_counter() if Function.profiler else 0.0
-        input_grads = node.backward(g if node.compute is None else g.astype(node.compute))
+        input_grads = node.backward(g if node.compute is None else dtypes.convert(g, node.compute))
         if Function.profiler:
             Function.profiler(getattr(node, "label", type(node).__name__), "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
@@ -173,7 +173,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         for t, needed, ig in zip(node.inputs, node.needs_input_grad, input_grads):
             if not needed or ig is None:
                 continue
-            ig = np.asarray(unbroadcast(np.asarray(ig), t.shape), dtype=t.dtype)  # sum, then round
+            ig = dtypes.convert(unbroadcast(np.asarray(ig), t.shape), t.dtype)  # sum, then round
             if ig.shape != t.shape:
                 raise RuntimeError(
                     f"{type(node).__name__}.backward returned a gradient of shape "

@@ -28,6 +28,28 @@ def is_bfloat16(dtype) -> bool:
     return bfloat16 is not None and np.dtype(dtype) == bfloat16
 
 
+def convert(array, dtype) -> np.ndarray:
+    """``array`` as ``dtype`` (itself when it already is, like ``np.asarray``). float32 <->
+    bfloat16 run on the compiled kernel (``_C.convert``: round to nearest even, threaded);
+    ml_dtypes' own casts go one value at a time, 5-40x slower on autocast's activations."""
+    array = np.asarray(array)
+    dtype = np.dtype(dtype)
+    if array.dtype == dtype:
+        return array
+    pair = (array.dtype.type, dtype.type)
+    if bfloat16 is not None and pair in ((np.float32, bfloat16), (bfloat16, np.float32)):
+        from . import _C  # the extension imports after this module
+
+        source = np.ascontiguousarray(array)
+        out = np.empty(source.shape, dtype)
+        _C.convert(
+            source.view(np.uint16) if dtype.type is np.float32 else source,
+            out.view(np.uint16) if dtype.type is bfloat16 else out,
+        )
+        return out
+    return array.astype(dtype)
+
+
 def require_bfloat16(what: str) -> type:
     """The bfloat16 dtype, or an ImportError that says how to get it."""
     if bfloat16 is None:

@@ -104,7 +104,45 @@ def _workload(name, group, m, n, k, ta, tb):
     return Workload(label, group, _minigrad(*args), _torch(*args), flop=2.0 * m * n * k, setup_numpy=_numpy(*args))
 
 
+# bfloat16 products (autocast's GEMM): bfloat16 operands, float32 accumulation; PyTorch's
+# bfloat16 matmul writes bfloat16, ours float32 (autocast rounds it afterwards).
+BF16_SQUARE = [256, 512, 1024, 2048]
+
+
+def _bf16_operands(n):
+    import ml_dtypes
+
+    a, b = _operands(n, n, n, False, False)
+    return a.astype(ml_dtypes.bfloat16), b.astype(ml_dtypes.bfloat16)
+
+
+def _minigrad_bf16(n):
+    def setup():
+        from minigrad import _C
+
+        a, b = (x.view(np.uint16)[None] for x in _bf16_operands(n))
+        out = np.empty((1, n, n), np.float32)
+        return lambda: _C.gemm_bf16(a, b, out)
+
+    return setup
+
+
+def _torch_bf16(n):
+    def setup():
+        import torch
+
+        a, b = (torch.from_numpy(x.view(np.int16)).view(torch.bfloat16) for x in _bf16_operands(n))
+        out = torch.empty((n, n), dtype=torch.bfloat16)
+        return lambda: torch.mm(a, b, out=out)
+
+    return setup
+
+
 def workloads():
     found = [_workload(f"sgemm{n}", "gemm.square", n, n, n, False, False) for n in SQUARE]
+    found += [
+        Workload(f"bf16gemm{n} {n}x{n}x{n}", "gemm.bf16", _minigrad_bf16(n), _torch_bf16(n), flop=2.0 * n**3)
+        for n in BF16_SQUARE
+    ]
     found += [_workload(name, "gemm." + name.split(".")[0], *shape) for name, *shape in model_shapes()]
     return found

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bind/bind.h"
+#include "gemm/bf16.h"
 #include "conv.h"
 #include "parallel.h"
 #include "winograd.h"
@@ -209,6 +210,44 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
   });
 }
 
+// Autocast's bfloat16 convolution: input, weight and grad_output as bfloat16 bits (uint16),
+// bias, out and the gradients float32.
+void conv2d_forward_bf16_binding(const py::array& x, const py::array& w, const py::object& b,
+                                 const py::array& out, Pair stride, Pair padding, Pair dilation,
+                                 int64_t groups, bool relu) {
+  const char* op = "conv2d_forward_bf16";
+  const ConvShape s = conv_shape<uint16_t>(op, x, w, stride, padding, dilation, groups);
+  const float* pb = optional_checked<float>(b, op, "bias", {s.co});
+  float* py_ = checked<float>(out, op, "out", {s.n, s.co, s.ho(), s.wo()}, true);
+  check_no_overlap(op, {extent_of(x, "input", false), extent_of(w, "weight", false),
+                        extent_of(out, "out", true), optional_extent(b, "bias", false)});
+  const auto* px = static_cast<const bf16*>(x.data());
+  const auto* pw = static_cast<const bf16*>(w.data());
+  py::gil_scoped_release release;
+  conv2d_forward_bf16(s, px, pw, pb, py_, relu);
+}
+
+void conv2d_backward_bf16_binding(const py::array& x, const py::array& w, const py::array& gy,
+                                  const py::object& gx, const py::object& gw,
+                                  const py::object& gb, Pair stride, Pair padding, Pair dilation,
+                                  int64_t groups) {
+  const char* op = "conv2d_backward_bf16";
+  const ConvShape s = conv_shape<uint16_t>(op, x, w, stride, padding, dilation, groups);
+  const auto* pgy = reinterpret_cast<const bf16*>(
+      checked<uint16_t>(gy, op, "grad_output", {s.n, s.co, s.ho(), s.wo()}));
+  float* pgx = optional_checked<float>(gx, op, "grad_input", {s.n, s.ci, s.h, s.w}, true);
+  float* pgw = optional_checked<float>(gw, op, "grad_weight", {s.co, s.ci / s.groups, s.kh, s.kw}, true);
+  float* pgb = optional_checked<float>(gb, op, "grad_bias", {s.co}, true);
+  check_no_overlap(op, {extent_of(x, "input", false), extent_of(w, "weight", false),
+                        extent_of(gy, "grad_output", false), optional_extent(gx, "grad_input", true),
+                        optional_extent(gw, "grad_weight", true),
+                        optional_extent(gb, "grad_bias", true)});
+  const auto* px = static_cast<const bf16*>(x.data());
+  const auto* pw = static_cast<const bf16*>(w.data());
+  py::gil_scoped_release release;
+  conv2d_backward_bf16(s, px, pw, pgy, pgx, pgw, pgb);
+}
+
 // Which algorithm conv2d runs for these shapes and this pass ("direct", "chanvec",
 // "winograd_f2", "winograd_f4", "gemm" or "gemm_pointwise").
 std::string conv2d_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair dilation,
@@ -236,6 +275,17 @@ void bind_conv(py::module_& m, py::module_& ref) {
         "grad_bias"_a.none(true) = py::none(), "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0},
         "dilation"_a = Pair{1, 1}, "groups"_a = 1, "algo"_a = "auto",
         "Writes the requested gradients of conv2d_forward (an array each, None to skip)");
+  m.def("conv2d_forward_bf16", &conv2d_forward_bf16_binding, "input"_a.noconvert(),
+        "weight"_a.noconvert(), "bias"_a.none(true), "out"_a.noconvert(), "stride"_a = Pair{1, 1},
+        "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1}, "groups"_a = 1, "relu"_a = false,
+        "conv2d_forward with bfloat16 input and weight (uint16 bits), float32 bias and out: "
+        "im2col + the bfloat16 GEMM");
+  m.def("conv2d_backward_bf16", &conv2d_backward_bf16_binding, "input"_a.noconvert(),
+        "weight"_a.noconvert(), "grad_output"_a.noconvert(),
+        "grad_input"_a.none(true) = py::none(), "grad_weight"_a.none(true) = py::none(),
+        "grad_bias"_a.none(true) = py::none(), "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0},
+        "dilation"_a = Pair{1, 1}, "groups"_a = 1,
+        "conv2d_backward with bfloat16 input, weight and grad_output, float32 gradients");
   m.def("conv2d_algorithm", &conv2d_algorithm, "input_shape"_a, "weight_shape"_a,
         "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1}, "groups"_a = 1,
         "algo"_a = "auto", "pass_"_a = "forward",

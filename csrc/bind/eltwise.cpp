@@ -3,6 +3,7 @@
 // is written), but not a shifted view of one. The first argument's dtype and shape are the
 // ones every other argument must have.
 #include "bind/bind.h"
+#include "gemm/bf16.h"
 #include "eltwise.h"
 
 namespace mg {
@@ -59,6 +60,26 @@ void def_eltwise(py::module_& m) {
 }  // namespace
 
 void bind_eltwise(py::module_& m, py::module_& ref) {
+  // float32 <-> bfloat16 (uint16 bits) by the dtypes of src and dst, same shape, any rank.
+  m.def("convert", [](const py::array& src, const py::array& dst) {
+    const char* op = "convert";
+    const bool to_bf16 = src.dtype().is(py::dtype::of<float>());
+    if (to_bf16) {
+      const float* s = check_array<float>(src, op, "src", Expect{{}, nullptr, "", true}, false);
+      auto* d = reinterpret_cast<bf16*>(checked_like<uint16_t>(dst, op, "dst", src, "src", true));
+      check_no_overlap(op, {extent_of(src, "src", false), extent_of(dst, "dst", true)});
+      py::gil_scoped_release release;
+      bf16_from_float(s, d, static_cast<int64_t>(src.size()));
+    } else {
+      const auto* s = reinterpret_cast<const bf16*>(
+          check_array<uint16_t>(src, op, "src", Expect{{}, nullptr, "", true}, false));
+      float* d = checked_like<float>(dst, op, "dst", src, "src", true);
+      check_no_overlap(op, {extent_of(src, "src", false), extent_of(dst, "dst", true)});
+      py::gil_scoped_release release;
+      float_from_bf16(s, d, static_cast<int64_t>(src.size()));
+    }
+  }, "src"_a.noconvert(), "dst"_a.noconvert(),
+        "dst = src converted: float32 -> bfloat16 bits (uint16; to nearest, ties to even) or back");
   def_eltwise<false>(m);
   def_eltwise<true>(ref);
   add_implementation("eltwise", [] { return std::string(eltwise_impl_name()); });

@@ -21,9 +21,12 @@
 
 namespace mg {
 
-// bfloat16 storage: the upper 16 bits of a float32.
+// bfloat16 storage: the upper 16 bits of a float32. bf16(0) is +0 (buffers are zero-filled
+// with T(0) whatever T is).
 struct bf16 {
   uint16_t bits;
+  bf16() = default;
+  constexpr explicit bf16(uint16_t b) : bits(b) {}
 };
 static_assert(sizeof(bf16) == 2, "bf16 is two bytes");
 
@@ -37,18 +40,24 @@ inline float bf16_to_float(bf16 v) {
 // Round to nearest, ties to even (numpy's ml_dtypes and PyTorch round the same way); NaN stays
 // a (quiet) NaN, infinities stay infinite, and values that round past the largest finite
 // bfloat16 become infinite.
+// (Branch-free, so that loops over arrays vectorise.)
 inline bf16 float_to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return bf16{static_cast<uint16_t>((u >> 16) | 0x40u)};
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return bf16{static_cast<uint16_t>(u >> 16)};
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x40u;
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+  return bf16{static_cast<uint16_t>(nan ? quiet_nan : rounded)};
 }
 
 inline float to_float(float v) { return v; }
 inline float to_float(bf16 v) { return bf16_to_float(v); }
 inline bf16 to_bf16(float v) { return float_to_bf16(v); }
 inline bf16 to_bf16(bf16 v) { return v; }
+
+// Whole arrays (csrc/convert_bf16.cpp): the same roundings, vectorised and threaded.
+void bf16_from_float(const float* src, bf16* dst, int64_t n);
+void float_from_bf16(const bf16* src, float* dst, int64_t n);
 
 enum class Bf16Road : int { float32 = 0, avx512_bf16 = 1, amx = 2 };
 Bf16Road bf16_cpu_road();     // the best this CPU and OS support
@@ -61,6 +70,13 @@ template <typename TA, typename TB>
 void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const TA* a, int64_t lda, const TB* b, int64_t ldb, float beta, float* c,
                int64_t ldc);
+
+// B given by the rows of the stored matrix X (op(B) = X, or X^T with trans_b): row r starts
+// b_rows[r] values past b and runs contiguously. What the bfloat16 convolution reads: the
+// rows of its patch matrix are shifted runs of the padded image (csrc/conv.cpp).
+void gemm_bf16_rows(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const bf16* a, int64_t lda, const bf16* b, const int64_t* b_rows, float beta,
+                    float* c, int64_t ldc);
 
 // Reference: the triple loop on bfloat16-rounded operands, float32 accumulation in k order.
 template <typename TA, typename TB>

@@ -9,6 +9,7 @@
 // and each packs what its rectangle needs: no barriers. Threads sharing columns pack the same
 // B slivers; the grid's cost counts that packing, which matters because the bfloat16 kernels
 // do so many multiply-adds per packed value (an AMX tile product: 8192 per 1024 values loaded).
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dispatch.h"
@@ -38,15 +40,18 @@ bool parse_road(const char* text, Bf16Road* out) {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Element (r, c) of op(X) (X^T when trans), rounded to bfloat16 bits.
+// op(X) (X^T when trans) for packing: X's rows are `ld` apart, or, with `rows`, row r starts
+// rows[r] values past x (the shifted image rows a convolution reads, csrc/conv.cpp).
 template <typename T>
 struct OpView {
   const T* x;
   int64_t ld;
   bool trans;
-  uint16_t at(int64_t r, int64_t c) const { return to_bf16(trans ? x[c * ld + r] : x[r * ld + c]).bits; }
+  const int64_t* rows = nullptr;
   // Row r of X itself (op(X)'s row r when not transposed, its column r when transposed).
-  const T* row(int64_t r) const { return x + r * ld; }
+  const T* row(int64_t r) const { return x + (rows ? rows[r] : r * ld); }
+  // Element (r, c) of op(X), rounded to bfloat16 bits.
+  uint16_t at(int64_t r, int64_t c) const { return to_bf16(trans ? row(c)[r] : row(r)[c]).bits; }
 };
 
 inline uint16_t bits_of(float v) { return float_to_bf16(v).bits; }
@@ -81,15 +86,62 @@ void pack_a_sliver(const OpView<T>& A, int64_t i0, int rows, int64_t p0, int64_t
   }
 }
 
+// Two consecutive values of a bfloat16 row, copied as one 32-bit word (both layouts keep a
+// column's pair of k together).
+inline void copy_pair(const bf16* src, uint16_t* dst) { std::memcpy(dst, src, 4); }
+
+// dst[2q] = even[q], dst[2q + 1] = odd[q] for q < len: two rows of B into one row of pairs.
+inline void interleave(const bf16* even, const bf16* odd, int64_t len, uint16_t* dst) {
+  int64_t q = 0;
+  for (; q + 8 <= len; q += 8) {  // SSE2, part of every x86-64 CPU
+    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(even + q));
+    const __m128i o = _mm_loadu_si128(reinterpret_cast<const __m128i*>(odd + q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * q), _mm_unpacklo_epi16(e, o));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * q + 8), _mm_unpackhi_epi16(e, o));
+  }
+  for (; q < len; ++q) dst[2 * q] = even[q].bits, dst[2 * q + 1] = odd[q].bits;
+}
+inline void interleave(const float* even, const float* odd, int64_t len, uint16_t* dst) {
+  for (int64_t q = 0; q < len; ++q) dst[2 * q] = bits_of(even[q]), dst[2 * q + 1] = bits_of(odd[q]);
+}
+
 // Columns [j0, j0 + cols) x depth [p0, p0 + kb) of op(B) as one sliver in the kernel's
 // layout, zero-padded to nr columns and kpad depth. Not transposed, two rows of B are
-// interleaved into one row of pairs at a time.
+// interleaved into one row of pairs at a time; transposed, each row of B (a column of op(B))
+// is read along k and its pairs are placed as 32-bit words.
 template <Bf16Layout L, typename T>
 void pack_b_sliver(const OpView<T>& B, int64_t j0, int cols, int64_t p0, int64_t kb,
                    int64_t kpad, int nr, uint16_t* __restrict dst) {
   if (cols < nr || kb < kpad) std::fill(dst, dst + nr * kpad, uint16_t(0));
-  if (B.trans) {  // op(B)'s columns are rows of B: read along p
-    for (int64_t j = 0; j < cols; ++j) {
+  if (B.trans) {
+    const int64_t even_kb = kb & ~int64_t(1);
+    int64_t j = 0;
+    if constexpr (std::is_same_v<T, bf16>) {
+      // Four columns at a time: a 4 x 4 block of pairs (32-bit words) transposed in registers
+      // (SSE2) and stored as four runs of four words (both layouts keep the pairs of four
+      // consecutive columns, from a multiple of four, side by side).
+      for (; j + 4 <= cols; j += 4) {
+        const bf16* r[4];
+        for (int i = 0; i < 4; ++i) r[i] = B.row(j0 + j + i) + p0;
+        int64_t p = 0;
+        for (; p + 8 <= even_kb; p += 8) {
+          __m128 w0 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + p)));
+          __m128 w1 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + p)));
+          __m128 w2 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + p)));
+          __m128 w3 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + p)));
+          _MM_TRANSPOSE4_PS(w0, w1, w2, w3);  // now w_i: pair p/2 + i of the four columns
+          _mm_storeu_ps(reinterpret_cast<float*>(dst + bf16_b_slot(L, nr, p, j)), w0);
+          _mm_storeu_ps(reinterpret_cast<float*>(dst + bf16_b_slot(L, nr, p + 2, j)), w1);
+          _mm_storeu_ps(reinterpret_cast<float*>(dst + bf16_b_slot(L, nr, p + 4, j)), w2);
+          _mm_storeu_ps(reinterpret_cast<float*>(dst + bf16_b_slot(L, nr, p + 6, j)), w3);
+        }
+        for (; p < even_kb; p += 2)
+          for (int i = 0; i < 4; ++i) copy_pair(r[i] + p, dst + bf16_b_slot(L, nr, p, j + i));
+        if (even_kb < kb)
+          for (int i = 0; i < 4; ++i) dst[bf16_b_slot(L, nr, even_kb, j + i)] = r[i][even_kb].bits;
+      }
+    }
+    for (; j < cols; ++j) {
       const T* __restrict src = B.row(j0 + j) + p0;
       for (int64_t p = 0; p < kb; ++p) dst[bf16_b_slot(L, nr, p, j)] = bits_of(src[p]);
     }
@@ -103,10 +155,7 @@ void pack_b_sliver(const OpView<T>& B, int64_t j0, int cols, int64_t p0, int64_t
       uint16_t* __restrict d = dst + bf16_b_slot(L, nr, p, j);
       const int64_t len = std::min<int64_t>(16, cols - j);
       if (odd) {
-        for (int64_t q = 0; q < len; ++q) {
-          d[2 * q] = bits_of(even[j + q]);
-          d[2 * q + 1] = bits_of(odd[j + q]);
-        }
+        interleave(even + j, odd + j, len, d);
       } else {
         for (int64_t q = 0; q < len; ++q) d[2 * q] = bits_of(even[j + q]);
       }
@@ -148,11 +197,9 @@ Grid grid_for(int threads, int64_t row_tiles, int64_t slivers, int64_t k,
 }
 
 template <Bf16Layout L, typename TA, typename TB>
-void run_kernel(const Bf16MicroKernel& uk, Bf16Road road, bool ta, bool tb, int64_t m, int64_t n,
-                int64_t k, float alpha, const TA* a, int64_t lda, const TB* b, int64_t ldb,
-                float beta, float* c, int64_t ldc) {
-  const OpView<TA> A{a, lda, ta};
-  const OpView<TB> B{b, ldb, tb};
+void run_kernel(const Bf16MicroKernel& uk, Bf16Road road, const OpView<TA>& A,
+                const OpView<TB>& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
+                float* c, int64_t ldc) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t passes = ceil_div(k, uk.kc_max);
   const int64_t kc = round_up(ceil_div(k, passes), uk.kstep);
@@ -208,11 +255,9 @@ void run_kernel(const Bf16MicroKernel& uk, Bf16Road road, bool ta, bool tb, int6
 // Neither AVX512_BF16 nor AMX: round the operands to bfloat16, widen them back, and run the
 // float32 GEMM (the same products, the float32 kernels' speed).
 template <typename TA, typename TB>
-void run_float32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const TA* a,
-                 int64_t lda, const TB* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+void run_float32(const OpView<TA>& A, const OpView<TB>& B, int64_t m, int64_t n, int64_t k,
+                 float alpha, float beta, float* c, int64_t ldc) {
   std::vector<float> wa(static_cast<size_t>(m * k)), wb(static_cast<size_t>(k * n));
-  const OpView<TA> A{a, lda, ta};
-  const OpView<TB> B{b, ldb, tb};
   for (int64_t i = 0; i < m; ++i)
     for (int64_t p = 0; p < k; ++p) wa[i * k + p] = bf16_to_float(bf16{A.at(i, p)});
   for (int64_t p = 0; p < k; ++p)
@@ -271,10 +316,12 @@ const char* bf16_road_name(Bf16Road road) {
   }
 }
 
+namespace {
+
+// The three roads on views of A and B.
 template <typename TA, typename TB>
-void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const TA* a, int64_t lda, const TB* b, int64_t ldb, float beta, float* c,
-               int64_t ldc) {
+void gemm_views(const OpView<TA>& A, const OpView<TB>& B, int64_t m, int64_t n, int64_t k,
+                float alpha, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {  // C = beta * C, as the float32 GEMM does
     for (int64_t i = 0; i < m; ++i)
@@ -283,13 +330,28 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
   }
   const Bf16Road road = bf16_active_road();
   if (road == Bf16Road::float32)
-    run_float32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    run_float32(A, B, m, n, k, alpha, beta, c, ldc);
   else if (kernel_of(road).layout == Bf16Layout::tiles)
-    run_kernel<Bf16Layout::tiles>(kernel_of(road), road, trans_a, trans_b, m, n, k, alpha, a,
-                                  lda, b, ldb, beta, c, ldc);
+    run_kernel<Bf16Layout::tiles>(kernel_of(road), road, A, B, m, n, k, alpha, beta, c, ldc);
   else
-    run_kernel<Bf16Layout::pairs>(kernel_of(road), road, trans_a, trans_b, m, n, k, alpha, a,
-                                  lda, b, ldb, beta, c, ldc);
+    run_kernel<Bf16Layout::pairs>(kernel_of(road), road, A, B, m, n, k, alpha, beta, c, ldc);
+}
+
+}  // namespace
+
+template <typename TA, typename TB>
+void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const TA* a, int64_t lda, const TB* b, int64_t ldb, float beta, float* c,
+               int64_t ldc) {
+  gemm_views(OpView<TA>{a, lda, trans_a}, OpView<TB>{b, ldb, trans_b}, m, n, k, alpha, beta, c,
+             ldc);
+}
+
+void gemm_bf16_rows(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const bf16* a, int64_t lda, const bf16* b, const int64_t* b_rows, float beta,
+                    float* c, int64_t ldc) {
+  gemm_views(OpView<bf16>{a, lda, trans_a}, OpView<bf16>{b, 0, trans_b, b_rows}, m, n, k, alpha,
+             beta, c, ldc);
 }
 
 #define MG_INSTANTIATE(TA, TB)                                                                   \

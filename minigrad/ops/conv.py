@@ -16,14 +16,17 @@ import numpy as np
 from .. import _C
 from .._args import pair  # noqa: F401  (re-exported: the one int-or-pair parser)
 from ..autograd import Function
+from ..dtypes import convert, is_bfloat16
+from .linalg import bf16_bits
 
 
 def check_conv2d(x, w, b, stride, padding, dilation, groups) -> tuple:
     """Validates the operands of Conv2d (dtypes, ranks, bias) and returns the output shape;
     errors name the shapes."""
-    if x.dtype != w.dtype or x.dtype.type not in (np.float32, np.float64) or (b is not None and b.dtype != x.dtype):
+    floating = x.dtype.type in (np.float32, np.float64) or is_bfloat16(x.dtype)
+    if x.dtype != w.dtype or not floating or (b is not None and b.dtype != x.dtype):
         raise TypeError(
-            f"Conv2d: input, weight (and bias) must all be float32 or all float64, got "
+            f"Conv2d: input, weight (and bias) must all be float32, all float64 or all bfloat16, got "
             f"{x.dtype}, {w.dtype}" + (f", {b.dtype}" if b is not None else "")
         )
     if x.ndim != 4 or w.ndim != 4:
@@ -84,6 +87,12 @@ class Conv2d(Function):
         self.x, self.w, self.has_bias = x, w, b is not None
         self.geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         self.algo = conv_algorithm()
+        if is_bfloat16(x.dtype):  # autocast: im2col + the bfloat16 GEMM, float32 out
+            y = np.empty(out_shape, dtype=np.float32)
+            bias = None if b is None else convert(b, np.float32)
+            _C.conv2d_forward_bf16(bf16_bits(x), bf16_bits(w), bias, y, **self.geometry)
+            self.label = "Conv2d[bf16_gemm]"
+            return y
         y = np.empty(out_shape, dtype=x.dtype)
         _C.conv2d_forward(x, w, b, y, **self.geometry, algo=self.algo)
         if Function.profiler:
@@ -100,6 +109,13 @@ class Conv2d(Function):
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x, w = self.x, self.w
         needs = self.needs_input_grad
+        if is_bfloat16(x.dtype):  # float32 gradients, rounded to bfloat16 by the tape
+            gx = np.empty(x.shape, np.float32) if needs[0] else None
+            gw = np.empty(w.shape, np.float32) if needs[1] else None
+            gb = np.empty(w.shape[0], np.float32) if self.has_bias and needs[2] else None
+            g = bf16_bits(np.ascontiguousarray(g, dtype=x.dtype))
+            _C.conv2d_backward_bf16(bf16_bits(x), bf16_bits(w), g, gx, gw, gb, **self.geometry)
+            return (gx, gw, gb) if self.has_bias else (gx, gw)
         gx = np.empty_like(x) if needs[0] else None  # the first layer's input needs none
         gw = np.empty_like(w) if needs[1] else None
         gb = np.empty(w.shape[0], dtype=w.dtype) if self.has_bias and needs[2] else None

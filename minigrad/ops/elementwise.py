@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
+from ..dtypes import convert
 
 _COMPILED_MIN_SIZE = 4096  # below this a bound call costs more than numpy's loop saves
 
@@ -199,10 +200,10 @@ class Cast(Function):
 
     def forward(self, x, dtype) -> np.ndarray:
         self.source = x.dtype
-        return x.astype(dtype)
+        return convert(x, dtype) if np.dtype(dtype) != x.dtype else x.copy()
 
     def backward(self, g) -> np.ndarray:
-        return g.astype(self.source)
+        return convert(g, self.source)
 
 
 # ---------------------------------------------------------------------------- activations

@@ -7,21 +7,37 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
+from ..dtypes import is_bfloat16
+
+
+def bf16_bits(a: np.ndarray) -> np.ndarray:
+    """A bfloat16 array as the uint16 bits the compiled kernels take (the same memory)."""
+    return a.view(np.uint16)
 
 
 def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
-    """op(a) @ op(b) for 2-D or batched 3-D C-contiguous float arrays (batch 1 broadcasts)."""
+    """op(a) @ op(b) for 2-D or batched 3-D C-contiguous float arrays (batch 1 broadcasts).
+    bfloat16 operands (autocast) multiply on the bfloat16 GEMM into a float32 result."""
     a3, b3 = (a if a.ndim == 3 else a[None]), (b if b.ndim == 3 else b[None])
     m = a3.shape[2] if trans_a else a3.shape[1]
     n = b3.shape[1] if trans_b else b3.shape[2]
-    out = np.empty((max(a3.shape[0], b3.shape[0]), m, n), dtype=a.dtype)
-    _C.gemm(a3, b3, out, trans_a, trans_b)
+    batch = max(a3.shape[0], b3.shape[0])
+    if is_bfloat16(a.dtype) and is_bfloat16(b.dtype):
+        out = np.empty((batch, m, n), dtype=np.float32)
+        _C.gemm_bf16(bf16_bits(a3), bf16_bits(b3), out, trans_a, trans_b)
+    else:
+        out = np.empty((batch, m, n), dtype=a.dtype)
+        _C.gemm(a3, b3, out, trans_a, trans_b)
     return out if (a.ndim == 3 or b.ndim == 3) else out[0]
 
 
+def _same_float(x, y) -> bool:
+    return x.dtype == y.dtype and (x.dtype.type in (np.float32, np.float64) or is_bfloat16(x.dtype))
+
+
 def _check(x, y):
-    if x.dtype != y.dtype or x.dtype.type not in (np.float32, np.float64):
-        raise TypeError(f"MatMul: operands must both be float32 or both float64, got {x.dtype} and {y.dtype}")
+    if not _same_float(x, y):
+        raise TypeError(f"MatMul: operands must both be float32, float64 or bfloat16, got {x.dtype} and {y.dtype}")
     if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-2]:
         raise ValueError(
             f"MatMul: shapes {x.shape} and {y.shape} are not aligned "
@@ -83,9 +99,9 @@ class Linear(Function):
     amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
 
     def forward(self, x, weight, bias=None) -> np.ndarray:
-        if x.dtype != weight.dtype or x.dtype.type not in (np.float32, np.float64):
+        if not _same_float(x, weight):
             raise TypeError(
-                f"Linear: input and weight must both be float32 or both float64, got {x.dtype} and {weight.dtype}"
+                f"Linear: input and weight must both be float32, float64 or bfloat16, got {x.dtype} and {weight.dtype}"
             )
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
             raise ValueError(
@@ -110,5 +126,5 @@ class Linear(Function):
         if self.needs_input_grad[1]:
             dw = gemm(g, self.x, trans_a=True)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            db = g.sum(axis=0)
+            db = g.sum(axis=0, dtype=np.float32 if is_bfloat16(g.dtype) else g.dtype)
         return dx, dw, db

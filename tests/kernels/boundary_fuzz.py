@@ -230,6 +230,39 @@ def gemm_valid(draw):
     )
 
 
+def bf16_operand(draw, shape):
+    """A bfloat16 operand (its uint16 bits) or a float32 one, as the bfloat16 kernels take."""
+    values = arr(draw, shape, np.float32) - 0.5
+    return values if draw(st.booleans()) else (values.view(np.uint32) >> 16).astype(np.uint16)
+
+
+def gemm_bf16_valid(draw):
+    args = gemm_valid(draw)
+    args.update(a=bf16_operand(draw, args["a"].shape), b=bf16_operand(draw, args["b"].shape))
+    args["out"] = np.ones(args["out"].shape, np.float32)
+    return args
+
+
+def conv_bf16_valid(draw, backward: bool):
+    args = conv_valid(draw, backward)
+    bits = lambda a: (a.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)  # noqa: E731
+    for name in ("input", "weight", "grad_output"):
+        if name in args:
+            args[name] = bits(args[name])
+    for name in ("bias", "out", "grad_input", "grad_weight", "grad_bias"):
+        if args.get(name) is not None:
+            args[name] = args[name].astype(np.float32)
+    return args
+
+
+def convert_valid(draw):
+    shape = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
+    values = arr(draw, shape, np.float32) - 0.5
+    if draw(st.booleans()):
+        return dict(src=values, dst=np.empty(shape, np.uint16))
+    return dict(src=(values.view(np.uint32) >> 16).astype(np.uint16), dst=np.empty(shape, np.float32))
+
+
 def eltwise_valid(draw, names):
     dtype = draw(st.sampled_from(FLOATS))
     shape = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
@@ -260,6 +293,10 @@ COVERED = {
     "batch_norm_backward",
     *OPTIM,
     "gemm",
+    "gemm_bf16",
+    "conv2d_forward_bf16",
+    "conv2d_backward_bf16",
+    "convert",
     "relu_forward",
     "relu_backward",
     "add",
@@ -297,6 +334,12 @@ def valid(draw, name: str) -> dict:
     if base not in COVERED:
         raise LookupError(f"boundary_fuzz has no argument generator for {name}")
     kind, _, direction = base.partition("_pool2d_")
+    if base in ("conv2d_forward_bf16", "conv2d_backward_bf16"):
+        return conv_bf16_valid(draw, base == "conv2d_backward_bf16")
+    if base == "gemm_bf16":
+        return gemm_bf16_valid(draw)
+    if base == "convert":
+        return convert_valid(draw)
     if base.startswith("conv2d_") and base.endswith("ward"):
         args = conv_valid(draw, base == "conv2d_backward")
         if not name.startswith("ref."):  # the reference has one algorithm

@@ -86,7 +86,7 @@ def test_bad_bias_and_dtypes_raise():
     x, w = mg.zeros((1, 2, 5, 5)), mg.zeros((3, 2, 3, 3))
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
         F.conv2d(x, w, mg.zeros((2,)))
-    with pytest.raises(TypeError, match="float32 or all float64"):
+    with pytest.raises(TypeError, match="must all be float32, all float64 or all bfloat16"):
         F.conv2d(x, w.double())
     with pytest.raises(TypeError, match="pair of ints"):
         F.conv2d(x, w, stride=(1, 2, 3))
