@@ -22,7 +22,7 @@ def test_linear_rejects_bad_shapes_before_computing():
         F.linear(mg.randn(2, 6), mg.randn(3, 5))
     with pytest.raises(ValueError, match="bias"):
         F.linear(mg.randn(2, 5), mg.randn(3, 5), mg.randn(4))
-    with pytest.raises(TypeError, match="both float32, float64 or bfloat16"):
+    with pytest.raises(TypeError, match="must both be float32, float64 or bfloat16"):
         F.linear(mg.randn(2, 5, dtype="float64"), mg.randn(3, 5))
 
 
