@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "gemm/bf16.h"
 #include "gemm/gemm.h"
+#include "conv_bf16.h"
 #include "conv_parts.h"
 #include "parallel.h"
 #include "winograd.h"
@@ -821,8 +822,91 @@ struct ShiftedRows {
 
 bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.groups == 1; }
 
+// With AMX, the stride-1 layers of at least 16 input channels (fewer would leave most of each
+// 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile kernel
+// (conv_bf16.h) instead: the tiles load straight from a channels-last copy of the image.
+bool amx_direct_applies(const ConvShape& s) {
+  return bf16_active_road() == Bf16Road::amx && shifted_applies(s) && s.ci >= 16;
+}
+
+AmxConvGeometry amx_geometry(const ConvShape& s) {
+  AmxConvGeometry g{};
+  g.ci = s.ci, g.cpad = round_up(s.ci, 32), g.co = s.co, g.copad = round_up(s.co, 16);
+  g.kh = s.kh, g.kw = s.kw, g.dh = s.dh, g.dw = s.dw;
+  g.wp = s.w + 2 * s.pw;
+  g.grid = s.ho() * g.wp;
+  g.grid_pad = round_up(g.grid, 32);
+  g.rows = std::max(g.grid_pad + (s.kh - 1) * s.dh * g.wp + (s.kw - 1) * s.dw,
+                    (s.h + 2 * s.ph) * g.wp);
+  return g;
+}
+
+std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
+  const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
+  std::vector<bf16> packed(s.kh * s.kw * chunks * cotiles * 512, bf16(0));
+  for (int64_t o = 0; o < s.co; ++o)
+    for (int64_t c = 0; c < s.ci; ++c)
+      for (int64_t a = 0; a < s.kh; ++a)
+        for (int64_t b = 0; b < s.kw; ++b) {
+          const int64_t kc = c / 32, q = (c % 32) / 2, e = c % 2, cot = o / 16, j = o % 16;
+          packed[(((a * s.kw + b) * chunks + kc) * cotiles + cot) * 512 + q * 32 + j * 2 + e] =
+              w[((o * s.ci + c) * s.kh + a) * s.kw + b];
+        }
+  return packed;
+}
+
+// Image i of x (NCHW) into the channels-last padded layout; the rest of xh stays zero.
+void amx_place_image(const ConvShape& s, const AmxConvGeometry& g, const bf16* x, bf16* xh) {
+  // Channel by channel: each plane is read along its rows; the writes, cpad values apart,
+  // fill the same few hundred cache lines of xh (in L2) channel after channel.
+  for (int64_t c = 0; c < s.ci; ++c)
+    for (int64_t r = 0; r < s.h; ++r) {
+      const bf16* src = x + (c * s.h + r) * s.w;
+      bf16* d = xh + ((r + s.ph) * g.wp + s.pw) * g.cpad + c;
+      for (int64_t q = 0; q < s.w; ++q) d[q * g.cpad] = src[q];
+    }
+}
+
+void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* b, float* y,
+                 bool relu) {
+  const AmxConvGeometry g = amx_geometry(s);
+  const std::vector<bf16> wpack = amx_pack_weights(s, g, w);
+  const int64_t ho = s.ho(), wo = s.wo();
+  const int team = batch_team(s);
+  std::vector<Scratch<bf16>> xh(team);
+  std::vector<Scratch<float>> out(team);
+  over_images(
+      s.n, team,
+      [&](int t) {
+        xh[t].resize(g.rows * g.cpad);
+        std::fill(xh[t].data(), xh[t].data() + g.rows * g.cpad, bf16(0));  // padding, once
+        out[t].resize(g.grid_pad * g.copad);
+      },
+      [&](int t, int64_t i) {
+        amx_place_image(s, g, x + i * s.ci * s.h * s.w, xh[t].data());
+        amx_conv_image(g, xh[t].data(), wpack.data(), out[t].data());
+        const float* o = out[t].data();
+        float* yi = y + i * s.co * ho * wo;
+        for (int64_t c = 0; c < s.co; ++c) {  // y's planes written along their rows
+          const float bc = b ? b[c] : 0.0f;
+          for (int64_t oh = 0; oh < ho; ++oh) {
+            const float* src = o + oh * g.wp * g.copad + c;
+            float* dst = yi + (c * ho + oh) * wo;
+            for (int64_t ow = 0; ow < wo; ++ow) {
+              const float v = src[ow * g.copad] + bc;
+              dst[ow] = relu ? std::max(v, 0.0f) : v;
+            }
+          }
+        }
+      });
+}
+
 void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const float* b, float* y,
                      bool relu) {
+  if (amx_direct_applies(s)) {
+    forward_amx(s, x, w, b, y, relu);
+    return;
+  }
   const ShiftedRows R(s);
   const int64_t k = s.ci * s.kh * s.kw, grid = R.grid(s), ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);

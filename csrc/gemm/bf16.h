@@ -121,5 +121,8 @@ struct Bf16MicroKernel {
 };
 Bf16MicroKernel bf16_kernel_avx512_bf16();  // gemm_bf16_avx512bf16.cpp
 Bf16MicroKernel bf16_kernel_amx();          // gemm_bf16_amx.cpp
+// Palette 1, tiles 0-7 each 16 rows of 64 bytes: what every AMX kernel here runs with (the GEMM
+// and the direct convolution, conv_bf16_amx.cpp). Loaded per thread before a kernel's tiles.
+void amx_load_tile_config();
 
 }  // namespace mg

@@ -28,12 +28,16 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
 };
 
+}  // namespace
+
 // The configuration is per thread, and other code in the process (another library's AMX
 // kernels) may load its own between two products: so every thread loads it again per product.
-void prepare() {
+void amx_load_tile_config() {
   static const TileConfig config;
   _tile_loadconfig(&config);
 }
+
+namespace {
 
 template <bool TwoRowTiles>
 void run_tiles(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc,
@@ -98,7 +102,7 @@ Bf16MicroKernel bf16_kernel_amx() {
   // streaming the slivers from L2 (measured at n = 1024 and 2048, one thread: 256-deep passes
   // ran at 0.7x, 512 at 0.8x the speed of 1024-deep ones; 2048 as fast as 1024). A 1024 x 32
   // sliver is 64 KiB; the A block of 512 KiB (8 slivers) shares L2 with the current B sliver.
-  return {kMR, kNR, kKStep, Bf16Layout::tiles, 1024, 512 * 1024, &prepare, &run, "amx tdpbf16ps 32x32"};
+  return {kMR, kNR, kKStep, Bf16Layout::tiles, 1024, 512 * 1024, &amx_load_tile_config, &run, "amx tdpbf16ps 32x32"};
 }
 
 }  // namespace mg
