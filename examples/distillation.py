@@ -58,7 +58,7 @@ HINT, GUIDED = 3, 5  # teacher[:3] ends at the hint layer, student[:5] at the gu
 
 
 def count(model):
-    return sum(p.size for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 def main(argv=None):

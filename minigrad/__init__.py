@@ -8,18 +8,24 @@ from . import _C, _moved, amp
 from .amp import autocast, is_autocast_enabled
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .device import cuda, device
 from .dtypes import bfloat16
 from .gradcheck import gradcheck
 from .ops import (
     abs,
     argmax,
+    argmin,
     cat,
+    chunk,
     clip,
     concat,
     exp,
+    flatten,
+    gather,
     log,
     log_softmax,
     logsumexp,
+    masked_fill,
     matmul,
     max,
     maximum,
@@ -30,11 +36,16 @@ from .ops import (
     relu,
     sigmoid,
     softmax,
+    sort,
+    split,
     sqrt,
+    squeeze,
     stack,
     std,
     sum,
     tanh,
+    topk,
+    unsqueeze,
     var,
     where,
 )

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import autograd
 from .dtypes import SUPPORTED_DTYPES, is_float, require_bfloat16
-from .ops.methods import OpMethods
+from .ops.methods import OpMethods, TorchMethods
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
@@ -32,7 +32,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     return array if array.flags.c_contiguous else array.copy(order="C")
 
 
-class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/methods.py)
+class Tensor(OpMethods, TorchMethods):  # x.exp(), x.sum(dim), x.size(), ... (minigrad/ops/methods.py)
     __array_priority__ = 1000  # numpy defers to our operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, _version=None):
@@ -56,7 +56,6 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
     is_leaf = property(lambda self: self._node is None)
     T = property(lambda self: self.transpose())
 
@@ -164,7 +163,6 @@ class Tensor(OpMethods):  # OpMethods: x.exp(), x.sum(dim), ... (minigrad/ops/me
     def float(self) -> Tensor: return self.to(np.float32)
     def double(self) -> Tensor: return self.to(np.float64)
     def bfloat16(self) -> Tensor: return self.to(require_bfloat16("Tensor.bfloat16()"))
-    def to(self, dtype) -> Tensor: return ops.cast(self, dtype=np.dtype(dtype))
     # fmt: on
 
 

@@ -226,7 +226,46 @@ def test_the_layer_table_covers_every_layer_of_minigrad_nn():
     import inspect
 
     layers = {n for n, c in vars(nn).items() if inspect.isclass(c) and issubclass(c, nn.Module) and c is not nn.Module}
-    assert layers == set(LAYERS)
+    assert layers - set(LOSS_INPUTS) == set(LAYERS)  # the loss modules: the test below
+
+
+# Each loss module on a linear layer's bfloat16 output (and what its target looks like).
+LOSS_INPUTS = {
+    "CrossEntropyLoss": lambda out: mg.tensor([0, 2, 1]),
+    "NLLLoss": lambda out: mg.tensor([0, 2, 1]),
+    "MSELoss": lambda out: mg.zeros(3, 4),
+    "L1Loss": lambda out: mg.zeros(3, 4),
+    "SmoothL1Loss": lambda out: mg.zeros(3, 4),
+    "HuberLoss": lambda out: mg.zeros(3, 4),
+    "BCEWithLogitsLoss": lambda out: mg.ones(3, 4),
+    "BCELoss": lambda out: mg.ones(3, 4),
+    "KLDivLoss": lambda out: mg.full((3, 4), 0.25),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_INPUTS))
+def test_every_loss_module_is_float32_under_autocast(name):
+    """A loss on a bfloat16 activation gives a float32 loss that matches the float32 run within
+    the bfloat16 rounding of its input, and float32 gradients for the parameters."""
+    mg.manual_seed(0)
+    model = nn.Linear(5, 4)
+    x = mg.tensor(np.random.default_rng(3).standard_normal((3, 5)).astype(np.float32))
+    squash = {
+        "BCELoss": lambda t: t.sigmoid(),
+        "NLLLoss": lambda t: t.log_softmax(1),
+        "KLDivLoss": lambda t: t.log_softmax(1),
+    }
+    prepare = squash.get(name, lambda t: t)
+    loss_fn = getattr(nn, name)()
+    reference = loss_fn(prepare(model(x)), LOSS_INPUTS[name](None)).item()
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        out = model(x)
+        assert out.dtype == BF16
+        loss = loss_fn(prepare(out), LOSS_INPUTS[name](out))
+    assert loss.dtype == np.float32, name
+    assert abs(loss.item() - reference) <= 2**-6 * max(1.0, abs(reference)), (loss.item(), reference)
+    loss.backward()
+    assert model.weight.grad.dtype == np.float32 and np.isfinite(model.weight.grad.numpy()).all()
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

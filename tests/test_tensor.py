@@ -45,7 +45,8 @@ def test_tensor_of_a_tensor_copies():
 
 def test_attributes_and_conversions():
     t = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.dtype == np.float32 and len(t) == 2
+    assert t.shape == (2, 3) and t.ndim == 2 and t.dtype == np.float32 and len(t) == 2
+    assert t.size() == (2, 3) and t.size(1) == 3 and t.numel() == 6 and t.dim() == 2  # PyTorch's
     assert t.numpy() is t.data
     array = np.asarray(t)
     assert array is t.data

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..device import device, is_device
 from ..dtypes import is_float
 from ..tensor import Tensor
 
@@ -249,12 +250,27 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype: DTypeLike) -> Module:
-        """Converts floating-point parameters and buffers to ``dtype`` in place (the Parameter
-        objects stay the same, so an optimiser built before still holds them)."""
+    def to(self, *args, **kwargs) -> Module:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` (and ``dtype=``/``device=``) as
+        PyTorch; only the CPU exists, so a device changes nothing. Converts floating-point
+        parameters and buffers to ``dtype`` in place (the Parameter objects stay the same, so an
+        optimiser built before still holds them)."""
+        dtype = kwargs.pop("dtype", None)
+        for value in (*args, kwargs.pop("device", None)):
+            if value is None:
+                continue
+            if is_device(value):
+                device(value)  # raises for anything but the CPU
+            else:
+                dtype = value
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         if not is_float(dtype):
-            raise TypeError(f"Module.to expects a float dtype, got {dtype}")
+            raise TypeError(f"Module.to expects a float dtype or a device, got {dtype}")
         with no_grad():
             for t in list(self.parameters()) + list(self.buffers()):
                 if is_float(t.dtype) and t.dtype != dtype:
@@ -262,6 +278,9 @@ class Module:
                     t.mark_modified()
                     if t.grad is not None:
                         t.grad = Tensor(t.grad.data.astype(dtype))
+        return self
+
+    def cpu(self) -> Module:
         return self
 
     def double(self) -> Module:

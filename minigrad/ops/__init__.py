@@ -4,7 +4,7 @@ its backward, in the sibling modules) or composes a few of them."""
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from .loss import BCEWithLogits, CrossEntropy, NLLLoss
 from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
-from .shape import Concat, Expand, GetItem, Pad, Permute, Reshape
+from .shape import Concat, Expand, Gather, GetItem, Pad, Permute, Reshape
 
 if TYPE_CHECKING:  # annotations only: the tensor module imports this package
     from collections.abc import Sequence
@@ -175,12 +175,66 @@ def mean(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None)
     return Mean.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
 
 
-def max(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
-    return Max.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+class ValuesIndices(NamedTuple):
+    """What ``max``/``min``/``sort``/``topk``/``mode`` with a dim return, as in PyTorch:
+    ``values, indices = minigrad.max(x, 1)``."""
+
+    values: Tensor
+    indices: Tensor
 
 
-def min(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
-    return Min.apply(x, axis=_axis(axis, dim), keepdims=keepdims)
+def _reduce_or_pair(op, pick, x, dim, keepdim, axis, keepdims) -> Tensor | ValuesIndices:
+    if dim is not None and not isinstance(dim, (int, np.integer)):  # max(x, other): elementwise
+        return (maximum if op is Max else minimum)(x, dim)
+    if dim is None:  # numpy style (axis=, keepdims=) or the whole tensor: the values only
+        return op.apply(x, axis=axis, keepdims=keepdims)
+    keep = bool(keepdim or keepdims)
+    values = op.apply(x, axis=int(dim), keepdims=keep)
+    return ValuesIndices(values, pick(x, int(dim), keep))
+
+
+def max(
+    x: Tensor, dim=None, keepdim: bool = False, *, axis: Axes = None, keepdims: bool = False
+) -> Tensor | ValuesIndices:
+    """The maximum. As PyTorch: ``max(x)`` a tensor; ``max(x, dim, keepdim=False)`` the named
+    tuple ``(values, indices)``; ``max(x, other)`` the element-wise maximum. numpy style,
+    ``max(x, axis=..., keepdims=...)`` gives the values only. The gradient goes to the
+    maximum; tied maxima share it (``axis=``) or, with ``dim``, as PyTorch does too."""
+    return _reduce_or_pair(Max, argmax, x, dim, keepdim, axis, keepdims)
+
+
+def min(
+    x: Tensor, dim=None, keepdim: bool = False, *, axis: Axes = None, keepdims: bool = False
+) -> Tensor | ValuesIndices:
+    """The minimum; the same forms as :func:`max`."""
+    return _reduce_or_pair(Min, argmin, x, dim, keepdim, axis, keepdims)
+
+
+def gather(x: Tensor, dim: int, index: Tensor | ArrayLike) -> Tensor:
+    """``out[..., i, ...] = x[..., index[..., i, ...], ...]`` along ``dim`` (PyTorch's gather)."""
+    return Gather.apply(x, index=np.asarray(getattr(index, "data", index)), axis=dim)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    """``(values, indices)`` sorted along ``dim``; ties keep their order (a stable sort)."""
+    data = x.data if not descending else -x.data
+    order = np.argsort(data, axis=dim, kind="stable")
+    return ValuesIndices(gather(x, dim, order), _tensor(order.astype(np.int64)))
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    """The ``k`` largest (or smallest) values along ``dim`` and their indices, largest first."""
+    if not 0 <= k <= x.shape[dim]:
+        raise RuntimeError(f"topk: k ({k}) out of range for dimension {dim} of size {x.shape[dim]}")
+    order = np.argsort(-x.data if largest else x.data, axis=dim, kind="stable")
+    order = np.take(order, np.arange(k), axis=dim)
+    return ValuesIndices(gather(x, dim, order), _tensor(order.astype(np.int64)))
+
+
+def _tensor(array) -> Tensor:
+    from ..tensor import Tensor
+
+    return Tensor(array)
 
 
 def logsumexp(x: Tensor, axis: Axes = None, keepdims: bool = False, dim: Axes = None) -> Tensor:
@@ -197,11 +251,52 @@ def std(x: Tensor, axis: Axes = None, correction: int = 1, keepdims: bool = Fals
     return Std.apply(x, axis=_axis(axis, dim), correction=correction, keepdims=keepdims)
 
 
-def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False, dim: int | None = None) -> Tensor:
-    """Index of the maximum (no gradient)."""
-    from ..tensor import Tensor
+def argmax(
+    x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool = False
+) -> Tensor:
+    """Index of the maximum (no gradient); the first of tied maxima. ``keepdim`` (PyTorch's
+    name) and ``keepdims`` (numpy's) mean the same."""
+    data = getattr(x, "data", x)
+    return _tensor(np.argmax(data, axis=_axis(axis, dim), keepdims=bool(keepdims or keepdim)).astype(np.int64))
 
-    return Tensor(np.argmax(getattr(x, "data", x), axis=_axis(axis, dim), keepdims=keepdims).astype(np.int64))
+
+def argmin(
+    x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool = False
+) -> Tensor:
+    """Index of the minimum (no gradient); the first of tied minima."""
+    data = getattr(x, "data", x)
+    return _tensor(np.argmin(data, axis=_axis(axis, dim), keepdims=bool(keepdims or keepdim)).astype(np.int64))
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """``chunks`` pieces along ``dim`` of ceil(size / chunks) each (the last may be smaller; fewer
+    pieces when they run out, as PyTorch)."""
+    step = -(-x.shape[dim] // chunks)
+    return split(x, builtins.max(step, 1), dim)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces along ``dim``: of ``split_size_or_sections`` each (the last may be smaller), or of
+    the listed sizes."""
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        sizes = [builtins.min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {dim} of {x.shape})")
+    pieces, start = [], 0
+    for size in sizes:
+        index = [slice(None)] * x.ndim
+        index[dim] = slice(start, start + size)
+        pieces.append(x[tuple(index)])
+        start += size
+    return tuple(pieces)
+
+
+def masked_fill(x: Tensor, mask: Tensor | ArrayLike, value: float) -> Tensor:
+    """x with ``value`` where ``mask`` is true (broadcast); the gradient flows where it is not."""
+    return where(mask, _tensor(np.asarray(value, dtype=x.dtype)), x)
 
 
 # ---- shapes

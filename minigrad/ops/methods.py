@@ -56,11 +56,11 @@ class OpMethods:
     def mean(self, axis=None, keepdims=False, dim=None) -> Tensor:
         return ops.mean(self, axis=axis, keepdims=keepdims, dim=dim)
 
-    def max(self, axis=None, keepdims=False, dim=None) -> Tensor:
-        return ops.max(self, axis=axis, keepdims=keepdims, dim=dim)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=False) -> Tensor | ops.ValuesIndices:
+        return ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False, dim=None) -> Tensor:
-        return ops.min(self, axis=axis, keepdims=keepdims, dim=dim)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=False) -> Tensor | ops.ValuesIndices:
+        return ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, correction=1, keepdims=False, dim=None) -> Tensor:
         return ops.var(self, axis=axis, correction=correction, keepdims=keepdims, dim=dim)
@@ -71,8 +71,29 @@ class OpMethods:
     def logsumexp(self, axis=None, keepdims=False, dim=None) -> Tensor:
         return ops.logsumexp(self, axis=axis, keepdims=keepdims, dim=dim)
 
-    def argmax(self, axis=None, keepdims=False, dim=None) -> Tensor:
-        return ops.argmax(self, axis=axis, keepdims=keepdims, dim=dim)
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=False) -> Tensor:
+        return ops.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=False) -> Tensor:
+        return ops.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def sort(self, dim=-1, descending=False, stable=False) -> ops.ValuesIndices:
+        return ops.sort(self, dim=dim, descending=descending, stable=stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True) -> ops.ValuesIndices:
+        return ops.topk(self, k, dim=dim, largest=largest, sorted=sorted)
+
+    def gather(self, dim, index) -> Tensor:
+        return ops.gather(self, dim, index)
+
+    def chunk(self, chunks, dim=0) -> tuple:
+        return ops.chunk(self, chunks, dim)
+
+    def split(self, split_size_or_sections, dim=0) -> tuple:
+        return ops.split(self, split_size_or_sections, dim)
+
+    def masked_fill(self, mask, value) -> Tensor:
+        return ops.masked_fill(self, mask, value)
 
     def flatten(self, start_dim=0, end_dim=-1) -> Tensor:
         return ops.flatten(self, start_dim=start_dim, end_dim=end_dim)
@@ -96,4 +117,121 @@ class OpMethods:
         return ops.pad(self, pad_width, value=value)
 
 
-from .. import ops  # noqa: E402  (the package is imported by now; its modules import Tensor lazily)
+class TorchMethods:
+    """What PyTorch scripts call on a tensor beyond the ops: sizes, devices, dtype shorthands,
+    comparisons as methods, and the tensor protocol (``__index__``, ``__format__``)."""
+
+    def size(self, dim=None) -> tuple | int:
+        """The shape (``dim`` None) or one extent, as ``torch.Tensor.size``."""
+        return tuple(self.shape) if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    nelement = numel
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def to(self, *args, **kwargs) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``, with ``dtype=`` /
+        ``device=`` keywords as PyTorch; only the CPU exists. Returns the tensor itself when
+        nothing changes, as PyTorch does."""
+        dtype = kwargs.pop("dtype", None)
+        for value in (*args, kwargs.pop("device", None)):
+            if value is None:
+                continue
+            if isinstance(value, type(self)):
+                dtype = value.dtype
+            elif is_device(value):
+                device(value)  # raises for anything but the CPU
+            else:
+                dtype = value
+        kwargs.pop("non_blocking", None)
+        copy = kwargs.pop("copy", False)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        if dtype is None or np.dtype(dtype) == self.dtype:
+            return self.clone() if copy else self
+        return ops.cast(self, dtype=np.dtype(dtype))
+
+    def cpu(self) -> Tensor:
+        return self
+
+    device = property(lambda self: device("cpu"))
+    is_cuda = False
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    def type_as(self, other) -> Tensor:
+        return self.to(other.dtype)
+
+    def view_as(self, other) -> Tensor:
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def clone(self) -> Tensor:
+        """A copy that stays on the tape (gradients flow back to the original)."""
+        return self * 1 if self.requires_grad else type(self)(self.data.copy())
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with at most 2 dimensions, got {self.ndim}")
+        return self.transpose() if self.ndim == 2 else self
+
+    def detach_(self) -> Tensor:
+        self._node, self.requires_grad = None, False
+        return self
+
+    def eq(self, other) -> Tensor:
+        return ops.equal(self, other)
+
+    def ne(self, other) -> Tensor:
+        return ops.not_equal(self, other)
+
+    def lt(self, other) -> Tensor:
+        return ops.less(self, other)
+
+    def le(self, other) -> Tensor:
+        return ops.less_equal(self, other)
+
+    def gt(self, other) -> Tensor:
+        return ops.greater(self, other)
+
+    def ge(self, other) -> Tensor:
+        return ops.greater_equal(self, other)
+
+    def scatter_(self, dim, index, src) -> Tensor:
+        """Writes ``src`` (a tensor or a number) at ``index`` along ``dim``, in place (not on the
+        tape: a tensor that requires grad is refused, as any in-place change is)."""
+        index = np.asarray(getattr(index, "data", index))
+        values = np.asarray(getattr(src, "data", src), dtype=self.dtype)
+        if values.ndim:
+            values = values[tuple(slice(0, n) for n in index.shape)]
+        return self._inplace(lambda d: np.put_along_axis(d, index, values, axis=dim))
+
+    def __index__(self) -> int:
+        if self.data.size != 1 or self.dtype.kind not in "iub":
+            raise TypeError(
+                f"only integer tensors of a single element can be used as an index, got {self.dtype} {self.shape}"
+            )
+        return int(self.data.reshape(()))
+
+    def __format__(self, spec: str) -> str:
+        if self.data.size == 1 and spec:
+            return format(self.data.reshape(()).item(), spec)
+        return format(str(self), spec)
+
+
+import numpy as np  # noqa: E402
+
+from .. import ops  # noqa: E402
+from ..device import device, is_device  # noqa: E402  (the package is imported by now; its modules import Tensor lazily)

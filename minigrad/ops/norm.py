@@ -180,7 +180,7 @@ def batch_norm(
             "batch_norm: momentum must be a number; for a cumulative average pass "
             "momentum = 1 / num_batches_tracked (what BatchNorm layers do for momentum=None)"
         )
-    if training and x.size // channels <= 1:
+    if training and np.prod(x.shape) // channels <= 1:
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )

@@ -75,6 +75,31 @@ class GetItem(Function):
         return dx
 
 
+class Gather(Function):
+    """z[..., i, ...] = x[..., index[..., i, ...], ...] along ``axis`` (numpy's take_along_axis,
+    PyTorch's gather).   dx = zeros with dz added back at the gathered places (scatter-add)."""
+
+    moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
+
+    def forward(self, x, index, axis=0) -> np.ndarray:
+        if index.ndim != x.ndim:
+            raise ValueError(f"Gather: index {index.shape} must have as many dimensions as the input {x.shape}")
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"Gather: index must hold integers, got {index.dtype}")
+        self.shape, self.dtype, self.index, self.axis = x.shape, x.dtype, index, axis
+        try:
+            return np.take_along_axis(x, index, axis=axis)
+        except (IndexError, ValueError) as error:
+            raise IndexError(f"Gather: {error} (input {x.shape}, index {index.shape}, dim {axis})") from None
+
+    def backward(self, g) -> np.ndarray:
+        dx = np.zeros(self.shape, self.dtype)
+        grid = list(np.indices(self.index.shape, sparse=True))
+        grid[self.axis] = self.index
+        np.add.at(dx, tuple(grid), g)
+        return dx
+
+
 class Concat(Function):
     """z = [x_1, x_2, ...] joined along an axis.   dx_k = the slice of dz that x_k filled."""
 

@@ -44,7 +44,7 @@ def input_gradient(model, x, y, loss_fn=F.cross_entropy) -> np.ndarray:
             p.requires_grad_(False)
         with enable_grad():
             loss = loss_fn(model(leaf), target)
-            if loss.size != 1:
+            if loss.numel() != 1:
                 raise ValueError(f"input_gradient: loss_fn must return a scalar, got shape {loss.shape}")
             loss.backward()
     finally:

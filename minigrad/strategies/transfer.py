@@ -122,7 +122,7 @@ def param_groups(model: nn.Module, lrs: dict, lr: float) -> list[dict]:
 
 
 def _count(params: Iterable[Tensor]) -> int:
-    return sum(p.size for p in params)
+    return sum(p.numel() for p in params)
 
 
 def summary(model: nn.Module) -> str:

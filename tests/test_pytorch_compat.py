@@ -1,0 +1,267 @@
+"""PyTorch calls mean the same in minigrad: the same values, shapes, dtypes and gradients from
+the same inputs, and errors where PyTorch raises. (Issue: "a PyTorch user feels at home".)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn
+
+torch = pytest.importorskip("torch")
+
+
+def pair(shape, seed=0, dtype=np.float32):
+    """The same random values as a minigrad tensor and a torch tensor, both requiring grad."""
+    values = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return mg.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+
+
+def close(ours, theirs, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(
+        np.asarray(ours.data if hasattr(ours, "data") else ours), theirs.detach().numpy(), rtol=rtol, atol=atol
+    )
+
+
+# ------------------------------------------------------------ 1. max/min/sort/topk with a dim
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_and_min_with_a_dim_return_values_and_indices(name, keepdim):
+    x, tx = pair((4, 5, 3))
+    values, indices = getattr(mg, name)(x, 1, keepdim=keepdim)
+    want = getattr(torch, name)(tx, 1, keepdim=keepdim)
+    close(values, want.values)
+    np.testing.assert_array_equal(indices.numpy(), want.indices.numpy())
+    assert indices.dtype == np.int64 and values.shape == tuple(want.values.shape)
+    assert getattr(mg, name)(x, dim=2).values.shape == (4, 5)  # named fields
+    values.sum().backward()
+    want.values.sum().backward()
+    close(x.grad, tx.grad)
+    # the method, the whole-tensor form and the element-wise form
+    close(getattr(x, name)(0)[0], getattr(tx, name)(0)[0])
+    close(getattr(mg, name)(x), getattr(torch, name)(tx))
+    other, tother = pair((4, 5, 3), seed=1)
+    close(getattr(mg, name)(x, other), getattr(torch, name)(tx, tother))
+
+
+def test_a_first_dimension_of_two_no_longer_unpacks_rows():
+    """The silently wrong case of the issue: two rows of values unpacked as (values, indices)."""
+    x = mg.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    values, indices = mg.max(x, 1)
+    assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0]
+
+
+def test_numpy_style_axis_keeps_returning_the_values():
+    x = mg.tensor([[1.0, 5.0], [7.0, 0.0]])
+    assert x.max(axis=1).tolist() == [5.0, 7.0] and x.min(axis=0, keepdims=True).shape == (1, 2)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_matches_torch_with_gradients(descending):
+    x, tx = pair((3, 6))
+    values, indices = mg.sort(x, dim=1, descending=descending)
+    want = torch.sort(tx, dim=1, descending=descending, stable=True)
+    close(values, want.values)
+    np.testing.assert_array_equal(indices.numpy(), want.indices.numpy())
+    (values * mg.arange(6, dtype=np.float32)).sum().backward()
+    (want.values * torch.arange(6)).sum().backward()
+    close(x.grad, tx.grad)
+
+
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk_matches_torch_with_gradients(largest):
+    x, tx = pair((4, 7))
+    values, indices = x.topk(3, dim=1, largest=largest)
+    want = torch.topk(tx, 3, dim=1, largest=largest)
+    close(values, want.values)
+    np.testing.assert_array_equal(indices.numpy(), want.indices.numpy())
+    values.sum().backward()
+    want.values.sum().backward()
+    close(x.grad, tx.grad)
+    with pytest.raises(RuntimeError, match="out of range"):
+        x.topk(8, dim=1)
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_and_argmin_accept_keepdim(name):
+    x, tx = pair((3, 4, 5))
+    for dim in (0, 2):
+        ours, theirs = getattr(x, name)(dim, keepdim=True), getattr(tx, name)(dim, keepdim=True)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(getattr(mg, name)(x).numpy(), getattr(torch, name)(tx).numpy())
+
+
+# --------------------------------------------------------------------- 2. sizes
+def test_size_numel_dim():
+    x, tx = pair((2, 3, 4))
+    assert x.size() == tuple(tx.size()) and x.size(1) == tx.size(1) and x.size(-1) == 4
+    assert x.numel() == tx.numel() == 24 and x.nelement() == 24 and x.dim() == tx.dim() == 3
+
+
+# -------------------------------------------------------------------- 3. devices
+def test_the_cpu_device_is_accepted_everywhere():
+    device = mg.device("cuda" if mg.cuda.is_available() else "cpu")
+    assert str(device) == "cpu" and device == "cpu" and mg.device("cpu:0").index == 0
+    x = mg.randn(2, 3)
+    assert x.to("cpu") is x and x.to(device) is x and x.cpu() is x and x.device == device
+    assert x.to(device, mg.float64 if hasattr(mg, "float64") else np.float64).dtype == np.float64
+    assert x.to(dtype=np.float64, device="cpu").dtype == np.float64
+    assert x.to(mg.zeros(1, dtype=np.float64)).dtype == np.float64
+    model = nn.Linear(3, 2)
+    assert model.to(device) is model and model.cpu() is model
+    model.to("cpu", np.float64)
+    assert model.weight.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:0", "mps"])
+def test_any_other_device_is_a_clear_error(name):
+    with pytest.raises(RuntimeError, match=f"minigrad runs on the CPU only: device '{name}' is not available"):
+        mg.device(name)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        mg.randn(2).to(name)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        nn.Linear(2, 2).to(name)
+
+
+# -------------------------------------------------------------------- 4. loss modules
+def loss_inputs(kind, seed=0):
+    rng = np.random.default_rng(seed)
+    if kind == "classes":
+        logits = rng.standard_normal((6, 4)).astype(np.float32)
+        target = np.array([0, 3, 1, 1, 2, 3])
+        return logits, target
+    if kind == "log_probs":
+        logits = rng.standard_normal((6, 4)).astype(np.float32)
+        log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        return log_probs.astype(np.float32), np.array([0, 3, 1, 1, 2, 3])
+    if kind == "probabilities":
+        return rng.uniform(0.05, 0.95, (5, 3)).astype(np.float32), (rng.uniform(size=(5, 3)) > 0.5).astype(np.float32)
+    if kind == "binary_logits":
+        return rng.standard_normal((5, 3)).astype(np.float32) * 3, (rng.uniform(size=(5, 3)) > 0.5).astype(np.float32)
+    if kind == "kl":
+        x = rng.standard_normal((4, 5)).astype(np.float32)
+        log_q = x - np.log(np.exp(x).sum(1, keepdims=True))
+        p = rng.uniform(size=(4, 5)).astype(np.float32)
+        p[0, 0] = 0.0
+        return log_q.astype(np.float32), (p / p.sum(1, keepdims=True)).astype(np.float32)
+    x = rng.standard_normal((5, 3)).astype(np.float32) * 2
+    return x, rng.standard_normal((5, 3)).astype(np.float32) * 2
+
+
+WEIGHT = np.array([1.0, 2.0, 0.5, 3.0], np.float32)
+LOSSES = [
+    ("CrossEntropyLoss", "classes", {}),
+    ("CrossEntropyLoss", "classes", {"weight": WEIGHT}),
+    ("CrossEntropyLoss", "classes", {"ignore_index": 3}),
+    ("CrossEntropyLoss", "classes", {"label_smoothing": 0.1}),
+    ("CrossEntropyLoss", "classes", {"weight": WEIGHT, "ignore_index": 1, "label_smoothing": 0.2}),
+    ("NLLLoss", "log_probs", {}),
+    ("NLLLoss", "log_probs", {"weight": WEIGHT, "ignore_index": 0}),
+    ("MSELoss", "regression", {}),
+    ("L1Loss", "regression", {}),
+    ("SmoothL1Loss", "regression", {}),
+    ("SmoothL1Loss", "regression", {"beta": 0.5}),
+    ("HuberLoss", "regression", {"delta": 0.7}),
+    ("BCELoss", "probabilities", {}),
+    ("BCELoss", "probabilities", {"weight": np.array([1.0, 0.5, 2.0], np.float32)}),
+    ("BCEWithLogitsLoss", "binary_logits", {}),
+    ("BCEWithLogitsLoss", "binary_logits", {"pos_weight": np.array([2.0, 0.5, 1.0], np.float32)}),
+    ("BCEWithLogitsLoss", "binary_logits", {"weight": np.array([1.0, 0.5, 2.0], np.float32)}),
+    ("KLDivLoss", "kl", {}),
+    ("KLDivLoss", "kl", {"reduction": "batchmean"}),
+    ("KLDivLoss", "kl", {"reduction": "sum", "log_target": True}),
+]
+
+
+# Each case under every reduction, or under the one it names.
+LOSS_CASES = [
+    (name, kind, {k: v for k, v in options.items() if k != "reduction"}, reduction)
+    for name, kind, options in LOSSES
+    for reduction in ([options["reduction"]] if "reduction" in options else ["mean", "sum", "none"])
+]
+
+
+@pytest.mark.parametrize(
+    "name, kind, options, reduction", LOSS_CASES, ids=[f"{n}-{sorted(o)}-{r}" for n, _, o, r in LOSS_CASES]
+)
+def test_loss_modules_match_torch(name, kind, options, reduction):
+    x_np, target_np = loss_inputs(kind)
+    if options.get("log_target"):
+        target_np = np.log(np.clip(target_np, 1e-6, None)).astype(np.float32)
+    ours_options = dict(options)
+    theirs_options = {k: (torch.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in options.items()}
+    x, tx = mg.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    target = mg.tensor(target_np)
+    ttarget = torch.tensor(target_np)
+    ours = getattr(nn, name)(reduction=reduction, **ours_options)(x, target)
+    theirs = getattr(torch.nn, name)(reduction=reduction, **theirs_options)(tx, ttarget)
+    close(ours, theirs, rtol=2e-5, atol=2e-6)
+    ours.sum().backward()
+    theirs.sum().backward()
+    close(x.grad, tx.grad, rtol=2e-5, atol=2e-6)
+
+
+def test_loss_modules_refuse_an_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction must be"):
+        nn.MSELoss(reduction="avg")
+
+
+# ------------------------------------------------------------------- 6. tensor protocol
+def test_integer_tensors_index_lists_and_tensors_format():
+    labels = ["cat", "dog", "bird"]
+    assert labels[mg.tensor(2)] == "bird"
+    assert f"{mg.tensor(1.23456):.3f}" == "1.235" and f"{mg.tensor(3)}" == "tensor(3)"
+    with pytest.raises(TypeError, match="integer tensors of a single element"):
+        labels[mg.tensor(1.0)]
+
+
+@pytest.mark.parametrize("name", ["eq", "ne", "lt", "le", "gt", "ge"])
+def test_comparison_methods(name):
+    x, tx = pair((3, 4))
+    y, ty = pair((3, 4), seed=1)
+    ours, theirs = getattr(x, name)(y), getattr(tx, name)(ty)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert getattr(x, name)(0.0).sum().item() == getattr(tx, name)(0.0).sum().item()
+
+
+def test_shape_and_dtype_helpers_match_torch():
+    x, tx = pair((4, 6))
+    y = mg.zeros(2, 12, dtype=np.float64)
+    assert x.view_as(y).shape == (2, 12) and x.reshape_as(y).shape == (2, 12)
+    assert x.type_as(y).dtype == np.float64
+    assert x.t().shape == tuple(tx.t().shape) and mg.tensor([1.0, 2.0]).t().shape == (2,)
+    assert [p.shape for p in x.chunk(3, 1)] == [tuple(p.shape) for p in tx.chunk(3, 1)]
+    assert [p.shape for p in x.chunk(4, 1)] == [tuple(p.shape) for p in tx.chunk(4, 1)]
+    assert [p.shape for p in x.split(4, 1)] == [tuple(p.shape) for p in tx.split(4, 1)]
+    assert [p.shape for p in x.split([1, 3], 0)] == [tuple(p.shape) for p in tx.split([1, 3], 0)]
+    assert mg.flatten(mg.zeros(2, 3, 4), 1).shape == (2, 12)
+    assert x.long().dtype == np.int64 and x.int().dtype == np.int32 and x.bool().dtype == np.bool_
+
+
+def test_clone_gather_and_masked_fill_carry_gradients_like_torch():
+    x, tx = pair((3, 4))
+    index = np.array([[0, 3], [1, 1], [2, 0]])
+    ours = x.clone().gather(1, mg.tensor(index)).sum() + x.masked_fill(x > 0, 0.0).sum()
+    theirs = tx.clone().gather(1, torch.tensor(index)).sum() + tx.masked_fill(tx > 0, 0.0).sum()
+    close(ours, theirs)
+    ours.backward()
+    theirs.backward()
+    close(x.grad, tx.grad)
+
+
+def test_scatter_in_place_matches_torch():
+    index = np.array([[0, 2], [1, 0]])
+    ours = mg.zeros(2, 3).scatter_(1, mg.tensor(index), 1.5)
+    theirs = torch.zeros(2, 3).scatter_(1, torch.tensor(index), 1.5)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    src = np.arange(4, dtype=np.float32).reshape(2, 2)
+    ours = mg.zeros(2, 3).scatter_(1, mg.tensor(index), mg.tensor(src))
+    theirs = torch.zeros(2, 3).scatter_(1, torch.tensor(index), torch.tensor(src))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_detach_in_place_leaves_the_tape():
+    x = mg.randn(3, requires_grad=True)
+    y = (x * 2).detach_()
+    assert not y.requires_grad and y.is_leaf
