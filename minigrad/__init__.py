@@ -65,6 +65,19 @@ __version__ = "0.1.0"
 float32, float64, int64 = "float32", "float64", "int64"
 
 
+# Submodules a script reaches as attributes (``mg.data.DataLoader``, ``mg.adversarial``) without
+# importing them first: imported on first use. The moved strategies resolve through _moved.
+_LAZY = ("data", "train", "strategies", "utils", "profiler", "gradcheck", "demo", "cli", "device", "io", "amp")
+
+
+def __getattr__(name: str):
+    if name in _LAZY or f"minigrad.{name}" in _moved.MOVED:
+        import importlib
+
+        return importlib.import_module(f"minigrad.{name}")
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
+
 def backend_info() -> dict:
     """Which instruction set and kernel implementations run, thread count, compiler and flags,
     what bfloat16 autocast brings on this CPU, and ``conv_calls``: how many conv2d calls each

@@ -491,6 +491,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="minigrad", description="Train and evaluate small networks with minigrad. With no command: train."
     )
+    top.add_argument("--version", action="version", version=f"minigrad {__version__}")
     commands = top.add_subparsers(dest="command")
     t = commands.add_parser("train", help="train a model (the default command)")
     t.add_argument("--model", choices=models.MODELS, default="lenet5")
@@ -599,7 +600,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "train")
     args = parser().parse_args(argv)
     if getattr(args, "val_fraction", 0.1) == 0:

@@ -265,3 +265,232 @@ def test_detach_in_place_leaves_the_tape():
     x = mg.randn(3, requires_grad=True)
     y = (x * 2).detach_()
     assert not y.requires_grad and y.is_leaf
+
+
+# ---------------------------------------------------------------- 5. data, as torchvision
+def test_to_tensor_and_normalize_match_torchvision_semantics():
+    from minigrad.data import transforms as T
+
+    images = np.random.default_rng(0).integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    ours = T.Compose([T.ToTensor(), T.Normalize(mean, std)])(images)
+    theirs = (
+        torch.tensor(images).permute(0, 3, 1, 2).float() / 255 - torch.tensor(mean)[:, None, None]
+    ) / torch.tensor(std)[:, None, None]
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-6, atol=1e-6)
+    assert T.ToTensor()(images[0, :, :, 0][None]).shape == (1, 1, 6, 7)  # (H, W) greyscale
+    floats = np.zeros((2, 1, 4, 4), np.float32)
+    assert T.ToTensor()(floats) is not None and T.ToTensor()(floats).shape == (2, 1, 4, 4)  # CHW floats pass
+    with pytest.raises(ValueError, match="Normalize"):
+        T.Normalize((0.5, 0.5), (1.0,))
+
+
+def test_datasets_take_transform_and_target_transform_per_sample_and_per_batch():
+    from minigrad.data import transforms as T
+    from minigrad.utils.data import DataLoader, TensorDataset
+
+    images = np.random.default_rng(1).integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
+    dataset = TensorDataset(images, np.arange(6), transform=T.ToTensor(), target_transform=lambda y: y + 10)
+    x, y = dataset[2]
+    assert x.shape == (3, 4, 4) and x.dtype == np.float32 and y == 12
+    np.testing.assert_allclose(x, images[2].transpose(2, 0, 1) / 255, rtol=1e-6)
+    batch = next(iter(DataLoader(dataset, batch_size=4, pin_memory=True, persistent_workers=False, prefetch_factor=3)))
+    assert batch[0].shape == (4, 3, 4, 4) and batch[1].tolist() == [10, 11, 12, 13]
+    digits = pytest.importorskip("sklearn") and mg.data.Digits(transform=T.Normalize((0.5,), (0.25,)))
+    raw = mg.data.Digits()
+    np.testing.assert_allclose(digits[0][0], (raw[0][0] - 0.5) / 0.25, rtol=1e-6)
+
+
+def test_submodules_are_attributes_and_the_version_prints(capsys):
+    import minigrad.utils.data as utils_data
+
+    assert mg.data.DataLoader is utils_data.DataLoader and mg.train.Trainer is not None
+    assert mg.adversarial.__name__ == "minigrad.strategies.adversarial"
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        mg.nonexistent  # noqa: B018
+    from minigrad import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"minigrad {mg.__version__}"
+
+
+# ------------------------------------------------------------- 7. autograd inspection
+def test_grad_fn_walks_the_graph_like_torch():
+    x, tx = pair((3,))
+    ours, theirs = (x * 2).exp().sum(), (tx * 2).exp().sum()
+
+    def walk(fn):
+        name = fn.name().rstrip("0").split("::")[-1] if fn is not None else None  # torch::autograd::AccumulateGrad
+        return [] if fn is None else [name] + [n for f, _ in fn.next_functions for n in walk(f)]
+
+    assert walk(ours.grad_fn) == walk(theirs.grad_fn) == ["SumBackward", "ExpBackward", "MulBackward", "AccumulateGrad"]
+    assert x.grad_fn is None and x.is_leaf
+
+
+def test_retain_grad_keeps_a_non_leaf_gradient():
+    x, tx = pair((4,))
+    y, ty = x.tanh(), tx.tanh()
+    y.retain_grad()
+    ty.retain_grad()
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    close(y.grad, ty.grad)
+    close(x.grad, tx.grad)
+
+
+# ----------------------------------------------------- scripts written as for PyTorch
+SCRIPT_HEAD = """
+import numpy as np
+import minigrad as torch
+import minigrad.nn as nn
+import minigrad.nn.functional as F
+import minigrad.optim as optim
+from minigrad.optim.lr_scheduler import StepLR
+from minigrad.utils.data import DataLoader, TensorDataset
+torch.manual_seed(0)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+"""
+
+MNIST_STYLE = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, 1)
+        self.conv2 = nn.Conv2d(8, 16, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.fc1 = nn.Linear(16 * 5 * 5, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+images = torch.randn(256, 1, 14, 14)
+labels = (images.mean(dim=(1, 2, 3)) > 0).long() + 2 * (images[:, :, :7].mean(dim=(1, 2, 3)) > 0).long()
+loader = DataLoader(TensorDataset(images, labels), batch_size=32, shuffle=True)
+model = Net().to(device)
+optimizer = optim.Adadelta(model.parameters(), lr=1.0)
+scheduler = StepLR(optimizer, step_size=1, gamma=0.7)
+losses = []
+for epoch in range(1, 4):
+    model.train()
+    for batch_idx, (data, target) in enumerate(loader):
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        output = model(data)
+        loss = F.nll_loss(output, target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    scheduler.step()
+model.eval()
+correct = 0
+with torch.no_grad():
+    for data, target in loader:
+        pred = model(data).argmax(dim=1, keepdim=True)
+        correct += pred.eq(target.view_as(pred)).sum().item()
+print(f"{np.mean(losses[:8]):.4f} {np.mean(losses[-8:]):.4f} {correct / len(loader.dataset):.3f}")
+"""
+
+TUTORIAL_NET = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+net = Net()
+params = list(net.parameters())
+assert len(params) == 4 and params[0].size() == (16, 8)
+input = torch.randn(10, 8)
+target = torch.randn(10, 4)
+criterion = nn.MSELoss()
+optimizer = optim.SGD(net.parameters(), lr=0.1)
+first = None
+for i in range(60):
+    optimizer.zero_grad()
+    loss = criterion(net(input), target)
+    first = loss.item() if first is None else first
+    loss.backward()
+    optimizer.step()
+print(f"{first:.4f} {loss.item():.4f} {loss.grad_fn.name()}")
+"""
+
+CIFAR_STYLE = """
+classes = ("plane", "car", "bird", "cat")
+inputs = torch.randn(200, 3, 8, 8)
+labels = inputs[:, 0].mean(dim=(1, 2)).gt(0).long() * 2 + inputs[:, 1].mean(dim=(1, 2)).gt(0).long()
+trainloader = DataLoader(TensorDataset(inputs, labels), batch_size=20, shuffle=True, num_workers=0)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(6 * 3 * 3, 32)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+net = Net()
+criterion = nn.CrossEntropyLoss()
+optimizer = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+for epoch in range(6):
+    running_loss = 0.0
+    for i, data in enumerate(trainloader, 0):
+        inputs_, labels_ = data
+        optimizer.zero_grad()
+        loss = criterion(net(inputs_), labels_)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+correct_pred = {classname: 0 for classname in classes}
+total_pred = {classname: 0 for classname in classes}
+with torch.no_grad():
+    for data in trainloader:
+        images, labels_ = data
+        outputs = net(images)
+        _, predictions = torch.max(outputs, 1)
+        for label, prediction in zip(labels_, predictions):
+            if label == prediction:
+                correct_pred[classes[label]] += 1
+            total_pred[classes[label]] += 1
+accuracy = sum(correct_pred.values()) / sum(total_pred.values())
+print(f"{running_loss / len(trainloader):.4f} {accuracy:.3f}")
+"""
+
+
+def run_script(body: str) -> list[str]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(SCRIPT_HEAD + body, "<script>", "exec"), {"__name__": "__main__"})
+    return out.getvalue().split()
+
+
+def test_a_pytorch_style_mnist_script_trains_with_only_the_imports_changed():
+    first, last, accuracy = map(float, run_script(MNIST_STYLE))
+    assert last < first and accuracy > 0.45, (first, last, accuracy)  # 4 classes: chance is 0.25
+
+
+def test_the_beginner_tutorial_net_trains_with_mse_loss():
+    first, last, name = run_script(TUTORIAL_NET)
+    assert float(last) < 0.8 * float(first) and name.endswith("Backward"), (first, last, name)
+
+
+def test_a_cifar_style_loop_with_torch_max_and_per_class_accuracy():
+    loss, accuracy = map(float, run_script(CIFAR_STYLE))
+    assert accuracy > 0.7, (loss, accuracy)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..random import generator
 from ..tensor import Tensor
+from .transforms import Transform
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -40,13 +41,17 @@ def _as_numpy(array) -> np.ndarray:
 class TensorDataset(Dataset):
     """Samples are rows of equally long arrays: ``ds[i] == (arrays[0][i], arrays[1][i], ...)``.
 
-    Accepts numpy arrays or Tensors (stored as numpy arrays, without a copy).
+    Accepts numpy arrays or Tensors (stored as numpy arrays, without a copy). ``transform`` and
+    ``target_transform`` (keywords, as torchvision's datasets take them) are applied to the
+    first and second field of every sample on the way out: a ``minigrad.data.transforms``
+    transform to a whole batch at once, any other callable sample by sample.
     """
 
-    def __init__(self, *arrays: ArrayLike | Tensor):
+    def __init__(self, *arrays: ArrayLike | Tensor, transform=None, target_transform=None):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
         self.arrays = tuple(_as_numpy(a) for a in arrays)
+        self.transform, self.target_transform = transform, target_transform
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) != 1:
             raise ValueError(f"TensorDataset: arrays differ in length (first dimensions {lengths})")
@@ -54,13 +59,27 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.arrays[0])
 
+    def _transformed(self, fields: tuple, batch: bool) -> tuple:
+        fields = list(fields)
+        for i, fn in ((0, self.transform), (1, self.target_transform)):
+            if fn is None or i >= len(fields):
+                continue
+            if isinstance(fn, Transform):  # batch-wise: a single sample goes as a batch of one
+                fields[i] = _as_numpy(fn(fields[i] if batch else np.asarray(fields[i])[None]))
+                fields[i] = fields[i] if batch else fields[i][0]
+            elif not batch:
+                fields[i] = fn(fields[i])
+            else:
+                fields[i] = np.stack([_as_numpy(fn(sample)) for sample in fields[i]])
+        return tuple(fields)
+
     def __getitem__(self, index):
-        return tuple(a[index] for a in self.arrays)
+        return self._transformed(tuple(a[index] for a in self.arrays), batch=False)
 
     def __getitems__(self, indices) -> tuple:
         """A whole batch: one array per field, indexed at once."""
         indices = np.asarray(indices, dtype=np.int64)
-        return tuple(a[indices] for a in self.arrays)
+        return self._transformed(tuple(a[indices] for a in self.arrays), batch=True)
 
 
 class Subset(Dataset):

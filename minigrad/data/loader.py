@@ -58,7 +58,9 @@ class DataLoader:
         transform: a batched transform applied to the batch's first field (the inputs), called
             as ``transform(x, rng)`` with a per-batch generator (see the module docstring).
         num_workers: threads preparing batches ahead of the consumer (0: in the main thread).
-        prefetch: batches prepared ahead per worker.
+        prefetch: batches prepared ahead per worker (``prefetch_factor``, PyTorch's name, sets it too).
+        pin_memory, persistent_workers: accepted for PyTorch scripts; they change nothing here
+            (no device to pin memory for; worker threads last one iteration either way).
     """
 
     def __init__(
@@ -72,6 +74,9 @@ class DataLoader:
         num_workers: int = 0,
         transform: Callable | None = None,
         prefetch: int = 2,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
     ):
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -79,6 +84,11 @@ class DataLoader:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got {num_workers!r}")
         if shuffle and sampler is not None:
             raise ValueError("DataLoader: give either shuffle=True or a sampler, not both")
+        # PyTorch's names: pin_memory and persistent_workers change nothing here (no GPU to pin
+        # for; the worker threads live as long as an iteration either way); prefetch_factor is
+        # ``prefetch``.
+        del pin_memory, persistent_workers
+        prefetch = prefetch if prefetch_factor is None else prefetch_factor
         if prefetch < 1:
             raise ValueError(f"DataLoader: prefetch must be at least 1, got {prefetch}")
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), bool(shuffle)

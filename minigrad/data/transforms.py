@@ -83,6 +83,40 @@ class Compose(Transform):
 
 
 # ---------------------------------------------------------------- normalisation
+class ToTensor(Transform):
+    """torchvision's ToTensor for arrays: uint8 images, (H, W, C) or (H, W) each, become float32
+    (C, H, W) in [0, 1] (a batch (N, H, W, C) becomes (N, C, H, W)). Float arrays pass
+    unchanged: they are taken to be (C, H, W) already, which is what minigrad's datasets hold
+    (images in [0, 1]), so ``Compose([ToTensor(), Normalize(...)])`` means the same on them."""
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if x.dtype != np.uint8:
+            return x.astype(np.float32, copy=False) if x.dtype.kind == "f" else x.astype(np.float32)
+        if x.ndim == 3:  # a batch of (H, W) images
+            x = x[..., None]
+        if x.ndim != 4:
+            raise ValueError(f"ToTensor: expected uint8 images (H, W) or (H, W, C), got shape {x.shape[1:]}")
+        return np.ascontiguousarray(np.moveaxis(x, -1, 1)).astype(np.float32) / np.float32(255)
+
+
+class Normalize(Transform):
+    """x_c = (x_c - mean_c) / std_c per channel (the axis before height and width), as
+    torchvision's Normalize; ``mean``/``std`` one value per channel or one for all."""
+
+    def __init__(self, mean, std, inplace: bool = False):
+        self.mean, self.std = tuple(np.atleast_1d(mean).tolist()), tuple(np.atleast_1d(std).tolist())
+        if len(self.mean) != len(self.std) or any(s == 0 for s in self.std):
+            raise ValueError(f"Normalize: mean {self.mean} and std {self.std} must match in length, std non-zero")
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if x.ndim < 3 or len(self.mean) not in (1, x.shape[-3]):
+            raise ValueError(f"Normalize: {len(self.mean)} channel values for images of shape {x.shape}")
+        shape = (-1, 1, 1)
+        mean = np.asarray(self.mean, x.dtype).reshape(shape)
+        std = np.asarray(self.std, x.dtype).reshape(shape)
+        return (x - mean) / std
+
+
 class _FittedScaling(Transform):
     """Shared machinery of the scalings whose statistics are fitted on training data.
 

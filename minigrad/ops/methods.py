@@ -191,6 +191,24 @@ class TorchMethods:
         self._node, self.requires_grad = None, False
         return self
 
+    def retain_grad(self) -> None:
+        """Keeps this non-leaf tensor's gradient in ``.grad`` after backward (leaves keep theirs
+        anyway), summed over backward calls like a leaf's."""
+        if self._node is None or getattr(self, "_retains_grad", False):
+            return
+
+        def keep(grad):  # hooks get the gradient as a Tensor
+            self.grad = type(self)(grad.data.copy()) if self.grad is None else type(self)(self.grad.data + grad.data)
+
+        self._retains_grad = True
+        self.register_hook(keep)
+
+    @property
+    def grad_fn(self) -> GradFn | None:
+        """The tape's node that made this tensor (None for a leaf), as PyTorch's ``grad_fn``:
+        ``.name()`` and ``.next_functions`` walk the recorded graph back to the leaves."""
+        return GradFn(self._node) if self._node is not None else None
+
     def eq(self, other) -> Tensor:
         return ops.equal(self, other)
 
@@ -229,6 +247,43 @@ class TorchMethods:
         if self.data.size == 1 and spec:
             return format(self.data.reshape(()).item(), spec)
         return format(str(self), spec)
+
+
+class GradFn:
+    """A read-only view of one tape node, named as PyTorch names them (``MulBackward``)."""
+
+    def __init__(self, node):
+        self._node = node
+
+    def name(self) -> str:
+        return f"{type(self._node).__name__}Backward"
+
+    @property
+    def next_functions(self) -> tuple:
+        """``((fn, 0), ...)`` per input: its node, ``AccumulateGrad`` for a leaf that requires
+        grad, None for a constant."""
+        found = []
+        for t in getattr(self._node, "inputs", None) or ():  # empty once backward freed the graph
+            fn = GradFn(t._node) if t._node is not None else AccumulateGrad(t) if t.requires_grad else None
+            found.append((fn, 0))
+        return tuple(found)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class AccumulateGrad:
+    """The end of a ``next_functions`` walk: a leaf whose ``.grad`` receives the gradient."""
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next_functions = ()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
 
 
 import numpy as np  # noqa: E402

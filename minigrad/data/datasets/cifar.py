@@ -337,14 +337,21 @@ class CIFAR10(TensorDataset):
     train_files = tuple(f"data_batch_{i}" for i in range(1, 6))
     test_files = ("test_batch",)
 
-    def __init__(self, root: str | os.PathLike, train: bool = True, download: bool = False):
+    def __init__(
+        self, root: str | os.PathLike, train: bool = True, download: bool = False, transform=None, target_transform=None
+    ):
         self.root, self.train = Path(root), train
         names = self.train_files if train else self.test_files
         directory = self._directory(names, download)
         batches = [load_batch(directory / name) for name in names]
         images = np.concatenate([b[0] for b in batches])
         labels = np.concatenate([b[1] for b in batches])
-        super().__init__((images / np.float32(255)).astype(np.float32), labels)
+        super().__init__(
+            (images / np.float32(255)).astype(np.float32),
+            labels,
+            transform=transform,
+            target_transform=target_transform,
+        )
 
     def _directory(self, names, download: bool) -> Path:
         for directory in (self.root / self.folder, self.root):

@@ -30,7 +30,15 @@ class Digits(TensorDataset):
 
     classes = tuple(str(d) for d in range(10))
 
-    def __init__(self, train: bool = True, size: int = 8, test_fraction: float = 0.2, split_seed: int = 0):
+    def __init__(
+        self,
+        train: bool = True,
+        size: int = 8,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        transform=None,
+        target_transform=None,
+    ):
         if not 0 < test_fraction < 1:
             raise ValueError(f"Digits: test_fraction must be in (0, 1), got {test_fraction}")
         if int(size) != size or size < 1:
@@ -45,5 +53,5 @@ class Digits(TensorDataset):
         x = (images[keep] / 16.0).astype(np.float32)[:, None]
         if size != 8:
             x = Resize(size)(x)
-        super().__init__(x, labels[keep].astype(np.int64))
+        super().__init__(x, labels[keep].astype(np.int64), transform=transform, target_transform=target_transform)
         self.train, self.size = train, int(size)

@@ -136,7 +136,9 @@ class MNIST(TensorDataset):
         "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
     }
 
-    def __init__(self, root: str | os.PathLike, train: bool = True, download: bool = False):
+    def __init__(
+        self, root: str | os.PathLike, train: bool = True, download: bool = False, transform=None, target_transform=None
+    ):
         self.root, self.train = Path(root), train
         prefix = "train" if train else "t10k"
         images_path = self._find(f"{prefix}-images-idx3-ubyte", download)
@@ -156,7 +158,12 @@ class MNIST(TensorDataset):
             )
         if len(labels) and labels.max() >= len(self.classes):
             raise CorruptFileError(labels_path, f"label {labels.max()} outside 0..{len(self.classes) - 1}")
-        super().__init__((images / np.float32(255))[:, None].astype(np.float32), labels.astype(np.int64))
+        super().__init__(
+            (images / np.float32(255))[:, None].astype(np.float32),
+            labels.astype(np.int64),
+            transform=transform,
+            target_transform=target_transform,
+        )
 
     def _find(self, stem: str, download: bool) -> Path:
         for candidate in (self.root / stem, self.root / f"{stem}.gz"):

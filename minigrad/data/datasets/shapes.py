@@ -17,7 +17,16 @@ class Shapes(TensorDataset):
 
     classes = ("disk", "ring", "square", "triangle", "plus")
 
-    def __init__(self, n: int = 2000, size: int = 28, train: bool = True, noise: float = 0.1, seed: int = 0):
+    def __init__(
+        self,
+        n: int = 2000,
+        size: int = 28,
+        train: bool = True,
+        noise: float = 0.1,
+        seed: int = 0,
+        transform=None,
+        target_transform=None,
+    ):
         if int(n) != n or n < 1 or int(size) != size or size < 8:
             raise ValueError(f"Shapes: need n >= 1 and size >= 8, got n={n!r}, size={size!r}")
         if noise < 0:
@@ -41,5 +50,10 @@ class Shapes(TensorDataset):
         )
         image = masks[labels, np.arange(n)].astype(np.float32)
         image += noise * rng.standard_normal(image.shape, dtype=np.float32)
-        super().__init__(np.clip(image, 0, 1)[:, None], labels.astype(np.int64))
+        super().__init__(
+            np.clip(image, 0, 1)[:, None],
+            labels.astype(np.int64),
+            transform=transform,
+            target_transform=target_transform,
+        )
         self.train = train
