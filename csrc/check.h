@@ -42,6 +42,13 @@ struct Expect {
 
 inline std::string dtype_name(const py::dtype& d) { return std::string(py::str(d)); }
 
+// Whether `d` is T's dtype: numpy's equivalence (a native-order float32 made by
+// newbyteorder("=") is float32 too, though not numpy's own descriptor object).
+template <typename T>
+bool is_dtype(const py::dtype& d) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(d.ptr(), py::dtype::of<T>().ptr());
+}
+
 // The one checking core every binding goes through. `x` is any Python object (a list element,
 // an optional argument) and must be a `T` numpy array that is C-contiguous, of the expected
 // shape and, when the kernel writes it, writeable; otherwise TypeError (kind, dtype) or
@@ -56,7 +63,7 @@ T* check_array(py::handle x_obj, const char* op, const std::string& arg, const E
     throw py::type_error(who() + " must be a numpy array" + or_none + ", got " +
                          std::string(py::str(py::type::of(x_obj))));
   const auto x = py::reinterpret_borrow<py::array>(x_obj);
-  if (!x.dtype().is(py::dtype::of<T>()))
+  if (!is_dtype<T>(x.dtype()))
     throw py::type_error(who() + " must be " + dtype_name(py::dtype::of<T>()) + ", got " +
                          dtype_name(x.dtype()));
   if (!(x.flags() & py::array::c_style)) throw py::value_error(who() + " must be C-contiguous");
@@ -117,8 +124,8 @@ decltype(auto) by_dtype(py::handle x, const char* op, const std::string& arg, F&
     throw py::type_error(std::string(op) + ": " + arg + " must be a numpy array, got " +
                          std::string(py::str(py::type::of(x))));
   const py::dtype d = py::reinterpret_borrow<py::array>(x).dtype();
-  if (d.is(py::dtype::of<float>())) return fn(float{});
-  if (d.is(py::dtype::of<double>())) return fn(double{});
+  if (is_dtype<float>(d)) return fn(float{});
+  if (is_dtype<double>(d)) return fn(double{});
   throw py::type_error(std::string(op) + ": " + arg + " must be float32 or float64, got " +
                        dtype_name(d));
 }

@@ -63,7 +63,9 @@ _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigr
 def _decoded(array: np.ndarray, code: str) -> np.ndarray:
     """A native-order copy of a stored array in the dtype minigrad keeps it in."""
     if code != "BF16":
-        return array.astype(_WIDENED.get(code, np.dtype(_DTYPES[code]).newbyteorder("=")))
+        # np.dtype(scalar type): numpy's own native descriptor, the object the kernels' dtype
+        # checks compare against (a byte-order-swapped copy is equal but not identical)
+        return array.astype(_WIDENED.get(code, np.dtype(np.dtype(_DTYPES[code]).type)))
     bits = array.astype(np.uint16)
     if bfloat16 is not None:
         return bits.view(bfloat16)
@@ -103,9 +105,79 @@ class CorruptFileError(ValueError):
         return f"{self.path}: {self.problem}"
 
 
-def save(state_dict: Mapping[str, object], path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Writes ``state_dict`` (names -> Tensors or numpy arrays) to ``path`` atomically.
+# What PyTorch scripts pass to torch.save besides a flat state_dict: an optimiser's state_dict,
+# or {"model": ..., "optimizer": ..., "epoch": 3, "loss": 0.25}. Such an object is stored as
+# its tensors, under the paths that lead to them ("model/fc.weight", "optimizer/state/0/
+# momentum_buffer"), plus its shape as JSON in the metadata (numbers, strings, booleans and
+# None in place; dicts with non-string keys and tuples marked), never pickle. A flat dict of
+# tensors stays a plain safetensors file that PyTorch reads.
+_STRUCTURE_KEY = "minigrad.structure"
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (Tensor, np.ndarray, np.generic)) and not isinstance(value, (np.str_, np.bool_))
+
+
+def _flatten(value, path: str, arrays: dict):
+    """value's JSON shape, its arrays moved into ``arrays`` under their paths."""
+    if _is_array(value):
+        arrays[path] = value
+        return {"tensor": path}
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
+        return value if not isinstance(value, np.bool_) else bool(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return {"float": repr(value)}
+        return value
+    if isinstance(value, Mapping):
+        items = [[k, _flatten(v, f"{path}/{k}" if path else str(k), arrays)] for k, v in value.items()]
+        if all(isinstance(k, str) for k in value):
+            return {"dict": items}
+        if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in value):
+            raise TypeError(
+                f"save: dict keys must be strings or integers, got {sorted(map(repr, value))[:3]} at {path!r}"
+            )
+        return {"dict": items}
+    if isinstance(value, (list, tuple)):
+        items = [_flatten(v, f"{path}/{i}" if path else str(i), arrays) for i, v in enumerate(value)]
+        return {"tuple" if isinstance(value, tuple) else "list": items}
+    raise TypeError(
+        f"save: cannot store {type(value).__name__} at {path or 'the top level'!r} (tensors, arrays, numbers, strings, None, and dicts/lists/tuples of them)"
+    )
+
+
+def _rebuild(shape, state: dict):
+    if not isinstance(shape, dict):
+        return shape
+    if "tensor" in shape:
+        return state[shape["tensor"]]
+    if "float" in shape:
+        return float(shape["float"])
+    if "dict" in shape:
+        return {k: _rebuild(v, state) for k, v in shape["dict"]}
+    items = [_rebuild(v, state) for v in shape.get("list", shape.get("tuple", []))]
+    return tuple(items) if "tuple" in shape else items
+
+
+def _is_flat(obj) -> bool:
+    return isinstance(obj, Mapping) and all(isinstance(k, str) and _is_array(v) for k, v in obj.items())
+
+
+def save(obj: object, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Writes ``obj`` to ``path`` atomically: a ``state_dict`` (names -> Tensors or numpy
+    arrays) as a plain safetensors file, or, as ``torch.save`` takes them, an optimiser's
+    ``state_dict`` or a dict/list of state_dicts, tensors, numbers, strings and None
+    (its shape kept in the metadata; :func:`load` gives the same object back).
     ``metadata``: optional text key/value pairs stored in the header."""
+    if not _is_flat(obj):
+        arrays: dict = {}
+        shape = _flatten(obj, "", arrays)
+        metadata = {**(metadata or {}), _STRUCTURE_KEY: json.dumps(shape, separators=(",", ":"))}
+        obj = arrays
+    _save_flat(obj, path, metadata)
+
+
+def _save_flat(state_dict: Mapping[str, object], path: str | os.PathLike, metadata: Mapping[str, str] | None) -> None:
     arrays = {}
     for name, value in state_dict.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
@@ -255,7 +327,8 @@ def _fsync_directory(directory: str) -> None:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Reads a safetensors file into a dict of Tensors (in file order). float16 and 8/16-bit
+    """Reads a safetensors file into a dict of Tensors (in file order), or, for a file
+    :func:`save` wrote from a nested object, that object (optimiser states, checkpoints). float16 and 8/16-bit
     integers, which minigrad has no Tensors for, are widened losslessly to float32/int32;
     bfloat16 (PyTorch's bf16 checkpoints) stays bfloat16, or becomes float32 without ml_dtypes.
     Raises :class:`CorruptFileError` naming the file and the problem for truncated, corrupted
@@ -271,6 +344,11 @@ def load(path: str | os.PathLike) -> dict:
             blob, dtype=_DTYPES[code], count=(end - begin) // np.dtype(_DTYPES[code]).itemsize, offset=start + begin
         ).reshape(shape)
         state[name] = Tensor(_decoded(array, code))
+    if _STRUCTURE_KEY in metadata:  # saved from a nested object: give that object back
+        try:
+            return _rebuild(json.loads(metadata[_STRUCTURE_KEY]), state)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise CorruptFileError(path, f"its object structure does not match its tensors ({error})") from None
     return state
 
 

@@ -494,3 +494,48 @@ def test_the_beginner_tutorial_net_trains_with_mse_loss():
 def test_a_cifar_style_loop_with_torch_max_and_per_class_accuracy():
     loss, accuracy = map(float, run_script(CIFAR_STYLE))
     assert accuracy > 0.7, (loss, accuracy)
+
+
+# ------------------------------------------------ 9. save/load what PyTorch scripts pass
+def test_save_and_load_a_checkpoint_dict_with_optimiser_state(tmp_path):
+    mg.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optimizer = mg.optim.Adam(model.parameters(), lr=0.01)
+    x = mg.randn(8, 3)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(x).pow(2).mean().backward() if hasattr(mg.Tensor, "pow") else (model(x) ** 2).mean().backward()
+        optimizer.step()
+    checkpoint = {
+        "epoch": 3,
+        "model_state_dict": model.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+        "loss": 0.25,
+    }
+    mg.save(checkpoint, tmp_path / "checkpoint.pt")
+    loaded = mg.load(tmp_path / "checkpoint.pt")
+    assert loaded["epoch"] == 3 and loaded["loss"] == 0.25
+    restored = nn.Linear(3, 2)
+    restored.load_state_dict(loaded["model_state_dict"])
+    resumed = mg.optim.Adam(restored.parameters(), lr=0.5)
+    resumed.load_state_dict(loaded["optimizer_state_dict"])
+    for opt, net in ((optimizer, model), (resumed, restored)):  # one more step each: the same numbers
+        opt.zero_grad()
+        (net(x) ** 2).mean().backward()
+        opt.step()
+    np.testing.assert_array_equal(restored.weight.numpy(), model.weight.numpy())
+    mg.save(optimizer.state_dict(), tmp_path / "optimizer.pt")
+    assert set(mg.load(tmp_path / "optimizer.pt")["state"]) == {0, 1}  # integer keys come back integers
+
+
+def test_a_flat_state_dict_stays_a_plain_safetensors_file(tmp_path):
+    model = nn.Linear(3, 2)
+    mg.save(model.state_dict(), tmp_path / "model.safetensors")
+    assert mg.io.load_metadata(tmp_path / "model.safetensors") == {}
+    assert set(mg.load(tmp_path / "model.safetensors")) == {"weight", "bias"}
+
+
+def test_objects_the_format_cannot_hold_are_refused_before_writing(tmp_path):
+    with pytest.raises(TypeError, match="cannot store set"):
+        mg.save({"model": {1, 2}}, tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()

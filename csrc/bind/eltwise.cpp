@@ -63,7 +63,7 @@ void bind_eltwise(py::module_& m, py::module_& ref) {
   // float32 <-> bfloat16 (uint16 bits) by the dtypes of src and dst, same shape, any rank.
   m.def("convert", [](const py::array& src, const py::array& dst) {
     const char* op = "convert";
-    const bool to_bf16 = src.dtype().is(py::dtype::of<float>());
+    const bool to_bf16 = is_dtype<float>(src.dtype());
     if (to_bf16) {
       const float* s = check_array<float>(src, op, "src", Expect{{}, nullptr, "", true}, false);
       auto* d = reinterpret_cast<bf16*>(checked_like<uint16_t>(dst, op, "dst", src, "src", true));

@@ -92,8 +92,8 @@ void gemm_bf16_typed(const py::array& a, const py::array& b, const py::array& ou
 template <typename F>
 void by_bf16_operand(const py::array& x, const char* op, const char* arg, F&& fn) {
   const py::dtype d = x.dtype();
-  if (d.is(py::dtype::of<uint16_t>())) return fn(uint16_t{});
-  if (d.is(py::dtype::of<float>())) return fn(float{});
+  if (is_dtype<uint16_t>(d)) return fn(uint16_t{});
+  if (is_dtype<float>(d)) return fn(float{});
   throw py::type_error(std::string(op) + ": " + arg +
                        " must be bfloat16 bits (uint16) or float32, got " + dtype_name(d));
 }
