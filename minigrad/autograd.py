@@ -58,6 +58,7 @@ class Function:
     first input's memory. ``self.label``: the node's profile name (Conv2d adds its algorithm)."""
 
     is_view = False
+    reads = ("inputs", "output")  # what backward reads: only those are version-checked
     profiler = None  # a callable(name, phase, seconds) while `profile()` is active
 
     def __init__(self, needs_input_grad):
@@ -84,9 +85,9 @@ class Function:
         record = record and dtypes.is_float(data.dtype)  # integer results (casts, indices) carry no gradient
         shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
         out = Tensor(data, requires_grad=record, _version=tensors[0]._version if shares else None)
-        if record:  # backward may read the inputs and the output: remember their versions
-            node.inputs = tensors
-            node.versions = [(t._version, t._version[0]) for t in (*tensors, out)]
+        if record:  # backward may read the inputs and the output (cls.reads): remember their versions
+            read = (list(tensors) if "inputs" in cls.reads else []) + ([out] if "output" in cls.reads else [])
+            node.inputs, node.versions = tensors, [(t._version, t._version[0]) for t in read]
             node.hooks, node.compute = [], compute
             out._node = node
         return out
@@ -197,7 +198,7 @@ def _free(node, retain_graph: bool) -> None:
 def _check_versions(node) -> None:
     for i, (version, seen) in enumerate(node.versions):
         if version[0] != seen:
-            what = f"input {i}" if i < len(node.inputs) else "the output"
+            what = f"input {i}" if "inputs" in node.reads and i < len(node.inputs) else "the output"
             raise RuntimeError(
                 f"{what} of {type(node).__name__} was modified in place after it was recorded "
                 f"(version {seen} -> {version[0]}), so its backward would be wrong; clone it before "

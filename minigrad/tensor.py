@@ -128,9 +128,9 @@ class Tensor(OpMethods, TorchMethods):  # x.exp(), x.sum(dim), x.size(), ... (mi
     def zero_(self) -> Tensor: return self._inplace(lambda d: d.fill(0))
     def fill_(self, v) -> Tensor: return self._inplace(lambda d: d.fill(v))
     def copy_(self, src) -> Tensor: return self._inplace(lambda d: np.copyto(d, np.asarray(src, d.dtype)))
-    def add_(self, other, alpha=1) -> Tensor: return self._inplace(lambda d: d.__iadd__(np.asarray(other) * alpha if alpha != 1 else np.asarray(other)))
-    def sub_(self, other) -> Tensor: return self._inplace(lambda d: d.__isub__(np.asarray(other)))
-    def mul_(self, other) -> Tensor: return self._inplace(lambda d: d.__imul__(np.asarray(other)))
+    def add_(self, other, alpha=1) -> Tensor: return self._inplace_arith(ops.add, other * alpha if alpha != 1 else other)
+    def sub_(self, other) -> Tensor: return self._inplace_arith(ops.sub, other)
+    def mul_(self, other) -> Tensor: return self._inplace_arith(ops.mul, other)
     __iadd__, __isub__, __imul__ = add_, sub_, mul_
 
     # ---- operators (each forwards to one op in minigrad.ops)

@@ -539,3 +539,67 @@ def test_objects_the_format_cannot_hold_are_refused_before_writing(tmp_path):
     with pytest.raises(TypeError, match="cannot store set"):
         mg.save({"model": {1, 2}}, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+
+
+# ------------------------------------------- 7. in-place arithmetic on a non-leaf tensor
+def test_in_place_arithmetic_on_a_non_leaf_is_recorded_like_torch():
+    x, tx = pair((4,))
+    w, tw = pair((4,), seed=1)
+    y, ty = x * w, tx * tw
+    y += 1.5
+    ty += 1.5
+    y *= w
+    ty *= tw
+    y.sub_(x)
+    ty.sub_(tx)
+    close(y, ty)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    close(x.grad, tx.grad)
+    close(w.grad, tw.grad)
+
+
+def refused_both_ways(make):
+    """make(lib, leaf) builds a loss, changing a saved value in place on the way: both libraries
+    refuse its backward."""
+    x, tx = pair((3,))
+    with pytest.raises(RuntimeError, match="modified in place"):
+        make(mg, x).backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        make(torch, tx).backward()
+
+
+def test_changing_an_output_its_op_saved_is_refused_at_backward_like_torch():
+    def make(lib, leaf):
+        y = lib.exp(leaf)  # exp's backward reads its output
+        y += 1
+        return y.sum()
+
+    refused_both_ways(make)
+
+
+def test_changing_an_input_a_later_op_saved_is_refused_at_backward_like_torch():
+    def make(lib, leaf):
+        y = leaf * 2
+        z = y * y  # mul's backward reads its inputs
+        y += 1
+        return z.sum()
+
+    refused_both_ways(make)
+
+
+def test_in_place_on_a_view_that_requires_grad_is_refused():
+    y = mg.randn(3, 2, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="in-place change of a view"):
+        row = y[0]
+        row += 1
+
+
+def test_in_place_on_a_leaf_that_requires_grad_is_refused_like_torch():
+    x, tx = pair((3,))
+    with pytest.raises(RuntimeError, match="in-place change of a tensor that requires grad"):
+        x += 1
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        tx += 1
+    with mg.no_grad():
+        x += 1  # allowed without recording, as under torch.no_grad()

@@ -78,6 +78,8 @@ class Conv2d(Function):
         db[o]           = sum_{n,i,j} dY[n,o,i,j]
     """
 
+    reads = ("inputs",)  # not the output: it may change in place (y = a * b; y += 1)
+
     amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
 
     def forward(self, x, w, b=None, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1) -> np.ndarray:

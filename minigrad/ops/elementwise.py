@@ -30,6 +30,8 @@ def _compiled(*arrays) -> bool:
 class Add(Function):
     """z = x + y.   dz/dx = 1, dz/dy = 1."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     def forward(self, x, y) -> np.ndarray:
         if not _compiled(x, y):
             return x + y
@@ -44,6 +46,8 @@ class Add(Function):
 class Sub(Function):
     """z = x - y.   dz/dx = 1, dz/dy = -1."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     def forward(self, x, y) -> np.ndarray:
         return x - y
 
@@ -53,6 +57,8 @@ class Sub(Function):
 
 class Mul(Function):
     """z = x * y.   dz/dx = y, dz/dy = x."""
+
+    reads = ("inputs",)  # not the output: it may change in place (y = a * b; y += 1)
 
     def forward(self, x, y) -> np.ndarray:
         self.x, self.y = x, y
@@ -64,6 +70,8 @@ class Mul(Function):
 
 class Div(Function):
     """z = x / y.   dz/dx = 1/y, dz/dy = -x/y^2."""
+
+    reads = ("inputs",)  # not the output: it may change in place (y = a * b; y += 1)
 
     def forward(self, x, y) -> np.ndarray:
         self.x, self.y = x, y
@@ -93,6 +101,8 @@ class Pow(Function):
 
 class Neg(Function):
     """z = -x."""
+
+    reads = ()  # backward reads no input or output values: in-place changes are fine
 
     def forward(self, x) -> np.ndarray:
         return -x
@@ -195,6 +205,8 @@ class Where(Function):
 
 class Cast(Function):
     """z = x converted to another float dtype; the gradient converts back."""
+
+    reads = ()  # backward reads no input or output values: in-place changes are fine
 
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 

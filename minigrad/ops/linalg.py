@@ -49,6 +49,8 @@ class MatMul(Function):
     """Z = X @ Y with numpy batching rules (operands of at least 2 dimensions).
     dX = dZ @ Y^T,  dY = X^T @ dZ  (summed over broadcast batch dimensions)."""
 
+    reads = ("inputs",)  # not the output: it may change in place (y = a * b; y += 1)
+
     amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
 
     def forward(self, x, y) -> np.ndarray:
@@ -95,6 +97,8 @@ class Linear(Function):
     dx = dy W,  dW = dy^T x,  db = sum of dy over the batch.
     All three products read W and the (flattened) batch in place through the GEMM's
     transpose flags, so neither W^T nor dy^T is ever materialised."""
+
+    reads = ("inputs",)  # not the output: it may change in place (y = a * b; y += 1)
 
     amp = "lower"  # autocast: bfloat16 inputs, float32 accumulation (minigrad/amp.py)
 

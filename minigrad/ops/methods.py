@@ -191,6 +191,29 @@ class TorchMethods:
         self._node, self.requires_grad = None, False
         return self
 
+    def _inplace_arith(self, op, other) -> Tensor:
+        """``x += other`` (``add_``, ``sub_``, ``mul_``): the array changes in place. A tensor
+        that requires grad is refused where PyTorch refuses: a leaf (with grad enabled) and, here
+        also, a view. On a non-leaf the op is recorded on the tape as well, and the tensor's
+        version moves on, so an op that saved the old values for its backward (y = x.exp()
+        saves y) refuses to run backward, while one that needs none (y = x * 2) is unaffected."""
+        other_data = getattr(other, "data", other)
+        if self._node is None or not self.requires_grad or not autograd.is_grad_enabled():
+            name = {ops.add: "__iadd__", ops.sub: "__isub__", ops.mul: "__imul__"}[op]
+            return self._inplace(lambda d: getattr(d, name)(np.asarray(other_data)))
+        if self._node.is_view:
+            raise RuntimeError(
+                "in-place change of a view that requires grad: its base's gradient would not see it; "
+                "write `y = y + ...` instead"
+            )
+        before = type(self)(self.data.copy() if op is ops.mul else self.data)  # Mul reads its input
+        before._node, before.requires_grad = self._node, True
+        result = op(before, other)
+        np.copyto(self.data, result.data, casting="same_kind")
+        self.mark_modified()
+        self._node = result._node
+        return self
+
     def retain_grad(self) -> None:
         """Keeps this non-leaf tensor's gradient in ``.grad`` after backward (leaves keep theirs
         anyway), summed over backward calls like a leaf's."""
@@ -288,5 +311,5 @@ class AccumulateGrad:
 
 import numpy as np  # noqa: E402
 
-from .. import ops  # noqa: E402
+from .. import autograd, ops  # noqa: E402
 from ..device import device, is_device  # noqa: E402  (the package is imported by now; its modules import Tensor lazily)

@@ -28,6 +28,8 @@ def _expand(g, shape, axes, keepdims):
 class Sum(Function):
     """z = sum_i x_i over the axes.   dz/dx_i = 1."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 
     def forward(self, x, axis=None, keepdims=False) -> np.ndarray:
@@ -40,6 +42,8 @@ class Sum(Function):
 
 class Mean(Function):
     """z = (1/n) sum_i x_i over the axes.   dz/dx_i = 1/n."""
+
+    reads = ()  # backward reads no input or output values: in-place changes are fine
 
     amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
 

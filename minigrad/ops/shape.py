@@ -11,6 +11,8 @@ from ..autograd import Function
 class Reshape(Function):
     """z = x viewed with a new shape (same element order).   dx = dz reshaped back."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     is_view = True
@@ -30,6 +32,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """z = x with its axes reordered.   dx = dz with the inverse order."""
+
+    reads = ()  # backward reads no input or output values: in-place changes are fine
 
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
@@ -53,6 +57,8 @@ def _is_advanced(index) -> bool:
 class GetItem(Function):
     """z = x[index] for ints, slices, None, Ellipsis and integer/boolean arrays.
     dx = zeros with dz scattered back; repeated indices add up (scatter-add)."""
+
+    reads = ()  # backward reads no input or output values: in-place changes are fine
 
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
@@ -79,6 +85,8 @@ class Gather(Function):
     """z[..., i, ...] = x[..., index[..., i, ...], ...] along ``axis`` (numpy's take_along_axis,
     PyTorch's gather).   dx = zeros with dz added back at the gathered places (scatter-add)."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     def forward(self, x, index, axis=0) -> np.ndarray:
@@ -103,6 +111,8 @@ class Gather(Function):
 class Concat(Function):
     """z = [x_1, x_2, ...] joined along an axis.   dx_k = the slice of dz that x_k filled."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     def forward(self, *xs, axis=0) -> np.ndarray:
@@ -123,6 +133,8 @@ class Pad(Function):
     """z = x surrounded by a constant.  ``pad_width`` as numpy: ((before, after), ...).
     dx = the centre of dz."""
 
+    reads = ()  # backward reads no input or output values: in-place changes are fine
+
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
     def forward(self, x, pad_width, value=0.0) -> np.ndarray:
@@ -136,6 +148,8 @@ class Pad(Function):
 class Expand(Function):
     """z = x broadcast to a larger shape.   dx = dz summed over the broadcast axes (the
     engine's unbroadcast does that)."""
+
+    reads = ()  # backward reads no input or output values: in-place changes are fine
 
     moves_bytes = True  # bfloat16 arrays pass as they are (minigrad/amp.py)
 
