@@ -603,3 +603,28 @@ def test_in_place_on_a_leaf_that_requires_grad_is_refused_like_torch():
         tx += 1
     with mg.no_grad():
         x += 1  # allowed without recording, as under torch.no_grad()
+
+
+# ------------------------------------------------------------------ 8. p.data
+def test_manual_updates_through_p_data_match_torch():
+    """The pre-optimiser idiom: p.data.add_(p.grad.data, alpha=-lr), p.data.copy_, zero_, clamp_."""
+    weights = np.random.default_rng(4).standard_normal((3, 5)).astype(np.float32)
+    x_np = np.random.default_rng(5).standard_normal((8, 5)).astype(np.float32)
+    ours, theirs = nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    for model, lib in ((ours, mg), (theirs, torch)):
+        with lib.no_grad():
+            model.weight.data.copy_(lib.tensor(weights))
+            model.bias.data.zero_()
+        for _ in range(3):
+            model.zero_grad() if lib is torch else [setattr(p, "grad", None) for p in model.parameters()]
+            (model(lib.tensor(x_np)) ** 2).mean().backward()
+            for p in model.parameters():
+                p.data.add_(p.grad.data, alpha=-0.1)
+        model.weight.data.clamp_(-0.5, 0.5)
+    close(ours.weight, theirs.weight)
+    close(ours.bias, theirs.bias)
+    assert ours.weight.data.mul_(2) is ours.weight.data  # in place, returns itself
+    assert type(ours.weight.data + 1) is np.ndarray  # results are plain arrays
+    drawn = nn.Linear(50, 40).weight
+    drawn.data.normal_(0.0, 0.02)
+    assert abs(float(drawn.data.std()) - 0.02) < 0.002

@@ -23,6 +23,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..device import device, is_device
 from ..dtypes import is_float
+from ..random import generator
 from ..tensor import Tensor
 
 if TYPE_CHECKING:  # annotations only
@@ -32,12 +33,65 @@ if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike, DTypeLike
 
 
+class ParameterData(np.ndarray):
+    """A parameter's array (``p.data``), with the in-place methods PyTorch scripts call on it:
+    ``p.data.add_(u, alpha=-lr)``, ``copy_``, ``mul_``, ``zero_``, ``clamp_``, ``normal_`` ...
+    As in PyTorch, changes made through ``.data`` bypass the tape's version checks. Anything
+    computed from it is a plain numpy array."""
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        return np.asarray(array)[()] if return_scalar else np.asarray(array)
+
+    def _set(self, values) -> ParameterData:
+        np.copyto(self, np.asarray(getattr(values, "data", values)), casting="same_kind")
+        return self
+
+    def add_(self, other, alpha=1) -> ParameterData:
+        return self._set(self + alpha * np.asarray(getattr(other, "data", other)))
+
+    def sub_(self, other, alpha=1) -> ParameterData:
+        return self._set(self - alpha * np.asarray(getattr(other, "data", other)))
+
+    def mul_(self, other) -> ParameterData:
+        return self._set(self * np.asarray(getattr(other, "data", other)))
+
+    def div_(self, other) -> ParameterData:
+        return self._set(self / np.asarray(getattr(other, "data", other)))
+
+    def copy_(self, src) -> ParameterData:
+        return self._set(src)
+
+    def zero_(self) -> ParameterData:
+        return self._set(0)
+
+    def fill_(self, value) -> ParameterData:
+        return self._set(value)
+
+    def clamp_(self, min=None, max=None) -> ParameterData:
+        return self._set(np.clip(np.asarray(self), min, max))
+
+    def normal_(self, mean=0.0, std=1.0) -> ParameterData:
+        return self._set(generator().normal(mean, std, self.shape))
+
+    def uniform_(self, a=0.0, b=1.0) -> ParameterData:
+        return self._set(generator().uniform(a, b, self.shape))
+
+
 class Parameter(Tensor):
     """A Tensor that is a trainable weight of a Module: it requires grad by default and
-    assigning it to a Module attribute registers it. Wrapping a Tensor shares its memory."""
+    assigning it to a Module attribute registers it. Wrapping a Tensor shares its memory.
+    Its ``data`` is a :class:`ParameterData`, so ``p.data.add_(...)`` works as in PyTorch."""
 
     def __init__(self, data: ArrayLike | Tensor, requires_grad: bool = True, dtype: DTypeLike | None = None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    @property
+    def data(self) -> ParameterData:
+        return self._data
+
+    @data.setter
+    def data(self, array) -> None:  # the same memory, seen through ParameterData's methods
+        self._data = np.asarray(array).view(ParameterData)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
