@@ -67,7 +67,20 @@ float32, float64, int64 = "float32", "float64", "int64"
 
 # Submodules a script reaches as attributes (``mg.data.DataLoader``, ``mg.adversarial``) without
 # importing them first: imported on first use. The moved strategies resolve through _moved.
-_LAZY = ("data", "train", "strategies", "utils", "profiler", "gradcheck", "demo", "cli", "device", "io", "amp")
+_LAZY = (
+    "data",
+    "train",
+    "strategies",
+    "utils",
+    "profiler",
+    "gradcheck",
+    "demo",
+    "cli",
+    "device",
+    "io",
+    "amp",
+    "inspect",
+)
 
 
 def __getattr__(name: str):

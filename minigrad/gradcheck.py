@@ -7,6 +7,19 @@ import numpy as np
 from .autograd import no_grad
 
 
+def central_difference(objective, array: np.ndarray, index: int, eps: float) -> float:
+    """(f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for flat entry ``index`` of ``array`` (changed
+    in place and restored)."""
+    flat = array.reshape(-1)  # a view: array is contiguous
+    saved = flat[index]
+    flat[index] = saved + eps
+    plus = objective()
+    flat[index] = saved - eps
+    minus = objective()
+    flat[index] = saved
+    return (plus - minus) / (2 * eps)
+
+
 def gradcheck(
     fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True
 ) -> bool:
@@ -34,15 +47,9 @@ def gradcheck(
             continue
         analytic = np.zeros_like(x.data) if x.grad is None else x.grad.data
         numeric = np.zeros_like(x.data)
-        flat, nflat = x.data.reshape(-1), numeric.reshape(-1)
-        for i in range(flat.size):
-            saved = flat[i]
-            flat[i] = saved + eps
-            plus = objective()
-            flat[i] = saved - eps
-            minus = objective()
-            flat[i] = saved
-            nflat[i] = (plus - minus) / (2 * eps)
+        nflat = numeric.reshape(-1)
+        for i in range(x.data.size):
+            nflat[i] = central_difference(objective, x.data, i, eps)
         if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
             if raise_exception:
                 worst = np.unravel_index(np.abs(analytic - numeric).argmax(), x.shape)

@@ -1,0 +1,115 @@
+"""minigrad.inspect: the recorded graph (node counts, shapes, saved bytes, parameter paths,
+Graphviz output) and gradient checks of a learner's own model or Function."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import inspect, nn
+from minigrad.autograd import Function
+
+
+def test_graph_of_a_known_expression():
+    x = mg.randn(3, 4, requires_grad=True)
+    w = mg.randn(4, 2, requires_grad=True)
+    loss = ((x @ w).relu() * 2).sum()
+    g = inspect.graph(loss)
+    assert g.ops() == ["Sum", "Mul", "ReLU", "MatMul"]
+    matmul = g.nodes[3]
+    assert matmul.input_shapes == [(3, 4), (4, 2)] and matmul.output_shape == (3, 2)
+    assert matmul.inputs == ["input", "input"] and g.nodes[1].inputs == [2, "constant"]
+    assert g.nodes[2].output_dtype == "float32"
+    # ReLU keeps its (3, 2) float32 output; MatMul keeps only its leaves' arrays, not counted
+    assert g.nodes[2].saved_bytes == 3 * 2 * 4 and matmul.saved_bytes == 0
+
+
+def test_graph_of_lenet5_names_parameters_by_module_path():
+    model = mg.models.lenet5()
+    g = inspect.graph(model(mg.randn(2, 1, 28, 28)), model)
+    assert g.ops().count("Conv2d") == 2 and g.ops().count("Linear") == 3 and len(g) == 12
+    first_conv = g.nodes[-1]
+    assert first_conv.op == "Conv2d" and first_conv.inputs == ["constant", "0.weight", "0.bias"]
+    assert first_conv.output_shape == (2, 6, 28, 28)
+    assert g.nodes[0].parameters == sorted(name for name, _ in model.named_parameters())
+    assert g.saved_bytes > 0
+
+
+def test_graph_of_resnet8_and_its_dot_text(tmp_path):
+    model = mg.models.resnet8()
+    out = model(mg.randn(2, 3, 16, 16))
+    g = inspect.graph(out, model)
+    assert g.ops().count("Conv2d") == sum(1 for _, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    dot = g.to_dot()
+    assert dot.startswith("digraph minigrad {") and dot.count(" -> ") >= len(g) and "conv1.weight" in dot
+    g.save(tmp_path / "g.dot")
+    assert (tmp_path / "g.dot").read_text() == dot
+
+
+def test_rendering_needs_graphviz_and_says_so(tmp_path, monkeypatch):
+    g = inspect.graph((mg.randn(2, requires_grad=True) * 3).sum())
+    with pytest.raises(ValueError, match="use a .dot, .svg or .png path"):
+        g.save(tmp_path / "g.pdf")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'minigrad\[viz\]'"):
+        g.save(tmp_path / "g.svg")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs the Graphviz dot program")
+def test_svg_and_png_render(tmp_path):
+    pytest.importorskip("graphviz")
+    model = mg.models.lenet5()
+    g = inspect.graph(model(mg.randn(1, 1, 28, 28)), model)
+    g.save(tmp_path / "g.svg")
+    g.save(tmp_path / "g.png")
+    assert (tmp_path / "g.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_graph_refuses_leaves_and_freed_graphs():
+    x = mg.randn(2, requires_grad=True)
+    with pytest.raises(ValueError, match="no recorded graph"):
+        inspect.graph(x)
+    y = (x * 2).sum()
+    y.backward()
+    with pytest.raises(ValueError, match="freed by backward"):
+        inspect.graph(y)
+
+
+def test_check_gradients_passes_a_correct_model_and_leaves_it_unchanged():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    before = model[0].weight.numpy().copy()
+    results = inspect.check_gradients(model, mg.randn(5, 4))
+    assert {r.name for r in results} == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    assert all(r.max_relative_error < 1e-7 and r.verdict == "fine" for r in results), results
+    assert model[0].weight.dtype == np.float32 and np.array_equal(model[0].weight.numpy(), before)
+
+
+class WrongSquare(Function):
+    """z = x^2 with a deliberately wrong backward (x instead of 2x)."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, g):
+        return g * self.x
+
+
+def test_check_gradients_catches_a_wrong_custom_backward():
+    x = mg.tensor(np.random.default_rng(0).uniform(0.5, 2.0, 6), requires_grad=True)
+    (wrong,) = inspect.check_gradients(lambda t: WrongSquare.apply(t), [x])
+    assert wrong.name == "input 0" and wrong.verdict == "probably wrong" and wrong.max_relative_error > 0.3
+    assert "probably wrong" in str(wrong)
+    (right,) = inspect.check_gradients(lambda t: t * t, [x])
+    assert right.verdict == "fine"
+
+
+def test_check_gradients_needs_something_to_check():
+    with pytest.raises(ValueError, match="nothing requires grad"):
+        inspect.check_gradients(lambda t: t * 2, [mg.randn(3)])
