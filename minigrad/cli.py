@@ -275,6 +275,12 @@ def train(args) -> float:
     ]
     if args.early_stopping:
         callbacks.insert(0, EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True))
+    profiler = None
+    if getattr(args, "profile", False):
+        from .inspect import ProfileSteps
+
+        profiler = ProfileSteps(out / "trace.json", steps=5, skip=2)
+        callbacks.append(profiler)
     trainer = Trainer(
         model,
         optimizer,
@@ -321,6 +327,8 @@ def train(args) -> float:
     best = trainer.history.best("val_loss")
     print(f"best epoch {best['epoch']} (validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.4f})")
     print(f"checkpoint: {best_path}\nhistory: {csv_path}")
+    if profiler is not None and profiler.result is not None:
+        print(f"profile of training steps 3-7: {out / 'trace.json'}\n{profiler.result.table(limit=12)}")
     try:
         trainer.history.plot(png_path)
         print(f"learning curves: {png_path}")
@@ -540,6 +548,11 @@ def parser() -> argparse.ArgumentParser:
         "--tta",
         action="store_true",
         help="test-time augmentation: average over shifted copies (and mirror images for colour data)",
+    )
+    t.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile training steps 3-7: OUT/trace.json (Perfetto, chrome://tracing) and a per-op table",
     )
     t.add_argument(
         "--precision",

@@ -113,3 +113,78 @@ def test_check_gradients_catches_a_wrong_custom_backward():
 def test_check_gradients_needs_something_to_check():
     with pytest.raises(ValueError, match="nothing requires grad"):
         inspect.check_gradients(lambda t: t * 2, [mg.randn(3)])
+
+
+def lenet_step(batch=8):
+    from minigrad.nn import functional as F
+
+    mg.manual_seed(0)
+    model = mg.models.lenet5()
+    optimizer = mg.optim.SGD(model.parameters(), lr=0.01)
+    x, y = mg.randn(batch, 1, 28, 28), mg.tensor([i % 10 for i in range(batch)])
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def test_profile_counts_ops_kernels_and_flops_of_a_lenet_step(tmp_path):
+    import json
+    import time
+
+    from minigrad import _C
+    from minigrad.autograd import Function
+
+    step = lenet_step()
+    step()  # warm
+    plain_gemm = _C.gemm
+    with inspect.profile() as prof:
+        start = time.perf_counter()
+        step()
+        wall = time.perf_counter() - start
+    assert Function.profiler is None and _C.gemm is plain_gemm  # off again: nothing left behind
+    rows = prof.rows
+    conv_forward = [r for (name, phase), r in rows.items() if name.startswith("Conv2d") and phase == "forward"]
+    assert sum(r[0] for r in conv_forward) == 2
+    # 2 FLOPs per multiply-add: conv1 6x28x28 outputs of 1x5x5, conv2 16x10x10 outputs of 6x5x5, batch 8
+    assert sum(r[3] for r in conv_forward) == 2 * 8 * (6 * 28 * 28 * 25 + 16 * 10 * 10 * 150)
+    assert rows[("Linear", "forward")][0] == 3 and rows[("ReLU", "backward")][0] == 4
+    for calls, seconds, kernel, _flops, _moved in rows.values():
+        assert 0 <= kernel <= seconds and calls >= 1
+    table = prof.table(sort_by="kernel")
+    assert table.splitlines()[0].split()[:4] == ["op", "phase", "calls", "total"] and "threads" in table
+    with pytest.raises(ValueError, match="sort_by must be one of"):
+        prof.table(sort_by="speed")
+    prof.export_chrome_trace(tmp_path / "trace.json")
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
+    assert names == {"Python (ops)", "C++ kernels"}
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
+    op_time = sum(e["dur"] for e in spans if e["tid"] == 1) / 1e6
+    assert 0 < op_time <= wall  # the ops are part of the step (the optimiser's step is not an op)
+
+
+def test_profile_names_the_conv_algorithm_on_resnet8():
+    from minigrad.nn import functional as F
+
+    model = mg.models.resnet8()
+    x, y = mg.randn(4, 3, 16, 16), mg.tensor([0, 1, 2, 3])
+    with inspect.profile() as prof:
+        F.cross_entropy(model(x), y).backward()
+    labels = [name for name, _ in prof.rows if name.startswith("Conv2d[")]
+    assert labels and all(label.endswith("]") for label in labels)
+
+
+def test_train_profile_writes_a_trace(tmp_path):
+    import json
+
+    pytest.importorskip("sklearn")
+    from minigrad import cli
+
+    cli.main(["train", "--profile", "--epochs", "1", "--train-size", "400", "--out", str(tmp_path / "run")])
+    trace = json.loads((tmp_path / "run" / "trace.json").read_text())
+    assert any(e["ph"] == "X" and e["name"].startswith("Conv2d") for e in trace["traceEvents"])
