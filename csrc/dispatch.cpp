@@ -45,13 +45,7 @@ Isa detect() {
   return Isa::generic;
 }
 
-bool parse_isa(const char* text, Isa* out) {
-  if (std::strcmp(text, "generic") == 0) *out = Isa::generic;
-  else if (std::strcmp(text, "avx2") == 0) *out = Isa::avx2;
-  else if (std::strcmp(text, "avx512") == 0) *out = Isa::avx512;
-  else return false;
-  return true;
-}
+constexpr const char* kIsaNames[] = {"generic", "avx2", "avx512"};  // in Isa's order
 
 }  // namespace
 
@@ -60,28 +54,38 @@ Isa cpu_isa() {
   return isa;
 }
 
+int level_from_env(const char* var, const char* const* names, int count, int best) {
+  const char* env = std::getenv(var);
+  if (env == nullptr || *env == '\0') return best;
+  for (int level = 0; level < count; ++level) {
+    if (std::strcmp(env, names[level]) != 0) continue;
+    if (level > best)
+      throw std::invalid_argument(std::string(var) + "=" + env +
+                                  " is not supported by this CPU/OS (best available: " +
+                                  names[best] + ")");
+    return level;
+  }
+  std::string choices;
+  for (int level = 0; level < count; ++level)
+    choices += std::string(level == 0 ? "" : level == count - 1 ? " or " : ", ") + names[level];
+  throw std::invalid_argument(std::string(var) + " must be " + choices + ", got '" + env + "'");
+}
+
+int active_level_from_env(const char* var, const char* const* names, int count, int best) {
+  try {
+    return level_from_env(var, names, count, best);
+  } catch (const std::invalid_argument&) {
+    return best;
+  }
+}
+
 void check_isa_env() {
-  const char* env = std::getenv("MINIGRAD_ISA");
-  if (env == nullptr || *env == '\0') return;
-  Isa wanted;
-  if (!parse_isa(env, &wanted))
-    throw std::invalid_argument(std::string("MINIGRAD_ISA must be generic, avx2 or avx512, got '") +
-                                env + "'");
-  if (static_cast<int>(wanted) > static_cast<int>(cpu_isa()))
-    throw std::invalid_argument(std::string("MINIGRAD_ISA=") + env +
-                                " is not supported by this CPU/OS (best available: " +
-                                isa_name(cpu_isa()) + ")");
+  level_from_env("MINIGRAD_ISA", kIsaNames, 3, static_cast<int>(cpu_isa()));
 }
 
 Isa active_isa() {
-  static const Isa isa = [] {
-    const char* env = std::getenv("MINIGRAD_ISA");
-    Isa wanted;
-    if (env != nullptr && parse_isa(env, &wanted) &&
-        static_cast<int>(wanted) <= static_cast<int>(cpu_isa()))
-      return wanted;
-    return cpu_isa();
-  }();
+  static const Isa isa = static_cast<Isa>(
+      active_level_from_env("MINIGRAD_ISA", kIsaNames, 3, static_cast<int>(cpu_isa())));
   return isa;
 }
 
@@ -116,12 +120,6 @@ bool cpu_has_amx_bf16() {
   return has;
 }
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    default: return "generic";
-  }
-}
+const char* isa_name(Isa isa) { return kIsaNames[static_cast<int>(isa)]; }
 
 }  // namespace mg

@@ -17,6 +17,15 @@ const char* isa_name(Isa isa);
 // Validates MINIGRAD_ISA; throws std::invalid_argument with a readable message.
 void check_isa_env();
 
+// The one rule for a choice an environment variable may lower but never raise (MINIGRAD_ISA,
+// MINIGRAD_BF16_KERNEL): levels 0..count-1, named by names[] from the lowest; returns the
+// level `var` names, or `best` when it is unset or empty. An unknown name, or a level above
+// `best`, throws std::invalid_argument naming the variable, the choices and the best level.
+int level_from_env(const char* var, const char* const* names, int count, int best);
+// The same, for the level kernels use: `best` where the variable is invalid (import has
+// already refused it through the check).
+int active_level_from_env(const char* var, const char* const* names, int count, int best);
+
 // bfloat16 arithmetic beyond the ISA levels above (gemm/bf16.h picks its road from these):
 // AVX512_BF16 (vdpbf16ps) with the AVX-512 state enabled, and AMX-BF16 with the tile state
 // enabled by the OS for this process (Linux grants it on request: arch_prctl, asked once here).

@@ -9,36 +9,55 @@
 namespace mg {
 namespace {
 
+// The batched product's geometry from already dtype-checked 3-D operands: the batch (1
+// broadcasts), m, n, k, leading dimensions and batch strides. Refuses operands that do not
+// multiply and sizes past the Sizes bound, before any memory is touched (the caller checks
+// `out` with the dtype it needs, then check_gemm_overlap).
+struct GemmShape {
+  int64_t batch, m, n, k, lda, ldb, sa, sb;
+};
+
+GemmShape gemm_shape(const char* op, const py::array& a, const py::array& b, bool ta, bool tb) {
+  GemmShape g{};
+  g.batch = a.shape(0) > b.shape(0) ? a.shape(0) : b.shape(0);
+  g.m = ta ? a.shape(2) : a.shape(1), g.k = ta ? a.shape(1) : a.shape(2);
+  const int64_t kb = tb ? b.shape(2) : b.shape(1);
+  g.n = tb ? b.shape(1) : b.shape(2);
+  if (g.k != kb || (a.shape(0) != 1 && a.shape(0) != g.batch) || (b.shape(0) != 1 && b.shape(0) != g.batch))
+    throw py::value_error(std::string(op) + ": cannot multiply a " + shape_str(a) +
+                          (ta ? "^T" : "") + " by b " + shape_str(b) + (tb ? "^T" : ""));
+  // Zero-size batches can carry any extents; the driver's blocking arithmetic needs them bounded.
+  const Sizes z(op, [&] { return "a " + shape_str(a) + ", b " + shape_str(b); });
+  z.mul(g.m, g.k, "a matrix"), z.mul(g.k, g.n, "b matrix"), z.mul(g.m, g.n, "product matrix");
+  g.lda = a.shape(2), g.ldb = b.shape(2);
+  g.sa = a.shape(0) == 1 ? 0 : a.shape(1) * a.shape(2);
+  g.sb = b.shape(0) == 1 ? 0 : b.shape(1) * b.shape(2);
+  return g;
+}
+
+void check_gemm_overlap(const char* op, const py::array& a, const py::array& b, const py::array& out) {
+  check_no_overlap(op, {extent_of(a, "a", false), extent_of(b, "b", false), extent_of(out, "out", true)});
+}
+
 template <typename T, bool Ref>
 void gemm_typed(const py::array& a, const py::array& b, const py::array& out, bool ta, bool tb,
                 double alpha, double beta) {
   const char* op = Ref ? "gemm_ref" : "gemm";
   checked<T>(a, op, "a", {kAny, kAny, kAny});
   checked<T>(b, op, "b", {kAny, kAny, kAny});
-  const int64_t batch = a.shape(0) > b.shape(0) ? a.shape(0) : b.shape(0);
-  const int64_t m = ta ? a.shape(2) : a.shape(1), k = ta ? a.shape(1) : a.shape(2);
-  const int64_t kb = tb ? b.shape(2) : b.shape(1), n = tb ? b.shape(1) : b.shape(2);
-  if (k != kb || (a.shape(0) != 1 && a.shape(0) != batch) || (b.shape(0) != 1 && b.shape(0) != batch))
-    throw py::value_error(std::string(op) + ": cannot multiply a " + shape_str(a) +
-                          (ta ? "^T" : "") + " by b " + shape_str(b) + (tb ? "^T" : ""));
-  T* c = checked<T>(out, op, "out", {batch, m, n}, true);
-  // Zero-size batches can carry any extents; the driver's blocking arithmetic needs them bounded.
-  const Sizes z(op, [&] { return "a " + shape_str(a) + ", b " + shape_str(b); });
-  z.mul(m, k, "a matrix"), z.mul(k, n, "b matrix"), z.mul(m, n, "product matrix");
-  check_no_overlap(op, {extent_of(a, "a", false), extent_of(b, "b", false), extent_of(out, "out", true)});
+  const GemmShape g = gemm_shape(op, a, b, ta, tb);
+  T* c = checked<T>(out, op, "out", {g.batch, g.m, g.n}, true);
+  check_gemm_overlap(op, a, b, out);
   const T* pa = static_cast<const T*>(a.data());
   const T* pb = static_cast<const T*>(b.data());
-  const int64_t lda = a.shape(2), ldb = b.shape(2);
-  const int64_t sa = a.shape(0) == 1 ? 0 : a.shape(1) * a.shape(2);
-  const int64_t sb = b.shape(0) == 1 ? 0 : b.shape(1) * b.shape(2);
   py::gil_scoped_release release;
   if (Ref) {
-    for (int64_t i = 0; i < batch; ++i)
-      gemm_ref<T>(ta, tb, m, n, k, T(alpha), pa + i * sa, lda, pb + i * sb, ldb, T(beta),
-                  c + i * m * n, n);
+    for (int64_t i = 0; i < g.batch; ++i)
+      gemm_ref<T>(ta, tb, g.m, g.n, g.k, T(alpha), pa + i * g.sa, g.lda, pb + i * g.sb, g.ldb,
+                  T(beta), c + i * g.m * g.n, g.n);
   } else {
-    gemm_batched<T>(ta, tb, batch, m, n, k, T(alpha), pa, lda, sa, pb, ldb, sb, T(beta), c, n,
-                    m * n);
+    gemm_batched<T>(ta, tb, g.batch, g.m, g.n, g.k, T(alpha), pa, g.lda, g.sa, pb, g.ldb, g.sb,
+                    T(beta), c, g.n, g.m * g.n);
   }
 }
 
@@ -64,28 +83,19 @@ void gemm_bf16_typed(const py::array& a, const py::array& b, const py::array& ou
   const char* op = Ref ? "gemm_bf16_ref" : "gemm_bf16";
   const auto* pa = checked<TA>(a, op, "a", {kAny, kAny, kAny});
   const auto* pb = checked<TB>(b, op, "b", {kAny, kAny, kAny});
-  const int64_t batch = a.shape(0) > b.shape(0) ? a.shape(0) : b.shape(0);
-  const int64_t m = ta ? a.shape(2) : a.shape(1), k = ta ? a.shape(1) : a.shape(2);
-  const int64_t kb = tb ? b.shape(2) : b.shape(1), n = tb ? b.shape(1) : b.shape(2);
-  if (k != kb || (a.shape(0) != 1 && a.shape(0) != batch) || (b.shape(0) != 1 && b.shape(0) != batch))
-    throw py::value_error(std::string(op) + ": cannot multiply a " + shape_str(a) +
-                          (ta ? "^T" : "") + " by b " + shape_str(b) + (tb ? "^T" : ""));
-  float* c = checked<float>(out, op, "out", {batch, m, n}, true);
-  const Sizes z(op, [&] { return "a " + shape_str(a) + ", b " + shape_str(b); });
-  z.mul(m, k, "a matrix"), z.mul(k, n, "b matrix"), z.mul(m, n, "product matrix");
-  check_no_overlap(op, {extent_of(a, "a", false), extent_of(b, "b", false), extent_of(out, "out", true)});
+  const GemmShape g = gemm_shape(op, a, b, ta, tb);
+  float* c = checked<float>(out, op, "out", {g.batch, g.m, g.n}, true);
+  check_gemm_overlap(op, a, b, out);
   // uint16 bits are bfloat16 values: the same two bytes.
   using A = std::conditional_t<std::is_same_v<TA, uint16_t>, bf16, float>;
   using B = std::conditional_t<std::is_same_v<TB, uint16_t>, bf16, float>;
   const A* xa = reinterpret_cast<const A*>(pa);
   const B* xb = reinterpret_cast<const B*>(pb);
-  const int64_t lda = a.shape(2), ldb = b.shape(2);
-  const int64_t sa = a.shape(0) == 1 ? 0 : a.shape(1) * a.shape(2);
-  const int64_t sb = b.shape(0) == 1 ? 0 : b.shape(1) * b.shape(2);
   py::gil_scoped_release release;
-  for (int64_t i = 0; i < batch; ++i)
-    (Ref ? gemm_bf16_ref<A, B> : gemm_bf16<A, B>)(ta, tb, m, n, k, float(alpha), xa + i * sa, lda,
-                                                  xb + i * sb, ldb, float(beta), c + i * m * n, n);
+  for (int64_t i = 0; i < g.batch; ++i)
+    (Ref ? gemm_bf16_ref<A, B> : gemm_bf16<A, B>)(ta, tb, g.m, g.n, g.k, float(alpha),
+                                                  xa + i * g.sa, g.lda, xb + i * g.sb, g.ldb,
+                                                  float(beta), c + i * g.m * g.n, g.n);
 }
 
 // Calls fn(uint16_t{}) for a bfloat16 operand (uint16 bits) or fn(float{}) for a float32 one.

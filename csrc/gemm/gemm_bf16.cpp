@@ -29,13 +29,7 @@
 namespace mg {
 namespace {
 
-bool parse_road(const char* text, Bf16Road* out) {
-  if (std::strcmp(text, "float32") == 0) *out = Bf16Road::float32;
-  else if (std::strcmp(text, "avx512_bf16") == 0) *out = Bf16Road::avx512_bf16;
-  else if (std::strcmp(text, "amx") == 0) *out = Bf16Road::amx;
-  else return false;
-  return true;
-}
+constexpr const char* kRoadNames[] = {"float32", "avx512_bf16", "amx"};  // in Bf16Road's order
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -281,16 +275,7 @@ Bf16Road bf16_cpu_road() {
 }
 
 void check_bf16_env() {
-  const char* env = std::getenv("MINIGRAD_BF16_KERNEL");
-  if (env == nullptr || *env == '\0') return;
-  Bf16Road wanted;
-  if (!parse_road(env, &wanted))
-    throw std::invalid_argument(std::string("MINIGRAD_BF16_KERNEL must be amx, avx512_bf16 or "
-                                            "float32, got '") + env + "'");
-  if (static_cast<int>(wanted) > static_cast<int>(bf16_cpu_road()))
-    throw std::invalid_argument(std::string("MINIGRAD_BF16_KERNEL=") + env +
-                                " is not supported by this CPU/OS (best available: " +
-                                bf16_road_name(bf16_cpu_road()) + ")");
+  level_from_env("MINIGRAD_BF16_KERNEL", kRoadNames, 3, static_cast<int>(bf16_cpu_road()));
 }
 
 Bf16Road bf16_active_road() {
@@ -298,23 +283,13 @@ Bf16Road bf16_active_road() {
     // Both kernels need AVX-512: MINIGRAD_ISA=avx2 (an AVX2-only CPU, as tests and the
     // benchmark emulate it) has neither.
     if (active_isa() != Isa::avx512) return Bf16Road::float32;
-    const char* env = std::getenv("MINIGRAD_BF16_KERNEL");
-    Bf16Road wanted;
-    if (env != nullptr && parse_road(env, &wanted) &&
-        static_cast<int>(wanted) <= static_cast<int>(bf16_cpu_road()))
-      return wanted;
-    return bf16_cpu_road();
+    return static_cast<Bf16Road>(active_level_from_env("MINIGRAD_BF16_KERNEL", kRoadNames, 3,
+                                                       static_cast<int>(bf16_cpu_road())));
   }();
   return road;
 }
 
-const char* bf16_road_name(Bf16Road road) {
-  switch (road) {
-    case Bf16Road::amx: return "amx";
-    case Bf16Road::avx512_bf16: return "avx512_bf16";
-    default: return "float32";
-  }
-}
+const char* bf16_road_name(Bf16Road road) { return kRoadNames[static_cast<int>(road)]; }
 
 namespace {
 

@@ -166,7 +166,7 @@ def test_bad_arguments_are_refused_before_any_work():
 
 def test_unknown_or_unsupported_road_is_an_import_error():
     proc = run_python("import minigrad", MINIGRAD_BF16_KERNEL="tpu")
-    assert proc.returncode != 0 and "MINIGRAD_BF16_KERNEL must be amx, avx512_bf16 or float32, got 'tpu'" in proc.stderr
+    assert proc.returncode != 0 and "MINIGRAD_BF16_KERNEL must be float32, avx512_bf16 or amx, got 'tpu'" in proc.stderr
     best = minigrad.backend_info()["cpu_bf16_kernel"]
     if best != "amx":
         proc = run_python("import minigrad", MINIGRAD_BF16_KERNEL="amx")
