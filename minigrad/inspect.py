@@ -135,6 +135,8 @@ def graph(tensor: Tensor, model=None) -> Graph:
     """The graph recorded behind ``tensor``. With ``model`` (a Module), parameters are named by
     their module path (``features.0.weight``); other leaves are ``input`` (requires grad) or
     ``constant``. The nodes come outputs first, in the order backward visits them."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"graph: expected a minigrad Tensor, got {type(tensor).__name__}")
     if tensor._node is None:
         raise ValueError("graph: the tensor has no recorded graph (a leaf, or made under no_grad)")
     if tensor._node.inputs is None:

@@ -347,8 +347,8 @@ def load(path: str | os.PathLike) -> dict:
     if _STRUCTURE_KEY in metadata:  # saved from a nested object: give that object back
         try:
             return _rebuild(json.loads(metadata[_STRUCTURE_KEY]), state)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise CorruptFileError(path, f"its object structure does not match its tensors ({error})") from None
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+            raise CorruptFileError(path, f"its object structure does not match its tensors ({error!r:.200})") from None
     return state
 
 

@@ -72,6 +72,8 @@ def test_svg_and_png_render(tmp_path):
 
 
 def test_graph_refuses_leaves_and_freed_graphs():
+    with pytest.raises(TypeError, match="expected a minigrad Tensor, got ndarray"):
+        inspect.graph(np.zeros(3))
     x = mg.randn(2, requires_grad=True)
     with pytest.raises(ValueError, match="no recorded graph"):
         inspect.graph(x)

@@ -18,7 +18,7 @@ def pair(shape, seed=0, dtype=np.float32):
     return mg.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
 
 
-def close(ours, theirs, rtol=1e-5, atol=1e-6):
+def assert_close(ours, theirs, rtol=1e-5, atol=1e-6):
     np.testing.assert_allclose(
         np.asarray(ours.data if hasattr(ours, "data") else ours), theirs.detach().numpy(), rtol=rtol, atol=atol
     )
@@ -31,18 +31,18 @@ def test_max_and_min_with_a_dim_return_values_and_indices(name, keepdim):
     x, tx = pair((4, 5, 3))
     values, indices = getattr(mg, name)(x, 1, keepdim=keepdim)
     want = getattr(torch, name)(tx, 1, keepdim=keepdim)
-    close(values, want.values)
+    assert_close(values, want.values)
     np.testing.assert_array_equal(indices.numpy(), want.indices.numpy())
     assert indices.dtype == np.int64 and values.shape == tuple(want.values.shape)
     assert getattr(mg, name)(x, dim=2).values.shape == (4, 5)  # named fields
     values.sum().backward()
     want.values.sum().backward()
-    close(x.grad, tx.grad)
+    assert_close(x.grad, tx.grad)
     # the method, the whole-tensor form and the element-wise form
-    close(getattr(x, name)(0)[0], getattr(tx, name)(0)[0])
-    close(getattr(mg, name)(x), getattr(torch, name)(tx))
+    assert_close(getattr(x, name)(0)[0], getattr(tx, name)(0)[0])
+    assert_close(getattr(mg, name)(x), getattr(torch, name)(tx))
     other, tother = pair((4, 5, 3), seed=1)
-    close(getattr(mg, name)(x, other), getattr(torch, name)(tx, tother))
+    assert_close(getattr(mg, name)(x, other), getattr(torch, name)(tx, tother))
 
 
 def test_a_first_dimension_of_two_no_longer_unpacks_rows():
@@ -62,11 +62,11 @@ def test_sort_matches_torch_with_gradients(descending):
     x, tx = pair((3, 6))
     values, indices = mg.sort(x, dim=1, descending=descending)
     want = torch.sort(tx, dim=1, descending=descending, stable=True)
-    close(values, want.values)
+    assert_close(values, want.values)
     np.testing.assert_array_equal(indices.numpy(), want.indices.numpy())
     (values * mg.arange(6, dtype=np.float32)).sum().backward()
     (want.values * torch.arange(6)).sum().backward()
-    close(x.grad, tx.grad)
+    assert_close(x.grad, tx.grad)
 
 
 @pytest.mark.parametrize("largest", [True, False])
@@ -74,11 +74,11 @@ def test_topk_matches_torch_with_gradients(largest):
     x, tx = pair((4, 7))
     values, indices = x.topk(3, dim=1, largest=largest)
     want = torch.topk(tx, 3, dim=1, largest=largest)
-    close(values, want.values)
+    assert_close(values, want.values)
     np.testing.assert_array_equal(indices.numpy(), want.indices.numpy())
     values.sum().backward()
     want.values.sum().backward()
-    close(x.grad, tx.grad)
+    assert_close(x.grad, tx.grad)
     with pytest.raises(RuntimeError, match="out of range"):
         x.topk(8, dim=1)
 
@@ -196,10 +196,10 @@ def test_loss_modules_match_torch(name, kind, options, reduction):
     ttarget = torch.tensor(target_np)
     ours = getattr(nn, name)(reduction=reduction, **ours_options)(x, target)
     theirs = getattr(torch.nn, name)(reduction=reduction, **theirs_options)(tx, ttarget)
-    close(ours, theirs, rtol=2e-5, atol=2e-6)
+    assert_close(ours, theirs, rtol=2e-5, atol=2e-6)
     ours.sum().backward()
     theirs.sum().backward()
-    close(x.grad, tx.grad, rtol=2e-5, atol=2e-6)
+    assert_close(x.grad, tx.grad, rtol=2e-5, atol=2e-6)
 
 
 def test_loss_modules_refuse_an_unknown_reduction():
@@ -244,10 +244,10 @@ def test_clone_gather_and_masked_fill_carry_gradients_like_torch():
     index = np.array([[0, 3], [1, 1], [2, 0]])
     ours = x.clone().gather(1, mg.tensor(index)).sum() + x.masked_fill(x > 0, 0.0).sum()
     theirs = tx.clone().gather(1, torch.tensor(index)).sum() + tx.masked_fill(tx > 0, 0.0).sum()
-    close(ours, theirs)
+    assert_close(ours, theirs)
     ours.backward()
     theirs.backward()
-    close(x.grad, tx.grad)
+    assert_close(x.grad, tx.grad)
 
 
 def test_scatter_in_place_matches_torch():
@@ -335,8 +335,8 @@ def test_retain_grad_keeps_a_non_leaf_gradient():
     ty.retain_grad()
     (y * y).sum().backward()
     (ty * ty).sum().backward()
-    close(y.grad, ty.grad)
-    close(x.grad, tx.grad)
+    assert_close(y.grad, ty.grad)
+    assert_close(x.grad, tx.grad)
 
 
 # ----------------------------------------------------- scripts written as for PyTorch
@@ -552,14 +552,14 @@ def test_in_place_arithmetic_on_a_non_leaf_is_recorded_like_torch():
     ty *= tw
     y.sub_(x)
     ty.sub_(tx)
-    close(y, ty)
+    assert_close(y, ty)
     (y * y).sum().backward()
     (ty * ty).sum().backward()
-    close(x.grad, tx.grad)
-    close(w.grad, tw.grad)
+    assert_close(x.grad, tx.grad)
+    assert_close(w.grad, tw.grad)
 
 
-def refused_both_ways(make):
+def assert_refused_both_ways(make):
     """make(lib, leaf) builds a loss, changing a saved value in place on the way: both libraries
     refuse its backward."""
     x, tx = pair((3,))
@@ -575,7 +575,7 @@ def test_changing_an_output_its_op_saved_is_refused_at_backward_like_torch():
         y += 1
         return y.sum()
 
-    refused_both_ways(make)
+    assert_refused_both_ways(make)
 
 
 def test_changing_an_input_a_later_op_saved_is_refused_at_backward_like_torch():
@@ -585,7 +585,7 @@ def test_changing_an_input_a_later_op_saved_is_refused_at_backward_like_torch():
         y += 1
         return z.sum()
 
-    refused_both_ways(make)
+    assert_refused_both_ways(make)
 
 
 def test_in_place_on_a_view_that_requires_grad_is_refused():
@@ -621,10 +621,39 @@ def test_manual_updates_through_p_data_match_torch():
             for p in model.parameters():
                 p.data.add_(p.grad.data, alpha=-0.1)
         model.weight.data.clamp_(-0.5, 0.5)
-    close(ours.weight, theirs.weight)
-    close(ours.bias, theirs.bias)
+    assert_close(ours.weight, theirs.weight)
+    assert_close(ours.bias, theirs.bias)
     assert ours.weight.data.mul_(2) is ours.weight.data  # in place, returns itself
     assert type(ours.weight.data + 1) is np.ndarray  # results are plain arrays
     drawn = nn.Linear(50, 40).weight
     drawn.data.normal_(0.0, 0.02)
     assert abs(float(drawn.data.std()) - 0.02) < 0.002
+
+
+def test_chunk_and_split_refuse_sizes_that_cannot_split():
+    x = mg.randn(4, 6)
+    for bad in (lambda: x.chunk(0), lambda: x.chunk(-2, 1), lambda: x.split(0, 1)):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            bad()
+    with pytest.raises(RuntimeError, match="add up to 6"):
+        x.split([2, 5, -1], 1)
+
+
+@pytest.mark.parametrize(
+    "structure",
+    [
+        '{"tensor": "missing"}',
+        '{"dict": 5}',
+        '{"dict": [[1, 2, 3]]}',
+        '{"float": "not a number"}',
+        "[" * 5000 + "]" * 5000,  # nested past any parser's depth
+        "not json",
+    ],
+)
+def test_a_crafted_checkpoint_structure_is_a_clear_error(tmp_path, structure):
+    from minigrad.io import _STRUCTURE_KEY, CorruptFileError, _save_flat
+
+    path = tmp_path / "crafted.pt"
+    _save_flat({"w": np.zeros(2, np.float32)}, path, {_STRUCTURE_KEY: structure})
+    with pytest.raises(CorruptFileError, match="structure does not match"):
+        mg.load(path)

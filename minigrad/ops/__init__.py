@@ -271,6 +271,8 @@ def argmin(
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     """``chunks`` pieces along ``dim`` of ceil(size / chunks) each (the last may be smaller; fewer
     pieces when they run out, as PyTorch)."""
+    if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
     step = -(-x.shape[dim] // chunks)
     return split(x, builtins.max(step, 1), dim)
 
@@ -280,11 +282,15 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     the listed sizes."""
     n = x.shape[dim]
     if isinstance(split_size_or_sections, (int, np.integer)):
+        if split_size_or_sections < 1:
+            raise ValueError(f"split: split_size must be a positive integer, got {split_size_or_sections}")
         sizes = [builtins.min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
     else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != n:
-            raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {dim} of {x.shape})")
+        sizes = [int(size) for size in split_size_or_sections]
+        if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
+            raise RuntimeError(
+                f"split: sizes {sizes} must be non-negative and add up to {n} (dimension {dim} of {x.shape})"
+            )
     pieces, start = [], 0
     for size in sizes:
         index = [slice(None)] * x.ndim
