@@ -822,6 +822,25 @@ struct ShiftedRows {
 
 bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.groups == 1; }
 
+// One image's output from its values on the ho x wp grid (channel c of grid pixel p at
+// out[c * channel_stride + p * pixel_stride]): columns wo and beyond dropped, bias and ReLU
+// applied, y (co x ho x wo) written along its rows.
+void grid_to_output(const ConvShape& s, const float* out, int64_t channel_stride,
+                    int64_t pixel_stride, int64_t wp, const float* b, bool relu, float* y) {
+  const int64_t ho = s.ho(), wo = s.wo();
+  for (int64_t c = 0; c < s.co; ++c) {
+    const float bc = b ? b[c] : 0.0f;
+    for (int64_t oh = 0; oh < ho; ++oh) {
+      const float* src = out + c * channel_stride + oh * wp * pixel_stride;
+      float* dst = y + (c * ho + oh) * wo;
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        const float v = src[ow * pixel_stride] + bc;
+        dst[ow] = relu ? std::max(v, 0.0f) : v;
+      }
+    }
+  }
+}
+
 // With AMX, the stride-1 layers of at least 16 input channels (fewer would leave most of each
 // 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile kernel
 // (conv_bf16.h) instead: the tiles load straight from a channels-last copy of the image.
@@ -885,19 +904,8 @@ void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* 
       [&](int t, int64_t i) {
         amx_place_image(s, g, x + i * s.ci * s.h * s.w, xh[t].data());
         amx_conv_image(g, xh[t].data(), wpack.data(), out[t].data());
-        const float* o = out[t].data();
-        float* yi = y + i * s.co * ho * wo;
-        for (int64_t c = 0; c < s.co; ++c) {  // y's planes written along their rows
-          const float bc = b ? b[c] : 0.0f;
-          for (int64_t oh = 0; oh < ho; ++oh) {
-            const float* src = o + oh * g.wp * g.copad + c;
-            float* dst = yi + (c * ho + oh) * wo;
-            for (int64_t ow = 0; ow < wo; ++ow) {
-              const float v = src[ow * g.copad] + bc;
-              dst[ow] = relu ? std::max(v, 0.0f) : v;
-            }
-          }
-        }
+        // pixel-major: channel c of grid pixel p at out[p * copad + c]
+        grid_to_output(s, out[t].data(), 1, g.copad, g.wp, b, relu, y + i * s.co * ho * wo);
       });
 }
 
@@ -920,19 +928,10 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
       },
       [&](int t, int64_t i) {
         R.pad(s, x + i * s.ci * s.h * s.w, xp[t].data());
-        const float* o = out[t].data();
         gemm_bf16_rows(false, false, s.co, grid, k, 1.0f, w, k, xp[t].data(), R.rows.data(), 0.0f,
                        out[t].data(), grid);
-        float* yi = y + i * s.co * ho * wo;
-        for (int64_t c = 0; c < s.co; ++c) {
-          const float bc = b ? b[c] : 0.0f;
-          for (int64_t oh = 0; oh < ho; ++oh) {
-            const float* src = o + c * grid + oh * R.wp;
-            float* dst = yi + (c * ho + oh) * wo;
-            for (int64_t ow = 0; ow < wo; ++ow)
-              dst[ow] = relu ? std::max(src[ow] + bc, 0.0f) : src[ow] + bc;
-          }
-        }
+        // channel-major: channel c of grid pixel p at out[c * grid + p]
+        grid_to_output(s, out[t].data(), grid, 1, R.wp, b, relu, y + i * s.co * ho * wo);
       });
 }
 
