@@ -106,6 +106,27 @@ def _loads_into(incoming, own) -> bool:
     return incoming == own or widens
 
 
+class RemovableHandle:
+    """What registering a hook returns: ``.remove()`` takes the hook out again (twice is fine);
+    also a context manager that removes it on exit."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks, self.id = hooks, RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.remove()
+        return False
+
+
 class Module:
     """Base class of every layer and model. Subclasses assign their parameters, buffers and
     sub-modules in ``__init__`` (after ``super().__init__()``) and define ``forward``."""
@@ -121,8 +142,44 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - the interface
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    # Hooks live in per-instance dicts created on first registration; until then these shared
+    # empty ones make the check in __call__ one attribute read.
+    _forward_pre_hooks: dict = {}
+    _forward_hooks: dict = {}
+
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            changed = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if changed is not None:
+                output = changed
+        return output
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args)`` runs before ``forward``; a non-None result replaces the
+        positional arguments (a tuple, or one value). Returns a handle with ``.remove()``."""
+        return self._add_hook("_forward_pre_hooks", hook, hook)
+
+    def register_forward_hook(self, hook, *, with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` (``with_kwargs=True``: ``hook(module, args, kwargs,
+        output)``) runs after ``forward``; a non-None result replaces the output. Returns a
+        handle with ``.remove()``."""
+        return self._add_hook("_forward_hooks", (hook, bool(with_kwargs)), hook)
+
+    def _add_hook(self, kind: str, entry, hook) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{kind.strip('_').replace('_', ' ')[:-1]} must be callable, got {type(hook).__name__}")
+        if kind not in self.__dict__:
+            object.__setattr__(self, kind, OrderedDict())
+        handle = RemovableHandle(self.__dict__[kind])
+        handle.hooks[handle.id] = entry
+        return handle
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name, value):
