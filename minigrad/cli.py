@@ -281,6 +281,12 @@ def train(args) -> float:
 
         profiler = ProfileSteps(out / "trace.json", steps=5, skip=2)
         callbacks.append(profiler)
+    watcher = None
+    if getattr(args, "watch", None):
+        from .inspect import watch
+
+        watcher = watch(model, every=args.watch)
+        callbacks.append(watcher)
     trainer = Trainer(
         model,
         optimizer,
@@ -329,6 +335,14 @@ def train(args) -> float:
     print(f"checkpoint: {best_path}\nhistory: {csv_path}")
     if profiler is not None and profiler.result is not None:
         print(f"profile of training steps 3-7: {out / 'trace.json'}\n{profiler.result.table(limit=12)}")
+    if watcher is not None:
+        print(f"learning dynamics, one training step in {args.watch}:")
+        watcher.report()
+        try:
+            print(f"activation and gradient histograms: {watcher.plot(out / 'watch.png')}")
+        except ImportError as error:
+            print(f"activation and gradient histograms: not drawn ({error})")
+        watcher.close()
     try:
         trainer.history.plot(png_path)
         print(f"learning curves: {png_path}")
@@ -553,6 +567,17 @@ def parser() -> argparse.ArgumentParser:
         "--profile",
         action="store_true",
         help="profile training steps 3-7: OUT/trace.json (Perfetto, chrome://tracing) and a per-op table",
+    )
+    t.add_argument(
+        "--watch",
+        type=_positive_int,
+        nargs="?",
+        const=50,
+        default=None,
+        metavar="EVERY",
+        help="sample per-layer activations, gradients and update ratios every EVERY steps (default 50); "
+        "print the statistics and the alerts (dead ReLUs, saturation, vanishing/exploding gradients, "
+        "update ratio) and draw OUT/watch.png",
     )
     t.add_argument(
         "--precision",

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..figures import new_figure, save_png
 from ..io import write_atomically
 
 if TYPE_CHECKING:  # annotations only
@@ -75,18 +76,11 @@ class History:
         """Writes learning curves to a PNG: loss and accuracy per epoch, training vs validation,
         so over-fitting shows as the validation curve turning away from the training one.
         Needs matplotlib (``pip install 'minigrad[plot]'``)."""
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError("History.plot needs matplotlib: pip install 'minigrad[plot]'") from None
         epochs = self["epoch"] if "epoch" in self.columns else list(range(1, len(self) + 1))
         panels = [
             name for name in ("loss", "accuracy") if f"train_{name}" in self.columns or f"val_{name}" in self.columns
         ]
-        figure = Figure(figsize=(5 * max(len(panels), 1), 3.6), dpi=100)
+        figure = new_figure("History.plot", 5 * max(len(panels), 1), 3.6)
         for i, name in enumerate(panels):
             axes = figure.add_subplot(1, len(panels), i + 1)
             for split, style in (("train", "-o"), ("val", "-s")):
@@ -104,11 +98,7 @@ class History:
             axes.set_ylabel(name)
             axes.grid(alpha=0.3)
             axes.legend()
-        figure.tight_layout()
-        image = io.BytesIO()
-        figure.savefig(image, format="png")
-        write_atomically(path, [image.getvalue()])
-        return Path(path)
+        return save_png(figure, path)
 
     def __repr__(self):
         return f"History({len(self)} epochs, columns {self.columns})"
