@@ -12,7 +12,8 @@ import time
 import numpy as np
 
 import minigrad as mg
-from minigrad import models, optim, profile
+from minigrad import models, optim
+from minigrad.inspect import profile
 from minigrad.nn import functional as F
 
 BUILDERS = {
@@ -55,19 +56,19 @@ def main() -> None:
     for _ in range(args.steps):
         step()
     per_step = (time.perf_counter() - start) / args.steps
-    with profile() as stats:
+    with profile() as prof:
         for _ in range(args.steps):
             step()
     start = time.perf_counter()
     for _ in range(args.steps):
         opt.step()
     opt_time = (time.perf_counter() - start) / args.steps
-    in_ops = sum(seconds for _, seconds in stats.values()) / args.steps
+    in_ops = sum(row[1] for row in prof.rows.values()) / args.steps
     print(
         f"{args.model} batch {args.batch} {args.optimizer}, {mg.get_num_threads()} threads: "
         f"{per_step * 1e3:.2f} ms per step"
     )
-    for (name, phase), (calls, seconds) in sorted(stats.items(), key=lambda kv: -kv[1][1]):
+    for (name, phase), (calls, seconds, *_) in sorted(prof.rows.items(), key=lambda kv: -kv[1][1]):
         print(f"  {name:18s} {phase:8s} {calls // args.steps:4d} calls  {seconds / args.steps * 1e3:8.3f} ms")
     print(f"  optimiser step                        {opt_time * 1e3:8.3f} ms")
     print(f"  outside ops and step                  {(per_step - in_ops - opt_time) * 1e3:8.3f} ms")

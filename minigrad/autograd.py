@@ -59,7 +59,7 @@ class Function:
 
     is_view = False
     reads = ("inputs", "output")  # what backward reads: only those are version-checked
-    profiler = None  # a callable(name, phase, seconds) while `profile()` is active
+    profiler = None  # a callable(node, phase, seconds) while `inspect.profile()` is active
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
@@ -68,19 +68,17 @@ class Function:
     def apply(cls, *inputs, **options):
         from .tensor import Tensor  # the tensor module builds on this one
 
+        start = time.perf_counter() if Function.profiler else 0.0  # the op's whole cost, engine's part included
         tensors = [x if isinstance(x, Tensor) else Tensor._constant_like(x, inputs) for x in inputs]
         tensors, compute, result = amp.plan(cls, tensors)  # the dtypes it computes in (minigrad/amp.py)
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         node = cls(tuple(t.requires_grad for t in tensors))
-        start = time.perf_counter() if Function.profiler else 0.0
         try:
             data = node.forward(*amp.widen([t.data for t in tensors], compute), **options)
         except ValueError as error:  # numpy's shape errors do not say which op failed
             if str(error).startswith(cls.__name__):
                 raise
             raise ValueError(f"{cls.__name__}: {error} (input shapes {[t.shape for t in tensors]})") from None
-        if Function.profiler:
-            Function.profiler(getattr(node, "label", cls.__name__), "forward", time.perf_counter() - start)
         data = data if result is None else dtypes.convert(data, result)
         record = record and dtypes.is_float(data.dtype)  # integer results (casts, indices) carry no gradient
         shares = cls.is_view and np.may_share_memory(data, tensors[0].data)
@@ -90,6 +88,8 @@ class Function:
             node.inputs, node.versions = tensors, [(t._version, t._version[0]) for t in read]
             node.hooks, node.compute = [], compute
             out._node = node
+        if Function.profiler:
+            Function.profiler(node, "forward", time.perf_counter() - start)
         return out
 
     def forward(self, *arrays, **options) -> np.ndarray:  # pragma: no cover - the interface
@@ -158,6 +158,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         return
     grads = defaultdict(lambda: None, {id(root._node): grad})
     for node in _topological_order(root._node):
+        start = time.perf_counter() if Function.profiler else 0.0  # hooks, checks and accumulation included
         g = grads.pop(id(node), None)
         if g is None:  # no consumer sent it a gradient: nothing to pass on, only memory to free
             _free(node, retain_graph)
@@ -165,10 +166,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         for hook in node.hooks:
             g = _run_hook(hook, g)
         _check_versions(node)
-        start = time.perf_counter() if Function.profiler else 0.0
         input_grads = node.backward(g if node.compute is None else dtypes.convert(g, node.compute))
-        if Function.profiler:
-            Function.profiler(getattr(node, "label", type(node).__name__), "backward", time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         for t, needed, ig in zip(node.inputs, node.needs_input_grad, input_grads):
@@ -185,6 +183,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             else:
                 key = id(t._node)
                 grads[key] = ig if grads[key] is None else grads[key] + ig
+        if Function.profiler:
+            Function.profiler(node, "backward", time.perf_counter() - start)
         _free(node, retain_graph)
 
 

@@ -23,8 +23,9 @@ def test_graph_of_a_known_expression():
     assert matmul.input_shapes == [(3, 4), (4, 2)] and matmul.output_shape == (3, 2)
     assert matmul.inputs == ["input", "input"] and g.nodes[1].inputs == [2, "constant"]
     assert g.nodes[2].output_dtype == "float32"
-    # ReLU keeps its (3, 2) float32 output; MatMul keeps only its leaves' arrays, not counted
-    assert g.nodes[2].saved_bytes == 3 * 2 * 4 and matmul.saved_bytes == 0
+    # ReLU keeps its (3, 2) float32 output and links to its input, MatMul's output; MatMul keeps
+    # only its leaves' arrays, which live on without the tape and are not counted
+    assert g.nodes[2].saved_bytes == 2 * 3 * 2 * 4 and matmul.saved_bytes == 0
 
 
 def test_graph_of_lenet5_names_parameters_by_module_path():
@@ -154,7 +155,7 @@ def test_profile_counts_ops_kernels_and_flops_of_a_lenet_step(tmp_path):
     # 2 FLOPs per multiply-add: conv1 6x28x28 outputs of 1x5x5, conv2 16x10x10 outputs of 6x5x5, batch 8
     assert sum(r[3] for r in conv_forward) == 2 * 8 * (6 * 28 * 28 * 25 + 16 * 10 * 10 * 150)
     assert rows[("Linear", "forward")][0] == 3 and rows[("ReLU", "backward")][0] == 4
-    for calls, seconds, kernel, _flops, _moved in rows.values():
+    for calls, seconds, kernel, *_ in rows.values():
         assert 0 <= kernel <= seconds and calls >= 1
     table = prof.table(sort_by="kernel")
     assert table.splitlines()[0].split()[:4] == ["op", "phase", "calls", "total"] and "threads" in table
@@ -163,7 +164,8 @@ def test_profile_counts_ops_kernels_and_flops_of_a_lenet_step(tmp_path):
     prof.export_chrome_trace(tmp_path / "trace.json")
     trace = json.loads((tmp_path / "trace.json").read_text())
     names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
-    assert names == {"Python (ops)", "C++ kernels"}
+    assert names == {"Python (ops)", "C++ kernels", "profiler"}
+    assert any(e["ph"] == "C" and e["name"] == "tape memory" for e in trace["traceEvents"])
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
     op_time = sum(e["dur"] for e in spans if e["tid"] == 1) / 1e6
@@ -190,3 +192,74 @@ def test_train_profile_writes_a_trace(tmp_path):
     cli.main(["train", "--profile", "--epochs", "1", "--train-size", "400", "--out", str(tmp_path / "run")])
     trace = json.loads((tmp_path / "run" / "trace.json").read_text())
     assert any(e["ph"] == "X" and e["name"].startswith("Conv2d") for e in trace["traceEvents"])
+
+
+def _mlp_and_batch():
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(100, 200), nn.ReLU(), nn.Linear(200, 10))
+    return model, mg.randn(64, 100)
+
+
+def test_memory_counts_what_the_tape_keeps_and_frees_it_in_backward(tmp_path):
+    model, x = _mlp_and_batch()
+    with inspect.profile() as prof:
+        model(x).sum().backward()
+    memory = prof.memory
+    # kept: the first Linear's output (ReLU's input) and ReLU's output (the second Linear's
+    # input, counted once), 64x200 float32 each, and the logits Sum reads, 64x10; the batch and
+    # the weights are leaves: they live on without the tape
+    hidden, logits = 64 * 200 * 4, 64 * 10 * 4
+    assert memory.peak_bytes == 2 * hidden + logits
+    assert memory.live_bytes[-1] == 0  # backward freed everything
+    assert [op for op, _, _ in memory.holders_at_peak] == ["Linear", "ReLU", "Sum"]
+    assert memory.holders_at_peak[0][1:] == (2 * hidden, 2)  # each Linear holds one hidden array
+    assert "peak 102.5 KiB" in prof.table()
+    memory.plot(tmp_path / "memory.png")
+    assert (tmp_path / "memory.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_memory_of_a_graph_dropped_without_backward_and_kept_with_retain_graph():
+    model, x = _mlp_and_batch()
+    with inspect.profile() as prof:
+        out = model(x)
+        del out  # the graph goes with its output
+    assert prof.memory.peak_bytes == 2 * 64 * 200 * 4 and prof.memory.live_bytes[-1] == 0
+    with inspect.profile() as prof:
+        loss = model(x).sum()
+        loss.backward(retain_graph=True)  # the tape keeps everything for a second backward
+    assert prof.memory.live_bytes[-1] == prof.memory.peak_bytes > 0
+
+
+def test_memory_on_resnet8_names_batch_norm_and_convolutions_as_holders():
+    from minigrad.nn import functional as F
+
+    model = mg.models.resnet8()
+    with inspect.profile() as prof:
+        F.cross_entropy(model(mg.randn(4, 3, 16, 16)), mg.tensor([0, 1, 2, 3])).backward()
+    holders = {op.split("[")[0] for op, _, _ in prof.memory.holders_at_peak}
+    assert {"BatchNorm", "Conv2d"} <= holders and prof.memory.live_bytes[-1] == 0
+    # each forward row says how much it saved; the tape's peak cannot exceed their sum
+    saved = sum(row[5] for (_, phase), row in prof.rows.items() if phase == "forward")
+    assert 0 < prof.memory.peak_bytes <= saved
+
+
+def test_trace_covers_the_step():
+    """The ops' spans (with the engine's bookkeeping for each) and the profile's own time add up
+    to nearly all of a forward and backward; the rest is Python between ops (module calls,
+    ordering the tape). Best of three, so a busy machine does not decide it."""
+    import time
+
+    from minigrad.nn import functional as F
+
+    model = mg.models.lenet5()
+    x, y = mg.randn(32, 1, 28, 28), mg.tensor([i % 10 for i in range(32)])
+    F.cross_entropy(model(x), y).backward()
+    coverage = []
+    for _ in range(3):
+        with inspect.profile() as prof:
+            start = time.perf_counter()
+            F.cross_entropy(model(x), y).backward()
+            wall = time.perf_counter() - start
+        spans = sum(seconds for track, _, _, seconds, _ in prof.events if track in ("Python (ops)", "profiler"))
+        coverage.append(spans / wall)
+    assert 0.85 <= max(coverage) <= 1.0, coverage

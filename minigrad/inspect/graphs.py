@@ -101,22 +101,28 @@ def _human(count: int) -> str:
 _BOOKKEEPING = {"inputs", "versions", "hooks", "compute", "needs_input_grad", "label"}
 
 
-def _saved_bytes(node) -> int:
-    """The arrays a node keeps for backward (its attributes), each counted once; a leaf's own
-    array (a parameter's weights) is not counted: it lives on without the tape."""
+def saved_arrays(node) -> list:
+    """The arrays a node keeps alive for backward, each once: what its forward saved (its
+    attributes) and the outputs of other ops it takes as inputs (the tape links to them). A
+    leaf's own array (an input batch, a parameter's weights) is left out: it lives on without
+    the tape."""
     leaves = [t.data for t in node.inputs if t._node is None]
-    seen, total = set(), 0
-    for name, value in vars(node).items():
+    linked = [t.data for t in node.inputs if t._node is not None]
+    seen, kept = set(), []
+    for name, value in [("linked inputs", linked), *vars(node).items()]:
         if name in _BOOKKEEPING:
             continue
         for array in value if isinstance(value, (list, tuple)) else (value,):
             array = array.data if isinstance(array, Tensor) else array
             if isinstance(array, np.ndarray) and id(array) not in seen:
                 seen.add(id(array))
-                if any(np.may_share_memory(array, leaf) for leaf in leaves):
-                    continue
-                total += array.nbytes
-    return total
+                if not any(np.may_share_memory(array, leaf) for leaf in leaves):
+                    kept.append(array)
+    return kept
+
+
+def _saved_bytes(node) -> int:
+    return sum(array.nbytes for array in saved_arrays(node))
 
 
 def graph(tensor: Tensor, model=None) -> Graph:
