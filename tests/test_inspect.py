@@ -37,6 +37,9 @@ def test_graph_of_lenet5_names_parameters_by_module_path():
     assert first_conv.output_shape == (2, 6, 28, 28)
     assert g.nodes[0].parameters == sorted(name for name, _ in model.named_parameters())
     assert g.saved_bytes > 0
+    # run by graph() itself: one box per layer of the Sequential, in order
+    layers = inspect.graph(model, mg.randn(2, 1, 28, 28)).collapse()
+    assert layers.ops() == [f"{i} ({type(m).__name__})" for i, m in reversed(list(enumerate(model)))]
 
 
 def test_graph_of_resnet8_and_its_dot_text(tmp_path):
@@ -263,3 +266,51 @@ def test_trace_covers_the_step():
         spans = sum(seconds for track, _, _, seconds, _ in prof.events if track in ("Python (ops)", "profiler"))
         coverage.append(spans / wall)
     assert 0.85 <= max(coverage) <= 1.0, coverage
+
+
+def test_graph_of_a_model_run_knows_each_nodes_module_and_collapses_by_layer(tmp_path):
+    model = mg.models.resnet8()
+    g = inspect.graph(model, mg.randn(2, 3, 16, 16))
+    modules = {n.op: set() for n in g.nodes}
+    for n in g.nodes:
+        modules[n.op].add(n.module)
+    assert {"conv1", "layer1.0.conv1", "layer3.0.downsample.0"} <= {m for op, ms in modules.items() for m in ms}
+    assert modules["Add"] == {"layer1.0", "layer2.0", "layer3.0"}  # the block's own op: its skip connection
+    assert modules["Reshape"] == {""}  # the model's forward flattens by itself
+    top = g.collapse(1)
+    assert top.ops() == [
+        "fc (Linear)",
+        "Reshape",
+        "avgpool (AdaptiveAvgPool2d)",
+        "layer3 (Sequential)",
+        "layer2 (Sequential)",
+        "layer1 (Sequential)",
+        "bn1 (BatchNorm2d)",
+        "conv1 (Conv2d)",
+    ]
+    layer2 = top.nodes[4]
+    assert layer2.inputs == [5] and layer2.input_shapes == [(2, 16, 16, 16)] and layer2.output_shape == (2, 32, 8, 8)
+    assert layer2.saved_bytes == sum(n.saved_bytes for n in g.nodes if n.module.startswith("layer2."))
+    assert top.nodes[0].inputs == [1]  # fc's own weight and bias are folded in
+    assert top.nodes[-1].inputs == ["constant"] and len(top) == 8
+    blocks = g.collapse(2)
+    assert "layer2.0 (BasicBlock)" in blocks.ops() and len(blocks) == 8
+    dot = g.to_dot()  # expanded: each block and container is a box around its ops
+    assert "subgraph cluster_layer2_0 {" in dot and 'label="layer2.0 (BasicBlock)"' in dot
+    assert dot.count("{") == dot.count("}")
+    assert "shape=box, style=rounded" in top.to_dot()
+    with pytest.raises(ValueError, match="needs each node's module"):
+        inspect.graph(model(mg.randn(2, 3, 16, 16)), model).collapse()
+    with pytest.raises(ValueError, match="depth must be a positive whole number"):
+        g.collapse(0)
+    with pytest.raises(TypeError, match=r"graph\(model, \*inputs\)"):
+        inspect.graph(mg.randn(2, requires_grad=True) * 2, mg.randn(2))
+
+
+def test_graph_of_a_long_chain_needs_no_recursion():
+    x = mg.randn(3, requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0
+    g = inspect.graph(y.sum())
+    assert len(g) == 5001 and g.nodes[-1].inputs == ["input", "constant"]
