@@ -6,6 +6,7 @@ optional package the block needs (skipped without it)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 import re
 import subprocess
@@ -60,3 +61,30 @@ def test_code_block_runs(code, needs, fragment, tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+
+def test_the_internals_page_is_what_its_script_writes(tmp_path):
+    """docs/internals.md is generated from a real run by docs/make_internals.py (which also checks
+    each gradient on the page against its formula): the script runs, writes the page, the trace
+    and the plots, and the page in the repository has the same sections and code as a fresh one."""
+    pytest.importorskip("matplotlib")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "make_internals.py"), "--out", str(tmp_path)],
+        env=child_environment(MPLBACKEND="Agg"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    fresh = (tmp_path / "internals.md").read_text()
+    kept = (ROOT / "docs" / "internals.md").read_text()
+
+    def skeleton(text):
+        return [m.group("code") for m in BLOCK.finditer(text)] + re.findall(r"^#+ .*$", text, re.M)
+
+    assert skeleton(fresh) == skeleton(kept) and len(skeleton(fresh)) >= 8
+    trace = json.loads((tmp_path / "images" / "internals-trace.json").read_text())
+    assert {e["ph"] for e in trace["traceEvents"]} >= {"X", "C", "M"}
+    for picture in ("internals-memory.png", "internals-watch.png"):
+        assert (tmp_path / "images" / picture).read_bytes()[:4] == b"\x89PNG"
+    assert "[dead_relu] 1" in fresh and "probably wrong" in fresh and "no alerts" in fresh

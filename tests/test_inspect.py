@@ -214,8 +214,9 @@ def test_memory_counts_what_the_tape_keeps_and_frees_it_in_backward(tmp_path):
     hidden, logits = 64 * 200 * 4, 64 * 10 * 4
     assert memory.peak_bytes == 2 * hidden + logits
     assert memory.live_bytes[-1] == 0  # backward freed everything
-    assert [op for op, _, _ in memory.holders_at_peak] == ["Linear", "ReLU", "Sum"]
-    assert memory.holders_at_peak[0][1:] == (2 * hidden, 2)  # each Linear holds one hidden array
+    # per holder each node's own buffers: ReLU its input and output, the second Linear its input
+    # (ReLU's output, a view of it saved too: one buffer), the first Linear only leaves
+    assert memory.holders_at_peak == [("ReLU", 2 * hidden, 1), ("Linear", hidden, 2), ("Sum", logits, 1)]
     assert "peak 102.5 KiB" in prof.table()
     memory.plot(tmp_path / "memory.png")
     assert (tmp_path / "memory.png").read_bytes()[:4] == b"\x89PNG"
@@ -314,3 +315,13 @@ def test_graph_of_a_long_chain_needs_no_recursion():
         y = y * 1.0
     g = inspect.graph(y.sum())
     assert len(g) == 5001 and g.nodes[-1].inputs == ["input", "constant"]
+
+
+def test_graph_total_counts_each_buffer_once_as_the_profile_does():
+    model, x = _mlp_and_batch()
+    loss = model(x).sum()
+    g = inspect.graph(loss, model)
+    hidden, logits = 64 * 200 * 4, 64 * 10 * 4
+    # per node: ReLU keeps a and h, the second Linear h again, Sum the logits
+    assert [n.saved_bytes for n in g.nodes] == [logits, hidden, 2 * hidden, 0]
+    assert g.saved_bytes == 2 * hidden + logits

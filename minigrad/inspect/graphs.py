@@ -32,6 +32,7 @@ class Graph:
     nodes: list  # GraphNode, outputs first (the order backward visits them)
     module_kinds: dict = dataclasses.field(default_factory=dict)  # module path -> class name
     collapsed: bool = False  # one node per module (collapse()), rather than one per op
+    kept_bytes: int | None = None  # the tape's buffers, each counted once
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -41,8 +42,9 @@ class Graph:
 
     @property
     def saved_bytes(self) -> int:
-        """Everything the tape holds for backward."""
-        return sum(n.saved_bytes for n in self.nodes)
+        """Everything the tape holds for backward, each buffer once (nodes that share an array,
+        such as an op's output and its consumer's input, each count it in their own figure)."""
+        return self.kept_bytes if self.kept_bytes is not None else sum(n.saved_bytes for n in self.nodes)
 
     def collapse(self, depth: int = 1) -> Graph:
         """One node per module, ``depth`` levels below the model (1: its children, such as
@@ -96,7 +98,7 @@ class Graph:
                     module=key if isinstance(key, str) else last.module,
                 )
             )
-        return Graph(nodes, self.module_kinds, collapsed=True)
+        return Graph(nodes, self.module_kinds, collapsed=True, kept_bytes=self.saved_bytes)
 
     def to_dot(self) -> str:
         """Graphviz text: ops as ellipses (shapes in, shape out, bytes saved), leaves as boxes,
@@ -199,10 +201,10 @@ _BOOKKEEPING = {"inputs", "versions", "hooks", "compute", "needs_input_grad", "l
 
 
 def saved_arrays(node) -> list:
-    """The arrays a node keeps alive for backward, each once: what its forward saved (its
-    attributes) and the outputs of other ops it takes as inputs (the tape links to them). A
-    leaf's own array (an input batch, a parameter's weights) is left out: it lives on without
-    the tape."""
+    """The buffers a node keeps alive for backward, each once: what its forward saved (its
+    attributes) and the outputs of other ops it takes as inputs (the tape links to them); a view
+    stands for the buffer it keeps. A leaf's own array (an input batch, a parameter's weights)
+    is left out: it lives on without the tape."""
     leaves = [t.data for t in node.inputs if t._node is None]
     linked = [t.data for t in node.inputs if t._node is not None]
     seen, kept = set(), []
@@ -211,15 +213,13 @@ def saved_arrays(node) -> list:
             continue
         for array in value if isinstance(value, (list, tuple)) else (value,):
             array = array.data if isinstance(array, Tensor) else array
+            while isinstance(array, np.ndarray) and isinstance(array.base, np.ndarray):
+                array = array.base  # a view keeps its whole buffer alive: count the buffer, once
             if isinstance(array, np.ndarray) and id(array) not in seen:
                 seen.add(id(array))
                 if not any(np.may_share_memory(array, leaf) for leaf in leaves):
                     kept.append(array)
     return kept
-
-
-def _saved_bytes(node) -> int:
-    return sum(array.nbytes for array in saved_arrays(node))
 
 
 def graph(target, *args) -> Graph:
@@ -261,9 +261,11 @@ def graph(target, *args) -> Graph:
             elif id(t) in names:
                 found.add(names[id(t)])
         reaches[id(node)] = found
-    nodes = []
+    nodes, buffers = [], {}
     for i, node in enumerate(order):
         out = output_of[id(node)]
+        kept = saved_arrays(node)
+        buffers.update((id(array), array.nbytes) for array in kept)
         sources = [
             index_of[id(t._node)]
             if t._node is not None
@@ -279,12 +281,12 @@ def graph(target, *args) -> Graph:
                 input_dtypes=[str(t.dtype) for t in node.inputs],
                 output_shape=tuple(out.shape),
                 output_dtype=str(out.dtype),
-                saved_bytes=_saved_bytes(node),
+                saved_bytes=sum(array.nbytes for array in kept),
                 parameters=sorted(reaches[id(node)]),
                 module=made_by.get(id(node)),
             )
         )
-    return Graph(nodes, kinds)
+    return Graph(nodes, kinds, kept_bytes=sum(buffers.values()))
 
 
 def _run_recording_modules(model, inputs, made_by: dict):

@@ -167,9 +167,7 @@ class Profile:
         from .graphs import saved_arrays
 
         own, keys = 0, []
-        for array in saved_arrays(node):
-            while isinstance(array.base, np.ndarray):  # a view keeps its whole buffer alive
-                array = array.base
+        for array in saved_arrays(node):  # whole buffers: a view counts the buffer it keeps
             own += array.nbytes
             entry = self._buffers.setdefault(id(array), [0, array.nbytes])
             if entry[0] == 0:
