@@ -325,3 +325,13 @@ def test_graph_total_counts_each_buffer_once_as_the_profile_does():
     # per node: ReLU keeps a and h, the second Linear h again, Sum the logits
     assert [n.saved_bytes for n in g.nodes] == [logits, hidden, 2 * hidden, 0]
     assert g.saved_bytes == 2 * hidden + logits
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (2, 1, 28, 28)), ("resnet8", (2, 3, 8, 8))])
+def test_check_gradients_passes_lenet5_and_resnet8(name, shape):
+    mg.manual_seed(0)
+    model = mg.models.create(name, shape[1:])
+    results = inspect.check_gradients(model, mg.randn(*shape), samples=4)
+    assert len(results) == len(list(model.parameters()))
+    # float64 centred differences against the tape: ReLU and max-pool kinks allow up to 1e-4
+    assert all(r.max_relative_error < 1e-4 for r in results), results[0]
