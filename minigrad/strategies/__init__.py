@@ -7,6 +7,7 @@ below it (one page each in docs/strategies/):
 - ``distill``      knowledge distillation and FitNets hints
 - ``adversarial``  FGSM adversarial examples and adversarial training
 - ``tune``         hyper-parameter search on Optuna
+- ``pretrain``     greedy layer-wise (denoising) autoencoder pre-training
 
 Import the one you use (``from minigrad.strategies import transfer``); nothing here is loaded
 with ``import minigrad``. The paths they had before this package (``minigrad.transfer``,

@@ -12,7 +12,16 @@ NEEDS = {"tune.py": ["sklearn", "optuna"]}
 
 
 @pytest.mark.parametrize(
-    "name", ["transfer_learning.py", "multitask.py", "curriculum.py", "distillation.py", "adversarial.py", "tune.py"]
+    "name",
+    [
+        "transfer_learning.py",
+        "multitask.py",
+        "curriculum.py",
+        "distillation.py",
+        "adversarial.py",
+        "tune.py",
+        "pretraining.py",
+    ],
 )
 def test_example_runs_in_smoke_mode(name, monkeypatch, capsys):
     for module in NEEDS.get(name, ["sklearn"]):
