@@ -414,6 +414,31 @@ def info(args) -> None:
 
 
 # ---------------------------------------------------------------- tune: hyper-parameter search
+def lab(args) -> None:
+    """Lists the experiments, or runs one (or all) and writes figure(s), results.csv and
+    summary.md per experiment; prints each verdict."""
+    from . import lab as experiments
+
+    if args.name is None:
+        width = max(len(name) for name, _ in experiments.describe())
+        for name, description in experiments.describe():
+            print(f"{name:<{width}}  {description}")
+        print("\nminigrad lab NAME [--out DIR] [--quick] [--seed N]   (NAME all: every one)")
+        return
+    names = [n for n, _ in experiments.describe()] if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in experiments.EXPERIMENTS:
+        raise CommandError(
+            f"unknown experiment {args.name!r}: choose one of {', '.join(experiments.EXPERIMENTS)}, or all"
+        )
+    for name in names:
+        out = Path(args.out or "lab") / name if args.name == "all" or args.out is None else Path(args.out)
+        started = time.perf_counter()
+        result = experiments.run(name, out=out, quick=args.quick, seed=args.seed)
+        print(f"{name}: the claim {result.verdict} ({time.perf_counter() - started:.1f}s) -> {out}")
+        for number in result.numbers:
+            print(f"  {number}")
+
+
 def tune(args) -> float:
     """Searches learning rate, optimiser, batch size and dropout for ``--model`` on ``--dataset`` with
     :func:`minigrad.strategies.tune.search`, scored on the validation split; prints the best configuration and,
@@ -633,6 +658,14 @@ def parser() -> argparse.ArgumentParser:
     )
     u.add_argument("--threads", type=_positive_int, default=None)
     u.set_defaults(run=tune)
+    # ---- lab: the lectures' experiments
+    lab_help = "run the lectures' experiments on the engine (no NAME: list them)"
+    b = commands.add_parser("lab", help=lab_help, description=lab_help)
+    b.add_argument("name", nargs="?", default=None, help="an experiment's name, or all")
+    b.add_argument("--out", default=None, help="folder for the results (default: lab/NAME)")
+    b.add_argument("--quick", action="store_true", help="a smaller version that finishes in seconds")
+    b.add_argument("--seed", type=_non_negative_int, default=0)
+    b.set_defaults(run=lab)
     return top
 
 
