@@ -25,6 +25,7 @@ import numpy as np
 from . import amp, dtypes
 
 _state = type("GradState", (threading.local,), {"grad_enabled": True})()  # a class default: unset is a fast read
+_at_end: list = []  # callables queue_callback() added during a backward; run once when it ends
 
 
 def is_grad_enabled() -> bool:
@@ -139,6 +140,11 @@ _FREED = (
 )
 
 
+def queue_callback(callback) -> None:
+    """Runs ``callback()`` once, when the backward in progress ends (DDP waits for its all-reduces)."""
+    _at_end.append(callback)
+
+
 def backward(root, grad=None, retain_graph: bool = False) -> None:
     """Accumulates d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
     if not root.requires_grad:
@@ -186,6 +192,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         if Function.profiler:
             Function.profiler(node, "backward", time.perf_counter() - start)
         _free(node, retain_graph)
+    while _at_end:  # callbacks queued by the hooks of this backward
+        _at_end.pop(0)()
 
 
 def _free(node, retain_graph: bool) -> None:
@@ -216,4 +224,4 @@ def _run_hook(hook, g):
     return out
 
 
-__all__ = ["Function", "backward", "no_grad", "enable_grad", "is_grad_enabled", "unbroadcast"]
+__all__ = ["Function", "backward", "no_grad", "enable_grad", "is_grad_enabled", "queue_callback", "unbroadcast"]

@@ -18,7 +18,9 @@ one line ``minigrad: error: ...`` on stderr and exit status 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import itertools
 import math
 import os
@@ -29,7 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, backend_info, get_num_threads, manual_seed, models, nn, optim, set_num_threads, thread_info
+from . import (
+    __version__,
+    backend_info,
+    distributed,
+    get_num_threads,
+    manual_seed,
+    models,
+    nn,
+    optim,
+    set_num_threads,
+    thread_info,
+)
 from .data import CIFAR10, KMNIST, MNIST, DataLoader, Digits, FashionMNIST, Shapes, TensorDataset, standardized_split
 from .data import transforms as T
 from .io import CorruptFileError
@@ -224,14 +237,32 @@ def resumed_args(args, defaults: dict) -> tuple[argparse.Namespace, int]:
 
 
 def train(args) -> float:
+    """``minigrad train``; under mpirun/srun every rank runs it, data-parallel, and rank 0 alone
+    prints and writes files."""
+    ranks = distributed.launched_size()
+    if ranks == 1:
+        return _train(args, ranks)
+    distributed.init_process_group()
+    if distributed.get_rank() == 0:
+        return _train(args, ranks)
+    with contextlib.redirect_stdout(io.StringIO()):  # one log: rank 0's
+        return _train(args, ranks)
 
-    out, note = run_directory(args.out, args.resume, args.overwrite)  # before any work
+
+def _train(args, ranks: int) -> float:
+    leader = distributed.get_rank() == 0
+    # before any work; rank 0 alone checks and prepares the folder, the others wait for it
+    out, note = run_directory(args.out, args.resume, args.overwrite) if leader else (Path(args.out), None)
+    if ranks > 1:
+        distributed.barrier()
     if args.resume:
         args, done = resumed_args(args, vars(parser().parse_args(["train"])))
         print(f"resuming {out} after epoch {done} of {args.epochs}", flush=True)
     args.epochs = args.epochs or DEFAULT_EPOCHS
     if args.threads:
         set_num_threads(args.threads)
+    elif ranks > 1:  # the ranks share the machine's cores (one node; on a cluster, set --threads)
+        set_num_threads(max(1, (os.cpu_count() or 1) // ranks))
     manual_seed(args.seed)
     started = time.perf_counter()
     dataset = args.dataset or default_dataset()
@@ -276,13 +307,13 @@ def train(args) -> float:
     if args.early_stopping:
         callbacks.insert(0, EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True))
     profiler = None
-    if getattr(args, "profile", False):
+    if getattr(args, "profile", False) and leader:
         from .inspect import ProfileSteps
 
         profiler = ProfileSteps(out / "trace.json", steps=5, skip=2)
         callbacks.append(profiler)
     watcher = None
-    if getattr(args, "watch", None):
+    if getattr(args, "watch", None) and leader:
         from .inspect import watch
 
         watcher = watch(model, every=args.watch)
@@ -306,7 +337,7 @@ def train(args) -> float:
     print(
         f"training {args.model} on {dataset} ({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
         f"images of {'x'.join(map(str, image_shape))}), {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
-        f"{get_num_threads()} threads",
+        f"{get_num_threads()} threads" + (f" x {ranks} ranks" if ranks > 1 else ""),
         flush=True,
     )
     try:
@@ -344,7 +375,8 @@ def train(args) -> float:
             print(f"activation and gradient histograms: not drawn ({error})")
         watcher.close()
     try:
-        trainer.history.plot(png_path)
+        if leader:
+            trainer.history.plot(png_path)
         print(f"learning curves: {png_path}")
     except ImportError as error:
         print(f"learning curves: not drawn ({error})")
@@ -390,6 +422,18 @@ def evaluate(args) -> float:
 
 
 def info(args) -> None:
+    if distributed.launched_size() > 1:  # under mpirun/srun: rank 0 speaks for every rank
+        distributed.init_process_group()
+        hosts = distributed._require().comm.gather(os.uname().nodename, root=0)
+        if distributed.get_rank() != 0:
+            return
+        parallel = [
+            f"distributed: rank 0 of world size: {distributed.get_world_size()} (hosts: {', '.join(hosts)})",
+            f"MPI: {distributed.mpi_library()}",
+        ]
+    else:
+        mpi = "mpi4py installed" if distributed.is_available() else "mpi4py not installed"
+        parallel = [f"distributed: one process, world size: 1 ({mpi}; run under mpirun/srun for several)"]
     backend = backend_info()
     threads = thread_info()
     print(f"minigrad {__version__} (numpy {np.__version__}, Python {sys.version.split()[0]})")
@@ -406,6 +450,7 @@ def info(args) -> None:
                 print(f"  {k}: {v}")
         else:
             print(f"{key}: {value}")
+    print("\n".join(parallel))
     extras = {"scikit-learn (digits)": "sklearn", "matplotlib (plots)": "matplotlib", "tqdm (progress)": "tqdm"}
     print(
         "optional: "

@@ -59,20 +59,8 @@ class Tensor(OpMethods, TorchMethods):  # x.exp(), x.sum(dim), x.size(), ... (mi
     is_leaf = property(lambda self: self._node is None)
     T = property(lambda self: self.transpose())
 
-    def numpy(self) -> np.ndarray:
-        return self.data
-
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
-
-    def item(self) -> bool | int | builtins.float:
-        return self.data.item()
-
-    def tolist(self) -> list | bool | int | builtins.float:
-        return self.data.tolist()
-
-    def __len__(self):
-        return len(self.data)
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -122,6 +110,10 @@ class Tensor(OpMethods, TorchMethods):  # x.exp(), x.sum(dim), x.size(), ... (mi
 
     # One-line forwards read as a table; the formatter leaves them so.
     # fmt: off
+    def numpy(self) -> np.ndarray: return self.data
+    def item(self) -> bool | int | builtins.float: return self.data.item()
+    def tolist(self) -> list | bool | int | builtins.float: return self.data.tolist()
+    def __len__(self): return len(self.data)
     def __bool__(self): return bool(self.data)  # numpy refuses arrays of several elements
     def __float__(self): return float(self.data)
     def __int__(self): return int(self.data)

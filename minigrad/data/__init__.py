@@ -9,6 +9,7 @@
 from . import transforms
 from .dataset import Dataset, Subset, TensorDataset, random_split, standardized_split
 from .datasets import CIFAR10, KMNIST, MNIST, Digits, FashionMNIST, Shapes, read_idx
+from .distributed import DistributedSampler
 from .loader import DataLoader, default_collate
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "Digits",
+    "DistributedSampler",
     "FashionMNIST",
     "KMNIST",
     "MNIST",

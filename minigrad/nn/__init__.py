@@ -2,7 +2,12 @@
 the layers, ``init`` (weight initialisers), ``regularization`` (penalties, weight noise) and
 ``functional`` (the stateless forms of every op and layer)."""
 
-from . import functional, init, regularization
+from . import (
+    functional,
+    init,
+    parallel,
+    regularization,
+)
 from .layers import *  # noqa: F403
 from .layers import __all__ as _layers
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
@@ -15,5 +20,6 @@ __all__ = [
     "Sequential",
     "functional",
     "init",
+    "parallel",
     "regularization",
 ] + _layers

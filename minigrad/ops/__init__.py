@@ -39,7 +39,16 @@ from .elementwise import (
 )
 from .linalg import MatMul
 from .loss import BCEWithLogits, CrossEntropy, NLLLoss
-from .norm import BatchNorm, Normalize, batch_norm, group_norm, instance_norm, layer_norm
+from .norm import (
+    BatchNorm,
+    Normalize,
+    SyncBatchNorm,
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    sync_batch_norm,
+)
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var
 from .shape import Concat, Expand, Gather, GetItem, Pad, Permute, Reshape

@@ -105,6 +105,71 @@ class BatchNorm(Function):
         return grads
 
 
+class SyncBatchNorm(Function):
+    """Batch normalisation (training) with statistics over the global batch of every rank.
+
+    Forward: each rank sums x and x^2 per channel over its M_r values; one all-reduce gives the
+    totals over M = sum M_r, hence mu and the biased var of the whole batch; then the formulas
+    of :class:`BatchNorm` (running statistics updated with M / (M - 1)).
+    Backward: sum g and sum g x_hat are all-reduced too, and with those global sums
+        dL/dx = gamma / sqrt(var + eps) * (g - (1/M) sum_all g - x_hat (1/M) sum_all g x_hat),
+    while dL/dgamma and dL/dbeta stay this rank's own sums (data-parallel training averages the
+    ranks' parameter gradients, which gives the whole batch's).
+    """
+
+    amp = "float32"
+
+    def forward(
+        self, x, *affine, has_weight, has_bias, running_mean, running_var, momentum, eps, relu=False
+    ) -> np.ndarray:
+        from .. import distributed as dist
+
+        weight = affine[0] if has_weight else None
+        bias = affine[-1] if has_bias else None
+        _check_float("sync_batch_norm", x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, math.prod(x.shape[2:]))
+        wide = x3.astype(np.float64)
+        sums = np.concatenate([wide.sum(axis=(0, 2)), (wide * wide).sum(axis=(0, 2)), [float(n * x3.shape[2])]])
+        dist.start_all_reduce(sums).wait()
+        count = sums[-1]
+        mean = sums[:c] / count
+        var = np.maximum(sums[c : 2 * c] / count - mean * mean, 0.0)
+        out, kept_mean, invstd = np.empty_like(x3), np.empty(c, x.dtype), np.empty(c, x.dtype)
+        _C.batch_norm_forward_eval(  # normalising with given statistics is what evaluation does
+            x3, weight, bias, mean.astype(x.dtype), var.astype(x.dtype), out, kept_mean, invstd, eps, relu
+        )
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += (momentum * mean).astype(running_mean.dtype)
+            running_var *= 1 - momentum
+            running_var += (momentum * var * count / max(count - 1, 1)).astype(running_var.dtype)
+        self.x_hat = (wide - mean[None, :, None]) * (1.0 / np.sqrt(var + eps))[None, :, None]
+        self.out, self.count, self.invstd = (out if relu else None), count, 1.0 / np.sqrt(var + eps)
+        self.weight, self.has_bias, self.relu = weight, has_bias, relu
+        return out.reshape(x.shape)
+
+    def backward(self, g) -> tuple[np.ndarray | None, ...]:
+        from .. import distributed as dist
+
+        x_hat, c = self.x_hat, self.x_hat.shape[1]
+        g3 = np.asarray(g, dtype=np.float64).reshape(x_hat.shape)
+        if self.relu:
+            g3 = g3 * (self.out > 0)
+        local = np.concatenate([g3.sum(axis=(0, 2)), (g3 * x_hat).sum(axis=(0, 2))])
+        totals = local.copy()
+        dist.start_all_reduce(totals).wait()
+        scale = self.invstd * (self.weight.astype(np.float64) if self.weight is not None else 1.0)
+        dx = scale[None, :, None] * (g3 - totals[:c, None] / self.count - x_hat * (totals[c:, None] / self.count))
+        dtype = g.dtype
+        grads = (dx.reshape(g.shape).astype(dtype),)
+        if self.weight is not None:
+            grads += (local[c:].astype(dtype),)
+        if self.has_bias:
+            grads += (local[:c].astype(dtype),)
+        return grads
+
+
 class Normalize(Function):
     """x_hat = (x - mu) / sqrt(var + eps), mu and the biased var taken over ``axes``
     (layer, group and instance norm; their affine is an ordinary broadcast multiply-add).
@@ -204,6 +269,35 @@ def batch_norm(
     )
     for b in buffers:  # the kernel already wrote the new values: record the in-place change
         b.mark_modified()
+    return out
+
+
+def sync_batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, momentum=0.1, eps=1e-5, relu=False
+) -> Tensor:
+    """Training-mode batch normalisation with the statistics of the global batch across the
+    ranks of :mod:`minigrad.distributed` (formulas on :class:`SyncBatchNorm`); the running
+    statistics, when given, are updated in place with the global ones."""
+    x = _as_tensor(input)
+    weight, bias = _as_tensor(weight), _as_tensor(bias)
+    if x.ndim < 2:
+        raise ValueError(f"sync_batch_norm: input must be (N, C, *), got shape {x.shape}")
+    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
+        _check_vector("sync_batch_norm", name, v, (x.shape[1],))
+    inputs = [x] + [p for p in (weight, bias) if p is not None]
+    out = SyncBatchNorm.apply(
+        *inputs,
+        has_weight=weight is not None,
+        has_bias=bias is not None,
+        running_mean=None if running_mean is None else running_mean.data,
+        running_var=None if running_var is None else running_var.data,
+        momentum=float(momentum),
+        eps=float(eps),
+        relu=bool(relu),
+    )
+    for b in (running_mean, running_var):
+        if b is not None:
+            b.mark_modified()
     return out
 
 

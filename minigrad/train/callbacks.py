@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # annotations only: the trainer module imports this one
 
 
 class Callback:
+    rank_zero_only = False  # in data-parallel training, run only on rank 0 (printing, logging)
+
     def on_train_begin(self, trainer: Trainer) -> None: ...
     def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
     def on_batch_end(self, trainer: Trainer, step: int, logs: dict) -> None: ...
@@ -225,6 +227,8 @@ class LRSchedulerCallback(Callback):
 class CSVLogger(Callback):
     """Rewrites the whole history as CSV at ``path`` after every epoch (atomically)."""
 
+    rank_zero_only = True
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
@@ -236,6 +240,8 @@ class ProgressBar(Callback):
     """A tqdm bar per epoch with the running loss, accuracy and samples/s. It shows only when
     ``stream`` is a terminal and tqdm is installed (``pip install 'minigrad[progress]'``), so
     logs and pipes stay clean."""
+
+    rank_zero_only = True
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream if stream is not None else sys.stderr
@@ -278,6 +284,8 @@ class ProgressBar(Callback):
 class PrintEpochs(Callback):
     """Prints one summary line per epoch to ``stream`` (stdout by default), e.g.
     ``epoch  3/20  train_loss 0.2105  train_accuracy 0.9413  val_loss 0.2512  ...  1.7s``."""
+
+    rank_zero_only = True
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from .. import distributed as dist
 from ..amp import autocast
 from ..dtypes import bfloat16
 from ..io import CorruptFileError
@@ -102,9 +105,14 @@ class Trainer:
         self.epochs = None  # the target of the running fit
         self.stop_training = False
         self.train_loader = None
+        self._parallel = None  # the DistributedDataParallel wrapper under mpirun/srun
 
     # ---- checkpoints
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        """Writes the checkpoint; in data-parallel training only rank 0 writes (every rank holds
+        the same state), and the file loads on any number of ranks."""
+        if dist.get_rank() != 0:
+            return Path(path)
         return save_checkpoint(
             path,
             self.model,
@@ -152,8 +160,10 @@ class Trainer:
 
     # ---- the loop
     def _call(self, hook: str, *args) -> None:
+        others = dist.get_rank() != 0  # progress bars, printed and logged lines: rank 0's only
         for callback in self.callbacks:
-            getattr(callback, hook)(self, *args)
+            if not (others and callback.rank_zero_only):
+                getattr(callback, hook)(self, *args)
 
     def _train_epoch(self, epoch: int) -> dict:
         if hasattr(self.model, "train"):
@@ -162,7 +172,7 @@ class Trainer:
         count = 0
         for step, (x, y, *_) in enumerate(self.train_loader, start=1):
             with autocast("cpu", bfloat16, enabled=self.precision == "bf16"):
-                output = self.model(x)
+                output = (self._parallel or self.model)(x)
                 loss = self.loss_fn(output, y)
             value = float(loss.item())
             if not math.isfinite(value):
@@ -193,32 +203,87 @@ class Trainer:
             self._call("on_batch_end", step, batch_logs)
         if count == 0:
             raise ValueError("the training loader yielded no samples (drop_last with too few samples?)")
+        if self._parallel is not None:  # every rank's samples: the epoch's numbers over the whole data set
+            summed = np.array([*totals.values(), count], dtype=np.float64)
+            dist.all_reduce(summed)
+            totals, count = dict(zip(totals, summed[:-1])), summed[-1]
         return {f"train_{name}": total / count for name, total in totals.items()}
 
     def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int = 1) -> History:
         """Trains until ``epochs`` epochs are done in total or a callback stops training."""
         if int(epochs) != epochs or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+        if dist.launched_size() > 1 and self._parallel is None:  # started by mpirun/srun: data-parallel
+            train_loader, val_loader = self._go_parallel(train_loader, val_loader)
         self.train_loader, self.epochs, self.stop_training = train_loader, int(epochs), False
         self._call("on_train_begin")
         try:
             while self.epoch < self.epochs and not self.stop_training:
                 epoch = self.epoch + 1
                 self._call("on_epoch_begin", epoch)
+                if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                    train_loader.sampler.set_epoch(epoch)  # a new order every epoch, the same on every rank
                 lr = _learning_rate(self.optimizer)
                 start = time.perf_counter()
                 logs = {"epoch": epoch, **self._train_epoch(epoch)}
                 if val_loader is not None:
-                    scores = evaluate(self.model, val_loader, self.loss_fn, self.metrics)
+                    scores = self._evaluate(val_loader)
                     logs.update({f"val_{name}": value for name, value in scores.items()})
                 logs["lr"], logs["time"] = lr, time.perf_counter() - start
                 self.epoch = epoch
                 self.history.append(logs)
                 self._call("on_epoch_end", epoch, logs)
                 self._call("on_epoch_complete", epoch, logs)
+                if self._parallel is not None:  # rank 0's checkpoint is on disk before anyone reads it
+                    dist.barrier()
         finally:
             self._call("on_train_end")
         return self.history
+
+    # ---- data-parallel training (minigrad.distributed): the same loop on every rank
+    def _go_parallel(self, train_loader, val_loader):
+        """Wraps the model in DistributedDataParallel and gives each rank its share of both
+        loaders (a DistributedSampler for training; an unpadded split for validation, so its
+        averages are exact)."""
+        from ..data import DataLoader, DistributedSampler
+        from ..nn.parallel import DistributedDataParallel
+        from ..random import generator
+
+        dist.init_process_group()
+        self._parallel = DistributedDataParallel(self.model)
+        seed = dist.all_reduce_object(int(generator().integers(2**31)) if dist.get_rank() == 0 else 0)
+
+        def shard(loader, sampler):
+            if not isinstance(loader, DataLoader) or isinstance(loader.sampler, DistributedSampler):
+                return loader
+            return DataLoader(
+                loader.dataset,
+                batch_size=loader.batch_size,
+                drop_last=loader.drop_last,
+                sampler=sampler,
+                collate_fn=loader.collate_fn,
+                num_workers=loader.num_workers,
+                transform=loader.transform,
+            )
+
+        train_loader = shard(
+            train_loader, DistributedSampler(train_loader.dataset, shuffle=train_loader.shuffle, seed=seed)
+        )
+        if val_loader is not None and isinstance(val_loader, DataLoader):
+            indices = list(range(dist.get_rank(), len(val_loader.dataset), dist.get_world_size()))
+            val_loader = shard(val_loader, indices)
+        return train_loader, val_loader
+
+    def _evaluate(self, loader) -> dict:
+        """Validation scores; with several ranks, each scores its share and the sums are combined."""
+        if self._parallel is None:
+            return evaluate(self.model, loader, self.loss_fn, self.metrics)
+        count = len(loader.sampler) if getattr(loader, "sampler", None) is not None else len(loader.dataset)
+        scores = evaluate(self.model, loader, self.loss_fn, self.metrics) if count else {}
+        names = ["loss", *self.metrics]
+        summed = np.array([scores.get(name, 0.0) * count for name in names] + [count], dtype=np.float64)
+        dist.all_reduce(summed)
+        return {name: total / summed[-1] for name, total in zip(names, summed[:-1])}
 
 
 def fit(

@@ -16,7 +16,17 @@ from .loss import (
     NLLLoss,
     SmoothL1Loss,
 )
-from .normalization import NORMS, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, NormReLU, norm_layer
+from .normalization import (
+    NORMS,
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+    NormReLU,
+    SyncBatchNorm,
+    norm_layer,
+)
 
 __all__ = [
     "LeakyReLU",
@@ -52,6 +62,7 @@ __all__ = [
     "Linear",
     "BatchNorm1d",
     "BatchNorm2d",
+    "SyncBatchNorm",
     "GroupNorm",
     "InstanceNorm2d",
     "LayerNorm",

@@ -113,6 +113,60 @@ class BatchNorm2d(_BatchNorm):
     _input_ranks = (4,)
 
 
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics are those of the global batch, over every
+    rank of :mod:`minigrad.distributed` (for data-parallel training with small per-rank
+    batches); on one process, or in evaluation, exactly BatchNorm. Any input (N, C, *).
+    ``SyncBatchNorm.convert_sync_batchnorm(model)`` swaps every BatchNorm1d/2d of a model for
+    one, keeping its parameters and running statistics."""
+
+    _input_ranks = (2, 3, 4, 5)
+
+    def forward(self, x, relu: bool = False) -> Tensor:
+        from ... import distributed as dist
+        from ...ops.norm import sync_batch_norm
+
+        if not self.training or dist.get_world_size() == 1:
+            return super().forward(x, relu=relu)
+        if x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"SyncBatchNorm({self.num_features}) expects (N, {self.num_features}, *) input, got {x.shape}"
+            )
+        factor = self.momentum
+        if self.track_running_stats:
+            self.num_batches_tracked.fill_(self.num_batches_tracked.item() + 1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        keep = self.track_running_stats
+        return sync_batch_norm(
+            x,
+            self.running_mean if keep else None,
+            self.running_var if keep else None,
+            self.weight,
+            self.bias,
+            factor if factor is not None else 0.0,
+            self.eps,
+            relu=relu,
+        )
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module) -> Module:
+        """``module`` with every BatchNorm1d/BatchNorm2d replaced (in place, and returned) by a
+        SyncBatchNorm holding the same parameters and running statistics."""
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+            sync.load_state_dict(module.state_dict())
+            sync.train(module.training)
+            if module.affine:  # the same Parameter objects, so an optimiser built before still sees them
+                sync.weight, sync.bias = module.weight, module.bias
+            return sync
+        for name, child in list(module.named_children()):
+            replaced = cls.convert_sync_batchnorm(child)
+            if replaced is not child:
+                setattr(module, name, replaced)
+        return module
+
+
 class LayerNorm(Module):
     """Normalises each sample over its trailing ``normalized_shape`` dimensions (Ba et al., 2016);
     ``weight``/``bias`` have that shape. Independent of the batch, so the same in training and eval."""
