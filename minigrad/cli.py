@@ -541,6 +541,7 @@ def tune(args) -> float:
         study_name=args.study_name,
         seed=args.seed,
         trial_callbacks=[report],
+        study_trials=args.trials if args.storage else None,  # shared: the study's budget, not each worker's
     )
     print(
         "best configuration: "
@@ -683,7 +684,12 @@ def parser() -> argparse.ArgumentParser:
     u = commands.add_parser("tune", help="search hyper-parameters with Optuna (pip install 'minigrad[tune]')")
     u.add_argument("--model", choices=models.MODELS, default="mlp")
     u.add_argument("--dataset", default=None, help="as for train (default: digits, or shapes without scikit-learn)")
-    u.add_argument("--trials", type=_positive_int, default=20)
+    u.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=20,
+        help="trials (with --storage: for the whole study, all workers together)",
+    )
     u.add_argument("--epochs", type=_positive_int, default=5, help="epochs per trial")
     u.add_argument("--norm", choices=nn.NORMS, default=None)
     u.add_argument("--val-fraction", type=_fraction, default=0.2)

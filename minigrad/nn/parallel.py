@@ -14,6 +14,7 @@ every rank, the mean of the ranks' gradients, as one process would see for the w
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +60,7 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = broadcast_buffers
         self._sync = True
         self._late: set = set()
+        self.last_wait_seconds = 0.0
         params = [p for p in module.parameters() if p.requires_grad]
         self._check_same_model(params)
         with contextlib.suppress(TypeError):  # buffers that are None
@@ -159,8 +161,11 @@ class DistributedDataParallel(Module):
                     if id(p) in bucket.pending:
                         bucket.view(i)[...] = p.grad.data if p.grad is not None else 0
                 bucket.work = dist.start_all_reduce(bucket.buffer, dist.ReduceOp.AVG)
+        started = time.perf_counter()
         for bucket in self._buckets:
             bucket.work.wait()
+        self.last_wait_seconds = time.perf_counter() - started  # communication backward did not hide
+        for bucket in self._buckets:
             for i, p in enumerate(bucket.params):
                 if id(p) in self._late:  # its bucket left with part of its gradient: reduce it whole
                     dist.start_all_reduce(p.grad.data, dist.ReduceOp.AVG).wait()

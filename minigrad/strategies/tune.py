@@ -20,8 +20,9 @@ Where the trials live (``storage``):
 
 * ``None`` (default): in this process's memory; gone when it ends.
 * ``"sqlite:///study.db"``: a file; several processes on one machine run ``search`` with the same
-  ``storage`` and ``study_name`` and share one study (each process runs its own ``n_trials``;
-  the sampler sees every finished trial, whoever ran it).
+  ``storage`` and ``study_name`` and share one study (each process runs its own ``n_trials``,
+  or, with ``study_trials``, the study as a whole gets that many; the sampler sees every
+  finished trial, whoever ran it).
 * an RDB URL such as ``"postgresql://user:password@host:5432/optuna"`` (needs a driver, e.g.
   ``pip install psycopg2-binary``): the same across machines; create the database once, then start
   ``minigrad tune ... --storage URL --study-name NAME`` on each machine.
@@ -191,6 +192,18 @@ def _open_study(storage, attempts: int = 8, heartbeat: dict | None = None, **opt
             time.sleep(0.1 * (attempt + 1))
 
 
+def _wait_for_running(study, limit: float) -> None:
+    """Until no trial of the study is running (other workers' included), at most ``limit``
+    seconds: a trial whose worker died is marked FAILED by its missing heartbeat by then."""
+    optuna = _optuna()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        if not any(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials(deepcopy=False)):
+            return
+        time.sleep(0.2)
+
+
 def search(
     build_fn: Callable[[dict], Experiment],
     space: dict,
@@ -206,6 +219,7 @@ def search(
     trial_callbacks=(),
     heartbeat_interval: float = 30.0,
     grace_period: float | None = None,
+    study_trials: int | None = None,
 ) -> SearchResult:
     """Runs ``n_trials`` trials and returns the best configuration.
 
@@ -221,10 +235,15 @@ def search(
     ``heartbeat_interval`` and ``grace_period`` (default: twice the interval), in seconds, apply to
     a storage URL: a trial without a heartbeat for ``grace_period`` is marked FAILED.
     Raises ValueError when the study ``study_name`` in ``storage`` has the other direction.
+    ``study_trials``: a budget for the whole (shared) study instead of ``n_trials`` per process:
+    each worker stops once the study holds that many trials, waits until no trial of the study is
+    still running, and reports the study's best, so every worker reports the same result.
     """
     optuna = _optuna()
     if int(n_trials) != n_trials or n_trials < 1:
         raise ValueError(f"search: n_trials must be a positive integer, got {n_trials!r}")
+    if study_trials is not None and (int(study_trials) != study_trials or study_trials < 1):
+        raise ValueError(f"search: study_trials must be a positive integer, got {study_trials!r}")
     if not space:
         raise ValueError("search: the search space is empty")
     space = {name: _spec(name, spec) for name, spec in space.items()}
@@ -234,6 +253,10 @@ def search(
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial):
+        if study_trials is not None and trial.number >= study_trials:  # workers raced past the budget
+            trial.set_user_attr("over_budget", True)
+            trial.study.stop()
+            raise optuna.TrialPruned("the study already has its trials")
         config = {name: spec.suggest(trial, name) for name, spec in space.items()}
         trial.set_user_attr("worker", worker)
         manual_seed((seed or 0) + trial.number)
@@ -270,7 +293,14 @@ def search(
                 f"but this search would {direction} {monitor!r}: use another study name, or a "
                 f"monitor and direction that match the study"
             )
-        study.optimize(objective, n_trials=int(n_trials), timeout=timeout, callbacks=list(trial_callbacks))
+        callbacks = list(trial_callbacks)
+        if study_trials is not None:  # every trial counts, whoever runs it and however it ended
+            callbacks.append(optuna.study.MaxTrialsCallback(int(study_trials), states=None))
+        budget = None if study_trials is not None else int(n_trials)
+        if study_trials is None or len(study.trials) < study_trials:
+            study.optimize(objective, n_trials=budget, timeout=timeout, callbacks=callbacks)
+        if study_trials is not None:
+            _wait_for_running(study, heartbeat_interval + (grace_period or 2 * heartbeat_interval))
     finally:
         optuna.logging.set_verbosity(previous)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
