@@ -189,6 +189,7 @@ LAYERS = {
     "BasicBlock": (lambda: nn.BasicBlock(3, 4, stride=2), (2, 3, 6, 6), np.float32),  # ends in batch norm
     "BatchNorm1d": (lambda: nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4)), (3, 5), np.float32),
     "BatchNorm2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)), (2, 3, 6, 6), np.float32),
+    "SyncBatchNorm": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4)), (2, 3, 6, 6), np.float32),
     "Conv2d": (lambda: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 6), BF16),
     "DenseBlock": (lambda: nn.DenseBlock(2, 3, 2, bottleneck=4), (2, 3, 6, 6), np.float32),
     "DenseLayer": (lambda: nn.DenseLayer(3, 2), (2, 3, 6, 6), BF16),

@@ -182,3 +182,22 @@ def test_minigrad_info_names_rank_world_and_library():
     done = mpirun(2, "-m", "minigrad.cli", "info")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "world size: 2" in done.stdout and "MPI" in done.stdout
+
+
+def test_convert_sync_batchnorm_keeps_parameters_and_alone_equals_batch_norm():
+    import minigrad as mg
+    from minigrad import nn
+
+    mg.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 4), nn.BatchNorm1d(4)
+    )
+    model[1].running_mean.data[:] = [0.1, 0.2, 0.3]
+    weight = model[1].weight
+    reference = __import__("copy").deepcopy(model)
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert isinstance(converted[1], nn.SyncBatchNorm) and isinstance(converted[5], nn.SyncBatchNorm)
+    assert converted[1].weight is weight and converted[1].running_mean.data.tolist() == [0.1, 0.2, 0.3]
+    x = mg.randn(4, 2, 4, 4)
+    np.testing.assert_array_equal(converted(x).data, reference(x).data)  # one process: exactly BatchNorm
+    np.testing.assert_array_equal(converted[1].running_mean.data, reference[1].running_mean.data)
