@@ -87,7 +87,7 @@ class Function:
         if record:  # backward may read the inputs and the output (cls.reads): remember their versions
             read = (list(tensors) if "inputs" in cls.reads else []) + ([out] if "output" in cls.reads else [])
             node.inputs, node.versions = tensors, [(t._version, t._version[0]) for t in read]
-            node.hooks, node.compute = [], compute
+            node.hooks, node.compute, node.options = [], compute, options  # options: for exporters (onnx)
             out._node = node
         if Function.profiler:
             Function.profiler(node, "forward", time.perf_counter() - start)

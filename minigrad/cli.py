@@ -49,6 +49,7 @@ from .io import CorruptFileError
 from .nn import functional as F
 from .nn import init
 from .optim import lr_scheduler
+from .tensor import Tensor
 from .train import (
     PRECISIONS,
     CSVLogger,
@@ -386,22 +387,27 @@ def _train(args, ranks: int) -> float:
     return test_accuracy
 
 
-def evaluate(args) -> float:
-
+def _trained_model(checkpoint) -> tuple[dict, dict, nn.Module]:
+    """The checkpoint of a `minigrad train` run, its model config and the model with its weights."""
     try:
-        state = load_checkpoint(args.checkpoint)
+        state = load_checkpoint(checkpoint)
     except (OSError, ValueError) as error:
         raise CommandError(f"cannot read checkpoint: {error}") from None
     config = state["extra"].get("config")
     if config is None:
-        raise CommandError(f"{args.checkpoint} was not written by `minigrad train` (no model config inside)")
+        raise CommandError(f"{checkpoint} was not written by `minigrad train` (no model config inside)")
     try:  # the config is data from a file: any shape of it may be wrong
         model = _model_from_config(config)
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CommandError(
-            f"{args.checkpoint}: its model config or weights are unusable ({type(error).__name__}: {error})"
+            f"{checkpoint}: its model config or weights are unusable ({type(error).__name__}: {error})"
         ) from None
+    return state, config, model
+
+
+def evaluate(args) -> float:
+    state, config, model = _trained_model(args.checkpoint)
     _, test_set = load_data(args.dataset or config["dataset"], config["model"])
     x_test, y_test = test_set.arrays
     if tuple(x_test.shape[1:]) != tuple(config["image_shape"]):
@@ -419,6 +425,34 @@ def evaluate(args) -> float:
     test_accuracy = _test_accuracy(model, x_test, y_test, args.batch_size, args.tta) if args.tta else scores["accuracy"]
     print(f"test accuracy: {test_accuracy:.4f}")
     return test_accuracy
+
+
+class _Scaled(nn.Module):
+    """The training run's input standardisation, y = a x + b, in front of the model, so the
+    exported model takes images as the data set stores them."""
+
+    def __init__(self, scaling, model: nn.Module, example: np.ndarray):
+        super().__init__()
+        zeros, ones = scaling(np.zeros_like(example[:1])), scaling(np.ones_like(example[:1]))
+        self.register_buffer("a", Tensor((ones - zeros).astype(np.float32)))
+        self.register_buffer("b", Tensor(zeros.astype(np.float32)))
+        self.model = model
+
+    def forward(self, x) -> Tensor:
+        return self.model(x * self.a + self.b)
+
+
+def export(args) -> None:
+    """``minigrad export``: a trained run's best checkpoint as an ONNX file that takes raw images."""
+    from .onnx import export as to_onnx
+
+    _, config, model = _trained_model(args.checkpoint)
+    example = np.zeros((1, *config["image_shape"]), np.float32)
+    scaling = T.Standardize().load_state_dict(config["standardize"])
+    path = to_onnx(_Scaled(scaling, model, example), example, args.out, opset=args.opset)
+    shape = "x".join(map(str, config["image_shape"]))
+    print(f"{config['model']} ({config['num_classes']} classes) -> {path}: input 'input' (batch, {shape}) images as the "
+          f"{config['dataset']} data set stores them (standardisation included), output 'output' logits")  # fmt: skip
 
 
 def info(args) -> None:
@@ -678,6 +712,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=_positive_int, default=512)
     e.add_argument("--tta", action="store_true")
     e.set_defaults(run=evaluate)
+    x = commands.add_parser("export", help="write a checkpoint's model as ONNX (pip install 'minigrad[onnx]')")
+    x.add_argument("--checkpoint", required=True)
+    x.add_argument("--out", required=True, help="the .onnx file to write")
+    x.add_argument("--opset", type=_positive_int, default=17)
+    x.set_defaults(run=export)
     i = commands.add_parser("info", help="version, instruction set, threads and build flags")
     i.set_defaults(run=info)
     # ---- tune: hyper-parameter search on Optuna

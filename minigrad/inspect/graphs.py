@@ -197,7 +197,7 @@ def _human(count: int) -> str:
     return ""
 
 
-_BOOKKEEPING = {"inputs", "versions", "hooks", "compute", "needs_input_grad", "label"}
+_BOOKKEEPING = {"inputs", "versions", "hooks", "compute", "needs_input_grad", "label", "options"}
 
 
 def saved_arrays(node) -> list:
