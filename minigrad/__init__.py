@@ -78,6 +78,9 @@ _LAZY = (
     "io",
     "amp",
     "inspect",
+    "onnx",
+    "lab",
+    "distributed",
 )
 
 
@@ -95,6 +98,33 @@ def __getattr__(name: str):
 
 def backend_info() -> dict:
     """Which instruction set and kernel implementations run, thread count, compiler and flags,
-    what bfloat16 autocast brings on this CPU, and ``conv_calls``: how many conv2d calls each
-    algorithm ran so far, per pass (``{"forward": {"winograd_f4": 12, ...}, "grad_input": ...}``)."""
-    return {**_C.backend_info(), "bfloat16": amp.bfloat16_support(), "conv_calls": _C.conv2d_calls()}
+    ``wheel``: the tag of the installed wheel (e.g. ``cp311-cp311-manylinux_2_28_x86_64``; a
+    source build says so), what bfloat16 autocast brings on this CPU, and ``conv_calls``: how
+    many conv2d calls each algorithm ran so far, per pass (``{"forward": {"winograd_f4": 12, ...}}``)."""
+    return {
+        **_C.backend_info(),
+        "wheel": _wheel_tag(),
+        "bfloat16": amp.bfloat16_support(),
+        "conv_calls": _C.conv2d_calls(),
+    }
+
+
+def _wheel_tag() -> str:
+    """The wheel this copy was installed from, read from its WHEEL metadata: a bug report then
+    says which binary ran."""
+    import importlib.metadata
+    import os
+
+    try:
+        dist = importlib.metadata.distribution("minigrad")
+        installed = os.path.realpath(str(dist.locate_file("minigrad"))) == os.path.dirname(os.path.realpath(__file__))
+        tags = [
+            line.split(":", 1)[1].strip()
+            for line in (dist.read_text("WHEEL") or "").splitlines()
+            if line.startswith("Tag:")
+        ]
+    except importlib.metadata.PackageNotFoundError:
+        installed, tags = False, []
+    if not installed or not tags:
+        return "none: a source build (not installed from a wheel)"
+    return ", ".join(tags)
