@@ -458,7 +458,8 @@ def export(args) -> None:
 def info(args) -> None:
     if distributed.launched_size() > 1:  # under mpirun/srun: rank 0 speaks for every rank
         distributed.init_process_group()
-        hosts = distributed._require().comm.gather(os.uname().nodename, root=0)
+        hosts = [None] * distributed.get_world_size()
+        distributed.all_gather_object(hosts, os.uname().nodename)
         if distributed.get_rank() != 0:
             return
         parallel = [

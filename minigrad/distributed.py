@@ -267,6 +267,14 @@ def all_gather(tensor_list: list, tensor) -> None:
         target[...] = part
 
 
+def all_gather_object(object_list: list, obj) -> None:
+    """Fills ``object_list`` (one entry per rank) with every rank's picklable ``obj``."""
+    group = _require()
+    if len(object_list) != group.size:
+        raise ValueError(f"all_gather_object: object_list needs {group.size} entries, got {len(object_list)}")
+    object_list[:] = group.comm.allgather(obj) if group.size > 1 else [obj]
+
+
 def all_reduce_object(value, op: ReduceOp = ReduceOp.SUM) -> Any:
     """A Python number (or anything MPI can pickle and reduce) combined across ranks; the
     training loop averages its metrics with it."""
@@ -281,6 +289,7 @@ __all__ = [
     "ReduceOp",
     "Work",
     "all_gather",
+    "all_gather_object",
     "all_reduce",
     "all_reduce_object",
     "barrier",

@@ -221,7 +221,7 @@ def export(
     Returns the path. Raises :class:`UnsupportedOperation` naming the op and its module when a
     recorded op has no mapping; ``onnx.checker`` validates the model before it is written."""
     from .autograd import _topological_order, enable_grad
-    from .inspect.graphs import _run_recording_modules
+    from .inspect.graphs import run_recording_modules
     from .io import write_atomically
 
     onnx = _onnx()
@@ -235,7 +235,7 @@ def export(
     made_by: dict = {}
     try:
         with enable_grad():
-            y = _run_recording_modules(model, (x,), made_by)
+            y = run_recording_modules(model, (x,), made_by)
     finally:
         model.train(was_training)
     if not isinstance(y, Tensor) or y._node is None:

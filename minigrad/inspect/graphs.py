@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import numpy as np
 
@@ -233,7 +234,7 @@ def graph(target, *args) -> Graph:
 
     made_by = {}
     if isinstance(target, Module):
-        model, output = target, _run_recording_modules(target, args, made_by)
+        model, output = target, run_recording_modules(target, args, made_by)
     else:
         if len(args) > 1 or (args and not isinstance(args[0], Module)):
             raise TypeError("graph: call graph(tensor), graph(tensor, model) or graph(model, *inputs)")
@@ -289,7 +290,7 @@ def graph(target, *args) -> Graph:
     return Graph(nodes, kinds, kept_bytes=sum(buffers.values()))
 
 
-def _run_recording_modules(model, inputs, made_by: dict):
+def run_recording_modules(model, inputs, made_by: dict) -> Any:
     """Runs ``model(*inputs)`` with forward hooks on every module: when a module returns, the
     nodes its forward recorded that no inner module claimed are its own. A module's recorded
     nodes are those between its output and its inputs on the tape."""

@@ -195,6 +195,3 @@ def styled(axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> N
     axes.grid(alpha=0.3)
     if legend:
         axes.legend(fontsize=8)
-
-
-Draw = Callable  # figure factory (width, height) -> matplotlib Figure

@@ -31,7 +31,6 @@ TOLERANCE = 1e-3  # converged: f - f_min below this
 
 
 def _descend(problem: str, optimiser: str, steps: int) -> tuple[list, int | None]:
-    import minigrad as mg
     from minigrad import nn, optim
 
     f, start, minimum, _ = PROBLEMS[problem]
@@ -51,7 +50,6 @@ def _descend(problem: str, optimiser: str, steps: int) -> tuple[list, int | None
         if converged is None and f(x, y) - minimum < TOLERANCE:
             converged = step
             break
-    del mg
     return path, converged
 
 
