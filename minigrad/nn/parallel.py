@@ -63,9 +63,9 @@ class DistributedDataParallel(Module):
         self.last_wait_seconds = 0.0
         params = [p for p in module.parameters() if p.requires_grad]
         self._check_same_model(params)
-        with contextlib.suppress(TypeError):  # buffers that are None
-            for tensor in [*module.parameters(), *(b for b in module.buffers() if b is not None)]:
-                dist.broadcast(tensor, src=0)
+        for tensor in [*module.parameters(), *(b for b in module.buffers() if b is not None)]:
+            dist.broadcast(tensor, src=0)  # every rank starts from rank 0's weights and statistics
+            tensor.mark_modified()
         buffers = [b for b in module.buffers() if b is not None and b.data.dtype.kind == "f"]
         self._float_buffers = buffers if dist.get_world_size() > 1 and len({b.dtype for b in buffers}) == 1 else []
         total = sum(p.data.nbytes for p in params)
@@ -117,6 +117,7 @@ class DistributedDataParallel(Module):
             offset = 0
             for b in self._float_buffers:
                 b.data[...] = packed[offset : offset + b.data.size].reshape(b.shape)
+                b.mark_modified()
                 offset += b.data.size
         if self._sync and self.training:
             for bucket in self._buckets:

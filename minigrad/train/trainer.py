@@ -253,25 +253,26 @@ class Trainer:
         self._parallel = DistributedDataParallel(self.model)
         seed = dist.all_reduce_object(int(generator().integers(2**31)) if dist.get_rank() == 0 else 0)
 
-        def shard(loader, sampler):
+        def shard(loader, sampler_for):  # other iterables are used as given: they must hold each rank's share
             if not isinstance(loader, DataLoader) or isinstance(loader.sampler, DistributedSampler):
                 return loader
             return DataLoader(
                 loader.dataset,
                 batch_size=loader.batch_size,
                 drop_last=loader.drop_last,
-                sampler=sampler,
+                sampler=sampler_for(loader),
                 collate_fn=loader.collate_fn,
                 num_workers=loader.num_workers,
                 transform=loader.transform,
             )
 
         train_loader = shard(
-            train_loader, DistributedSampler(train_loader.dataset, shuffle=train_loader.shuffle, seed=seed)
+            train_loader, lambda loader: DistributedSampler(loader.dataset, shuffle=loader.shuffle, seed=seed)
         )
-        if val_loader is not None and isinstance(val_loader, DataLoader):
-            indices = list(range(dist.get_rank(), len(val_loader.dataset), dist.get_world_size()))
-            val_loader = shard(val_loader, indices)
+        if val_loader is not None:
+            val_loader = shard(
+                val_loader, lambda loader: list(range(dist.get_rank(), len(loader.dataset), dist.get_world_size()))
+            )
         return train_loader, val_loader
 
     def _evaluate(self, loader) -> dict:
