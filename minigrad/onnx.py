@@ -41,8 +41,8 @@ def _pair(value) -> list:
 class _Builder:
     """The ONNX graph under construction: nodes, initializers, and the name of each tensor."""
 
-    def __init__(self, onnx, opset: int):
-        self.onnx, self.opset = onnx, opset
+    def __init__(self, onnx, opset: int, dynamic_batch: bool):
+        self.onnx, self.opset, self.dynamic_batch = onnx, opset, dynamic_batch
         self.nodes, self.initializers, self.names = [], [], {}
         self._count = 0
 
@@ -149,9 +149,9 @@ def _normalize(b, node, xs, out, y):
     return b.add("LayerNormalization", [xs[0], ones, zeros], out, axis=axes[0], epsilon=float(node.options["eps"]))
 
 
-def _reshape(b, node, xs, out, y, dynamic_batch=True):
+def _reshape(b, node, xs, out, y):
     target = list(y.shape)
-    if dynamic_batch and y.ndim and node.inputs[0].ndim and y.shape[0] == node.inputs[0].shape[0]:
+    if b.dynamic_batch and y.ndim and node.inputs[0].ndim and y.shape[0] == node.inputs[0].shape[0]:
         target[0] = 0  # ONNX: keep the input's (batch) dimension
     return b.add("Reshape", [xs[0], b.constant(np.array(target, np.int64), "shape")], out)
 
@@ -242,7 +242,7 @@ def export(
         raise ValueError("onnx.export: the model's output must be a Tensor computed from its input")
     kinds = {path: type(m).__name__ for path, m in model.named_modules()}
     names = {id(p): name for name, p in [*model.named_parameters(), *model.named_buffers()] if p is not None}
-    b = _Builder(onnx, int(opset))
+    b = _Builder(onnx, int(opset), bool(dynamic_batch))
     dtype = onnx.helper.np_dtype_to_tensor_dtype(x.data.dtype)
     order = list(reversed(_topological_order(y._node)))  # producers first
     produced = {
@@ -271,11 +271,7 @@ def export(
                 if id(t) not in leaves:
                     leaves[id(t)] = b.constant(np.array(t.data), names.get(id(t), "const").replace(".", "_"))
                 inputs.append(leaves[id(t)])
-        mapping = MAPPINGS[op]
-        if op == "Reshape":
-            mapping(b, node, inputs, produced[id(node)], outputs_of[id(node)], dynamic_batch)
-        else:
-            mapping(b, node, inputs, produced[id(node)], outputs_of[id(node)])
+        MAPPINGS[op](b, node, inputs, produced[id(node)], outputs_of[id(node)])
     batch = "batch" if dynamic_batch else x.shape[0]
     graph = onnx.helper.make_graph(
         b.nodes,
