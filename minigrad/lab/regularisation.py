@@ -237,9 +237,23 @@ def early_stopping(quick: bool, seed: int) -> Result:
 REPEATS = 3  # training runs (seeds) averaged where one run's luck could decide the verdict
 
 
+def _train_and_test_over_runs(seed, build, fit, x, y, x_test, y_test, label, rows: list) -> tuple[float, float]:
+    """REPEATS runs with seeds seed, seed + 1, ...: ``build()`` a model, ``fit(model, run_seed)``
+    it, record (label, run, split, accuracy) rows; returns the mean train and test accuracy."""
+    import minigrad as mg
+
+    runs = []
+    for run in range(REPEATS):
+        mg.manual_seed(seed + run)
+        model = build()
+        fit(model, seed + run)
+        runs.append((accuracy(model, x, y), accuracy(model, x_test, y_test)))
+        rows += [(label, run, "train", runs[-1][0]), (label, run, "test", runs[-1][1])]
+    return tuple(float(np.mean(v)) for v in zip(*runs))
+
+
 @experiment("noise-injection", "Gaussian noise on the inputs during training: test accuracy with scarce data")
 def noise_injection(quick: bool, seed: int) -> Result:
-    import minigrad as mg
 
     data = digits(seed)
     _, x, y = _few(data, 10, seed)
@@ -247,14 +261,14 @@ def noise_injection(quick: bool, seed: int) -> Result:
     stds = [0.0, 0.5, 1.0, 1.5]
     rows, scores = [], {}
     for std in stds:
-        runs = []
-        for run in range(REPEATS):
-            mg.manual_seed(seed + run)
-            model = nn.Sequential(nn.GaussianNoise(std), *models.mlp([64, 256, 256, 10]))
-            train(model, optim.SGD(model.parameters(), lr=0.02, momentum=0.9), x, y, steps, 32, seed + run)
-            runs.append((accuracy(model, x, y), accuracy(model, data["x_test"], data["y_test"])))
-            rows += [(std, run, "train", runs[-1][0]), (std, run, "test", runs[-1][1])]
-        scores[std] = tuple(float(np.mean(v)) for v in zip(*runs))
+
+        def fit(model, run_seed):
+            train(model, optim.SGD(model.parameters(), lr=0.02, momentum=0.9), x, y, steps, 32, run_seed)
+
+        def build(std=std):
+            return nn.Sequential(nn.GaussianNoise(std), *models.mlp([64, 256, 256, 10]))
+
+        scores[std] = _train_and_test_over_runs(seed, build, fit, x, y, data["x_test"], data["y_test"], std, rows)
     best_noise = max(stds[1:], key=lambda s: scores[s][1])
     held = scores[best_noise][1] > scores[0.0][1]
 
@@ -364,7 +378,6 @@ def label_smoothing(quick: bool, seed: int) -> Result:
 
 @experiment("augmentation", "random shifts and rotations of scarce training images: test accuracy with and without")
 def augmentation(quick: bool, seed: int) -> Result:
-    import minigrad as mg
     from minigrad.data.transforms import RandomAffine
 
     data = digits(seed)
@@ -374,21 +387,22 @@ def augmentation(quick: bool, seed: int) -> Result:
     steps = 300 if quick else 800
     jitter = RandomAffine(degrees=12, translate=(0.125, 0.125))
     rows, scores = [], {}
+
+    def build():
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(128, 10),
+        )  # fmt: skip
+
     for augmented in (False, True):
-        runs = []
-        for run in range(REPEATS):
-            mg.manual_seed(seed + run)
-            model = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Flatten(), nn.Linear(128, 10),
-            )  # fmt: skip
+
+        def fit(model, run_seed, augmented=augmented):
             opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-            train(model, opt, raw, y, steps, 32, seed + run, transform=jitter if augmented else None)
-            runs.append((accuracy(model, raw, y), accuracy(model, test, data["y_test"])))
-            name = "augmented" if augmented else "plain"
-            rows += [(name, run, "train", runs[-1][0]), (name, run, "test", runs[-1][1])]
-        scores[augmented] = tuple(float(np.mean(v)) for v in zip(*runs))
+            train(model, opt, raw, y, steps, 32, run_seed, transform=jitter if augmented else None)
+
+        name = "augmented" if augmented else "plain"
+        scores[augmented] = _train_and_test_over_runs(seed, build, fit, raw, y, test, data["y_test"], name, rows)
     held = scores[True][1] > scores[False][1]
 
     def draw(new_figure):

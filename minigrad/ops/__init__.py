@@ -47,7 +47,6 @@ from .norm import (
     group_norm,
     instance_norm,
     layer_norm,
-    sync_batch_norm,
 )
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, window_options
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Std, Sum, Var

@@ -120,13 +120,13 @@ class SyncBatchNorm(Function):
     amp = "float32"
 
     def forward(
-        self, x, *affine, has_weight, has_bias, running_mean, running_var, momentum, eps, relu=False
+        self, x, *affine, has_weight, has_bias, running_mean, running_var, training, momentum, eps, relu=False
     ) -> np.ndarray:
         from .. import distributed as dist
 
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
-        _check_float("sync_batch_norm", x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+        _check_float("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, math.prod(x.shape[2:]))
         wide = x3.astype(np.float64)
@@ -218,7 +218,16 @@ def _affine(out, weight, bias, shape):
 
 
 def batch_norm(
-    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5, relu=False
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-5,
+    relu=False,
+    sync=False,
 ) -> Tensor:
     """Batch normalisation of ``input`` (N, C, *) per channel, as ``torch.nn.functional.batch_norm``
     (formulas on :class:`BatchNorm`). ``relu=True`` fuses a following ReLU into the same kernels.
@@ -230,6 +239,8 @@ def batch_norm(
     ``momentum=None`` (a cumulative average) needs a count of the batches seen, which only a
     layer keeps: the layer passes ``momentum = 1 / num_batches_tracked``, as PyTorch's
     ``_BatchNorm`` does; here, as in ``torch.nn.functional.batch_norm``, None is an error.
+    ``sync=True`` (training only): the statistics of the global batch over the ranks of
+    :mod:`minigrad.distributed` (:class:`SyncBatchNorm`), as ``nn.SyncBatchNorm`` uses.
     """
     from .. import autograd
 
@@ -245,7 +256,7 @@ def batch_norm(
             "batch_norm: momentum must be a number; for a cumulative average pass "
             "momentum = 1 / num_batches_tracked (what BatchNorm layers do for momentum=None)"
         )
-    if training and np.prod(x.shape) // channels <= 1:
+    if training and not sync and np.prod(x.shape) // channels <= 1:  # synchronised: other ranks add values
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )
@@ -256,7 +267,7 @@ def batch_norm(
         if b.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("batch_norm: running statistics are updated in place and must not require grad")
     inputs = [x] + [p for p in (weight, bias) if p is not None]
-    out = BatchNorm.apply(
+    out = (SyncBatchNorm if sync and training else BatchNorm).apply(
         *inputs,
         has_weight=weight is not None,
         has_bias=bias is not None,
@@ -269,35 +280,6 @@ def batch_norm(
     )
     for b in buffers:  # the kernel already wrote the new values: record the in-place change
         b.mark_modified()
-    return out
-
-
-def sync_batch_norm(
-    input, running_mean, running_var, weight=None, bias=None, momentum=0.1, eps=1e-5, relu=False
-) -> Tensor:
-    """Training-mode batch normalisation with the statistics of the global batch across the
-    ranks of :mod:`minigrad.distributed` (formulas on :class:`SyncBatchNorm`); the running
-    statistics, when given, are updated in place with the global ones."""
-    x = _as_tensor(input)
-    weight, bias = _as_tensor(weight), _as_tensor(bias)
-    if x.ndim < 2:
-        raise ValueError(f"sync_batch_norm: input must be (N, C, *), got shape {x.shape}")
-    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
-        _check_vector("sync_batch_norm", name, v, (x.shape[1],))
-    inputs = [x] + [p for p in (weight, bias) if p is not None]
-    out = SyncBatchNorm.apply(
-        *inputs,
-        has_weight=weight is not None,
-        has_bias=bias is not None,
-        running_mean=None if running_mean is None else running_mean.data,
-        running_var=None if running_var is None else running_var.data,
-        momentum=float(momentum),
-        eps=float(eps),
-        relu=bool(relu),
-    )
-    for b in (running_mean, running_var):
-        if b is not None:
-            b.mark_modified()
     return out
 
 

@@ -65,9 +65,10 @@ class _BatchNorm(Module):
             self.running_var.fill_(1)
             self.num_batches_tracked.fill_(0)
 
-    def forward(self, x, relu: bool = False):
+    def forward(self, x, relu: bool = False, sync: bool = False):
         """``relu=True`` returns relu(bn(x)) from one fused kernel pass (forward and backward):
-        the usual conv -> BN -> ReLU chain without a separate ReLU op and its temporaries."""
+        the usual conv -> BN -> ReLU chain without a separate ReLU op and its temporaries.
+        ``sync``: training statistics over every rank (what :class:`SyncBatchNorm` passes)."""
         if x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
             ranks = " or ".join(f"{r}-D" for r in self._input_ranks)
             raise ValueError(
@@ -92,6 +93,7 @@ class _BatchNorm(Module):
             factor if factor is not None else 0.0,
             self.eps,
             relu=relu,
+            sync=sync,
         )
 
     def extra_repr(self):
@@ -124,30 +126,8 @@ class SyncBatchNorm(_BatchNorm):
 
     def forward(self, x, relu: bool = False) -> Tensor:
         from ... import distributed as dist
-        from ...ops.norm import sync_batch_norm
 
-        if not self.training or dist.get_world_size() == 1:
-            return super().forward(x, relu=relu)
-        if x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"SyncBatchNorm({self.num_features}) expects (N, {self.num_features}, *) input, got {x.shape}"
-            )
-        factor = self.momentum
-        if self.track_running_stats:
-            self.num_batches_tracked.fill_(self.num_batches_tracked.item() + 1)
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.item())
-        keep = self.track_running_stats
-        return sync_batch_norm(
-            x,
-            self.running_mean if keep else None,
-            self.running_var if keep else None,
-            self.weight,
-            self.bias,
-            factor if factor is not None else 0.0,
-            self.eps,
-            relu=relu,
-        )
+        return super().forward(x, relu=relu, sync=dist.get_world_size() > 1)  # batch_norm syncs only training
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module) -> Module:
