@@ -507,9 +507,7 @@ def lab(args) -> None:
         return
     names = [n for n, _ in experiments.describe()] if args.name == "all" else [args.name]
     if args.name != "all" and args.name not in experiments.EXPERIMENTS:
-        raise CommandError(
-            f"unknown experiment {args.name!r}: choose one of {', '.join(experiments.EXPERIMENTS)}, or all"
-        )
+        raise CommandError(f"unknown experiment {args.name!r}: choose one of {', '.join(experiments.ORDER)}, or all")
     for name in names:
         out = Path(args.out or "lab") / name if args.name == "all" or args.out is None else Path(args.out)
         started = time.perf_counter()

@@ -169,6 +169,8 @@ def test_bad_arguments_are_refused():
         inspect.watch(lambda x: x)
     with pytest.raises(ValueError, match="every must be a positive whole number"):
         inspect.watch(nn.Linear(2, 2), every=0)
+    with pytest.raises(ValueError, match="every must be a positive whole number"):
+        inspect.watch(nn.Linear(2, 2), every=float("nan"))
     with pytest.raises(ValueError, match="update_band"):
         inspect.watch(nn.Linear(2, 2), update_band=(1e-1, 1e-5))
     with pytest.raises(ValueError, match="no weight layers or activations"):

@@ -116,7 +116,12 @@ class Watch(Callback):
 
         if not isinstance(model, Module):
             raise TypeError(f"watch: expected a minigrad Module, got {type(model).__name__}")
-        if int(every) != every or every < 1:
+        if (
+            not isinstance(every, (int, float, np.integer))
+            or not math.isfinite(every)
+            or int(every) != every
+            or every < 1
+        ):
             raise ValueError(f"watch: every must be a positive whole number of steps, got {every!r}")
         if not (0 < dead_fraction <= 1 and 0 < saturated_fraction <= 1):
             raise ValueError(

@@ -43,7 +43,7 @@ def run(name: str, out: str | os.PathLike | None = None, quick: bool = False, se
     """Runs the experiment ``name``; with ``out``, writes its files there. ``quick``: a smaller
     version that finishes in seconds (the tests run it)."""
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
+        raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(ORDER)}")
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}")
     result = EXPERIMENTS[name][1](bool(quick), int(seed))

@@ -57,9 +57,9 @@ def layerwise(
     layer's reconstruction loss (mean squared error) over its last epoch."""
     x = np.asarray(getattr(unlabelled, "data", unlabelled), dtype=np.float32)
     stages = _stages(model)
-    if x.ndim != 2 or x.shape[1] != stages[0][0].in_features:
+    if x.ndim != 2 or x.shape[1] != stages[0][0].in_features or len(x) == 0:
         raise ValueError(
-            f"layerwise: unlabelled data must be (N, {stages[0][0].in_features}) for the first Linear, got {x.shape}"
+            f"layerwise: unlabelled data must be (N, {stages[0][0].in_features}) with N > 0, got {x.shape}"
         )
     if int(epochs) != epochs or epochs < 1 or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"layerwise: epochs and batch_size must be positive whole numbers, got {epochs}, {batch_size}")

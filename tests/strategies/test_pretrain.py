@@ -48,5 +48,7 @@ def test_bad_input_is_refused():
         pretrain.layerwise(nn.Sequential(nn.Linear(4, 2)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match=r"must be \(N, 16\)"):
         pretrain.layerwise(models.mlp([16, 8, 2]), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"with N > 0"):
+        pretrain.layerwise(models.mlp([16, 8, 2]), np.zeros((0, 16)))
     with pytest.raises(ValueError, match="noise must be non-negative"):
         pretrain.layerwise(models.mlp([16, 8, 2]), np.zeros((3, 16)), noise=-1)
