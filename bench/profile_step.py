@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default="adam")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--autocast", action="store_true", help="run forward under bfloat16 autocast")
     args = parser.parse_args()
     if args.threads:
         mg.set_num_threads(args.threads)
@@ -47,7 +48,9 @@ def main() -> None:
 
     def step():
         opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
+        with mg.autocast("cpu", dtype=mg.bfloat16, enabled=args.autocast):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
 
     for _ in range(3):

@@ -80,37 +80,37 @@ struct Affine {
 
 // y = x * scale + shift with scale = gamma * invstd, shift = beta - mean * scale, computed
 // from the rounded (saved) mean and invstd so the backward's ReLU mask recomputes y exactly.
-template <typename T>
-Affine<T> affine_for(const T* gamma, const T* beta, int64_t ch, T mean, T invstd) {
+template <typename P>
+Affine<P> affine_for(const P* gamma, const P* beta, int64_t ch, P mean, P invstd) {
   const double g = gamma ? static_cast<double>(gamma[ch]) : 1.0;
   const double b = beta ? static_cast<double>(beta[ch]) : 0.0;
-  const T scale = static_cast<T>(g * static_cast<double>(invstd));
-  const T shift = static_cast<T>(b - static_cast<double>(mean) * static_cast<double>(scale));
+  const P scale = static_cast<P>(g * static_cast<double>(invstd));
+  const P shift = static_cast<P>(b - static_cast<double>(mean) * static_cast<double>(scale));
   return {scale, shift};
 }
 
 // Saves the batch statistics of channel ch, updates its running statistics, returns y's affine.
-template <typename T>
-Affine<T> finish_channel_stats(const Moments& m, int64_t ch, const T* gamma, const T* beta,
-                               T* running_mean, T* running_var, double momentum, double eps,
-                               T* save_mean, T* save_invstd) {
+template <typename P>
+Affine<P> finish_channel_stats(const Moments& m, int64_t ch, const P* gamma, const P* beta,
+                               P* running_mean, P* running_var, double momentum, double eps,
+                               P* save_mean, P* save_invstd) {
   const double var = m.m2 / m.count;
-  save_mean[ch] = static_cast<T>(m.mean);
-  save_invstd[ch] = static_cast<T>(1.0 / std::sqrt(var + eps));
+  save_mean[ch] = static_cast<P>(m.mean);
+  save_invstd[ch] = static_cast<P>(1.0 / std::sqrt(var + eps));
   if (running_mean)
-    running_mean[ch] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[ch]) +
+    running_mean[ch] = static_cast<P>((1.0 - momentum) * static_cast<double>(running_mean[ch]) +
                                       momentum * m.mean);
   if (running_var)  // the unbiased variance, as PyTorch
-    running_var[ch] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[ch]) +
+    running_var[ch] = static_cast<P>((1.0 - momentum) * static_cast<double>(running_var[ch]) +
                                      momentum * m.m2 / (m.count - 1.0));
   return affine_for(gamma, beta, ch, save_mean[ch], save_invstd[ch]);
 }
 
 // ------------------------------------------------------------------ (N, C, S) forward, training
-template <typename T>
-void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T* beta,
-                           T* running_mean, T* running_var, double momentum, double eps,
-                           bool relu, T* y, T* save_mean, T* save_invstd) {
+template <typename T, typename P>
+void forward_train_spatial(const T* x, const Layout& L, const P* gamma, const P* beta,
+                           P* running_mean, P* running_var, double momentum, double eps,
+                           bool relu, T* y, P* save_mean, P* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   const int threads = team_for(Work::batchnorm, L.n * L.c * L.s);
   const int64_t units = L.blocks_per_channel();
@@ -132,7 +132,7 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
   if (per_channel_schedule(L.c, threads)) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < L.c; ++ch) {
-      const Affine<T> a = channel_pass(ch, nullptr, nullptr);
+      const Affine<P> a = channel_pass(ch, nullptr, nullptr);
       for (int64_t u = 0; u < units; ++u)
         k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), a.scale, a.shift,
                        relu, y + L.offset(ch, u));
@@ -140,7 +140,7 @@ void forward_train_spatial(const T* x, const Layout& L, const T* gamma, const T*
     return;
   }
   std::vector<double> unit_mean(L.c * units), unit_m2(L.c * units);
-  std::vector<Affine<T>> affine(L.c);
+  std::vector<Affine<P>> affine(L.c);
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static)
@@ -173,13 +173,13 @@ void for_channel_blocks(int64_t n, int64_t c, const Body& body) {
 }
 
 // ------------------------------------------------------------------ (N, C) forward, training
-template <typename T>
-void forward_train_flat(const T* x, int64_t n, int64_t c, const T* gamma, const T* beta,
-                        T* running_mean, T* running_var, double momentum, double eps, bool relu,
-                        T* y, T* save_mean, T* save_invstd) {
+template <typename T, typename P>
+void forward_train_flat(const T* x, int64_t n, int64_t c, const P* gamma, const P* beta,
+                        P* running_mean, P* running_var, double momentum, double eps, bool relu,
+                        T* y, P* save_mean, P* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   std::vector<double> mean(c, 0.0), dev(c, 0.0), sq(c, 0.0);
-  std::vector<T> scale(c), shift(c);
+  std::vector<P> scale(c), shift(c);
   for_channel_blocks(n, c, [&](int64_t c0, int64_t c1) {
     const int64_t w = c1 - c0;
     for (int64_t r = 0; r < n; ++r) k.cols_sum(x + r * c + c0, w, &mean[c0]);
@@ -191,7 +191,7 @@ void forward_train_flat(const T* x, int64_t n, int64_t c, const T* gamma, const 
       m.mean = mean[ch] + dev[ch] / m.count;
       m.m2 = sq[ch] - dev[ch] * dev[ch] / m.count;
       if (m.m2 < 0) m.m2 = 0;
-      const Affine<T> a = finish_channel_stats(m, ch, gamma, beta, running_mean, running_var,
+      const Affine<P> a = finish_channel_stats(m, ch, gamma, beta, running_mean, running_var,
                                                momentum, eps, save_mean, save_invstd);
       scale[ch] = a.scale;
       shift[ch] = a.shift;
@@ -202,34 +202,34 @@ void forward_train_flat(const T* x, int64_t n, int64_t c, const T* gamma, const 
 }
 
 // ------------------------------------------------------------------ backward
-template <typename T>
+template <typename P>
 struct GradCoefficients {
-  T k_g, k_x, k_0;
+  P k_g, k_x, k_0;
 };
 
-template <typename T>
-GradCoefficients<T> finish_channel_grads(double sum_g, double sum_gx, int64_t ch, double count,
-                                         const T* gamma, const T* invstd, bool training,
-                                         T* dgamma, T* dbeta) {
+template <typename P>
+GradCoefficients<P> finish_channel_grads(double sum_g, double sum_gx, int64_t ch, double count,
+                                         const P* gamma, const P* invstd, bool training,
+                                         P* dgamma, P* dbeta) {
   const double is = static_cast<double>(invstd[ch]);
   const double g = gamma ? static_cast<double>(gamma[ch]) : 1.0;
-  if (dbeta) dbeta[ch] = static_cast<T>(sum_g);
-  if (dgamma) dgamma[ch] = static_cast<T>(sum_gx * is);
+  if (dbeta) dbeta[ch] = static_cast<P>(sum_g);
+  if (dgamma) dgamma[ch] = static_cast<P>(sum_gx * is);
   const double k_g = g * is;
-  if (!training) return {static_cast<T>(k_g), T(0), T(0)};
-  return {static_cast<T>(k_g), static_cast<T>(-k_g * is * is * sum_gx / count),
-          static_cast<T>(-k_g * sum_g / count)};
+  if (!training) return {static_cast<P>(k_g), P(0), P(0)};
+  return {static_cast<P>(k_g), static_cast<P>(-k_g * is * is * sum_gx / count),
+          static_cast<P>(-k_g * sum_g / count)};
 }
 
-template <typename T>
-void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, const T* beta,
-                      const T* mean, const T* invstd, bool training, bool relu, T* dx, T* dgamma,
-                      T* dbeta) {
+template <typename T, typename P>
+void backward_spatial(const T* x, const T* dy, const Layout& L, const P* gamma, const P* beta,
+                      const P* mean, const P* invstd, bool training, bool relu, T* dx, P* dgamma,
+                      P* dbeta) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   const int threads = team_for(Work::batchnorm, L.n * L.c * L.s);
   const int64_t units = L.blocks_per_channel();
   auto channel_sums = [&](int64_t ch, const double* unit_g, const double* unit_gx,
-                          const Affine<T>& a) {
+                          const Affine<P>& a) {
     double sum_g = 0, sum_gx = 0;
     for (int64_t u = 0; u < units; ++u) {
       double g, gx;
@@ -246,7 +246,7 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
     return finish_channel_grads(sum_g, sum_gx, ch, static_cast<double>(L.count()), gamma,
                                 invstd, training, dgamma, dbeta);
   };
-  auto channel_dx = [&](int64_t ch, int64_t u, const Affine<T>& a, const GradCoefficients<T>& q) {
+  auto channel_dx = [&](int64_t ch, int64_t u, const Affine<P>& a, const GradCoefficients<P>& q) {
     k.block_grad_input(x + L.offset(ch, u), dy + L.offset(ch, u), L.rows(u), L.stride(),
                        L.length(u), mean[ch], a.scale, a.shift, relu, q.k_g, q.k_x, q.k_0,
                        dx + L.offset(ch, u));
@@ -254,16 +254,16 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
   if (per_channel_schedule(L.c, threads)) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < L.c; ++ch) {
-      const Affine<T> a = affine_for(gamma, beta, ch, mean[ch], invstd[ch]);
-      const GradCoefficients<T> q = channel_sums(ch, nullptr, nullptr, a);
+      const Affine<P> a = affine_for(gamma, beta, ch, mean[ch], invstd[ch]);
+      const GradCoefficients<P> q = channel_sums(ch, nullptr, nullptr, a);
       if (dx)
         for (int64_t u = 0; u < units; ++u) channel_dx(ch, u, a, q);
     }
     return;
   }
   std::vector<double> unit_g(L.c * units), unit_gx(L.c * units);
-  std::vector<Affine<T>> affine(L.c);
-  std::vector<GradCoefficients<T>> coef(L.c);
+  std::vector<Affine<P>> affine(L.c);
+  std::vector<GradCoefficients<P>> coef(L.c);
   for (int64_t ch = 0; ch < L.c; ++ch) affine[ch] = affine_for(gamma, beta, ch, mean[ch], invstd[ch]);
 #pragma omp parallel num_threads(threads)
   {
@@ -285,17 +285,17 @@ void backward_spatial(const T* x, const T* dy, const Layout& L, const T* gamma, 
   }
 }
 
-template <typename T>
-void backward_flat(const T* x, const T* dy, int64_t n, int64_t c, const T* gamma, const T* beta,
-                   const T* mean, const T* invstd, bool training, bool relu, T* dx, T* dgamma,
-                   T* dbeta) {
+template <typename T, typename P>
+void backward_flat(const T* x, const T* dy, int64_t n, int64_t c, const P* gamma, const P* beta,
+                   const P* mean, const P* invstd, bool training, bool relu, T* dx, P* dgamma,
+                   P* dbeta) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   std::vector<double> sum_g(c, 0.0), sum_gx(c, 0.0);
-  std::vector<T> scale(c), shift(c), k_g(c), k_x(c), k_0(c);
+  std::vector<P> scale(c), shift(c), k_g(c), k_x(c), k_0(c);
   for_channel_blocks(n, c, [&](int64_t c0, int64_t c1) {
     const int64_t w = c1 - c0;
     for (int64_t ch = c0; ch < c1; ++ch) {
-      const Affine<T> a = affine_for(gamma, beta, ch, mean[ch], invstd[ch]);
+      const Affine<P> a = affine_for(gamma, beta, ch, mean[ch], invstd[ch]);
       scale[ch] = a.scale;
       shift[ch] = a.shift;
     }
@@ -303,7 +303,7 @@ void backward_flat(const T* x, const T* dy, int64_t n, int64_t c, const T* gamma
       k.cols_grad_sums(x + r * c + c0, dy + r * c + c0, w, mean + c0, &scale[c0], &shift[c0],
                        relu, &sum_g[c0], &sum_gx[c0]);
     for (int64_t ch = c0; ch < c1; ++ch) {
-      const GradCoefficients<T> q = finish_channel_grads(
+      const GradCoefficients<P> q = finish_channel_grads(
           sum_g[ch], sum_gx[ch], ch, static_cast<double>(n), gamma, invstd, training, dgamma, dbeta);
       k_g[ch] = q.k_g;
       k_x[ch] = q.k_x;
@@ -318,10 +318,10 @@ void backward_flat(const T* x, const T* dy, int64_t n, int64_t c, const T* gamma
 
 }  // namespace
 
-template <typename T>
-void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
-                              const T* beta, T* running_mean, T* running_var, double momentum,
-                              double eps, bool relu, T* y, T* save_mean, T* save_invstd) {
+template <typename T, typename P>
+void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
+                              const P* beta, P* running_mean, P* running_var, double momentum,
+                              double eps, bool relu, T* y, P* save_mean, P* save_invstd) {
   if (s == 1)
     forward_train_flat(x, n, c, gamma, beta, running_mean, running_var, momentum, eps, relu, y,
                        save_mean, save_invstd);
@@ -330,17 +330,17 @@ void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const
                           eps, relu, y, save_mean, save_invstd);
 }
 
-template <typename T>
-void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
-                             const T* beta, const T* running_mean, const T* running_var,
-                             double eps, bool relu, T* y, T* save_mean, T* save_invstd) {
+template <typename T, typename P>
+void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
+                             const P* beta, const P* running_mean, const P* running_var,
+                             double eps, bool relu, T* y, P* save_mean, P* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
-  std::vector<T> scale(c), shift(c);
+  std::vector<P> scale(c), shift(c);
   for (int64_t ch = 0; ch < c; ++ch) {
     save_mean[ch] = running_mean[ch];
     save_invstd[ch] =
-        static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps));
-    const Affine<T> a = affine_for(gamma, beta, ch, save_mean[ch], save_invstd[ch]);
+        static_cast<P>(1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps));
+    const Affine<P> a = affine_for(gamma, beta, ch, save_mean[ch], save_invstd[ch]);
     scale[ch] = a.scale;
     shift[ch] = a.shift;
   }
@@ -362,10 +362,10 @@ void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const 
   }
 }
 
-template <typename T>
+template <typename T, typename P>
 void batch_norm_backward(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
-                         const T* gamma, const T* beta, const T* mean, const T* invstd,
-                         bool training, bool relu, T* dx, T* dgamma, T* dbeta) {
+                         const P* gamma, const P* beta, const P* mean, const P* invstd,
+                         bool training, bool relu, T* dx, P* dgamma, P* dbeta) {
   if (s == 1)
     backward_flat(x, dy, n, c, gamma, beta, mean, invstd, training, relu, dx, dgamma, dbeta);
   else
@@ -375,17 +375,18 @@ void batch_norm_backward(const T* x, const T* dy, int64_t n, int64_t c, int64_t 
 
 const char* batch_norm_impl_name() { return kernels<float>().name; }
 
-#define MG_BATCHNORM_INSTANTIATE(T)                                                            \
-  template void batch_norm_forward_train<T>(const T*, int64_t, int64_t, int64_t, const T*,     \
-                                            const T*, T*, T*, double, double, bool, T*, T*, T*); \
-  template void batch_norm_forward_eval<T>(const T*, int64_t, int64_t, int64_t, const T*,      \
-                                           const T*, const T*, const T*, double, bool, T*, T*, \
-                                           T*);                                                \
+#define MG_BATCHNORM_INSTANTIATE(T, P)                                                         \
+  template void batch_norm_forward_train<T>(const T*, int64_t, int64_t, int64_t, const P*,     \
+                                            const P*, P*, P*, double, double, bool, T*, P*, P*); \
+  template void batch_norm_forward_eval<T>(const T*, int64_t, int64_t, int64_t, const P*,      \
+                                           const P*, const P*, const P*, double, bool, T*, P*, \
+                                           P*);                                                \
   template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t,          \
-                                       const T*, const T*, const T*, const T*, bool, bool, T*, \
-                                       T*, T*);
-MG_BATCHNORM_INSTANTIATE(float)
-MG_BATCHNORM_INSTANTIATE(double)
+                                       const P*, const P*, const P*, const P*, bool, bool, T*, \
+                                       P*, P*);
+MG_BATCHNORM_INSTANTIATE(float, float)
+MG_BATCHNORM_INSTANTIATE(double, double)
+MG_BATCHNORM_INSTANTIATE(bf16, float)
 #undef MG_BATCHNORM_INSTANTIATE
 
 }  // namespace mg

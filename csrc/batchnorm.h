@@ -18,40 +18,49 @@
 #include <cstdint>
 
 #include "dispatch.h"
+#include "gemm/bf16.h"
 
 namespace mg {
 
 constexpr int64_t kBatchNormBlock = 8192;
 
+// Activations (x, y, dy, dx) are stored as T; the per-channel values (weight, bias, running
+// and saved statistics, their gradients, the affine scale and shift) are arith_t<T> (bf16.h):
+// T itself for float32 and float64, float32 for bfloat16 activations (autocast: statistics
+// and arithmetic stay float32, only the activations' storage is bfloat16, as in PyTorch's CPU
+// batch norm).
+template <typename T>
+using bn_param_t = arith_t<T>;
+
 // Kernels over one block of a channel: `rows` runs of `len` contiguous elements, `stride`
 // apart ("block_*"), and over one (N, C) row of `channels` elements for S == 1 input ("cols_*",
 // vectorised across channels). g below is dy, masked by [x * scale + shift > 0] if relu.
-template <typename T>
+template <typename T, typename P = bn_param_t<T>>
 struct BatchNormSpanKernels {
   // Mean and sum of squared deviations of the block.
   void (*block_stats)(const T* x, int64_t rows, int64_t stride, int64_t len, double* mean,
                       double* m2);
   // y = x * scale + shift (then max(y, 0) if relu).
-  void (*block_affine)(const T* x, int64_t rows, int64_t stride, int64_t len, T scale, T shift,
+  void (*block_affine)(const T* x, int64_t rows, int64_t stride, int64_t len, P scale, P shift,
                        bool relu, T* y);
   // sum g and sum g * (x - mean).
   void (*block_grad_sums)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
-                          T mean, T scale, T shift, bool relu, double* sum_g, double* sum_gx);
+                          P mean, P scale, P shift, bool relu, double* sum_g, double* sum_gx);
   // dx = k_g * g + k_x * (x - mean) + k_0.
   void (*block_grad_input)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
-                           T mean, T scale, T shift, bool relu, T k_g, T k_x, T k_0, T* dx);
+                           P mean, P scale, P shift, bool relu, P k_g, P k_x, P k_0, T* dx);
 
   // S == 1 rows: acc[c] += x[c];  then  shift_sum[c] += x[c] - mean[c], sq[c] += (x[c]-mean[c])^2.
   void (*cols_sum)(const T* x, int64_t channels, double* acc);
   void (*cols_dev)(const T* x, int64_t channels, const double* mean, double* dev, double* sq);
-  void (*cols_affine)(const T* x, int64_t channels, const T* scale, const T* shift, bool relu,
+  void (*cols_affine)(const T* x, int64_t channels, const P* scale, const P* shift, bool relu,
                       T* y);
-  void (*cols_grad_sums)(const T* x, const T* dy, int64_t channels, const T* mean,
-                         const T* scale, const T* shift, bool relu, double* sum_g,
+  void (*cols_grad_sums)(const T* x, const T* dy, int64_t channels, const P* mean,
+                         const P* scale, const P* shift, bool relu, double* sum_g,
                          double* sum_gx);
-  void (*cols_grad_input)(const T* x, const T* dy, int64_t channels, const T* mean,
-                          const T* scale, const T* shift, bool relu, const T* k_g,
-                          const T* k_x, const T* k_0, T* dx);
+  void (*cols_grad_input)(const T* x, const T* dy, int64_t channels, const P* mean,
+                          const P* scale, const P* shift, bool relu, const P* k_g,
+                          const P* k_x, const P* k_0, T* dx);
   const char* name;
 };
 
@@ -59,39 +68,40 @@ struct BatchNormSpanKernels {
 // active ISA's with isa_table<BatchNormSpanKernels<T>>() (dispatch.h).
 MG_DECLARE_KERNEL_TABLES(BatchNormSpanKernels<float>)
 MG_DECLARE_KERNEL_TABLES(BatchNormSpanKernels<double>)
+MG_DECLARE_KERNEL_TABLES(BatchNormSpanKernels<bf16>)
 
 // ---- the driver (all pointers checked by the bindings; optional ones may be null)
 // Training forward: batch statistics into save_mean / save_invstd, running stats updated
 // in place (r = (1 - momentum) r + momentum * batch value, unbiased variance), y written.
-template <typename T>
-void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
-                              const T* beta, T* running_mean, T* running_var, double momentum,
-                              double eps, bool relu, T* y, T* save_mean, T* save_invstd);
+template <typename T, typename P = bn_param_t<T>>
+void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
+                              const P* beta, P* running_mean, P* running_var, double momentum,
+                              double eps, bool relu, T* y, P* save_mean, P* save_invstd);
 // Inference forward from running statistics (also written to save_mean / save_invstd).
-template <typename T>
-void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
-                             const T* beta, const T* running_mean, const T* running_var,
-                             double eps, bool relu, T* y, T* save_mean, T* save_invstd);
+template <typename T, typename P = bn_param_t<T>>
+void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
+                             const P* beta, const P* running_mean, const P* running_var,
+                             double eps, bool relu, T* y, P* save_mean, P* save_invstd);
 // Backward from the saved mean / invstd; `training` selects the batch-statistics formula.
-template <typename T>
+template <typename T, typename P = bn_param_t<T>>
 void batch_norm_backward(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
-                         const T* gamma, const T* beta, const T* mean, const T* invstd,
-                         bool training, bool relu, T* dx, T* dgamma, T* dbeta);
+                         const P* gamma, const P* beta, const P* mean, const P* invstd,
+                         bool training, bool relu, T* dx, P* dgamma, P* dbeta);
 const char* batch_norm_impl_name();
 
 // Plain scalar twins (csrc/ref/batchnorm_ref.cpp): the test oracle.
-template <typename T>
-void batch_norm_forward_train_ref(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
-                                  const T* beta, T* running_mean, T* running_var,
-                                  double momentum, double eps, bool relu, T* y, T* save_mean,
-                                  T* save_invstd);
-template <typename T>
-void batch_norm_forward_eval_ref(const T* x, int64_t n, int64_t c, int64_t s, const T* gamma,
-                                 const T* beta, const T* running_mean, const T* running_var,
-                                 double eps, bool relu, T* y, T* save_mean, T* save_invstd);
-template <typename T>
+template <typename T, typename P = bn_param_t<T>>
+void batch_norm_forward_train_ref(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
+                                  const P* beta, P* running_mean, P* running_var,
+                                  double momentum, double eps, bool relu, T* y, P* save_mean,
+                                  P* save_invstd);
+template <typename T, typename P = bn_param_t<T>>
+void batch_norm_forward_eval_ref(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
+                                 const P* beta, const P* running_mean, const P* running_var,
+                                 double eps, bool relu, T* y, P* save_mean, P* save_invstd);
+template <typename T, typename P = bn_param_t<T>>
 void batch_norm_backward_ref(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
-                             const T* gamma, const T* beta, const T* mean, const T* invstd,
-                             bool training, bool relu, T* dx, T* dgamma, T* dbeta);
+                             const P* gamma, const P* beta, const P* mean, const P* invstd,
+                             bool training, bool relu, T* dx, P* dgamma, P* dbeta);
 
 }  // namespace mg

@@ -14,7 +14,10 @@
 #include <initializer_list>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "gemm/bf16.h"
 
 namespace mg {
 namespace py = pybind11;
@@ -129,6 +132,33 @@ decltype(auto) by_dtype(py::handle x, const char* op, const std::string& arg, F&
   throw py::type_error(std::string(op) + ": " + arg + " must be float32 or float64, got " +
                        dtype_name(d));
 }
+
+// by_dtype for the kernels that also store bfloat16 activations (passed as their uint16
+// bits): fn(uint16_t{}) for those. kernel_t<S> is the element type the kernel sees.
+template <typename F>
+decltype(auto) by_dtype_or_bf16(py::handle x, const char* op, const std::string& arg, F&& fn) {
+  if (py::isinstance<py::array>(x)) {
+    const py::dtype d = py::reinterpret_borrow<py::array>(x).dtype();
+    if (is_dtype<uint16_t>(d)) return fn(uint16_t{});
+    if (!is_dtype<float>(d) && !is_dtype<double>(d))
+      throw py::type_error(std::string(op) + ": " + arg +
+                           " must be float32, float64 or bfloat16 bits (uint16), got " +
+                           dtype_name(d));
+  }
+  return by_dtype(x, op, arg, fn);
+}
+// Calls fn(float{}) for a float32 array or fn(uint16_t{}) for bfloat16 bits (an operand or
+// result of the bfloat16 kernels that may be either).
+template <typename F>
+void by_bf16_operand(const py::array& x, const char* op, const char* arg, F&& fn) {
+  const py::dtype d = x.dtype();
+  if (is_dtype<float>(d)) return fn(float{});
+  if (is_dtype<uint16_t>(d)) return fn(uint16_t{});
+  throw py::type_error(std::string(op) + ": " + arg +
+                       " must be float32 or bfloat16 bits (uint16), got " + dtype_name(d));
+}
+template <typename S>
+using kernel_t = std::conditional_t<std::is_same<S, uint16_t>::value, bf16, S>;
 
 // ------------------------------------------------------------------------ size arithmetic
 // Every size a kernel derives from the arguments (extents, paddings, dilations, strides,

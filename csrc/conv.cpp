@@ -823,20 +823,21 @@ struct ShiftedRows {
 bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.groups == 1; }
 
 // One image's output from its values on the ho x wp grid (channel c of grid pixel p at
-// out[c * channel_stride + p * pixel_stride]): columns wo and beyond dropped, bias and ReLU
-// applied, y (co x ho x wo) written along its rows.
-void grid_to_output(const ConvShape& s, const float* out, int64_t channel_stride,
-                    int64_t pixel_stride, int64_t wp, const float* b, bool relu, float* y) {
+// out[c * channel_stride + p]): columns wo and beyond dropped, bias and ReLU applied, y
+// (co x ho x wo; float32, or bfloat16 rounded here) written along its rows.
+template <typename Y>
+void grid_to_output(const ConvShape& s, const float* out, int64_t channel_stride, int64_t wp,
+                    const float* b, bool relu, Y* y) {
   const int64_t ho = s.ho(), wo = s.wo();
   for (int64_t c = 0; c < s.co; ++c) {
     const float bc = b ? b[c] : 0.0f;
     for (int64_t oh = 0; oh < ho; ++oh) {
-      const float* src = out + c * channel_stride + oh * wp * pixel_stride;
-      float* dst = y + (c * ho + oh) * wo;
-      for (int64_t ow = 0; ow < wo; ++ow) {
-        const float v = src[ow * pixel_stride] + bc;
-        dst[ow] = relu ? std::max(v, 0.0f) : v;
-      }
+      const float* src = out + c * channel_stride + oh * wp;
+      Y* dst = y + (c * ho + oh) * wo;
+      if (relu)
+        for (int64_t ow = 0; ow < wo; ++ow) store_rounded(std::max(src[ow] + bc, 0.0f), dst + ow);
+      else
+        for (int64_t ow = 0; ow < wo; ++ow) store_rounded(src[ow] + bc, dst + ow);
     }
   }
 }
@@ -867,26 +868,35 @@ std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g,
     for (int64_t c = 0; c < s.ci; ++c)
       for (int64_t a = 0; a < s.kh; ++a)
         for (int64_t b = 0; b < s.kw; ++b) {
-          const int64_t kc = c / 32, q = (c % 32) / 2, e = c % 2, cot = o / 16, j = o % 16;
-          packed[(((a * s.kw + b) * chunks + kc) * cotiles + cot) * 512 + q * 32 + j * 2 + e] =
+          const int64_t kc = c / 32, i = c % 32, cot = o / 16, j = o % 16;
+          packed[(((a * s.kw + b) * chunks + kc) * cotiles + cot) * 512 + j * 32 + i] =
               w[((o * s.ci + c) * s.kh + a) * s.kw + b];
         }
   return packed;
 }
 
-// Image i of x (NCHW) into the channels-last padded layout; the rest of xh stays zero.
+// Image i of x (NCHW) into the pair-interleaved padded layout; the rest of xh stays zero.
 void amx_place_image(const ConvShape& s, const AmxConvGeometry& g, const bf16* x, bf16* xh) {
-  // Channel by channel: each plane is read along its rows; the writes, cpad values apart,
-  // fill the same few hundred cache lines of xh (in L2) channel after channel.
-  for (int64_t c = 0; c < s.ci; ++c)
+  const int64_t plane = s.h * s.w;
+  for (int64_t c = 0; c < s.ci; c += 2) {
+    const bf16* first = x + c * plane;
+    const bf16* second = c + 1 < s.ci ? first + plane : nullptr;  // an odd count's last pair
+    bf16* pair = xh + (c / 2) * g.rows * 2;
     for (int64_t r = 0; r < s.h; ++r) {
-      const bf16* src = x + (c * s.h + r) * s.w;
-      bf16* d = xh + ((r + s.ph) * g.wp + s.pw) * g.cpad + c;
-      for (int64_t q = 0; q < s.w; ++q) d[q * g.cpad] = src[q];
+      bf16* d = pair + ((r + s.ph) * g.wp + s.pw) * 2;
+      const bf16* u = first + r * s.w;
+      if (second) {
+        const bf16* v = second + r * s.w;
+        for (int64_t q = 0; q < s.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = v[q];
+      } else {
+        for (int64_t q = 0; q < s.w; ++q) d[2 * q] = u[q];
+      }
     }
+  }
 }
 
-void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* b, float* y,
+template <typename Y>
+void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                  bool relu) {
   const AmxConvGeometry g = amx_geometry(s);
   const std::vector<bf16> wpack = amx_pack_weights(s, g, w);
@@ -897,19 +907,20 @@ void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* 
   over_images(
       s.n, team,
       [&](int t) {
-        xh[t].resize(g.rows * g.cpad);
-        std::fill(xh[t].data(), xh[t].data() + g.rows * g.cpad, bf16(0));  // padding, once
-        out[t].resize(g.grid_pad * g.copad);
+        xh[t].resize(g.cpad * g.rows);
+        std::fill(xh[t].data(), xh[t].data() + g.cpad * g.rows, bf16(0));  // padding, once
+        out[t].resize(g.copad * g.grid_pad);
       },
       [&](int t, int64_t i) {
         amx_place_image(s, g, x + i * s.ci * s.h * s.w, xh[t].data());
         amx_conv_image(g, xh[t].data(), wpack.data(), out[t].data());
-        // pixel-major: channel c of grid pixel p at out[p * copad + c]
-        grid_to_output(s, out[t].data(), 1, g.copad, g.wp, b, relu, y + i * s.co * ho * wo);
+        // channel-major: channel c of grid pixel p at out[c * grid_pad + p]
+        grid_to_output(s, out[t].data(), g.grid_pad, g.wp, b, relu, y + i * s.co * ho * wo);
       });
 }
 
-void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const float* b, float* y,
+template <typename Y>
+void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                      bool relu) {
   if (amx_direct_applies(s)) {
     forward_amx(s, x, w, b, y, relu);
@@ -931,7 +942,7 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
         gemm_bf16_rows(false, false, s.co, grid, k, 1.0f, w, k, xp[t].data(), R.rows.data(), 0.0f,
                        out[t].data(), grid);
         // channel-major: channel c of grid pixel p at out[c * grid + p]
-        grid_to_output(s, out[t].data(), grid, 1, R.wp, b, relu, y + i * s.co * ho * wo);
+        grid_to_output(s, out[t].data(), grid, R.wp, b, relu, y + i * s.co * ho * wo);
       });
 }
 
@@ -941,7 +952,8 @@ bool grad_input_shifted_applies(const ConvShape& s) {
   return shifted_applies(s) && s.ph <= (s.kh - 1) * s.dh && s.pw <= (s.kw - 1) * s.dw;
 }
 
-void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, float* gx) {
+template <typename Y>
+void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
   ConvShape t = s;
   t.ci = s.co, t.co = s.ci, t.h = s.ho(), t.w = s.wo();
   t.ph = (s.kh - 1) * s.dh - s.ph, t.pw = (s.kw - 1) * s.dw - s.pw;
@@ -952,7 +964,7 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, float
         for (int64_t b = 0; b < s.kw; ++b)
           flipped[((c * s.co + o) * s.kh + (s.kh - 1 - a)) * s.kw + (s.kw - 1 - b)] =
               w[((o * s.ci + c) * s.kh + a) * s.kw + b];
-  forward_shifted(t, gy, flipped.data(), nullptr, gx, false);
+  forward_shifted(t, gy, flipped.data(), static_cast<const float*>(nullptr), gx, false);
 }
 
 void grad_weight_shifted(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
@@ -983,35 +995,64 @@ void grad_weight_shifted(const ConvShape& s, const bf16* x, const bf16* gy, floa
   over_chunks_summed(s.n, team, setup, body, sums, gw, gb);
 }
 
-// Under autocast: bfloat16 input, weight and dY, float32 bias and results: stride-1 layers
-// (groups 1) on the shifted rows above, the others on im2col + the bfloat16 GEMM.
-void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const float* b,
-                         float* y, bool relu) {
+// The gemm paths accumulate into float32 arrays: a bfloat16 result goes through a float32
+// copy, rounded once at the end.
+template <typename Y, typename Fn>
+void through_float(Y* out, int64_t size, Fn&& fn) {
+  if constexpr (std::is_same_v<Y, float>) {
+    fn(out);
+  } else {
+    std::vector<float> wide(size);
+    fn(wide.data());
+    if (out) bf16_from_float(wide.data(), out, size);
+  }
+}
+
+// Under autocast: bfloat16 input, weight and dY, float32 bias and weight gradients, the output
+// and dX float32 or bfloat16 (Y): stride-1 layers (groups 1) on the shifted rows above, the
+// others on im2col + the bfloat16 GEMM.
+template <typename Y>
+void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
+                         bool relu) {
   if (s.n == 0 || s.co == 0) return;
   count_call(ConvPass::forward, ConvAlgo::gemm);
   if (shifted_applies(s))
     forward_shifted(s, x, w, b, y, relu);
   else
-    forward_gemm(s, x, w, b, y, relu);
+    through_float(y, s.n * s.co * s.ho() * s.wo(),
+                  [&](float* out) { forward_gemm(s, x, w, b, out, relu); });
 }
 
+template <typename Y>
 void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const bf16* gy,
-                          float* gx, float* gw, float* gb) {
+                          Y* gx, float* gw, float* gb) {
   if (gw) std::fill(gw, gw + s.co * (s.ci / s.groups) * s.kh * s.kw, 0.0f);
   if (gb) std::fill(gb, gb + s.co, 0.0f);
   if (s.n == 0) return;
   if (gx) count_call(ConvPass::grad_input, ConvAlgo::gemm);
   if (gw || gb) count_call(ConvPass::grad_weight, ConvAlgo::gemm);
-  if (!shifted_applies(s)) {
-    backward_gemm(s, x, w, gy, gx, gw, gb);
+  if (!shifted_applies(s)) {  // one pass for every gradient: dX float32 where it is bfloat16
+    through_float(gx, gx ? s.n * s.ci * s.h * s.w : 0,
+                  [&](float* out) { backward_gemm(s, x, w, gy, gx ? out : nullptr, gw, gb); });
     return;
   }
   if (gx && grad_input_shifted_applies(s))
     grad_input_shifted(s, w, gy, gx);
   else if (gx)
-    backward_gemm(s, x, w, gy, gx, static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+    through_float(gx, s.n * s.ci * s.h * s.w, [&](float* out) {
+      backward_gemm(s, x, w, gy, out, static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+    });
   if (gw || gb) grad_weight_shifted(s, x, gy, gw, gb);
 }
+
+template void conv2d_forward_bf16<float>(const ConvShape&, const bf16*, const bf16*, const float*,
+                                         float*, bool);
+template void conv2d_forward_bf16<bf16>(const ConvShape&, const bf16*, const bf16*, const float*,
+                                        bf16*, bool);
+template void conv2d_backward_bf16<float>(const ConvShape&, const bf16*, const bf16*, const bf16*,
+                                          float*, float*, float*);
+template void conv2d_backward_bf16<bf16>(const ConvShape&, const bf16*, const bf16*, const bf16*,
+                                         bf16*, float*, float*);
 
 #define MG_INSTANTIATE(T)                                                                     \
   template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, bool,   \

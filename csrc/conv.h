@@ -60,12 +60,16 @@ const char* conv_chanvec_impl_name();  // the channel-vectorised kernels' name
 const char* conv_algo_name(ConvAlgo algo);  // "direct", "winograd_f4", ...
 
 // Autocast's bfloat16 convolution (bf16: gemm/bf16.h): bfloat16 input, weight and dY; float32
-// bias, output and gradients; im2col + the bfloat16 GEMM for every shape.
+// bias and weight gradients; the output and dX float32 or bfloat16 (Y, rounded once from the
+// float32 accumulation; autocast asks for bfloat16). Stride-1 layers on shifted image rows
+// (AMX tiles where the CPU has them), the others on im2col + the bfloat16 GEMM.
 struct bf16;
-void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const float* b,
-                         float* y, bool relu);
+template <typename Y>
+void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
+                         bool relu);
+template <typename Y>
 void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const bf16* gy,
-                          float* gx, float* gw, float* gb);
+                          Y* gx, float* gw, float* gb);
 
 // Calls per pass and algorithm since the process started (backend_info()["conv_calls"]).
 int64_t conv_calls(ConvPass pass, ConvAlgo algo);

@@ -1,13 +1,14 @@
 // Direct bfloat16 convolution on AMX tiles (conv_bf16.h; compiled with the AMX flags, called
 // only where the bfloat16 road is amx).
 //
-// The image is channels-last and padded (conv_bf16.h): pixel p of the output grid (ho x wp,
-// row-major) reads input pixel p + a*dh*wp + b*dw for kernel tap (a, b), and that pixel's
-// channels are one contiguous run. So the A tile of 16 consecutive output pixels x 32 input
-// channels for a tap is loaded straight from the image, rows cpad values apart: no patch
-// matrix and no packing. B is the tap's weights, packed once per call into 1 KiB tiles of 16
-// pairs of input channels x 16 output channels. A 32-pixel x 32-channel block of the output
-// stays in four accumulator tiles over every tap and channel chunk, then goes to memory once.
+// Computed as Y^T = W X^T per kernel tap: the A tile is 16 output channels x 32 input channels
+// of the tap's weights (packed once per call), the B tile 16 pairs of input channels x 16
+// output pixels, loaded straight from the pair-interleaved padded image (each pixel's pair of
+// channels is the 4 bytes AMX wants side by side, and a tap only shifts where the 16 pixels
+// start). So there is no patch matrix and no packing of the image. A block of 32 output
+// channels x 32 pixels stays in four accumulator tiles over every tap and channel chunk, then
+// goes to memory once, one output channel per tile row: the output comes out channel-major,
+// the layout of the NCHW result.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -28,32 +29,35 @@ void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t 
     _tile_zero(2);
     _tile_zero(3);
   }
-  const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16, a_stride = g.cpad * 2;
+  const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
+  const int64_t pair_stride = g.rows * 2;         // values between pair planes
+  const int64_t b_stride = pair_stride * 2;       // bytes between B tile rows
   for (int64_t a = 0; a < g.kh; ++a)
     for (int64_t b = 0; b < g.kw; ++b) {
-      const bf16* x0 = xh + (p0 + a * g.dh * g.wp + b * g.dw) * g.cpad;
+      const bf16* x0 = xh + (p0 + a * g.dh * g.wp + b * g.dw) * 2;
       const bf16* wt = wpack + (a * g.kw + b) * chunks * cotiles * 512;
       for (int64_t kc = 0; kc < chunks; ++kc) {
+        const bf16* xk = x0 + kc * 16 * pair_stride;
         const bf16* w0 = wt + (kc * cotiles + cot) * 512;
-        _tile_loadd(4, x0 + kc * 32, a_stride);                  // pixels p0 .. p0+15
-        _tile_loadd(6, w0, 64);                                  // channels of tile cot
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_loadd(5, x0 + 16 * g.cpad + kc * 32, a_stride);  // pixels p0+16 .. p0+31
-        _tile_dpbf16ps(1, 5, 6);
+        _tile_loadd(6, w0, 64);                    // output channels of tile cot
+        _tile_loadd(4, xk, b_stride);              // pixels p0 .. p0+15
+        _tile_dpbf16ps(0, 6, 4);
+        _tile_loadd(5, xk + 32, b_stride);         // pixels p0+16 .. p0+31
+        _tile_dpbf16ps(1, 6, 5);
         if (TwoChannelTiles) {
           _tile_loadd(7, w0 + 512, 64);  // tile cot + 1
-          _tile_dpbf16ps(2, 4, 7);
-          _tile_dpbf16ps(3, 5, 7);
+          _tile_dpbf16ps(2, 7, 4);
+          _tile_dpbf16ps(3, 7, 5);
         }
       }
     }
-  const int64_t ld = g.copad * 4;  // bytes between output pixels
-  float* o = out + p0 * g.copad + cot * 16;
+  const int64_t ld = g.grid_pad * 4;  // bytes between output channels
+  float* o = out + cot * 16 * g.grid_pad + p0;
   _tile_stored(0, o, ld);
-  _tile_stored(1, o + 16 * g.copad, ld);
+  _tile_stored(1, o + 16, ld);
   if (TwoChannelTiles) {
-    _tile_stored(2, o + 16, ld);
-    _tile_stored(3, o + 16 * g.copad + 16, ld);
+    _tile_stored(2, o + 16 * g.grid_pad, ld);
+    _tile_stored(3, o + 16 * g.grid_pad + 16, ld);
   }
 }
 

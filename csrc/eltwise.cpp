@@ -57,5 +57,19 @@ template void relu_backward<float>(const float*, const float*, float*, int64_t);
 template void relu_backward<double>(const double*, const double*, double*, int64_t);
 template void add<float>(const float*, const float*, float*, int64_t);
 template void add<double>(const double*, const double*, double*, int64_t);
+template void relu_forward<bf16>(const bf16*, bf16*, int64_t);
+template void relu_backward<bf16>(const bf16*, const bf16*, bf16*, int64_t);
+template void add<bf16>(const bf16*, const bf16*, bf16*, int64_t);
+
+// Whole-array conversions (declared in gemm/bf16.h): the active ISA's span, one chunk per thread.
+void bf16_from_float(const float* src, bf16* dst, int64_t n) {
+  const auto f = isa_table<ConvertKernels>().to_bf16;
+  chunked(n, [&](int64_t b, int64_t e) { f(src + b, dst + b, e - b); });
+}
+
+void float_from_bf16(const bf16* src, float* dst, int64_t n) {
+  const auto f = isa_table<ConvertKernels>().from_bf16;
+  chunked(n, [&](int64_t b, int64_t e) { f(src + b, dst + b, e - b); });
+}
 
 }  // namespace mg

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "dispatch.h"
+#include "gemm/bf16.h"
 
 namespace mg {
 
@@ -19,6 +20,15 @@ struct EltwiseKernels {
 // active ISA's with isa_table<EltwiseKernels<T>>() (dispatch.h).
 MG_DECLARE_KERNEL_TABLES(EltwiseKernels<float>)
 MG_DECLARE_KERNEL_TABLES(EltwiseKernels<double>)
+MG_DECLARE_KERNEL_TABLES(EltwiseKernels<bf16>)
+
+// float32 <-> bfloat16 over a span (the loops of bf16.h's scalar conversions, compiled per ISA:
+// AVX-512 rounds 16 values per instruction sequence where the portable build does 4).
+struct ConvertKernels {
+  void (*to_bf16)(const float* src, bf16* dst, int64_t n);
+  void (*from_bf16)(const bf16* src, float* dst, int64_t n);
+};
+MG_DECLARE_KERNEL_TABLES(ConvertKernels)
 
 // Multithreaded drivers over the ISA chosen at import.
 template <typename T>

@@ -9,12 +9,18 @@ Inside ``with minigrad.autocast("cpu", dtype=minigrad.bfloat16):``
   (``_C.gemm_bf16``: AMX tiles or AVX512_BF16 where the CPU has them); gradients are rounded
   to bfloat16 on their way back through the casts, as in PyTorch. Casts of parameters are
   made once per autocast region and reused by later forwards and by backward.
-- **float32 ops** (``amp = "float32"``: normalisation, softmax, log-softmax, losses, reductions)
-  get bfloat16 inputs widened to float32 and return float32.
+- **float32 ops** (``amp = "float32"``: softmax, log-softmax, losses, reductions, layer,
+  group and instance norm) get bfloat16 inputs widened to float32 and return float32.
+- **batch norm** (``amp = "float32_math"``) computes in float32 too, but reads a bfloat16
+  activation and writes its output (and the input's gradient) in bfloat16, as PyTorch's CPU
+  batch norm does: its statistics, weights and their gradients stay float32, and a ResNet's
+  activations stay bfloat16 from one convolution to the next instead of being widened and
+  rounded again around every normalisation.
 - **other ops** run in their inputs' dtype.
 
 Everywhere, inside autocast or not, an op without bfloat16 arithmetic of its own (every op but
-those that only move bytes: ``moves_bytes = True``) that receives bfloat16 arrays computes in
+those that only move bytes, ``moves_bytes = True``, and those with bfloat16 kernels,
+``bfloat16_kernels = True``: ReLU and Add) that receives bfloat16 arrays computes in
 float32 and rounds its result back to bfloat16 when all its float inputs were bfloat16, as
 PyTorch's CPU kernels do. Weights stay float32 (the master copies); their gradients arrive in
 float32 through the casts' backward, ready for the fused optimisers.
@@ -125,13 +131,21 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
         return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
     if rule == "lower" and all(is_bfloat16(t.dtype) for t in floats):  # bfloat16 tensors, no autocast
         return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
-    if region is not None and rule == "float32":
+    if rule == "float32_math" and is_bfloat16(tensors[0].dtype):  # the activation stays bfloat16
+        return (
+            tensors[:1] + [_cast(t, np.float32, region) if is_bfloat16(t.dtype) else t for t in tensors[1:]],
+            None,
+            None,
+        )
+    if region is not None and rule in ("float32", "float32_math"):
         tensors = [_cast(t, np.float32, region) if is_bfloat16(t.dtype) else t for t in tensors]
         return tensors, None, None
-    if getattr(op, "moves_bytes", False) or not any(is_bfloat16(t.dtype) for t in floats):
+    all_bf16 = all(is_bfloat16(t.dtype) for t in floats)
+    if getattr(op, "moves_bytes", False) or (all_bf16 and getattr(op, "bfloat16_kernels", False)):
+        return tensors, None, None
+    if not any(is_bfloat16(t.dtype) for t in floats):
         return tensors, None, None
     widest = np.result_type(*[np.float32 if is_bfloat16(t.dtype) else t.dtype for t in floats])
-    all_bf16 = all(is_bfloat16(t.dtype) for t in floats)
     return tensors, widest, (np.dtype(bfloat16) if all_bf16 else None)
 
 

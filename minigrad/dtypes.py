@@ -50,6 +50,11 @@ def convert(array, dtype) -> np.ndarray:
     return array.astype(dtype)
 
 
+def bf16_bits(a: np.ndarray) -> np.ndarray:
+    """A bfloat16 array as the uint16 bits the compiled kernels take (the same memory)."""
+    return a.view(np.uint16)
+
+
 def require_bfloat16(what: str) -> type:
     """The bfloat16 dtype, or an ImportError that says how to get it."""
     if bfloat16 is None:

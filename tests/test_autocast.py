@@ -151,6 +151,58 @@ def test_larger_matmul_linear_and_conv2d_match_torch_autocast():
         check_autocast(case)
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_keeps_bfloat16_activations_like_torch_autocast(relu):
+    """A bfloat16 activation through batch norm under autocast: a bfloat16 output, float32
+    statistics and weight gradients. Output and the input's gradient lie within one bfloat16
+    step of the float64 batch norm of the same bfloat16 values (each is one float32 result
+    rounded once; the float32 sums over the channel's 256 values add a little), and match
+    PyTorch's autocast batch norm within that plus PyTorch's own distance."""
+    F = nn.functional
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((4, 3, 8, 8)) * 2 + 1).astype(np.float32)
+    weight, bias = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    c = rng.standard_normal(x.shape).astype(np.float32)
+    x_bf = x.astype(BF16).astype(np.float64)
+
+    ours = [mg.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    running = [mg.zeros(3), mg.ones(3)]
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        out = F.batch_norm(ours[0].bfloat16(), *running, ours[1], ours[2], training=True, relu=relu)
+    assert out.dtype == BF16 and running[0].dtype == np.float32
+    (out.float() * mg.tensor(c)).sum().backward()
+
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = torch.nn.functional.batch_norm(
+            theirs[0].bfloat16(), torch.zeros(3), torch.ones(3), theirs[1], theirs[2], training=True
+        )
+        ref = torch.relu(ref) if relu else ref
+    assert ref.dtype == torch.bfloat16
+    (ref.float() * torch.tensor(c)).sum().backward()
+
+    exact_in = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x_bf, weight, bias)]
+    exact = torch.nn.functional.batch_norm(exact_in[0], None, None, exact_in[1], exact_in[2], training=True)
+    exact = torch.relu(exact) if relu else exact
+    exact.backward(torch.from_numpy(c.astype(BF16).astype(np.float64)))
+
+    def close(got, want, exact_values, what):
+        scale = np.abs(exact_values).max()
+        tol = bf16_ulp(exact_values) + 2**-14 * scale
+        assert np.all(np.abs(got - exact_values) <= tol), (what, "vs exact", np.abs(got - exact_values).max())
+        assert np.all(np.abs(got - want) <= tol + np.abs(want - exact_values)), (what, "vs PyTorch")
+
+    close(to_numpy(out).astype(np.float64), to_numpy(ref).astype(np.float64), exact.detach().numpy(), "output")
+    for i, what in enumerate(("dx", "dweight", "dbias")):
+        assert ours[i].grad.dtype == np.float32, what
+        close(
+            ours[i].grad.numpy().astype(np.float64),
+            theirs[i].grad.numpy().astype(np.float64),
+            exact_in[i].grad.numpy(),
+            what,
+        )
+
+
 def test_every_layer_runs_under_autocast_and_lenet_matches_torch():
     """A whole LeNet-5 step under both autocasts, same weights: logits and loss within bfloat16
     tolerance of each other (several bfloat16 roundings deep, so a few ulps, not one)."""
@@ -181,15 +233,17 @@ def test_every_layer_runs_under_autocast_and_lenet_matches_torch():
 
 
 # Every layer of minigrad.nn, built small, with its input shape and the dtype its output has under
-# autocast: bfloat16 after a lower-precision op (or an op that keeps its bfloat16 input's dtype),
-# float32 from the float32 list (norms, softmax) or when only float32 went in.
+# autocast: bfloat16 after a lower-precision op (or an op that keeps its bfloat16 input's dtype:
+# batch norm among them, as in PyTorch), float32 from the float32 list (layer, group and instance
+# norm, softmax) or when only float32 went in.
 LAYERS = {
     "AdaptiveAvgPool2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1)), (2, 3, 6, 6), BF16),
     "AvgPool2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AvgPool2d(2)), (2, 3, 6, 6), BF16),
-    "BasicBlock": (lambda: nn.BasicBlock(3, 4, stride=2), (2, 3, 6, 6), np.float32),  # ends in batch norm
-    "BatchNorm1d": (lambda: nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4)), (3, 5), np.float32),
-    "BatchNorm2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)), (2, 3, 6, 6), np.float32),
-    "SyncBatchNorm": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4)), (2, 3, 6, 6), np.float32),
+    "BasicBlock": (lambda: nn.BasicBlock(3, 4, stride=2), (2, 3, 6, 6), BF16),  # ends in batch norm
+    "BatchNorm1d": (lambda: nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4)), (3, 5), BF16),
+    "BatchNorm2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)), (2, 3, 6, 6), BF16),
+    # one process: the batch norm op itself (across processes: float32, its all-reduced statistics)
+    "SyncBatchNorm": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4)), (2, 3, 6, 6), BF16),
     "Conv2d": (lambda: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 6), BF16),
     "DenseBlock": (lambda: nn.DenseBlock(2, 3, 2, bottleneck=4), (2, 3, 6, 6), np.float32),
     "DenseLayer": (lambda: nn.DenseLayer(3, 2), (2, 3, 6, 6), BF16),
@@ -213,7 +267,7 @@ LAYERS = {
     "MaxPool2d": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2)), (2, 3, 6, 6), BF16),
     "ModuleDict": (lambda: nn.ModuleDict({"fc": nn.Linear(5, 4)})["fc"], (3, 5), BF16),
     "ModuleList": (lambda: nn.Sequential(*nn.ModuleList([nn.Linear(5, 4), nn.ReLU()])), (3, 5), BF16),
-    "NormReLU": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.NormReLU(nn.BatchNorm2d(4))), (2, 3, 6, 6), np.float32),
+    "NormReLU": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.NormReLU(nn.BatchNorm2d(4))), (2, 3, 6, 6), BF16),
     "ReLU": (lambda: nn.Sequential(nn.Linear(5, 4), nn.ReLU()), (3, 5), BF16),
     "Sequential": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2)), (3, 5), BF16),
     "Sigmoid": (lambda: nn.Sequential(nn.Linear(5, 4), nn.Sigmoid()), (3, 5), BF16),

@@ -1,6 +1,7 @@
 // batch_norm_forward_train / batch_norm_forward_eval / batch_norm_backward.
 // x, out, grads: (N, C, S) with S = H*W (the Python op reshapes); per-channel vectors (C,).
-// Optional vectors (weight, bias, running stats, grads to skip) are None.
+// Optional vectors (weight, bias, running stats, grads to skip) are None. x, out, grad_out and
+// grad_input may be bfloat16 (uint16 bits) with float32 per-channel vectors (autocast).
 #include "batchnorm.h"
 #include "bind/bind.h"
 
@@ -16,22 +17,24 @@ void check_batch_stats(const char* op, const py::array& x) {
                           "training, got x of shape " + shape_str(x));
 }
 
-template <typename T, bool Ref>
+template <typename S, bool Ref>
 void forward_train(const py::array& x, const py::object& weight, const py::object& bias,
                    const py::object& running_mean, const py::object& running_var,
                    const py::array& out, const py::array& save_mean, const py::array& save_invstd,
                    double momentum, double eps, bool relu) {
+  using T = kernel_t<S>;
+  using P = bn_param_t<T>;
   const char* op = "batch_norm_forward_train";
-  const T* px = checked<T>(x, op, "x", {kAny, kAny, kAny});
+  const T* px = reinterpret_cast<const T*>(checked<S>(x, op, "x", {kAny, kAny, kAny}));
   const int64_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
   check_batch_stats(op, x);
-  const T* g = optional_checked<T>(weight, op, "weight", {c});
-  const T* b = optional_checked<T>(bias, op, "bias", {c});
-  T* rm = optional_checked<T>(running_mean, op, "running_mean", {c}, true);
-  T* rv = optional_checked<T>(running_var, op, "running_var", {c}, true);
-  T* y = checked<T>(out, op, "out", {n, c, s}, true);
-  T* sm = checked<T>(save_mean, op, "save_mean", {c}, true);
-  T* si = checked<T>(save_invstd, op, "save_invstd", {c}, true);
+  const P* g = optional_checked<P>(weight, op, "weight", {c});
+  const P* b = optional_checked<P>(bias, op, "bias", {c});
+  P* rm = optional_checked<P>(running_mean, op, "running_mean", {c}, true);
+  P* rv = optional_checked<P>(running_var, op, "running_var", {c}, true);
+  T* y = reinterpret_cast<T*>(checked<S>(out, op, "out", {n, c, s}, true));
+  P* sm = checked<P>(save_mean, op, "save_mean", {c}, true);
+  P* si = checked<P>(save_invstd, op, "save_invstd", {c}, true);
   check_no_overlap(op, {extent_of(x, "x", false), optional_extent(weight, "weight", false),
                         optional_extent(bias, "bias", false),
                         optional_extent(running_mean, "running_mean", true),
@@ -39,25 +42,27 @@ void forward_train(const py::array& x, const py::object& weight, const py::objec
                         extent_of(out, "out", true), extent_of(save_mean, "save_mean", true),
                         extent_of(save_invstd, "save_invstd", true)});
   py::gil_scoped_release release;
-  (Ref ? batch_norm_forward_train_ref<T> : batch_norm_forward_train<T>)(
+  (Ref ? batch_norm_forward_train_ref<T, P> : batch_norm_forward_train<T, P>)(
       px, n, c, s, g, b, rm, rv, momentum, eps, relu, y, sm, si);
 }
 
-template <typename T, bool Ref>
+template <typename S, bool Ref>
 void forward_eval(const py::array& x, const py::object& weight, const py::object& bias,
                   const py::array& running_mean, const py::array& running_var,
                   const py::array& out, const py::array& save_mean, const py::array& save_invstd,
                   double eps, bool relu) {
+  using T = kernel_t<S>;
+  using P = bn_param_t<T>;
   const char* op = "batch_norm_forward_eval";
-  const T* px = checked<T>(x, op, "x", {kAny, kAny, kAny});
+  const T* px = reinterpret_cast<const T*>(checked<S>(x, op, "x", {kAny, kAny, kAny}));
   const int64_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
-  const T* g = optional_checked<T>(weight, op, "weight", {c});
-  const T* b = optional_checked<T>(bias, op, "bias", {c});
-  const T* rm = checked<T>(running_mean, op, "running_mean", {c});
-  const T* rv = checked<T>(running_var, op, "running_var", {c});
-  T* y = checked<T>(out, op, "out", {n, c, s}, true);
-  T* sm = checked<T>(save_mean, op, "save_mean", {c}, true);
-  T* si = checked<T>(save_invstd, op, "save_invstd", {c}, true);
+  const P* g = optional_checked<P>(weight, op, "weight", {c});
+  const P* b = optional_checked<P>(bias, op, "bias", {c});
+  const P* rm = checked<P>(running_mean, op, "running_mean", {c});
+  const P* rv = checked<P>(running_var, op, "running_var", {c});
+  T* y = reinterpret_cast<T*>(checked<S>(out, op, "out", {n, c, s}, true));
+  P* sm = checked<P>(save_mean, op, "save_mean", {c}, true);
+  P* si = checked<P>(save_invstd, op, "save_invstd", {c}, true);
   check_no_overlap(op, {extent_of(x, "x", false), optional_extent(weight, "weight", false),
                         optional_extent(bias, "bias", false),
                         extent_of(running_mean, "running_mean", false),
@@ -65,26 +70,28 @@ void forward_eval(const py::array& x, const py::object& weight, const py::object
                         extent_of(out, "out", true), extent_of(save_mean, "save_mean", true),
                         extent_of(save_invstd, "save_invstd", true)});
   py::gil_scoped_release release;
-  (Ref ? batch_norm_forward_eval_ref<T> : batch_norm_forward_eval<T>)(px, n, c, s, g, b, rm, rv,
+  (Ref ? batch_norm_forward_eval_ref<T, P> : batch_norm_forward_eval<T, P>)(px, n, c, s, g, b, rm, rv,
                                                                       eps, relu, y, sm, si);
 }
 
-template <typename T, bool Ref>
+template <typename S, bool Ref>
 void backward(const py::array& x, const py::array& grad_out, const py::object& weight,
               const py::object& bias, const py::array& mean, const py::array& invstd,
               const py::object& grad_input, const py::object& grad_weight,
               const py::object& grad_bias, bool training, bool relu) {
+  using T = kernel_t<S>;
+  using P = bn_param_t<T>;
   const char* op = "batch_norm_backward";
-  const T* px = checked<T>(x, op, "x", {kAny, kAny, kAny});
+  const T* px = reinterpret_cast<const T*>(checked<S>(x, op, "x", {kAny, kAny, kAny}));
   const int64_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
-  const T* dy = checked<T>(grad_out, op, "grad_out", {n, c, s});
-  const T* g = optional_checked<T>(weight, op, "weight", {c});
-  const T* b = optional_checked<T>(bias, op, "bias", {c});
-  const T* mu = checked<T>(mean, op, "mean", {c});
-  const T* is = checked<T>(invstd, op, "invstd", {c});
-  T* dx = optional_checked<T>(grad_input, op, "grad_input", {n, c, s}, true);
-  T* dg = optional_checked<T>(grad_weight, op, "grad_weight", {c}, true);
-  T* db = optional_checked<T>(grad_bias, op, "grad_bias", {c}, true);
+  const T* dy = reinterpret_cast<const T*>(checked<S>(grad_out, op, "grad_out", {n, c, s}));
+  const P* g = optional_checked<P>(weight, op, "weight", {c});
+  const P* b = optional_checked<P>(bias, op, "bias", {c});
+  const P* mu = checked<P>(mean, op, "mean", {c});
+  const P* is = checked<P>(invstd, op, "invstd", {c});
+  T* dx = reinterpret_cast<T*>(optional_checked<S>(grad_input, op, "grad_input", {n, c, s}, true));
+  P* dg = optional_checked<P>(grad_weight, op, "grad_weight", {c}, true);
+  P* db = optional_checked<P>(grad_bias, op, "grad_bias", {c}, true);
   check_no_overlap(op, {extent_of(x, "x", false), extent_of(grad_out, "grad_out", false),
                         optional_extent(weight, "weight", false), optional_extent(bias, "bias", false),
                         extent_of(mean, "mean", false), extent_of(invstd, "invstd", false),
@@ -93,12 +100,13 @@ void backward(const py::array& x, const py::array& grad_out, const py::object& w
                         optional_extent(grad_bias, "grad_bias", true)});
   if (training) check_batch_stats(op, x);
   py::gil_scoped_release release;
-  (Ref ? batch_norm_backward_ref<T> : batch_norm_backward<T>)(px, dy, n, c, s, g, b, mu, is,
+  (Ref ? batch_norm_backward_ref<T, P> : batch_norm_backward<T, P>)(px, dy, n, c, s, g, b, mu, is,
                                                               training, relu, dx, dg, db);
 }
 
-// The dtype of x picks the instantiation; every other array must then match it. Each entry
-// point forwards its arguments unchanged to the typed function.
+// The dtype of x picks the instantiation; every other array must then match it (bfloat16
+// activations, as uint16 bits, take float32 per-channel arrays). Each entry point forwards its
+// arguments unchanged to the typed function.
 template <bool Ref>
 void def_batchnorm(py::module_& m) {
   m.def("batch_norm_forward_train",
@@ -106,7 +114,7 @@ void def_batchnorm(py::module_& m) {
            const py::object& running_mean, const py::object& running_var, const py::array& out,
            const py::array& save_mean, const py::array& save_invstd, double momentum, double eps,
            bool relu) {
-          by_dtype(x, "batch_norm_forward_train", "x", [&](auto zero) {
+          by_dtype_or_bf16(x, "batch_norm_forward_train", "x", [&](auto zero) {
             forward_train<decltype(zero), Ref>(x, weight, bias, running_mean, running_var, out,
                                                save_mean, save_invstd, momentum, eps, relu);
           });
@@ -120,7 +128,7 @@ void def_batchnorm(py::module_& m) {
         [](const py::array& x, const py::object& weight, const py::object& bias,
            const py::array& running_mean, const py::array& running_var, const py::array& out,
            const py::array& save_mean, const py::array& save_invstd, double eps, bool relu) {
-          by_dtype(x, "batch_norm_forward_eval", "x", [&](auto zero) {
+          by_dtype_or_bf16(x, "batch_norm_forward_eval", "x", [&](auto zero) {
             forward_eval<decltype(zero), Ref>(x, weight, bias, running_mean, running_var, out,
                                               save_mean, save_invstd, eps, relu);
           });
@@ -134,7 +142,7 @@ void def_batchnorm(py::module_& m) {
            const py::object& bias, const py::array& mean, const py::array& invstd,
            const py::object& grad_input, const py::object& grad_weight,
            const py::object& grad_bias, bool training, bool relu) {
-          by_dtype(x, "batch_norm_backward", "x", [&](auto zero) {
+          by_dtype_or_bf16(x, "batch_norm_backward", "x", [&](auto zero) {
             backward<decltype(zero), Ref>(x, grad_out, weight, bias, mean, invstd, grad_input,
                                           grad_weight, grad_bias, training, relu);
           });

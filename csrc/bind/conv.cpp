@@ -211,20 +211,23 @@ void conv2d_backward_binding(const py::array& x, const py::array& w, const py::a
 }
 
 // Autocast's bfloat16 convolution: input, weight and grad_output as bfloat16 bits (uint16),
-// bias, out and the gradients float32.
+// bias and the weight gradients float32, out and grad_input float32 or bfloat16 bits.
 void conv2d_forward_bf16_binding(const py::array& x, const py::array& w, const py::object& b,
                                  const py::array& out, Pair stride, Pair padding, Pair dilation,
                                  int64_t groups, bool relu) {
   const char* op = "conv2d_forward_bf16";
   const ConvShape s = conv_shape<uint16_t>(op, x, w, stride, padding, dilation, groups);
   const float* pb = optional_checked<float>(b, op, "bias", {s.co});
-  float* py_ = checked<float>(out, op, "out", {s.n, s.co, s.ho(), s.wo()}, true);
-  check_no_overlap(op, {extent_of(x, "input", false), extent_of(w, "weight", false),
-                        extent_of(out, "out", true), optional_extent(b, "bias", false)});
-  const auto* px = static_cast<const bf16*>(x.data());
-  const auto* pw = static_cast<const bf16*>(w.data());
-  py::gil_scoped_release release;
-  conv2d_forward_bf16(s, px, pw, pb, py_, relu);
+  by_bf16_operand(out, op, "out", [&](auto zero) {
+    using S = decltype(zero);
+    auto* py_ = reinterpret_cast<kernel_t<S>*>(checked<S>(out, op, "out", {s.n, s.co, s.ho(), s.wo()}, true));
+    check_no_overlap(op, {extent_of(x, "input", false), extent_of(w, "weight", false),
+                          extent_of(out, "out", true), optional_extent(b, "bias", false)});
+    const auto* px = static_cast<const bf16*>(x.data());
+    const auto* pw = static_cast<const bf16*>(w.data());
+    py::gil_scoped_release release;
+    conv2d_forward_bf16(s, px, pw, pb, py_, relu);
+  });
 }
 
 void conv2d_backward_bf16_binding(const py::array& x, const py::array& w, const py::array& gy,
@@ -235,17 +238,25 @@ void conv2d_backward_bf16_binding(const py::array& x, const py::array& w, const 
   const ConvShape s = conv_shape<uint16_t>(op, x, w, stride, padding, dilation, groups);
   const auto* pgy = reinterpret_cast<const bf16*>(
       checked<uint16_t>(gy, op, "grad_output", {s.n, s.co, s.ho(), s.wo()}));
-  float* pgx = optional_checked<float>(gx, op, "grad_input", {s.n, s.ci, s.h, s.w}, true);
   float* pgw = optional_checked<float>(gw, op, "grad_weight", {s.co, s.ci / s.groups, s.kh, s.kw}, true);
   float* pgb = optional_checked<float>(gb, op, "grad_bias", {s.co}, true);
-  check_no_overlap(op, {extent_of(x, "input", false), extent_of(w, "weight", false),
-                        extent_of(gy, "grad_output", false), optional_extent(gx, "grad_input", true),
-                        optional_extent(gw, "grad_weight", true),
-                        optional_extent(gb, "grad_bias", true)});
-  const auto* px = static_cast<const bf16*>(x.data());
-  const auto* pw = static_cast<const bf16*>(w.data());
-  py::gil_scoped_release release;
-  conv2d_backward_bf16(s, px, pw, pgy, pgx, pgw, pgb);
+  auto run = [&](auto zero) {
+    using S = decltype(zero);
+    auto* pgx = reinterpret_cast<kernel_t<S>*>(
+        optional_checked<S>(gx, op, "grad_input", {s.n, s.ci, s.h, s.w}, true));
+    check_no_overlap(op, {extent_of(x, "input", false), extent_of(w, "weight", false),
+                          extent_of(gy, "grad_output", false), optional_extent(gx, "grad_input", true),
+                          optional_extent(gw, "grad_weight", true),
+                          optional_extent(gb, "grad_bias", true)});
+    const auto* px = static_cast<const bf16*>(x.data());
+    const auto* pw = static_cast<const bf16*>(w.data());
+    py::gil_scoped_release release;
+    conv2d_backward_bf16(s, px, pw, pgy, pgx, pgw, pgb);
+  };
+  if (gx.is_none() || !py::isinstance<py::array>(gx))
+    run(float{});  // None, or a non-array the float32 check refuses by name
+  else
+    by_bf16_operand(py::reinterpret_borrow<py::array>(gx), op, "grad_input", run);
 }
 
 // Which algorithm conv2d runs for these shapes and this pass ("direct", "chanvec",
@@ -278,14 +289,15 @@ void bind_conv(py::module_& m, py::module_& ref) {
   m.def("conv2d_forward_bf16", &conv2d_forward_bf16_binding, "input"_a.noconvert(),
         "weight"_a.noconvert(), "bias"_a.none(true), "out"_a.noconvert(), "stride"_a = Pair{1, 1},
         "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1}, "groups"_a = 1, "relu"_a = false,
-        "conv2d_forward with bfloat16 input and weight (uint16 bits), float32 bias and out: "
-        "im2col + the bfloat16 GEMM");
+        "conv2d_forward with bfloat16 input and weight (uint16 bits), float32 bias; out float32 "
+        "or bfloat16 bits");
   m.def("conv2d_backward_bf16", &conv2d_backward_bf16_binding, "input"_a.noconvert(),
         "weight"_a.noconvert(), "grad_output"_a.noconvert(),
         "grad_input"_a.none(true) = py::none(), "grad_weight"_a.none(true) = py::none(),
         "grad_bias"_a.none(true) = py::none(), "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0},
         "dilation"_a = Pair{1, 1}, "groups"_a = 1,
-        "conv2d_backward with bfloat16 input, weight and grad_output, float32 gradients");
+        "conv2d_backward with bfloat16 input, weight and grad_output; float32 weight and bias "
+        "gradients, grad_input float32 or bfloat16 bits");
   m.def("conv2d_algorithm", &conv2d_algorithm, "input_shape"_a, "weight_shape"_a,
         "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1}, "groups"_a = 1,
         "algo"_a = "auto", "pass_"_a = "forward",

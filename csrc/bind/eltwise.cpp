@@ -1,5 +1,5 @@
-// relu_forward(x, out), relu_backward(grad, y, out), add(a, b, out): same shape and dtype,
-// any rank; `out` may be one of the inputs exactly (in place: each element is read before it
+// relu_forward(x, out), relu_backward(grad, y, out), add(a, b, out): same shape and dtype
+// (float32, float64 or bfloat16 as uint16 bits), any rank; `out` may be one of the inputs exactly (in place: each element is read before it
 // is written), but not a shifted view of one. The first argument's dtype and shape are the
 // ones every other argument must have.
 #include "bind/bind.h"
@@ -9,32 +9,35 @@
 namespace mg {
 namespace {
 
-template <typename T, bool Ref>
+template <typename S, bool Ref>
 void relu_forward_typed(const char* op, const py::array& x, const py::array& out) {
-  const T* px = checked_like<T>(x, op, "x", x, "x");
-  T* py_ = checked_like<T>(out, op, "out", x, "x", true);
+  using T = kernel_t<S>;
+  const T* px = reinterpret_cast<const T*>(checked_like<S>(x, op, "x", x, "x"));
+  T* py_ = reinterpret_cast<T*>(checked_like<S>(out, op, "out", x, "x", true));
   check_no_overlap(op, {extent_of(x, "x", false), extent_of(out, "out", true)}, true);
   const int64_t n = x.size();
   py::gil_scoped_release release;
   Ref ? relu_forward_ref<T>(px, py_, n) : relu_forward<T>(px, py_, n);
 }
 
-template <typename T, bool Ref>
+template <typename S, bool Ref>
 void relu_backward_typed(const char* op, const py::array& g, const py::array& y, const py::array& out) {
-  const T* pg = checked_like<T>(g, op, "grad", g, "grad");
-  const T* py_ = checked_like<T>(y, op, "y", g, "grad");
-  T* po = checked_like<T>(out, op, "out", g, "grad", true);
+  using T = kernel_t<S>;
+  const T* pg = reinterpret_cast<const T*>(checked_like<S>(g, op, "grad", g, "grad"));
+  const T* py_ = reinterpret_cast<const T*>(checked_like<S>(y, op, "y", g, "grad"));
+  T* po = reinterpret_cast<T*>(checked_like<S>(out, op, "out", g, "grad", true));
   check_no_overlap(op, {extent_of(g, "grad", false), extent_of(y, "y", false), extent_of(out, "out", true)}, true);
   const int64_t n = g.size();
   py::gil_scoped_release release;
   Ref ? relu_backward_ref<T>(pg, py_, po, n) : relu_backward<T>(pg, py_, po, n);
 }
 
-template <typename T, bool Ref>
+template <typename S, bool Ref>
 void add_typed(const char* op, const py::array& a, const py::array& b, const py::array& out) {
-  const T* pa = checked_like<T>(a, op, "a", a, "a");
-  const T* pb = checked_like<T>(b, op, "b", a, "a");
-  T* po = checked_like<T>(out, op, "out", a, "a", true);
+  using T = kernel_t<S>;
+  const T* pa = reinterpret_cast<const T*>(checked_like<S>(a, op, "a", a, "a"));
+  const T* pb = reinterpret_cast<const T*>(checked_like<S>(b, op, "b", a, "a"));
+  T* po = reinterpret_cast<T*>(checked_like<S>(out, op, "out", a, "a", true));
   check_no_overlap(op, {extent_of(a, "a", false), extent_of(b, "b", false), extent_of(out, "out", true)}, true);
   const int64_t n = a.size();
   py::gil_scoped_release release;
@@ -45,15 +48,15 @@ template <bool Ref>
 void def_eltwise(py::module_& m) {
   m.def("relu_forward", [](const py::array& x, const py::array& out) {
     const char* op = Ref ? "relu_forward_ref" : "relu_forward";
-    by_dtype(x, op, "x", [&](auto zero) { relu_forward_typed<decltype(zero), Ref>(op, x, out); });
+    by_dtype_or_bf16(x, op, "x", [&](auto zero) { relu_forward_typed<decltype(zero), Ref>(op, x, out); });
   }, "x"_a.noconvert(), "out"_a.noconvert());
   m.def("relu_backward", [](const py::array& g, const py::array& y, const py::array& out) {
     const char* op = Ref ? "relu_backward_ref" : "relu_backward";
-    by_dtype(g, op, "grad", [&](auto zero) { relu_backward_typed<decltype(zero), Ref>(op, g, y, out); });
+    by_dtype_or_bf16(g, op, "grad", [&](auto zero) { relu_backward_typed<decltype(zero), Ref>(op, g, y, out); });
   }, "grad"_a.noconvert(), "y"_a.noconvert(), "out"_a.noconvert());
   m.def("add", [](const py::array& a, const py::array& b, const py::array& out) {
     const char* op = Ref ? "add_ref" : "add";
-    by_dtype(a, op, "a", [&](auto zero) { add_typed<decltype(zero), Ref>(op, a, b, out); });
+    by_dtype_or_bf16(a, op, "a", [&](auto zero) { add_typed<decltype(zero), Ref>(op, a, b, out); });
   }, "a"_a.noconvert(), "b"_a.noconvert(), "out"_a.noconvert());
 }
 

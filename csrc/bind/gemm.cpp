@@ -98,16 +98,6 @@ void gemm_bf16_typed(const py::array& a, const py::array& b, const py::array& ou
                                                   float(beta), c + i * g.m * g.n, g.n);
 }
 
-// Calls fn(uint16_t{}) for a bfloat16 operand (uint16 bits) or fn(float{}) for a float32 one.
-template <typename F>
-void by_bf16_operand(const py::array& x, const char* op, const char* arg, F&& fn) {
-  const py::dtype d = x.dtype();
-  if (is_dtype<uint16_t>(d)) return fn(uint16_t{});
-  if (is_dtype<float>(d)) return fn(float{});
-  throw py::type_error(std::string(op) + ": " + arg +
-                       " must be bfloat16 bits (uint16) or float32, got " + dtype_name(d));
-}
-
 template <bool Ref>
 void def_gemm_bf16(py::module_& m) {
   m.def("gemm_bf16",

@@ -50,12 +50,33 @@ inline bf16 float_to_bf16(float f) {
   return bf16{static_cast<uint16_t>(nan ? quiet_nan : rounded)};
 }
 
+// Kernels that store activations as bfloat16 but compute in float32 (batch norm, the
+// element-wise passes) read and write through these: arith_t<T> is the type they compute in
+// (float for bf16, T itself otherwise), widen() reads an element in it (exact) and
+// store_rounded() writes a result back (bfloat16: to nearest, ties to even).
+template <typename T>
+struct Arithmetic {
+  using type = T;
+};
+template <>
+struct Arithmetic<bf16> {
+  using type = float;
+};
+template <typename T>
+using arith_t = typename Arithmetic<T>::type;
+inline float widen(float v) { return v; }
+inline double widen(double v) { return v; }
+inline float widen(bf16 v) { return bf16_to_float(v); }
+inline void store_rounded(float v, float* p) { *p = v; }
+inline void store_rounded(double v, double* p) { *p = v; }
+inline void store_rounded(float v, bf16* p) { *p = float_to_bf16(v); }
+
 inline float to_float(float v) { return v; }
 inline float to_float(bf16 v) { return bf16_to_float(v); }
 inline bf16 to_bf16(float v) { return float_to_bf16(v); }
 inline bf16 to_bf16(bf16 v) { return v; }
 
-// Whole arrays (csrc/convert_bf16.cpp): the same roundings, vectorised and threaded.
+// Whole arrays (csrc/eltwise.cpp, per-ISA spans): the same roundings, threaded.
 void bf16_from_float(const float* src, bf16* dst, int64_t n);
 void float_from_bf16(const bf16* src, float* dst, int64_t n);
 

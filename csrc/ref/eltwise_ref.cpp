@@ -5,17 +5,17 @@ namespace mg {
 
 template <typename T>
 void relu_forward_ref(const T* x, T* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+  for (int64_t i = 0; i < n; ++i) y[i] = widen(x[i]) < 0 ? T(0) : x[i];
 }
 
 template <typename T>
 void relu_backward_ref(const T* g, const T* y, T* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) dx[i] = widen(y[i]) > 0 ? g[i] : T(0);
 }
 
 template <typename T>
 void add_ref(const T* a, const T* b, T* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  for (int64_t i = 0; i < n; ++i) store_rounded(widen(a[i]) + widen(b[i]), out + i);
 }
 
 template void relu_forward_ref<float>(const float*, float*, int64_t);
@@ -24,5 +24,8 @@ template void relu_backward_ref<float>(const float*, const float*, float*, int64
 template void relu_backward_ref<double>(const double*, const double*, double*, int64_t);
 template void add_ref<float>(const float*, const float*, float*, int64_t);
 template void add_ref<double>(const double*, const double*, double*, int64_t);
+template void relu_forward_ref<bf16>(const bf16*, bf16*, int64_t);
+template void relu_backward_ref<bf16>(const bf16*, const bf16*, bf16*, int64_t);
+template void add_ref<bf16>(const bf16*, const bf16*, bf16*, int64_t);
 
 }  // namespace mg

@@ -16,8 +16,7 @@ import numpy as np
 from .. import _C
 from .._args import pair  # noqa: F401  (re-exported: the one int-or-pair parser)
 from ..autograd import Function
-from ..dtypes import convert, is_bfloat16
-from .linalg import bf16_bits
+from ..dtypes import bf16_bits, convert, is_bfloat16
 
 
 def check_conv2d(x, w, b, stride, padding, dilation, groups) -> tuple:
@@ -89,10 +88,10 @@ class Conv2d(Function):
         self.x, self.w, self.has_bias = x, w, b is not None
         self.geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         self.algo = conv_algorithm()
-        if is_bfloat16(x.dtype):  # autocast: im2col + the bfloat16 GEMM, float32 out
-            y = np.empty(out_shape, dtype=np.float32)
+        if is_bfloat16(x.dtype):  # autocast: float32 accumulation, rounded once into bfloat16
+            y = np.empty(out_shape, dtype=x.dtype)
             bias = None if b is None else convert(b, np.float32)
-            _C.conv2d_forward_bf16(bf16_bits(x), bf16_bits(w), bias, y, **self.geometry)
+            _C.conv2d_forward_bf16(bf16_bits(x), bf16_bits(w), bias, bf16_bits(y), **self.geometry)
             self.label = "Conv2d[bf16_gemm]"
             return y
         y = np.empty(out_shape, dtype=x.dtype)
@@ -111,12 +110,13 @@ class Conv2d(Function):
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x, w = self.x, self.w
         needs = self.needs_input_grad
-        if is_bfloat16(x.dtype):  # float32 gradients, rounded to bfloat16 by the tape
-            gx = np.empty(x.shape, np.float32) if needs[0] else None
+        if is_bfloat16(x.dtype):  # dX rounded into bfloat16 by the kernel; dW, db float32
+            gx = np.empty(x.shape, x.dtype) if needs[0] else None
             gw = np.empty(w.shape, np.float32) if needs[1] else None
             gb = np.empty(w.shape[0], np.float32) if self.has_bias and needs[2] else None
             g = bf16_bits(np.ascontiguousarray(g, dtype=x.dtype))
-            _C.conv2d_backward_bf16(bf16_bits(x), bf16_bits(w), g, gx, gw, gb, **self.geometry)
+            gx_bits = None if gx is None else bf16_bits(gx)
+            _C.conv2d_backward_bf16(bf16_bits(x), bf16_bits(w), g, gx_bits, gw, gb, **self.geometry)
             return (gx, gw, gb) if self.has_bias else (gx, gw)
         gx = np.empty_like(x) if needs[0] else None  # the first layer's input needs none
         gw = np.empty_like(w) if needs[1] else None

@@ -10,33 +10,37 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..dtypes import convert
+from ..dtypes import bf16_bits, convert, is_bfloat16
 
 _COMPILED_MIN_SIZE = 4096  # below this a bound call costs more than numpy's loop saves
 
 
 def _compiled(*arrays) -> bool:
-    """Whether the multithreaded kernels of csrc/eltwise.cpp apply: float32/float64 arrays of at
-    least _COMPILED_MIN_SIZE elements, all of one shape and dtype, C-contiguous (numpy handles
-    everything else)."""
+    """Whether the multithreaded kernels of csrc/eltwise.cpp apply: arrays all of one shape and
+    dtype, C-contiguous, and float32/float64 of at least _COMPILED_MIN_SIZE elements or bfloat16
+    of any size (numpy's bfloat16 loops go one value at a time); numpy handles everything else."""
     first = arrays[0]
     return (
-        first.size >= _COMPILED_MIN_SIZE
-        and first.dtype.type in (np.float32, np.float64)
-        and all(a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
-    )
+        first.size >= _COMPILED_MIN_SIZE and first.dtype.type in (np.float32, np.float64) or is_bfloat16(first.dtype)
+    ) and all(a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    """What the kernels take: bfloat16 as its uint16 bits, other arrays as they are."""
+    return bf16_bits(array) if is_bfloat16(array.dtype) else array
 
 
 class Add(Function):
     """z = x + y.   dz/dx = 1, dz/dy = 1."""
 
     reads = ()  # backward reads no input or output values: in-place changes are fine
+    bfloat16_kernels = True  # bfloat16 + bfloat16 adds in float32 and rounds once (minigrad/amp.py)
 
     def forward(self, x, y) -> np.ndarray:
         if not _compiled(x, y):
             return x + y
         out = np.empty_like(x)
-        _C.add(x, y, out)
+        _C.add(_bits(x), _bits(y), _bits(out))
         return out
 
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
@@ -222,19 +226,21 @@ class Cast(Function):
 class ReLU(Function):
     """z = max(x, 0).   dz/dx = 1 if x > 0 else 0."""
 
+    bfloat16_kernels = True  # exact on bfloat16 (minigrad/amp.py)
+
     def forward(self, x) -> np.ndarray:
         if not _compiled(x):
             self.z = np.maximum(x, 0, dtype=x.dtype)
             return self.z
         self.z = np.empty_like(x)
-        _C.relu_forward(x, self.z)
+        _C.relu_forward(_bits(x), _bits(self.z))
         return self.z
 
     def backward(self, g) -> np.ndarray:
         if not _compiled(g, self.z):
             return g * (self.z > 0)
         dx = np.empty_like(g)
-        _C.relu_backward(g, self.z, dx)
+        _C.relu_backward(_bits(g), _bits(self.z), _bits(dx))
         return dx
 
 

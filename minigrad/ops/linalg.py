@@ -7,12 +7,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..dtypes import is_bfloat16
-
-
-def bf16_bits(a: np.ndarray) -> np.ndarray:
-    """A bfloat16 array as the uint16 bits the compiled kernels take (the same memory)."""
-    return a.view(np.uint16)
+from ..dtypes import bf16_bits, is_bfloat16
 
 
 def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:

@@ -20,17 +20,25 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
+from ..dtypes import bf16_bits, is_bfloat16
 
 if TYPE_CHECKING:  # the tensor module imports ops
     from ..tensor import Tensor
 
 
-def _check_float(op, x, **vectors):
-    if x.dtype.type not in (np.float32, np.float64):
-        raise TypeError(f"{op}: input must be float32 or float64, got {x.dtype}")
+def _check_float(op, x, *, bfloat16_input=False, **vectors):
+    """Input float32 or float64 (or bfloat16 where the op takes it: then its vectors are
+    float32), and every per-feature vector of the input's dtype."""
+    if bfloat16_input and is_bfloat16(x.dtype):
+        wanted = np.dtype(np.float32)
+    elif x.dtype.type in (np.float32, np.float64):
+        wanted = x.dtype
+    else:
+        allowed = "float32, float64 or bfloat16" if bfloat16_input else "float32 or float64"
+        raise TypeError(f"{op}: input must be {allowed}, got {x.dtype}")
     for name, v in vectors.items():
-        if v is not None and v.dtype != x.dtype:
-            raise TypeError(f"{op}: {name} has dtype {v.dtype} but the input is {x.dtype}")
+        if v is not None and v.dtype != wanted:
+            raise TypeError(f"{op}: {name} has dtype {v.dtype} but must be {wanted} for a {x.dtype} input")
 
 
 class BatchNorm(Function):
@@ -54,24 +62,38 @@ class BatchNorm(Function):
     that on their Tensors.
     """
 
-    amp = "float32"  # autocast: computed in float32 (minigrad/amp.py)
+    # autocast: float32 arithmetic and statistics; a bfloat16 activation is read and written as
+    # bfloat16 (minigrad/amp.py), the weights, statistics and their gradients stay float32
+    amp = "float32_math"
 
     def forward(
         self, x, *affine, has_weight, has_bias, running_mean, running_var, training, momentum, eps, relu=False
     ) -> np.ndarray:
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
-        _check_float("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+        _check_float(
+            "batch_norm",
+            x,
+            bfloat16_input=True,
+            weight=weight,
+            bias=bias,
+            running_mean=running_mean,
+            running_var=running_var,
+        )
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, math.prod(x.shape[2:]))  # (N, C, S): a view, the kernels' layout
         out = np.empty_like(x3)
-        mean, invstd = np.empty(c, x.dtype), np.empty(c, x.dtype)
+        stats = np.float32 if is_bfloat16(x.dtype) else x.dtype
+        mean, invstd = np.empty(c, stats), np.empty(c, stats)
+        bits = bf16_bits if is_bfloat16(x.dtype) else (lambda a: a)
         if training:
             _C.batch_norm_forward_train(
-                x3, weight, bias, running_mean, running_var, out, mean, invstd, momentum, eps, relu
+                bits(x3), weight, bias, running_mean, running_var, bits(out), mean, invstd, momentum, eps, relu
             )
         else:
-            _C.batch_norm_forward_eval(x3, weight, bias, running_mean, running_var, out, mean, invstd, eps, relu)
+            _C.batch_norm_forward_eval(
+                bits(x3), weight, bias, running_mean, running_var, bits(out), mean, invstd, eps, relu
+            )
         self.x3, self.weight, self.bias, self.mean, self.invstd = x3, weight, bias, mean, invstd
         self.training, self.relu = training, relu
         return out.reshape(x.shape)
@@ -82,16 +104,17 @@ class BatchNorm(Function):
         wants_weight = self.weight is not None and wants[1]
         wants_bias = self.bias is not None and wants[-1]
         dx = np.empty_like(x3) if wants[0] else None
-        dweight = np.empty(c, x3.dtype) if wants_weight else None
-        dbias = np.empty(c, x3.dtype) if wants_bias else None
+        dweight = np.empty(c, self.mean.dtype) if wants_weight else None
+        dbias = np.empty(c, self.mean.dtype) if wants_bias else None
+        bits = bf16_bits if is_bfloat16(x3.dtype) else (lambda a: a)
         _C.batch_norm_backward(
-            x3,
-            np.ascontiguousarray(g).reshape(x3.shape),
+            bits(x3),
+            bits(np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)),
             self.weight,
             self.bias,
             self.mean,
             self.invstd,
-            dx,
+            None if dx is None else bits(dx),
             dweight,
             dbias,
             self.training,

@@ -10,6 +10,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import _C
+from minigrad.dtypes import bfloat16
 
 from isolated import run_python
 
@@ -28,23 +29,32 @@ SHAPES = [
     (31, 127, 2),
 ]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-11)}
+BF16 = np.dtype(bfloat16)
 
 
 def run_all(mod, x, dy, weight, bias, training, relu, momentum=0.1, eps=1e-5, want_dx=True):
-    """Forward (train or eval) and backward through `mod`; returns every array written."""
+    """Forward (train or eval) and backward through `mod`; returns every array written.
+    bfloat16 x and dy go in as their uint16 bits with float32 per-channel arrays (autocast's
+    batch norm); y and dx come back as float32 values of their bfloat16 results."""
     n, c, s = x.shape
-    rm = np.linspace(-1, 1, c).astype(x.dtype)
-    rv = np.linspace(0.5, 2, c).astype(x.dtype)
+    low = x.dtype == BF16
+    stats = np.float32 if low else x.dtype
+    bits = (lambda a: a.view(np.uint16)) if low else (lambda a: a)
+    rm = np.linspace(-1, 1, c).astype(stats)
+    rv = np.linspace(0.5, 2, c).astype(stats)
     y = np.full_like(x, np.nan)
-    mean, invstd = np.empty(c, x.dtype), np.empty(c, x.dtype)
+    mean, invstd = np.empty(c, stats), np.empty(c, stats)
     if training:
-        mod.batch_norm_forward_train(x, weight, bias, rm, rv, y, mean, invstd, momentum, eps, relu)
+        mod.batch_norm_forward_train(bits(x), weight, bias, rm, rv, bits(y), mean, invstd, momentum, eps, relu)
     else:
-        mod.batch_norm_forward_eval(x, weight, bias, rm, rv, y, mean, invstd, eps, relu)
+        mod.batch_norm_forward_eval(bits(x), weight, bias, rm, rv, bits(y), mean, invstd, eps, relu)
     dx = np.full_like(x, np.nan) if want_dx else None
-    dw = np.full(c, np.nan, x.dtype) if weight is not None else None
-    db = np.full(c, np.nan, x.dtype) if bias is not None else None
-    mod.batch_norm_backward(x, dy, weight, bias, mean, invstd, dx, dw, db, training, relu)
+    dw = np.full(c, np.nan, stats) if weight is not None else None
+    db = np.full(c, np.nan, stats) if bias is not None else None
+    mod.batch_norm_backward(
+        bits(x), bits(dy), weight, bias, mean, invstd, None if dx is None else bits(dx), dw, db, training, relu
+    )
+    y, dx = y.astype(np.float32) if low else y, dx.astype(np.float32) if low and dx is not None else dx
     return {
         k: v for k, v in dict(y=y, rm=rm, rv=rv, mean=mean, invstd=invstd, dx=dx, dw=dw, db=db).items() if v is not None
     }
@@ -53,9 +63,10 @@ def run_all(mod, x, dy, weight, bias, training, relu, momentum=0.1, eps=1e-5, wa
 def inputs(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
     c = shape[1]
-    x = (rng.standard_normal(shape) * 2 + 3).astype(dtype)  # an offset mean tests stability
-    dy = rng.standard_normal(shape).astype(dtype)
-    return x, dy, rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    stats = np.float32 if dtype == BF16 else dtype
+    x = (rng.standard_normal(shape) * 2 + 3).astype(np.float32).astype(dtype)  # an offset mean tests stability
+    dy = rng.standard_normal(shape).astype(np.float32).astype(dtype)
+    return x, dy, rng.standard_normal(c).astype(stats), rng.standard_normal(c).astype(stats)
 
 
 def assert_matches_reference(shape, dtype, training, relu, affine, want_dx=True):
@@ -65,16 +76,24 @@ def assert_matches_reference(shape, dtype, training, relu, affine, want_dx=True)
     ref = run_all(_C.ref, x, dy, w, b, training, relu, want_dx=want_dx)
     for name in ref:
         scale = max(1.0, float(np.abs(ref[name]).max()))
+        # bfloat16 y and dx: both round a float32-exact value once, but the kernels compute it
+        # in float32 and the reference in double, so a value near a rounding boundary may land
+        # one bfloat16 step (2**-8 relative) apart; the float32 statistics as for float32
+        tol = (
+            dict(rtol=2**-7, atol=2**-7)
+            if dtype == BF16 and name in ("y", "dx")
+            else TOL[np.dtype(dtype).type if dtype != BF16 else np.float32]
+        )
         np.testing.assert_allclose(
             fast[name] / scale,
             ref[name] / scale,
-            **TOL[dtype],
+            **tol,
             err_msg=f"{name} differs from the reference for {shape}",
         )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, BF16], ids=["float32", "float64", "bfloat16"])
 def test_matches_reference(shape, dtype):
     for training in (True, False):
         for relu, affine in ((False, True), (True, True), (False, False), (True, False)):
@@ -97,6 +116,22 @@ def test_hand_computed_values():
     np.testing.assert_allclose(out["db"], [4.0])  # sum of dy
     np.testing.assert_allclose(out["dw"], [0.0], atol=1e-12)  # sum of x_hat
     np.testing.assert_allclose(out["dx"], 0.0, atol=1e-12)  # a constant dy does not move the output
+
+
+def test_bfloat16_activations_round_the_float32_result_once():
+    """Hand-checked: x = 1, 2, 3, 6 (exact in bfloat16), gamma 2, beta 0.5: y is the float32
+    batch norm of those values rounded to bfloat16 once, the statistics float32."""
+    x = np.array([[[1.0, 2.0]], [[3.0, 6.0]]], np.float32).astype(BF16)
+    out = run_all(
+        _C, x, np.ones_like(x), np.array([2.0], np.float32), np.array([0.5], np.float32), True, False, eps=0.0
+    )
+    np.testing.assert_allclose(out["mean"], [3.0])
+    np.testing.assert_allclose(out["invstd"], [1 / np.sqrt(3.5)], rtol=1e-7)
+    y32 = (2 * (np.array([1, 2, 3, 6], np.float32) - 3) * np.float32(1 / np.sqrt(3.5)) + 0.5).astype(np.float32)
+    np.testing.assert_array_equal(out["y"].ravel(), y32.astype(BF16).astype(np.float32))
+    assert out["y"].ravel()[1] != y32[1]  # 0.5 - 2/sqrt(3.5) = -0.569...: rounding did happen
+    np.testing.assert_allclose(out["db"], [4.0])
+    np.testing.assert_allclose(out["dx"], 0.0, atol=1e-6)
 
 
 def test_statistics_stay_accurate_far_from_zero():
@@ -148,8 +183,9 @@ ISA_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {here!r})
     from test_batchnorm_kernels import assert_matches_reference
     assert mg.backend_info()["implementations"]["batch_norm"] == "batchnorm_spans_{isa}"
+    from test_batchnorm_kernels import BF16
     for shape in [(2, 1, 1), (7, 13, 31), (2, 65, 1), (130, 2, 63), (3, 2, 9000)]:
-        for dtype in (np.float32, np.float64):
+        for dtype in (np.float32, np.float64, BF16):
             for training in (True, False):
                 assert_matches_reference(shape, dtype, training, True, True)
                 assert_matches_reference(shape, dtype, training, False, False)
@@ -235,3 +271,19 @@ def test_bad_backward_arguments_raise_before_writing():
     with pytest.raises(TypeError, match="invstd must be float32"):
         _C.batch_norm_backward(x, x.copy(), None, None, np.zeros(3, np.float32), np.ones(3), dx, dw, None, True)
     assert (dx == 7).all() and (dw == 7).all()
+
+
+def test_bfloat16_activations_take_float32_vectors_and_bfloat16_outputs():
+    """bfloat16 x (uint16 bits): the per-channel vectors must be float32 and out bfloat16 too;
+    anything else is refused by name before a byte is written."""
+    args = fresh()
+    args["x"] = np.ones((4, 3, 5), np.uint16)
+    with pytest.raises(TypeError, match="out must be uint16"):
+        _C.batch_norm_forward_train(**args, momentum=0.1, eps=1e-5)
+    args["out"] = np.full((4, 3, 5), 7, np.uint16)
+    args["weight"] = np.ones(3, np.float64)
+    with pytest.raises(TypeError, match="weight must be float32"):
+        _C.batch_norm_forward_train(**args, momentum=0.1, eps=1e-5)
+    assert (args["out"] == 7).all() and (args["save_mean"] == 7).all()
+    with pytest.raises(TypeError, match="x must be float32, float64 or bfloat16 bits"):
+        _C.batch_norm_forward_train(**{**args, "x": np.ones((4, 3, 5), np.int16)}, momentum=0.1, eps=1e-5)

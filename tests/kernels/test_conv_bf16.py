@@ -1,6 +1,7 @@
 """Autocast's bfloat16 convolution (``_C.conv2d_forward_bf16`` / ``conv2d_backward_bf16``:
-bfloat16 input, weight and dY; float32 bias, output and gradients) against the float64
-convolution of the same bfloat16 values (the scalar reference ``_C.ref.conv2d_*`` in float64).
+bfloat16 input, weight and dY; float32 bias and weight gradients; output and dX float32 or
+bfloat16) against the float64 convolution of the same bfloat16 values (the scalar reference
+``_C.ref.conv2d_*`` in float64); the bfloat16 outputs are the float32 ones rounded once.
 
 Both multiply exactly and accumulate in float32 (ours) or float64 (the reference), so each
 result lies within (terms + 2) * 2^-24 * sum |products| of the reference, summed over the
@@ -107,6 +108,12 @@ def sweep() -> int:
                     f"{name} of {(n, ci, h, w_, co, kh, kw, stride, padding, dilation, groups)} at {threads} threads: "
                     f"error {err.max():.3g} > bound"
                 )
+            # bfloat16 outputs (what autocast asks for): the float32 results rounded once
+            y16, gx16 = np.empty(ys, np.uint16), np.empty(x.shape, np.uint16)
+            _C.conv2d_forward_bf16(x, w, b, y16, **geo)
+            _C.conv2d_backward_bf16(x, w, gy, gx16, None, None, **geo)
+            np.testing.assert_array_equal(y16, bits(y), err_msg="bfloat16 output")
+            np.testing.assert_array_equal(gx16, bits(gx), err_msg="bfloat16 grad_input")
             runs.append((y, gx, gw, gb))
             checked += 1
         minigrad.set_num_threads(all_threads)

@@ -154,7 +154,7 @@ def test_batched_operands_broadcast():
 
 def test_bad_arguments_are_refused_before_any_work():
     a = np.zeros((1, 4, 5), np.uint16)
-    with pytest.raises(TypeError, match="gemm_bf16: a must be bfloat16 bits \\(uint16\\) or float32, got float64"):
+    with pytest.raises(TypeError, match="gemm_bf16: a must be float32 or bfloat16 bits \\(uint16\\), got float64"):
         _C.gemm_bf16(np.zeros((1, 4, 5)), a, np.empty((1, 4, 4), np.float32))
     with pytest.raises(ValueError, match="cannot multiply"):
         _C.gemm_bf16(a, np.zeros((1, 4, 5), np.uint16), np.empty((1, 4, 5), np.float32))

@@ -242,7 +242,7 @@ def test_instance_norm_running_stats_match_torch():
         (
             lambda: F.batch_norm(mg.tensor(np.ones((4, 3), np.int64)), None, None, training=True),
             TypeError,
-            "float32 or float64",
+            "float32, float64 or bfloat16",
         ),
         (lambda: F.layer_norm(mg.randn(4, 3), (4,)), ValueError, "trailing dimensions"),
         (lambda: F.group_norm(mg.randn(2, 6, 2), 4), ValueError, "cannot be split"),
