@@ -967,7 +967,72 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
   forward_shifted(t, gy, flipped.data(), static_cast<const float*>(nullptr), gx, false);
 }
 
+// dW (and db) on AMX tiles (conv_bf16.h): images in chunks of kAmxGradImages, each chunk's
+// dW^T summed in the tiles over all its images and then added, transposed, into the chunk sums
+// in chunk order (the chunks depend on the shape alone: the same bits at any thread count).
+constexpr int64_t kAmxGradImages = 8;
+
+void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
+  AmxConvGeometry g = amx_geometry(s);
+  g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
+  const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo(), half = g.grid_pad / 2;
+  const int64_t x_stride = g.cpad * g.rows, dy_stride = g.copad * g.grid_pad;
+  const int64_t chunks = (s.n + kAmxGradImages - 1) / kAmxGradImages;
+  const int team = static_cast<int>(std::min<int64_t>(batch_team(s), chunks));
+  ChunkSums<float> sums(team, s.co * s.ci * taps, gb ? s.co : 0);
+  std::vector<Scratch<bf16>> xpad(team), dy_grid(team), dy_pairs(team);
+  std::vector<Scratch<float>> acc(team);
+  auto setup = [&](int t) {  // what no image writes stays zero: padding, dropped columns
+    xpad[t].resize(kAmxGradImages * x_stride);
+    std::fill(xpad[t].data(), xpad[t].data() + kAmxGradImages * x_stride, bf16(0));
+    dy_grid[t].resize(g.copad * g.grid_pad);
+    std::fill(dy_grid[t].data(), dy_grid[t].data() + g.copad * g.grid_pad, bf16(0));
+    dy_pairs[t].resize(kAmxGradImages * dy_stride);
+    acc[t].resize(taps * g.cpad * g.copad);
+  };
+  auto body = [&](int t, int64_t chunk) {
+    const int64_t first = chunk * kAmxGradImages, count = std::min(s.n - first, kAmxGradImages);
+    for (int64_t j = 0; j < count; ++j) {
+      const bf16* xi = x + (first + j) * s.ci * s.h * s.w;
+      const bf16* gyi = gy + (first + j) * s.co * ho * wo;
+      bf16* xp = xpad[t].data() + j * x_stride;
+      for (int64_t c = 0; c < s.ci; ++c)
+        for (int64_t r = 0; r < s.h; ++r)
+          std::memcpy(xp + c * g.rows + (r + s.ph) * g.wp + s.pw, xi + (c * s.h + r) * s.w,
+                      s.w * sizeof(bf16));
+      bf16* grid = dy_grid[t].data();
+      for (int64_t o = 0; o < s.co; ++o)
+        for (int64_t oh = 0; oh < ho; ++oh)
+          std::memcpy(grid + o * g.grid_pad + oh * g.wp, gyi + (o * ho + oh) * wo, wo * sizeof(bf16));
+      // dY's pairs of pixels, 16 output channels x 16 pairs at a time: a transpose of 4-byte
+      // units (two bfloat16 values), read along dY's rows
+      bf16* pairs = dy_pairs[t].data() + j * dy_stride;
+      for (int64_t o0 = 0; o0 < g.copad; o0 += 16)
+        for (int64_t q0 = 0; q0 < half; q0 += 16)
+          for (int64_t o = o0; o < o0 + 16; ++o) {
+            const bf16* row = grid + o * g.grid_pad + 2 * q0;
+            for (int64_t q = 0; q < 16; ++q)
+              std::memcpy(pairs + ((q0 + q) * g.copad + o) * 2, row + 2 * q, 2 * sizeof(bf16));
+          }
+      if (gb) add_channel_sums_of(s.co, ho * wo, gyi, sums.gb[t].data());
+    }
+    const float* a = acc[t].data();
+    amx_conv_grad_weight(g, {xpad[t].data(), x_stride, dy_pairs[t].data(), dy_stride, count},
+                         acc[t].data());
+    float* out = sums.gw[t].data();
+    for (int64_t o = 0; o < s.co; ++o)
+      for (int64_t c = 0; c < s.ci; ++c)
+        for (int64_t tap = 0; tap < taps; ++tap)
+          out[(o * s.ci + c) * taps + tap] = a[(tap * g.cpad + c) * g.copad + o];
+  };
+  over_chunks_summed(chunks, team, setup, body, sums, gw, gb);
+}
+
 void grad_weight_shifted(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
+  if (gw && amx_direct_applies(s)) {
+    grad_weight_amx(s, x, gy, gw, gb);
+    return;
+  }
   const ShiftedRows R(s);
   const int64_t k = s.ci * s.kh * s.kw, grid = R.grid(s), ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);

@@ -33,4 +33,23 @@ struct AmxConvGeometry {
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out);
 
+// The weight gradient of the same layers over a few images, written to acc:
+//   acc[((a*kw + b)*cpad + c)*copad + o] = sum over the images and their grid pixels p of
+//                                          X[c][p + a*dh*wp + b*dw] dY[o][p]
+// (cpad here: ci rounded up to 16). The contraction runs over pixels, so the A tile is 16
+// input channels x 32 pixels of the padded image in plain NCHW planes (`rows` pixels apart,
+// zero beyond ci and the image: a tap only shifts where the pixels start), and the B tile 16
+// pairs of pixels x 16 output channels of dY in pairs:
+//   dy_pairs[(q*copad + o)*2 + e] = dY[o][grid pixel 2q + e]   (zero in the dropped columns,
+//                                                                beyond the grid and beyond co)
+// A 32 x 32 block of dW^T per tap stays in four accumulator tiles over all the images' pixels.
+struct AmxGradImages {
+  const bf16* xpad;      // image i at xpad + i * xpad_stride (cpad planes of `rows` pixels)
+  int64_t xpad_stride;
+  const bf16* dy_pairs;  // image i at dy_pairs + i * dy_stride (grid_pad * copad values)
+  int64_t dy_stride;
+  int64_t count;
+};
+void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& images, float* acc);
+
 }  // namespace mg

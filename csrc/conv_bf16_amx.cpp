@@ -61,7 +61,68 @@ void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t 
   }
 }
 
+// dW^T[c0.., o0..] of one tap over every pixel of `images` images: input channels in blocks
+// of two tiles (32) or one, output channels likewise.
+template <bool TwoChannelTiles, bool TwoOutputTiles>
+void grad_block(const AmxConvGeometry& g, const AmxGradImages& im, int64_t tap_off, int64_t c0,
+                int64_t o0, float* acc) {
+  _tile_zero(0);
+  if (TwoOutputTiles) _tile_zero(1);
+  if (TwoChannelTiles) _tile_zero(2);
+  if (TwoChannelTiles && TwoOutputTiles) _tile_zero(3);
+  const int64_t a_stride = g.rows * 2;   // bytes between channel planes
+  const int64_t b_stride = g.copad * 4;  // bytes between pixel pairs
+  for (int64_t i = 0; i < im.count; ++i) {
+    const bf16* x = im.xpad + i * im.xpad_stride + c0 * g.rows + tap_off;
+    const bf16* dy = im.dy_pairs + i * im.dy_stride + o0 * 2;
+    for (int64_t p0 = 0; p0 < g.grid_pad; p0 += 32) {
+      const bf16* a0 = x + p0;             // channels c0.., pixels p0 .. p0+31
+      const bf16* b0 = dy + p0 * g.copad;  // pairs p0/2 .., channels o0..
+      _tile_loadd(4, a0, a_stride);
+      _tile_loadd(6, b0, b_stride);
+      _tile_dpbf16ps(0, 4, 6);
+      if (TwoOutputTiles) {
+        _tile_loadd(7, b0 + 32, b_stride);
+        _tile_dpbf16ps(1, 4, 7);
+      }
+      if (TwoChannelTiles) {
+        _tile_loadd(5, a0 + 16 * g.rows, a_stride);
+        _tile_dpbf16ps(2, 5, 6);
+        if (TwoOutputTiles) _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+  }
+  const int64_t ldc = g.copad * 4;  // bytes between dW^T rows (input channels)
+  float* c00 = acc + c0 * g.copad + o0;
+  _tile_stored(0, c00, ldc);
+  if (TwoOutputTiles) _tile_stored(1, c00 + 16, ldc);
+  if (TwoChannelTiles) _tile_stored(2, c00 + 16 * g.copad, ldc);
+  if (TwoChannelTiles && TwoOutputTiles) _tile_stored(3, c00 + 16 * g.copad + 16, ldc);
+}
+
+template <bool TwoChannelTiles>
+void grad_channel_block(const AmxConvGeometry& g, const AmxGradImages& im, int64_t tap_off,
+                        int64_t c0, float* acc) {
+  const int64_t otiles = g.copad / 16;
+  int64_t ot = 0;
+  for (; ot + 2 <= otiles; ot += 2) grad_block<TwoChannelTiles, true>(g, im, tap_off, c0, ot * 16, acc);
+  if (ot < otiles) grad_block<TwoChannelTiles, false>(g, im, tap_off, c0, ot * 16, acc);
+}
+
 }  // namespace
+
+void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, float* acc) {
+  amx_load_tile_config();
+  const int64_t ctiles = g.cpad / 16;
+  for (int64_t a = 0; a < g.kh; ++a)
+    for (int64_t b = 0; b < g.kw; ++b) {
+      const int64_t tap_off = a * g.dh * g.wp + b * g.dw;
+      float* acc_tap = acc + (a * g.kw + b) * g.cpad * g.copad;
+      int64_t ct = 0;
+      for (; ct + 2 <= ctiles; ct += 2) grad_channel_block<true>(g, im, tap_off, ct * 16, acc_tap);
+      if (ct < ctiles) grad_channel_block<false>(g, im, tap_off, ct * 16, acc_tap);
+    }
+}
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out) {
   amx_load_tile_config();

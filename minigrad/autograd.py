@@ -147,6 +147,8 @@ def queue_callback(callback) -> None:
 
 def backward(root, grad=None, retain_graph: bool = False) -> None:
     """Accumulates d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    from .ops.elementwise import add_arrays  # fan-out sums on the add kernel (ops build on this module)
+
     if not root.requires_grad:
         raise RuntimeError("backward(): the tensor does not require grad and has no graph")
     if grad is None:
@@ -173,8 +175,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             g = _run_hook(hook, g)
         _check_versions(node)
         input_grads = node.backward(g if node.compute is None else dtypes.convert(g, node.compute))
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
+        input_grads = input_grads if isinstance(input_grads, tuple) else (input_grads,)
         for t, needed, ig in zip(node.inputs, node.needs_input_grad, input_grads):
             if not needed or ig is None:
                 continue
@@ -188,7 +189,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 t._accumulate(ig)
             else:
                 key = id(t._node)
-                grads[key] = ig if grads[key] is None else grads[key] + ig
+                grads[key] = ig if grads[key] is None else add_arrays(grads[key], ig)
         if Function.profiler:
             Function.profiler(node, "backward", time.perf_counter() - start)
         _free(node, retain_graph)

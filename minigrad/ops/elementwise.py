@@ -30,6 +30,16 @@ def _bits(array: np.ndarray) -> np.ndarray:
     return bf16_bits(array) if is_bfloat16(array.dtype) else array
 
 
+def add_arrays(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x + y with numpy broadcasting; on the compiled, threaded kernel where it applies
+    (:func:`_compiled`). Also how the engine sums the gradients of a tensor used twice."""
+    if not _compiled(x, y):
+        return x + y
+    out = np.empty_like(x)
+    _C.add(_bits(x), _bits(y), _bits(out))
+    return out
+
+
 class Add(Function):
     """z = x + y.   dz/dx = 1, dz/dy = 1."""
 
@@ -37,11 +47,7 @@ class Add(Function):
     bfloat16_kernels = True  # bfloat16 + bfloat16 adds in float32 and rounds once (minigrad/amp.py)
 
     def forward(self, x, y) -> np.ndarray:
-        if not _compiled(x, y):
-            return x + y
-        out = np.empty_like(x)
-        _C.add(_bits(x), _bits(y), _bits(out))
-        return out
+        return add_arrays(x, y)
 
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
         return g, g

@@ -41,6 +41,7 @@ SHAPES = [
     (2, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2),
     (1, 33, 5, 40, 20, 2, 3, 1, (0, 1), 1, 1),
     (2, 20, 5, 5, 48, 3, 3, 1, 1, 1, 1),  # three tiles of output channels: two, then one
+    (11, 16, 6, 7, 24, 3, 3, 1, 1, 1, 1),  # AMX dW: images in two chunks, the second partial
 ]
 
 
