@@ -842,24 +842,41 @@ void grid_to_output(const ConvShape& s, const float* out, int64_t channel_stride
   }
 }
 
-// With AMX, the stride-1 layers of at least 16 input channels (fewer would leave most of each
-// 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile kernel
-// (conv_bf16.h) instead: the tiles load straight from a channels-last copy of the image.
+// With AMX, the layers (groups 1) of at least 16 input channels (fewer would leave most of each
+// 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile
+// kernels (conv_bf16.h) instead, strided ones on the image split into phases.
 bool amx_direct_applies(const ConvShape& s) {
-  return bf16_active_road() == Bf16Road::amx && shifted_applies(s) && s.ci >= 16;
+  return bf16_active_road() == Bf16Road::amx && s.groups == 1 && s.ci >= 16;
 }
 
-AmxConvGeometry amx_geometry(const ConvShape& s) {
+// The AMX kernels' geometry (conv_bf16.h) and the tap offsets it points to.
+struct AmxPlan {
   AmxConvGeometry g{};
-  g.ci = s.ci, g.cpad = round_up(s.ci, 32), g.co = s.co, g.copad = round_up(s.co, 16);
-  g.kh = s.kh, g.kw = s.kw, g.dh = s.dh, g.dw = s.dw;
-  g.wp = s.w + 2 * s.pw;
-  g.grid = s.ho() * g.wp;
-  g.grid_pad = round_up(g.grid, 32);
-  g.rows = std::max(g.grid_pad + (s.kh - 1) * s.dh * g.wp + (s.kw - 1) * s.dw,
-                    (s.h + 2 * s.ph) * g.wp);
-  return g;
-}
+  std::vector<int64_t> tap_offsets;
+  explicit AmxPlan(const ConvShape& s) : tap_offsets(s.kh * s.kw) {
+    const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
+    g.ci = s.ci, g.cpad = round_up(s.ci, 32), g.co = s.co, g.copad = round_up(s.co, 16);
+    g.kh = s.kh, g.kw = s.kw, g.dh = s.dh, g.dw = s.dw, g.sh = s.sh, g.sw = s.sw;
+    g.hq = (hp + s.sh - 1) / s.sh, g.wq = (wp + s.sw - 1) / s.sw;
+    g.grid = s.ho() * g.wq;
+    g.grid_pad = round_up(g.grid, 32);
+    const int64_t reach = (s.kh - 1) * s.dh / s.sh * g.wq + (s.kw - 1) * s.dw / s.sw;
+    g.phase_rows = std::max(g.grid_pad + reach, g.hq * g.wq);
+    g.rows = s.sh * s.sw * g.phase_rows;
+    for (int64_t a = 0; a < s.kh; ++a)
+      for (int64_t b = 0; b < s.kw; ++b) {
+        const int64_t ya = a * s.dh, xb = b * s.dw;
+        tap_offsets[a * s.kw + b] = ((ya % s.sh) * s.sw + xb % s.sw) * g.phase_rows +
+                                    ya / s.sh * g.wq + xb / s.sw;
+      }
+    g.tap_offsets = tap_offsets.data();
+  }
+  AmxPlan(const AmxPlan&) = delete;  // g points into this object
+  // Where row r (of the padded image) holds column q: its phase's plane offset plus position.
+  int64_t pixel(int64_t r, int64_t q) const {
+    return ((r % g.sh) * g.sw + q % g.sw) * g.phase_rows + r / g.sh * g.wq + q / g.sw;
+  }
+};
 
 std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
   const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
@@ -876,29 +893,33 @@ std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g,
 }
 
 // Image i of x (NCHW) into the pair-interleaved padded layout; the rest of xh stays zero.
-void amx_place_image(const ConvShape& s, const AmxConvGeometry& g, const bf16* x, bf16* xh) {
-  const int64_t plane = s.h * s.w;
+void amx_place_image(const ConvShape& s, const AmxPlan& P, const bf16* x, bf16* xh) {
+  const int64_t plane = s.h * s.w, rows = P.g.rows;
   for (int64_t c = 0; c < s.ci; c += 2) {
     const bf16* first = x + c * plane;
     const bf16* second = c + 1 < s.ci ? first + plane : nullptr;  // an odd count's last pair
-    bf16* pair = xh + (c / 2) * g.rows * 2;
-    for (int64_t r = 0; r < s.h; ++r) {
-      bf16* d = pair + ((r + s.ph) * g.wp + s.pw) * 2;
-      const bf16* u = first + r * s.w;
-      if (second) {
-        const bf16* v = second + r * s.w;
-        for (int64_t q = 0; q < s.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = v[q];
-      } else {
-        for (int64_t q = 0; q < s.w; ++q) d[2 * q] = u[q];
+    bf16* pair = xh + (c / 2) * rows * 2;
+    for (int64_t r = 0; r < s.h; ++r)
+      for (int64_t phase = 0; phase < s.sw; ++phase) {  // columns of one phase: one run
+        const int64_t q0 = (phase - s.pw % s.sw + s.sw) % s.sw;  // first q with q + pw in it
+        if (q0 >= s.w) continue;
+        bf16* d = pair + P.pixel(r + s.ph, q0 + s.pw) * 2;
+        const bf16* u = first + r * s.w;
+        if (second) {
+          const bf16* v = second + r * s.w;
+          for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[2 * j] = u[q], d[2 * j + 1] = v[q];
+        } else {
+          for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[2 * j] = u[q];
+        }
       }
-    }
   }
 }
 
 template <typename Y>
 void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                  bool relu) {
-  const AmxConvGeometry g = amx_geometry(s);
+  const AmxPlan P(s);
+  const AmxConvGeometry& g = P.g;
   const std::vector<bf16> wpack = amx_pack_weights(s, g, w);
   const int64_t ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);
@@ -912,20 +933,16 @@ void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* 
         out[t].resize(g.copad * g.grid_pad);
       },
       [&](int t, int64_t i) {
-        amx_place_image(s, g, x + i * s.ci * s.h * s.w, xh[t].data());
+        amx_place_image(s, P, x + i * s.ci * s.h * s.w, xh[t].data());
         amx_conv_image(g, xh[t].data(), wpack.data(), out[t].data());
         // channel-major: channel c of grid pixel p at out[c * grid_pad + p]
-        grid_to_output(s, out[t].data(), g.grid_pad, g.wp, b, relu, y + i * s.co * ho * wo);
+        grid_to_output(s, out[t].data(), g.grid_pad, g.wq, b, relu, y + i * s.co * ho * wo);
       });
 }
 
 template <typename Y>
 void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                      bool relu) {
-  if (amx_direct_applies(s)) {
-    forward_amx(s, x, w, b, y, relu);
-    return;
-  }
   const ShiftedRows R(s);
   const int64_t k = s.ci * s.kh * s.kw, grid = R.grid(s), ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);
@@ -946,6 +963,20 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
       });
 }
 
+// The forward convolution without a patch matrix: on AMX tiles where they apply, else on the
+// shifted rows (stride 1); false where neither does.
+template <typename Y>
+bool forward_direct(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
+                    bool relu) {
+  if (amx_direct_applies(s))
+    forward_amx(s, x, w, b, y, relu);
+  else if (shifted_applies(s))
+    forward_shifted(s, x, w, b, y, relu);
+  else
+    return false;
+  return true;
+}
+
 // dX[c, h, w] = sum_{o,a,b} dY[o, h + ph - a dh, w + pw - b dw] W[o, c, a, b]: the forward
 // convolution of dY padded by (kh-1)dh - ph with W'[c, o, a', b'] = W[o, c, kh-1-a', kw-1-b'].
 bool grad_input_shifted_applies(const ConvShape& s) {
@@ -964,7 +995,7 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
         for (int64_t b = 0; b < s.kw; ++b)
           flipped[((c * s.co + o) * s.kh + (s.kh - 1 - a)) * s.kw + (s.kw - 1 - b)] =
               w[((o * s.ci + c) * s.kh + a) * s.kw + b];
-  forward_shifted(t, gy, flipped.data(), static_cast<const float*>(nullptr), gx, false);
+  forward_direct(t, gy, flipped.data(), static_cast<const float*>(nullptr), gx, false);
 }
 
 // dW (and db) on AMX tiles (conv_bf16.h): images in chunks of kAmxGradImages, each chunk's
@@ -973,7 +1004,8 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
 constexpr int64_t kAmxGradImages = 8;
 
 void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
-  AmxConvGeometry g = amx_geometry(s);
+  AmxPlan P(s);
+  AmxConvGeometry& g = P.g;
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
   const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo(), half = g.grid_pad / 2;
   const int64_t x_stride = g.cpad * g.rows, dy_stride = g.copad * g.grid_pad;
@@ -998,12 +1030,16 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
       bf16* xp = xpad[t].data() + j * x_stride;
       for (int64_t c = 0; c < s.ci; ++c)
         for (int64_t r = 0; r < s.h; ++r)
-          std::memcpy(xp + c * g.rows + (r + s.ph) * g.wp + s.pw, xi + (c * s.h + r) * s.w,
-                      s.w * sizeof(bf16));
+          for (int64_t phase = 0; phase < s.sw; ++phase) {  // columns of one phase: one run
+            const int64_t q0 = (phase - s.pw % s.sw + s.sw) % s.sw;
+            bf16* d = xp + c * g.rows + P.pixel(r + s.ph, q0 + s.pw);
+            const bf16* u = xi + (c * s.h + r) * s.w;
+            for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[j] = u[q];
+          }
       bf16* grid = dy_grid[t].data();
       for (int64_t o = 0; o < s.co; ++o)
         for (int64_t oh = 0; oh < ho; ++oh)
-          std::memcpy(grid + o * g.grid_pad + oh * g.wp, gyi + (o * ho + oh) * wo, wo * sizeof(bf16));
+          std::memcpy(grid + o * g.grid_pad + oh * g.wq, gyi + (o * ho + oh) * wo, wo * sizeof(bf16));
       // dY's pairs of pixels, 16 output channels x 16 pairs at a time: a transpose of 4-byte
       // units (two bfloat16 values), read along dY's rows
       bf16* pairs = dy_pairs[t].data() + j * dy_stride;
@@ -1081,9 +1117,7 @@ void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const
                          bool relu) {
   if (s.n == 0 || s.co == 0) return;
   count_call(ConvPass::forward, ConvAlgo::gemm);
-  if (shifted_applies(s))
-    forward_shifted(s, x, w, b, y, relu);
-  else
+  if (!forward_direct(s, x, w, b, y, relu))
     through_float(y, s.n * s.co * s.ho() * s.wo(),
                   [&](float* out) { forward_gemm(s, x, w, b, out, relu); });
 }
@@ -1096,18 +1130,19 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
   if (s.n == 0) return;
   if (gx) count_call(ConvPass::grad_input, ConvAlgo::gemm);
   if (gw || gb) count_call(ConvPass::grad_weight, ConvAlgo::gemm);
-  if (!shifted_applies(s)) {  // one pass for every gradient: dX float32 where it is bfloat16
-    through_float(gx, gx ? s.n * s.ci * s.h * s.w : 0,
-                  [&](float* out) { backward_gemm(s, x, w, gy, gx ? out : nullptr, gw, gb); });
-    return;
-  }
-  if (gx && grad_input_shifted_applies(s))
-    grad_input_shifted(s, w, gy, gx);
-  else if (gx)
-    through_float(gx, s.n * s.ci * s.h * s.w, [&](float* out) {
-      backward_gemm(s, x, w, gy, out, static_cast<float*>(nullptr), static_cast<float*>(nullptr));
-    });
-  if (gw || gb) grad_weight_shifted(s, x, gy, gw, gb);
+  // dX: the stride-1 convolution of dY where it is one, else im2col's adjoint; dW: AMX tiles,
+  // the shifted rows (stride 1), or im2col + GEMM, in the same pass as dX when both take it
+  const bool dx_direct = gx && grad_input_shifted_applies(s);
+  const bool dw_direct = (gw || gb) && ((gw && amx_direct_applies(s)) || shifted_applies(s));
+  float* gw_gemm = dw_direct ? nullptr : gw;
+  float* gb_gemm = dw_direct ? nullptr : gb;
+  if (gx && !dx_direct)  // dX float32 where it is bfloat16
+    through_float(gx, s.n * s.ci * s.h * s.w,
+                  [&](float* out) { backward_gemm(s, x, w, gy, out, gw_gemm, gb_gemm); });
+  else if (gw_gemm || gb_gemm)
+    backward_gemm(s, x, w, gy, static_cast<float*>(nullptr), gw_gemm, gb_gemm);
+  if (dx_direct) grad_input_shifted(s, w, gy, gx);
+  if (dw_direct) grad_weight_shifted(s, x, gy, gw, gb);
 }
 
 template void conv2d_forward_bf16<float>(const ConvShape&, const bf16*, const bf16*, const float*,

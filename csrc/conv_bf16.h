@@ -5,15 +5,15 @@
 // falls on the image's channels and its output rows on the output's channels:
 //
 // Image: padded (hp x wp) and pair-interleaved: for each pair of input channels (2k, 2k+1) a
-// plane of `rows` pixels (pixel (r, q) of the padded image at r*wp + q) holding two values per
-// pixel, channel 2k then 2k+1:
+// plane of `rows` pixels (at stride 1, pixel (r, q) of the padded image at r*wp + q; strided
+// layers: the phases below) holding two values per pixel, channel 2k then 2k+1:
 //   xh[(k * rows + pixel) * 2 + e] = X[2k + e][r - ph][q - pw]   (zero in the padding, beyond
 //                                                                 ci and beyond the image)
-// Output pixel p = oh*wp + ow of the grid (ho x wp; columns wo and beyond are computed and
-// dropped) reads input pixel p + a*dh*wp + b*dw for tap (a, b): for 16 consecutive output
-// pixels and 16 pairs of channels that is one B tile, rows (pairs) rows*2 values apart. The
-// grid is computed in blocks of 32 pixels (grid_pad), so each plane holds `rows` = grid_pad +
-// the largest tap offset pixels.
+// Output pixel p = oh*wq + ow of the grid (ho x wq; columns wo and beyond are computed and
+// dropped) reads plane pixel p + tap_offsets[tap] (at stride 1: a*dh*wp + b*dw): for 16
+// consecutive output pixels and 16 pairs of channels that is one B tile, rows (pairs) rows*2
+// values apart. The grid is computed in blocks of 32 pixels (grid_pad), so each phase holds
+// grid_pad + the largest in-phase offset pixels.
 // Weights: per tap, chunk of 32 input channels and tile of 16 output channels, one 1 KiB A
 // tile of 16 output channels x 32 input channels:
 //   wpack[(((a*kw + b)*chunks + kc)*cotiles + cot)*512 + j*32 + i] = W[cot*16 + j][kc*32 + i][a][b]
@@ -26,9 +26,17 @@ namespace mg {
 
 struct bf16;
 
+// Strided layers split the padded image into sh x sw phases (pixel (r, q) in phase
+// (r % sh, q % sw) at (r / sh, q / sw)), each hq x wq and phase_rows pixels apart in the
+// plane: tap (a, b) of output pixel (oh, ow) then reads phase ((a*dh) % sh, (b*dw) % sw) at
+// (oh + a*dh / sh, ow + b*dw / sw), a stride-1 shift again. The grid is ho x wq, and grid
+// pixel p reads plane pixel p + tap_offsets[a*kw + b] for every stride (one phase at stride 1,
+// where wq = wp).
 struct AmxConvGeometry {
   int64_t ci, cpad, co, copad, kh, kw, dh, dw;
-  int64_t wp, grid, grid_pad, rows;
+  int64_t sh, sw, hq, wq, phase_rows;
+  int64_t grid, grid_pad, rows;  // rows: pixels per plane, sh * sw * phase_rows
+  const int64_t* tap_offsets;
 };
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out);

@@ -34,7 +34,7 @@ void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t 
   const int64_t b_stride = pair_stride * 2;       // bytes between B tile rows
   for (int64_t a = 0; a < g.kh; ++a)
     for (int64_t b = 0; b < g.kw; ++b) {
-      const bf16* x0 = xh + (p0 + a * g.dh * g.wp + b * g.dw) * 2;
+      const bf16* x0 = xh + (p0 + g.tap_offsets[a * g.kw + b]) * 2;
       const bf16* wt = wpack + (a * g.kw + b) * chunks * cotiles * 512;
       for (int64_t kc = 0; kc < chunks; ++kc) {
         const bf16* xk = x0 + kc * 16 * pair_stride;
@@ -116,7 +116,7 @@ void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, flo
   const int64_t ctiles = g.cpad / 16;
   for (int64_t a = 0; a < g.kh; ++a)
     for (int64_t b = 0; b < g.kw; ++b) {
-      const int64_t tap_off = a * g.dh * g.wp + b * g.dw;
+      const int64_t tap_off = g.tap_offsets[a * g.kw + b];
       float* acc_tap = acc + (a * g.kw + b) * g.cpad * g.copad;
       int64_t ct = 0;
       for (; ct + 2 <= ctiles; ct += 2) grad_channel_block<true>(g, im, tap_off, ct * 16, acc_tap);

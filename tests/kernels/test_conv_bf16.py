@@ -7,7 +7,8 @@ Both multiply exactly and accumulate in float32 (ours) or float64 (the reference
 result lies within (terms + 2) * 2^-24 * sum |products| of the reference, summed over the
 terms of that output. The shapes take every road inside: stride-1 layers on the shifted image
 rows (with dilation, with no padding, with more padding than the kernel reaches, which sends dX
-to im2col), 1x1 pointwise, stride 2 and groups on im2col; every bfloat16 GEMM road the CPU
+to im2col), 1x1 pointwise, stride 2 (on AMX tiles from 16 input channels, split into phases)
+and groups on im2col; every bfloat16 GEMM road the CPU
 offers runs them in its own process, at 1 thread and at all, with bitwise equal results.
 """
 
@@ -42,6 +43,9 @@ SHAPES = [
     (1, 33, 5, 40, 20, 2, 3, 1, (0, 1), 1, 1),
     (2, 20, 5, 5, 48, 3, 3, 1, 1, 1, 1),  # three tiles of output channels: two, then one
     (11, 16, 6, 7, 24, 3, 3, 1, 1, 1, 1),  # AMX dW: images in two chunks, the second partial
+    (3, 16, 9, 7, 20, 3, 3, 2, 1, 1, 1),  # strided on AMX: the image split into phases
+    (2, 17, 11, 10, 16, 3, 3, 2, 2, 2, 1),  # phases with dilation, an odd channel count
+    (2, 32, 8, 8, 32, 1, 1, 2, 0, 1, 1),  # the ResNet shortcut
 ]
 
 
