@@ -905,11 +905,14 @@ void amx_place_image(const ConvShape& s, const AmxPlan& P, const bf16* x, bf16* 
         if (q0 >= s.w) continue;
         bf16* d = pair + P.pixel(r + s.ph, q0 + s.pw) * 2;
         const bf16* u = first + r * s.w;
-        if (second) {
-          const bf16* v = second + r * s.w;
-          for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[2 * j] = u[q], d[2 * j + 1] = v[q];
+        const bf16* v = second ? second + r * s.w : nullptr;
+        if (s.sw == 1 && v) {  // the common case, in a loop the compiler vectorises
+          for (int64_t q = 0; q < s.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = v[q];
         } else {
-          for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[2 * j] = u[q];
+          for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) {
+            d[2 * j] = u[q];
+            if (v) d[2 * j + 1] = v[q];
+          }
         }
       }
   }
@@ -1032,9 +1035,13 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
         for (int64_t r = 0; r < s.h; ++r)
           for (int64_t phase = 0; phase < s.sw; ++phase) {  // columns of one phase: one run
             const int64_t q0 = (phase - s.pw % s.sw + s.sw) % s.sw;
+            if (q0 >= s.w) continue;
             bf16* d = xp + c * g.rows + P.pixel(r + s.ph, q0 + s.pw);
             const bf16* u = xi + (c * s.h + r) * s.w;
-            for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[j] = u[q];
+            if (s.sw == 1)
+              std::memcpy(d, u, s.w * sizeof(bf16));
+            else
+              for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[j] = u[q];
           }
       bf16* grid = dy_grid[t].data();
       for (int64_t o = 0; o < s.co; ++o)
@@ -1056,9 +1063,9 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
     amx_conv_grad_weight(g, {xpad[t].data(), x_stride, dy_pairs[t].data(), dy_stride, count},
                          acc[t].data());
     float* out = sums.gw[t].data();
-    for (int64_t o = 0; o < s.co; ++o)
+    for (int64_t tap = 0; tap < taps; ++tap)
       for (int64_t c = 0; c < s.ci; ++c)
-        for (int64_t tap = 0; tap < taps; ++tap)
+        for (int64_t o = 0; o < s.co; ++o)
           out[(o * s.ci + c) * taps + tap] = a[(tap * g.cpad + c) * g.copad + o];
   };
   over_chunks_summed(chunks, team, setup, body, sums, gw, gb);

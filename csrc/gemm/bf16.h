@@ -21,6 +21,9 @@
 
 namespace mg {
 
+// The scalar conversions below are `static inline`: every translation unit, including the
+// per-ISA ones compiled with wider instruction sets, keeps its own copy, so the linker can
+// never hand a portable caller an AVX-512 build of one.
 // bfloat16 storage: the upper 16 bits of a float32. bf16(0) is +0 (buffers are zero-filled
 // with T(0) whatever T is).
 struct bf16 {
@@ -30,7 +33,7 @@ struct bf16 {
 };
 static_assert(sizeof(bf16) == 2, "bf16 is two bytes");
 
-inline float bf16_to_float(bf16 v) {
+static inline float bf16_to_float(bf16 v) {
   const uint32_t u = static_cast<uint32_t>(v.bits) << 16;
   float f;
   std::memcpy(&f, &u, 4);
@@ -41,7 +44,7 @@ inline float bf16_to_float(bf16 v) {
 // a (quiet) NaN, infinities stay infinite, and values that round past the largest finite
 // bfloat16 become infinite.
 // (Branch-free, so that loops over arrays vectorise.)
-inline bf16 float_to_bf16(float f) {
+static inline bf16 float_to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
@@ -64,17 +67,17 @@ struct Arithmetic<bf16> {
 };
 template <typename T>
 using arith_t = typename Arithmetic<T>::type;
-inline float widen(float v) { return v; }
-inline double widen(double v) { return v; }
-inline float widen(bf16 v) { return bf16_to_float(v); }
-inline void store_rounded(float v, float* p) { *p = v; }
-inline void store_rounded(double v, double* p) { *p = v; }
-inline void store_rounded(float v, bf16* p) { *p = float_to_bf16(v); }
+static inline float widen(float v) { return v; }
+static inline double widen(double v) { return v; }
+static inline float widen(bf16 v) { return bf16_to_float(v); }
+static inline void store_rounded(float v, float* p) { *p = v; }
+static inline void store_rounded(double v, double* p) { *p = v; }
+static inline void store_rounded(float v, bf16* p) { *p = float_to_bf16(v); }
 
-inline float to_float(float v) { return v; }
-inline float to_float(bf16 v) { return bf16_to_float(v); }
-inline bf16 to_bf16(float v) { return float_to_bf16(v); }
-inline bf16 to_bf16(bf16 v) { return v; }
+static inline float to_float(float v) { return v; }
+static inline float to_float(bf16 v) { return bf16_to_float(v); }
+static inline bf16 to_bf16(float v) { return float_to_bf16(v); }
+static inline bf16 to_bf16(bf16 v) { return v; }
 
 // Whole arrays (csrc/eltwise.cpp, per-ISA spans): the same roundings, threaded.
 void bf16_from_float(const float* src, bf16* dst, int64_t n);
