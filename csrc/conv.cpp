@@ -822,26 +822,6 @@ struct ShiftedRows {
 
 bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.groups == 1; }
 
-// One image's output from its values on the ho x wp grid (channel c of grid pixel p at
-// out[c * channel_stride + p]): columns wo and beyond dropped, bias and ReLU applied, y
-// (co x ho x wo; float32, or bfloat16 rounded here) written along its rows.
-template <typename Y>
-void grid_to_output(const ConvShape& s, const float* out, int64_t channel_stride, int64_t wp,
-                    const float* b, bool relu, Y* y) {
-  const int64_t ho = s.ho(), wo = s.wo();
-  for (int64_t c = 0; c < s.co; ++c) {
-    const float bc = b ? b[c] : 0.0f;
-    for (int64_t oh = 0; oh < ho; ++oh) {
-      const float* src = out + c * channel_stride + oh * wp;
-      Y* dst = y + (c * ho + oh) * wo;
-      if (relu)
-        for (int64_t ow = 0; ow < wo; ++ow) store_rounded(std::max(src[ow] + bc, 0.0f), dst + ow);
-      else
-        for (int64_t ow = 0; ow < wo; ++ow) store_rounded(src[ow] + bc, dst + ow);
-    }
-  }
-}
-
 // With AMX, the layers (groups 1) of at least 16 input channels (fewer would leave most of each
 // 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile
 // kernels (conv_bf16.h) instead, strided ones on the image split into phases.
@@ -857,6 +837,7 @@ struct AmxPlan {
     const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
     g.ci = s.ci, g.cpad = round_up(s.ci, 32), g.co = s.co, g.copad = round_up(s.co, 16);
     g.kh = s.kh, g.kw = s.kw, g.dh = s.dh, g.dw = s.dw, g.sh = s.sh, g.sw = s.sw;
+    g.h = s.h, g.w = s.w, g.ph = s.ph, g.pw = s.pw, g.ho = s.ho(), g.wo = s.wo();
     g.hq = (hp + s.sh - 1) / s.sh, g.wq = (wp + s.sw - 1) / s.sw;
     g.grid = s.ho() * g.wq;
     g.grid_pad = round_up(g.grid, 32);
@@ -872,10 +853,6 @@ struct AmxPlan {
     g.tap_offsets = tap_offsets.data();
   }
   AmxPlan(const AmxPlan&) = delete;  // g points into this object
-  // Where row r (of the padded image) holds column q: its phase's plane offset plus position.
-  int64_t pixel(int64_t r, int64_t q) const {
-    return ((r % g.sh) * g.sw + q % g.sw) * g.phase_rows + r / g.sh * g.wq + q / g.sw;
-  }
 };
 
 std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
@@ -890,32 +867,6 @@ std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g,
               w[((o * s.ci + c) * s.kh + a) * s.kw + b];
         }
   return packed;
-}
-
-// Image i of x (NCHW) into the pair-interleaved padded layout; the rest of xh stays zero.
-void amx_place_image(const ConvShape& s, const AmxPlan& P, const bf16* x, bf16* xh) {
-  const int64_t plane = s.h * s.w, rows = P.g.rows;
-  for (int64_t c = 0; c < s.ci; c += 2) {
-    const bf16* first = x + c * plane;
-    const bf16* second = c + 1 < s.ci ? first + plane : nullptr;  // an odd count's last pair
-    bf16* pair = xh + (c / 2) * rows * 2;
-    for (int64_t r = 0; r < s.h; ++r)
-      for (int64_t phase = 0; phase < s.sw; ++phase) {  // columns of one phase: one run
-        const int64_t q0 = (phase - s.pw % s.sw + s.sw) % s.sw;  // first q with q + pw in it
-        if (q0 >= s.w) continue;
-        bf16* d = pair + P.pixel(r + s.ph, q0 + s.pw) * 2;
-        const bf16* u = first + r * s.w;
-        const bf16* v = second ? second + r * s.w : nullptr;
-        if (s.sw == 1 && v) {  // the common case, in a loop the compiler vectorises
-          for (int64_t q = 0; q < s.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = v[q];
-        } else {
-          for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) {
-            d[2 * j] = u[q];
-            if (v) d[2 * j + 1] = v[q];
-          }
-        }
-      }
-  }
 }
 
 template <typename Y>
@@ -936,10 +887,8 @@ void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* 
         out[t].resize(g.copad * g.grid_pad);
       },
       [&](int t, int64_t i) {
-        amx_place_image(s, P, x + i * s.ci * s.h * s.w, xh[t].data());
-        amx_conv_image(g, xh[t].data(), wpack.data(), out[t].data());
-        // channel-major: channel c of grid pixel p at out[c * grid_pad + p]
-        grid_to_output(s, out[t].data(), g.grid_pad, g.wq, b, relu, y + i * s.co * ho * wo);
+        amx_conv_forward_image(g, x + i * s.ci * s.h * s.w, xh[t].data(), wpack.data(),
+                               out[t].data(), b, relu, y + i * s.co * ho * wo);
       });
 }
 
@@ -962,7 +911,7 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
         gemm_bf16_rows(false, false, s.co, grid, k, 1.0f, w, k, xp[t].data(), R.rows.data(), 0.0f,
                        out[t].data(), grid);
         // channel-major: channel c of grid pixel p at out[c * grid + p]
-        grid_to_output(s, out[t].data(), grid, R.wp, b, relu, y + i * s.co * ho * wo);
+        grid_to_output(s.co, ho, wo, out[t].data(), grid, R.wp, b, relu, y + i * s.co * ho * wo);
       });
 }
 
@@ -1036,7 +985,7 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
           for (int64_t phase = 0; phase < s.sw; ++phase) {  // columns of one phase: one run
             const int64_t q0 = (phase - s.pw % s.sw + s.sw) % s.sw;
             if (q0 >= s.w) continue;
-            bf16* d = xp + c * g.rows + P.pixel(r + s.ph, q0 + s.pw);
+            bf16* d = xp + c * g.rows + g.pixel(r + s.ph, q0 + s.pw);
             const bf16* u = xi + (c * s.h + r) * s.w;
             if (s.sw == 1)
               std::memcpy(d, u, s.w * sizeof(bf16));

@@ -20,11 +20,12 @@
 //   (zero beyond co or ci)
 // Output: channel-major, out[o * grid_pad + p] (float32), copad = co rounded up to 16 rows.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
-namespace mg {
+#include "gemm/bf16.h"
 
-struct bf16;
+namespace mg {
 
 // Strided layers split the padded image into sh x sw phases (pixel (r, q) in phase
 // (r % sh, q % sw) at (r / sh, q / sw)), each hq x wq and phase_rows pixels apart in the
@@ -34,12 +35,48 @@ struct bf16;
 // where wq = wp).
 struct AmxConvGeometry {
   int64_t ci, cpad, co, copad, kh, kw, dh, dw;
+  int64_t h, w, ph, pw, ho, wo;  // the image, its padding, the output
   int64_t sh, sw, hq, wq, phase_rows;
   int64_t grid, grid_pad, rows;  // rows: pixels per plane, sh * sw * phase_rows
   const int64_t* tap_offsets;
+  // Where pixel (r, q) of the padded image lies in a plane: its phase's offset plus position.
+  int64_t pixel(int64_t r, int64_t q) const {
+    return ((r % sh) * sw + q % sw) * phase_rows + r / sh * wq + q / sw;
+  }
 };
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out);
+
+// One image's forward pass on AMX, compiled with the AMX TU's flags: the image x (NCHW) placed
+// into xh (zero where nothing is placed: padding, the last odd channel's partner), the tiles
+// into out, then y (co x ho x wo; float32, or bfloat16 rounded once) from out with the bias
+// and ReLU (grid_to_output).
+template <typename Y>
+void amx_conv_forward_image(const AmxConvGeometry& g, const bf16* x, bf16* xh, const bf16* wpack,
+                            float* out, const float* b, bool relu, Y* y);
+
+namespace {  // internal linkage: each file that uses it compiles it for its own instruction set
+
+// One image's output from its values on the ho x wp grid (channel c of grid pixel p at
+// out[c * channel_stride + p]): columns wo and beyond dropped, bias and ReLU applied, y
+// (co x ho x wo; float32, or bfloat16 rounded here) written along its rows.
+template <typename Y>
+void grid_to_output(int64_t co, int64_t ho, int64_t wo, const float* out, int64_t channel_stride,
+                    int64_t wp, const float* b, bool relu, Y* y) {
+  for (int64_t c = 0; c < co; ++c) {
+    const float bc = b ? b[c] : 0.0f;
+    for (int64_t oh = 0; oh < ho; ++oh) {
+      const float* src = out + c * channel_stride + oh * wp;
+      Y* dst = y + (c * ho + oh) * wo;
+      if (relu)
+        for (int64_t ow = 0; ow < wo; ++ow) store_rounded(std::max(src[ow] + bc, 0.0f), dst + ow);
+      else
+        for (int64_t ow = 0; ow < wo; ++ow) store_rounded(src[ow] + bc, dst + ow);
+    }
+  }
+}
+
+}  // namespace
 
 // The weight gradient of the same layers over a few images, written to acc:
 //   acc[((a*kw + b)*cpad + c)*copad + o] = sum over the images and their grid pixels p of

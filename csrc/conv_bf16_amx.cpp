@@ -109,7 +109,46 @@ void grad_channel_block(const AmxConvGeometry& g, const AmxGradImages& im, int64
   if (ot < otiles) grad_block<TwoChannelTiles, false>(g, im, tap_off, c0, ot * 16, acc);
 }
 
+// Image x (NCHW) into the pair-interleaved planes (conv_bf16.h); the rest of xh stays zero.
+void place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
+  const int64_t plane = g.h * g.w;
+  for (int64_t c = 0; c < g.ci; c += 2) {
+    const bf16* first = x + c * plane;
+    const bf16* second = c + 1 < g.ci ? first + plane : nullptr;  // an odd count's last pair
+    bf16* pair = xh + (c / 2) * g.rows * 2;
+    for (int64_t r = 0; r < g.h; ++r)
+      for (int64_t phase = 0; phase < g.sw; ++phase) {  // columns of one phase: one run
+        const int64_t q0 = (phase - g.pw % g.sw + g.sw) % g.sw;  // first q with q + pw in it
+        if (q0 >= g.w) continue;
+        bf16* d = pair + g.pixel(r + g.ph, q0 + g.pw) * 2;
+        const bf16* u = first + r * g.w;
+        const bf16* v = second ? second + r * g.w : nullptr;
+        if (g.sw == 1 && v) {  // the common case, in a loop the compiler vectorises
+          for (int64_t q = 0; q < g.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = v[q];
+        } else {
+          for (int64_t q = q0, j = 0; q < g.w; q += g.sw, ++j) {
+            d[2 * j] = u[q];
+            if (v) d[2 * j + 1] = v[q];
+          }
+        }
+      }
+  }
+}
+
 }  // namespace
+
+template <typename Y>
+void amx_conv_forward_image(const AmxConvGeometry& g, const bf16* x, bf16* xh, const bf16* wpack,
+                            float* out, const float* b, bool relu, Y* y) {
+  place_image(g, x, xh);
+  amx_conv_image(g, xh, wpack, out);
+  // channel-major: channel c of grid pixel p at out[c * grid_pad + p]
+  grid_to_output(g.co, g.ho, g.wo, out, g.grid_pad, g.wq, b, relu, y);
+}
+template void amx_conv_forward_image<float>(const AmxConvGeometry&, const bf16*, bf16*,
+                                            const bf16*, float*, const float*, bool, float*);
+template void amx_conv_forward_image<bf16>(const AmxConvGeometry&, const bf16*, bf16*,
+                                           const bf16*, float*, const float*, bool, bf16*);
 
 void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, float* acc) {
   amx_load_tile_config();
