@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dispatch.h"
+#include "eltwise.h"
 #include "gemm/bf16.h"
 #include "gemm/gemm.h"
 #include "conv_bf16.h"
@@ -915,6 +916,136 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
       });
 }
 
+// dX of a strided layer on AMX. Row ihp = ih + ph of the padded input is reached by tap a from
+// output row (ihp - a*dh) / sh when sh divides it, so dX splits into sh x sw phases by
+// (ihp % sh, iwp % sw): phase (u, v) at (i, j) = (ihp / sh, iwp / sw) is
+//   dX[c](i, j) = sum over o and the taps a*dh = u (mod sh), b*dw = v (mod sw) of
+//                 dY[o](i - (a*dh - u) / sh, j - (b*dw - v) / sw) W[o][c][a][b],
+// a stride-1 correlation of dY with those taps' weights (transposed: dX's channels are its
+// outputs) at shifts the AMX forward kernel takes as its tap offsets. One padded copy of dY
+// per image serves every phase; each phase's grid is scattered into dX through a float32 image
+// rounded to bfloat16 once at the end. A phase no tap reaches (a 1x1 stride-2 layer's odd
+// rows) is zero.
+struct DxPhase {
+  std::vector<int64_t> taps_a, taps_b;  // the kernel rows and columns that reach the phase
+  int64_t first_i = 0, rows = 0, first_j = 0, cols = 0;  // its rows i and columns j inside dX
+  std::vector<int64_t> tap_offsets;
+  AmxConvGeometry g{};
+  std::vector<bf16> wpack;
+};
+
+template <typename Y>
+void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
+  const int64_t ho = s.ho(), wo = s.wo();
+  // Per axis: for each phase u, the taps t with t*d % stride == u, their shifts (t*d - u) /
+  // stride, and the phase's index range inside the input [first, first + count).
+  struct Axis {
+    std::vector<std::vector<int64_t>> taps, shifts;
+    std::vector<int64_t> first, count;
+  };
+  auto axis = [](int64_t stride, int64_t k, int64_t d, int64_t pad, int64_t size) {
+    Axis ax;
+    ax.taps.resize(stride), ax.shifts.resize(stride), ax.first.resize(stride), ax.count.resize(stride);
+    for (int64_t t = 0; t < k; ++t) {
+      ax.taps[(t * d) % stride].push_back(t);
+      ax.shifts[(t * d) % stride].push_back(t * d / stride);
+    }
+    for (int64_t u = 0; u < stride; ++u) {
+      const int64_t first = pad > u ? (pad - u + stride - 1) / stride : 0;
+      const int64_t last = pad + size - 1 >= u ? (pad + size - 1 - u) / stride : -1;
+      ax.first[u] = first, ax.count[u] = std::max<int64_t>(0, last - first + 1);
+    }
+    return ax;
+  };
+  const Axis rows = axis(s.sh, s.kh, s.dh, s.ph, s.h), cols = axis(s.sw, s.kw, s.dw, s.pw, s.w);
+  // One padding of dY for every phase: top / left enough for the largest shift past the
+  // phase's first row / column.
+  int64_t pad_t = 0, pad_l = 0, rows_max = 0, cols_max = 0;
+  for (int64_t u = 0; u < s.sh; ++u) {
+    for (int64_t sft : rows.shifts[u]) pad_t = std::max(pad_t, sft - rows.first[u]);
+    rows_max = std::max(rows_max, rows.count[u]);
+  }
+  for (int64_t v = 0; v < s.sw; ++v) {
+    for (int64_t sft : cols.shifts[v]) pad_l = std::max(pad_l, sft - cols.first[v]);
+    cols_max = std::max(cols_max, cols.count[v]);
+  }
+  int64_t reach_r = 0, reach_c = 0;  // the largest shift into the padded dY
+  for (int64_t u = 0; u < s.sh; ++u)
+    for (int64_t sft : rows.shifts[u]) reach_r = std::max(reach_r, rows.first[u] + pad_t - sft);
+  for (int64_t v = 0; v < s.sw; ++v)
+    for (int64_t sft : cols.shifts[v]) reach_c = std::max(reach_c, cols.first[v] + pad_l - sft);
+  AmxConvGeometry base{};
+  base.ci = s.co, base.cpad = round_up(s.co, 32), base.co = s.ci, base.copad = round_up(s.ci, 16);
+  base.dh = base.dw = base.sh = base.sw = 1;
+  base.h = ho, base.w = wo, base.ph = pad_t, base.pw = pad_l;
+  base.wq = std::max(pad_l + wo, cols_max + reach_c);
+  base.hq = std::max(pad_t + ho, rows_max + reach_r);
+  base.grid = rows_max * base.wq;
+  base.grid_pad = round_up(base.grid, 32);
+  base.phase_rows = base.rows = std::max(base.grid_pad + reach_r * base.wq + reach_c, base.hq * base.wq);
+  std::vector<DxPhase> phases(s.sh * s.sw);
+  for (int64_t u = 0; u < s.sh; ++u)
+    for (int64_t v = 0; v < s.sw; ++v) {
+      DxPhase& P = phases[u * s.sw + v];
+      P.taps_a = rows.taps[u], P.taps_b = cols.taps[v];
+      P.first_i = rows.first[u], P.rows = rows.count[u], P.first_j = cols.first[v], P.cols = cols.count[v];
+      const int64_t na = P.taps_a.size(), nb = P.taps_b.size();
+      if (na == 0 || nb == 0 || P.rows == 0 || P.cols == 0) continue;
+      for (int64_t ia = 0; ia < na; ++ia)
+        for (int64_t ib = 0; ib < nb; ++ib)
+          P.tap_offsets.push_back((P.first_i + pad_t - rows.shifts[u][ia]) * base.wq +
+                                  (P.first_j + pad_l - cols.shifts[v][ib]));
+      P.g = base;
+      P.g.kh = na, P.g.kw = nb, P.g.tap_offsets = P.tap_offsets.data();
+      ConvShape t = s;  // the phase's correlation: dX channels out of dY channels
+      t.co = s.ci, t.ci = s.co, t.kh = na, t.kw = nb;
+      std::vector<bf16> wt(t.co * t.ci * na * nb);
+      for (int64_t c = 0; c < s.ci; ++c)
+        for (int64_t o = 0; o < s.co; ++o)
+          for (int64_t ia = 0; ia < na; ++ia)
+            for (int64_t ib = 0; ib < nb; ++ib)
+              wt[((c * s.co + o) * na + ia) * nb + ib] =
+                  w[((o * s.ci + c) * s.kh + P.taps_a[ia]) * s.kw + P.taps_b[ib]];
+      P.wpack = amx_pack_weights(t, P.g, wt.data());
+    }
+  const int team = batch_team(s);
+  const int64_t plane = s.h * s.w;
+  std::vector<Scratch<bf16>> xh(team);
+  std::vector<Scratch<float>> out(team), wide(team);
+  over_images(
+      s.n, team,
+      [&](int t) {
+        xh[t].resize(base.cpad * base.rows);
+        std::fill(xh[t].data(), xh[t].data() + base.cpad * base.rows, bf16(0));  // padding, once
+        out[t].resize(base.copad * base.grid_pad);
+        wide[t].resize(s.ci * plane);
+      },
+      [&](int t, int64_t i) {
+        amx_place_image(base, gy + i * s.co * ho * wo, xh[t].data());
+        float* dx = wide[t].data();
+        for (int64_t u = 0; u < s.sh; ++u)
+          for (int64_t v = 0; v < s.sw; ++v) {
+            const DxPhase& P = phases[u * s.sw + v];
+            if (P.rows == 0 || P.cols == 0) continue;
+            const bool reached = !P.wpack.empty();
+            if (reached) amx_conv_image(P.g, xh[t].data(), P.wpack.data(), out[t].data());
+            for (int64_t c = 0; c < s.ci; ++c)
+              for (int64_t r = 0; r < P.rows; ++r) {
+                const int64_t ih = (P.first_i + r) * s.sh + u - s.ph;
+                const int64_t iw0 = P.first_j * s.sw + v - s.pw;
+                float* d = dx + (c * s.h + ih) * s.w + iw0;
+                const float* src = out[t].data() + c * base.grid_pad + r * base.wq;
+                for (int64_t q = 0; q < P.cols; ++q) d[q * s.sw] = reached ? src[q] : 0.0f;
+              }
+          }
+        Y* gxi = gx + i * s.ci * plane;
+        if constexpr (std::is_same_v<Y, bf16>)
+          isa_table<ConvertKernels>().to_bf16(dx, gxi, s.ci * plane);  // the vectorised span
+        else
+          std::memcpy(gxi, dx, s.ci * plane * sizeof(float));
+      });
+}
+
 // The forward convolution without a patch matrix: on AMX tiles where they apply, else on the
 // shifted rows (stride 1); false where neither does.
 template <typename Y>
@@ -1089,15 +1220,17 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
   // dX: the stride-1 convolution of dY where it is one, else im2col's adjoint; dW: AMX tiles,
   // the shifted rows (stride 1), or im2col + GEMM, in the same pass as dX when both take it
   const bool dx_direct = gx && grad_input_shifted_applies(s);
+  const bool dx_phases = gx && !dx_direct && amx_direct_applies(s) && s.co >= 16;
   const bool dw_direct = (gw || gb) && ((gw && amx_direct_applies(s)) || shifted_applies(s));
   float* gw_gemm = dw_direct ? nullptr : gw;
   float* gb_gemm = dw_direct ? nullptr : gb;
-  if (gx && !dx_direct)  // dX float32 where it is bfloat16
+  if (gx && !dx_direct && !dx_phases)  // dX float32 where it is bfloat16
     through_float(gx, s.n * s.ci * s.h * s.w,
                   [&](float* out) { backward_gemm(s, x, w, gy, out, gw_gemm, gb_gemm); });
   else if (gw_gemm || gb_gemm)
     backward_gemm(s, x, w, gy, static_cast<float*>(nullptr), gw_gemm, gb_gemm);
   if (dx_direct) grad_input_shifted(s, w, gy, gx);
+  if (dx_phases) grad_input_amx_phases(s, w, gy, gx);
   if (dw_direct) grad_weight_shifted(s, x, gy, gw, gb);
 }
 

@@ -46,6 +46,9 @@ struct AmxConvGeometry {
 };
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out);
+// Image x (NCHW, g.ci x g.h x g.w) into xh's pair-interleaved planes; what it does not write
+// (padding, the last odd channel's partner) must be zero already.
+void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh);
 
 // One image's forward pass on AMX, compiled with the AMX TU's flags: the image x (NCHW) placed
 // into xh (zero where nothing is placed: padding, the last odd channel's partner), the tiles

@@ -109,8 +109,10 @@ void grad_channel_block(const AmxConvGeometry& g, const AmxGradImages& im, int64
   if (ot < otiles) grad_block<TwoChannelTiles, false>(g, im, tap_off, c0, ot * 16, acc);
 }
 
+}  // namespace
+
 // Image x (NCHW) into the pair-interleaved planes (conv_bf16.h); the rest of xh stays zero.
-void place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
+void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
   const int64_t plane = g.h * g.w;
   for (int64_t c = 0; c < g.ci; c += 2) {
     const bf16* first = x + c * plane;
@@ -135,12 +137,10 @@ void place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
   }
 }
 
-}  // namespace
-
 template <typename Y>
 void amx_conv_forward_image(const AmxConvGeometry& g, const bf16* x, bf16* xh, const bf16* wpack,
                             float* out, const float* b, bool relu, Y* y) {
-  place_image(g, x, xh);
+  amx_place_image(g, x, xh);
   amx_conv_image(g, xh, wpack, out);
   // channel-major: channel c of grid pixel p at out[c * grid_pad + p]
   grid_to_output(g.co, g.ho, g.wo, out, g.grid_pad, g.wq, b, relu, y);

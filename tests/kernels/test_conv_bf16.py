@@ -45,7 +45,9 @@ SHAPES = [
     (11, 16, 6, 7, 24, 3, 3, 1, 1, 1, 1),  # AMX dW: images in two chunks, the second partial
     (3, 16, 9, 7, 20, 3, 3, 2, 1, 1, 1),  # strided on AMX: the image split into phases
     (2, 17, 11, 10, 16, 3, 3, 2, 2, 2, 1),  # phases with dilation, an odd channel count
-    (2, 32, 8, 8, 32, 1, 1, 2, 0, 1, 1),  # the ResNet shortcut
+    (2, 32, 8, 8, 32, 1, 1, 2, 0, 1, 1),  # the ResNet shortcut (dX: odd rows unreached, zero)
+    (2, 16, 5, 6, 16, 1, 1, 1, 1, 1, 1),  # padding beyond the reach on AMX: dX as one phase
+    (2, 24, 9, 8, 16, 3, 2, 3, 1, 1, 1),  # stride 3: some phases reached by one tap only
 ]
 
 
