@@ -852,9 +852,20 @@ struct AmxPlan {
                                     ya / s.sh * g.wq + xb / s.sw;
       }
     g.tap_offsets = tap_offsets.data();
+    amx_runs(g, runs);
   }
   AmxPlan(const AmxPlan&) = delete;  // g points into this object
+  std::vector<int64_t> runs;
 };
+
+void amx_runs(AmxConvGeometry& g, std::vector<int64_t>& storage) {
+  storage.assign(g.h * g.sw, -1);
+  for (int64_t v = 0; v < g.sw; ++v)
+    if (g.first_column(v) < g.w)
+      for (int64_t r = 0; r < g.h; ++r)
+        storage[r * g.sw + v] = g.pixel(r + g.ph, g.first_column(v) + g.pw);
+  g.run_starts = storage.data();
+}
 
 std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
   const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
@@ -983,6 +994,8 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
   base.grid = rows_max * base.wq;
   base.grid_pad = round_up(base.grid, 32);
   base.phase_rows = base.rows = std::max(base.grid_pad + reach_r * base.wq + reach_c, base.hq * base.wq);
+  std::vector<int64_t> runs;
+  amx_runs(base, runs);
   std::vector<DxPhase> phases(s.sh * s.sw);
   for (int64_t u = 0; u < s.sh; ++u)
     for (int64_t v = 0; v < s.sw; ++v) {
@@ -1081,10 +1094,13 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
   forward_direct(t, gy, flipped.data(), static_cast<const float*>(nullptr), gx, false);
 }
 
-// dW (and db) on AMX tiles (conv_bf16.h): images in chunks of kAmxGradImages, each chunk's
-// dW^T summed in the tiles over all its images and then added, transposed, into the chunk sums
-// in chunk order (the chunks depend on the shape alone: the same bits at any thread count).
-constexpr int64_t kAmxGradImages = 8;
+// dW (and db) on AMX tiles (conv_bf16.h): images in chunks, each chunk's dW^T summed in the
+// tiles over all its images and then added, transposed, into the chunk sums in chunk order.
+// A chunk holds about kAmxGradPixels grid pixels (at least 8 images; small images need more
+// of them to pay for each chunk's tile stores and transposed sum), and there are at least 4
+// chunks where the batch allows. The chunks depend on the shape alone: the same bits at any
+// thread count.
+constexpr int64_t kAmxGradPixels = 8192;
 
 void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
   AmxPlan P(s);
@@ -1092,37 +1108,39 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
   const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo(), half = g.grid_pad / 2;
   const int64_t x_stride = g.cpad * g.rows, dy_stride = g.copad * g.grid_pad;
-  const int64_t chunks = (s.n + kAmxGradImages - 1) / kAmxGradImages;
+  const int64_t per_chunk = std::max<int64_t>(
+      1, std::min(std::max<int64_t>(8, kAmxGradPixels / g.grid_pad), s.n / 4));
+  const int64_t chunks = (s.n + per_chunk - 1) / per_chunk;
   const int team = static_cast<int>(std::min<int64_t>(batch_team(s), chunks));
   ChunkSums<float> sums(team, s.co * s.ci * taps, gb ? s.co : 0);
   std::vector<Scratch<bf16>> xpad(team), dy_grid(team), dy_pairs(team);
   std::vector<Scratch<float>> acc(team);
   auto setup = [&](int t) {  // what no image writes stays zero: padding, dropped columns
-    xpad[t].resize(kAmxGradImages * x_stride);
-    std::fill(xpad[t].data(), xpad[t].data() + kAmxGradImages * x_stride, bf16(0));
+    xpad[t].resize(per_chunk * x_stride);
+    std::fill(xpad[t].data(), xpad[t].data() + per_chunk * x_stride, bf16(0));
     dy_grid[t].resize(g.copad * g.grid_pad);
     std::fill(dy_grid[t].data(), dy_grid[t].data() + g.copad * g.grid_pad, bf16(0));
-    dy_pairs[t].resize(kAmxGradImages * dy_stride);
+    dy_pairs[t].resize(per_chunk * dy_stride);
     acc[t].resize(taps * g.cpad * g.copad);
   };
   auto body = [&](int t, int64_t chunk) {
-    const int64_t first = chunk * kAmxGradImages, count = std::min(s.n - first, kAmxGradImages);
+    const int64_t first = chunk * per_chunk, count = std::min(s.n - first, per_chunk);
     for (int64_t j = 0; j < count; ++j) {
       const bf16* xi = x + (first + j) * s.ci * s.h * s.w;
       const bf16* gyi = gy + (first + j) * s.co * ho * wo;
       bf16* xp = xpad[t].data() + j * x_stride;
-      for (int64_t c = 0; c < s.ci; ++c)
-        for (int64_t r = 0; r < s.h; ++r)
-          for (int64_t phase = 0; phase < s.sw; ++phase) {  // columns of one phase: one run
-            const int64_t q0 = (phase - s.pw % s.sw + s.sw) % s.sw;
-            if (q0 >= s.w) continue;
-            bf16* d = xp + c * g.rows + g.pixel(r + s.ph, q0 + s.pw);
+      for (int64_t v = 0; v < s.sw; ++v) {  // columns of one phase: one run per row
+        const int64_t q0 = g.first_column(v);
+        for (int64_t c = 0; c < s.ci; ++c)
+          for (int64_t r = 0; r < s.h && q0 < s.w; ++r) {
+            bf16* d = xp + c * g.rows + g.run_starts[r * s.sw + v];
             const bf16* u = xi + (c * s.h + r) * s.w;
             if (s.sw == 1)
               std::memcpy(d, u, s.w * sizeof(bf16));
             else
               for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[j] = u[q];
           }
+      }
       bf16* grid = dy_grid[t].data();
       for (int64_t o = 0; o < s.co; ++o)
         for (int64_t oh = 0; oh < ho; ++oh)

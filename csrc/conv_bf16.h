@@ -22,6 +22,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "gemm/bf16.h"
 
@@ -39,11 +40,19 @@ struct AmxConvGeometry {
   int64_t sh, sw, hq, wq, phase_rows;
   int64_t grid, grid_pad, rows;  // rows: pixels per plane, sh * sw * phase_rows
   const int64_t* tap_offsets;
+  // Placing the image: row r's columns of column phase v (q = first_column(v), + sw, ...) go
+  // to consecutive pixels of the plane from run_starts[r * sw + v] (amx_runs fills it once
+  // per call, so the placement loops divide nothing).
+  const int64_t* run_starts;
+  int64_t first_column(int64_t v) const { return (v - pw % sw + sw) % sw; }
   // Where pixel (r, q) of the padded image lies in a plane: its phase's offset plus position.
   int64_t pixel(int64_t r, int64_t q) const {
     return ((r % sh) * sw + q % sw) * phase_rows + r / sh * wq + q / sw;
   }
 };
+
+// run_starts for g (storage for g.run_starts, which it sets).
+void amx_runs(AmxConvGeometry& g, std::vector<int64_t>& storage);
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out);
 // Image x (NCHW, g.ci x g.h x g.w) into xh's pair-interleaved planes; what it does not write

@@ -118,22 +118,22 @@ void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
     const bf16* first = x + c * plane;
     const bf16* second = c + 1 < g.ci ? first + plane : nullptr;  // an odd count's last pair
     bf16* pair = xh + (c / 2) * g.rows * 2;
-    for (int64_t r = 0; r < g.h; ++r)
-      for (int64_t phase = 0; phase < g.sw; ++phase) {  // columns of one phase: one run
-        const int64_t q0 = (phase - g.pw % g.sw + g.sw) % g.sw;  // first q with q + pw in it
-        if (q0 >= g.w) continue;
-        bf16* d = pair + g.pixel(r + g.ph, q0 + g.pw) * 2;
+    for (int64_t v = 0; v < g.sw; ++v) {  // columns of one phase: one run per row
+      const int64_t q0 = g.first_column(v);
+      for (int64_t r = 0; r < g.h && q0 < g.w; ++r) {
+        bf16* d = pair + g.run_starts[r * g.sw + v] * 2;
         const bf16* u = first + r * g.w;
-        const bf16* v = second ? second + r * g.w : nullptr;
-        if (g.sw == 1 && v) {  // the common case, in a loop the compiler vectorises
-          for (int64_t q = 0; q < g.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = v[q];
+        const bf16* w = second ? second + r * g.w : nullptr;
+        if (g.sw == 1 && w) {  // the common case, in a loop the compiler vectorises
+          for (int64_t q = 0; q < g.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = w[q];
         } else {
           for (int64_t q = q0, j = 0; q < g.w; q += g.sw, ++j) {
             d[2 * j] = u[q];
-            if (v) d[2 * j + 1] = v[q];
+            if (w) d[2 * j + 1] = w[q];
           }
         }
       }
+    }
   }
 }
 

@@ -42,7 +42,7 @@ SHAPES = [
     (2, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2),
     (1, 33, 5, 40, 20, 2, 3, 1, (0, 1), 1, 1),
     (2, 20, 5, 5, 48, 3, 3, 1, 1, 1, 1),  # three tiles of output channels: two, then one
-    (11, 16, 6, 7, 24, 3, 3, 1, 1, 1, 1),  # AMX dW: images in two chunks, the second partial
+    (11, 16, 6, 7, 24, 3, 3, 1, 1, 1, 1),  # AMX dW: images in several chunks, the last partial
     (3, 16, 9, 7, 20, 3, 3, 2, 1, 1, 1),  # strided on AMX: the image split into phases
     (2, 17, 11, 10, 16, 3, 3, 2, 2, 2, 1),  # phases with dilation, an odd channel count
     (2, 32, 8, 8, 32, 1, 1, 2, 0, 1, 1),  # the ResNet shortcut (dX: odd rows unreached, zero)
