@@ -867,6 +867,18 @@ void amx_runs(AmxConvGeometry& g, std::vector<int64_t>& storage) {
   g.run_starts = storage.data();
 }
 
+// One thread's buffers for the AMX forward kernel: the placed image (zero wherever nothing is
+// placed, so filled once) and the tiles' output.
+struct AmxScratch {
+  Scratch<bf16> xh;
+  Scratch<float> out;
+  void setup(const AmxConvGeometry& g) {
+    xh.resize(g.cpad * g.rows);
+    std::fill(xh.data(), xh.data() + g.cpad * g.rows, bf16(0));
+    out.resize(g.copad * g.grid_pad);
+  }
+};
+
 std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
   const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
   std::vector<bf16> packed(s.kh * s.kw * chunks * cotiles * 512, bf16(0));
@@ -889,18 +901,12 @@ void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* 
   const std::vector<bf16> wpack = amx_pack_weights(s, g, w);
   const int64_t ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);
-  std::vector<Scratch<bf16>> xh(team);
-  std::vector<Scratch<float>> out(team);
+  std::vector<AmxScratch> work(team);
   over_images(
-      s.n, team,
-      [&](int t) {
-        xh[t].resize(g.cpad * g.rows);
-        std::fill(xh[t].data(), xh[t].data() + g.cpad * g.rows, bf16(0));  // padding, once
-        out[t].resize(g.copad * g.grid_pad);
-      },
+      s.n, team, [&](int t) { work[t].setup(g); },
       [&](int t, int64_t i) {
-        amx_conv_forward_image(g, x + i * s.ci * s.h * s.w, xh[t].data(), wpack.data(),
-                               out[t].data(), b, relu, y + i * s.co * ho * wo);
+        amx_conv_forward_image(g, x + i * s.ci * s.h * s.w, work[t].xh.data(), wpack.data(),
+                               work[t].out.data(), b, relu, y + i * s.co * ho * wo);
       });
 }
 
@@ -1023,31 +1029,29 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
     }
   const int team = batch_team(s);
   const int64_t plane = s.h * s.w;
-  std::vector<Scratch<bf16>> xh(team);
-  std::vector<Scratch<float>> out(team), wide(team);
+  std::vector<AmxScratch> work(team);
+  std::vector<Scratch<float>> wide(team);
   over_images(
       s.n, team,
       [&](int t) {
-        xh[t].resize(base.cpad * base.rows);
-        std::fill(xh[t].data(), xh[t].data() + base.cpad * base.rows, bf16(0));  // padding, once
-        out[t].resize(base.copad * base.grid_pad);
+        work[t].setup(base);
         wide[t].resize(s.ci * plane);
       },
       [&](int t, int64_t i) {
-        amx_place_image(base, gy + i * s.co * ho * wo, xh[t].data());
+        amx_place_image(base, gy + i * s.co * ho * wo, work[t].xh.data());
         float* dx = wide[t].data();
         for (int64_t u = 0; u < s.sh; ++u)
           for (int64_t v = 0; v < s.sw; ++v) {
             const DxPhase& P = phases[u * s.sw + v];
             if (P.rows == 0 || P.cols == 0) continue;
             const bool reached = !P.wpack.empty();
-            if (reached) amx_conv_image(P.g, xh[t].data(), P.wpack.data(), out[t].data());
+            if (reached) amx_conv_image(P.g, work[t].xh.data(), P.wpack.data(), work[t].out.data());
             for (int64_t c = 0; c < s.ci; ++c)
               for (int64_t r = 0; r < P.rows; ++r) {
                 const int64_t ih = (P.first_i + r) * s.sh + u - s.ph;
                 const int64_t iw0 = P.first_j * s.sw + v - s.pw;
                 float* d = dx + (c * s.h + ih) * s.w + iw0;
-                const float* src = out[t].data() + c * base.grid_pad + r * base.wq;
+                const float* src = work[t].out.data() + c * base.grid_pad + r * base.wq;
                 for (int64_t q = 0; q < P.cols; ++q) d[q * s.sw] = reached ? src[q] : 0.0f;
               }
           }
@@ -1059,26 +1063,53 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
       });
 }
 
+// dX by the shifted rows needs dY padded by (kh-1)dh - ph (grad_input_shifted, below), which
+// must not be negative.
+bool grad_input_shifted_applies(const ConvShape& s) {
+  return shifted_applies(s) && s.ph <= (s.kh - 1) * s.dh && s.pw <= (s.kw - 1) * s.dw;
+}
+
+// Which road each pass of the bfloat16 convolution takes: the one place that decides
+// (conv2d_forward_bf16 / conv2d_backward_bf16 follow it, the profile names it).
+Bf16ConvPath bf16_conv_path(const ConvShape& s, ConvPass pass) {
+  switch (pass) {
+    case ConvPass::forward:
+    case ConvPass::grad_weight:
+      return amx_direct_applies(s) ? Bf16ConvPath::amx
+             : shifted_applies(s)  ? Bf16ConvPath::shifted
+                                   : Bf16ConvPath::gemm;
+    case ConvPass::grad_input:
+    default:
+      if (grad_input_shifted_applies(s))  // a stride-1 forward convolution of dY, co channels in
+        return bf16_active_road() == Bf16Road::amx && s.co >= 16 ? Bf16ConvPath::amx
+                                                                 : Bf16ConvPath::shifted;
+      return amx_direct_applies(s) && s.co >= 16 ? Bf16ConvPath::amx_phases : Bf16ConvPath::gemm;
+  }
+}
+
+const char* bf16_conv_path_name(Bf16ConvPath path) {
+  switch (path) {
+    case Bf16ConvPath::amx: return "bf16_amx";
+    case Bf16ConvPath::amx_phases: return "bf16_amx_phases";
+    case Bf16ConvPath::shifted: return "bf16_shifted";
+    default: return "bf16_im2col";
+  }
+}
+
 // The forward convolution without a patch matrix: on AMX tiles where they apply, else on the
 // shifted rows (stride 1); false where neither does.
 template <typename Y>
 bool forward_direct(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                     bool relu) {
-  if (amx_direct_applies(s))
-    forward_amx(s, x, w, b, y, relu);
-  else if (shifted_applies(s))
-    forward_shifted(s, x, w, b, y, relu);
-  else
-    return false;
-  return true;
+  switch (bf16_conv_path(s, ConvPass::forward)) {
+    case Bf16ConvPath::amx: forward_amx(s, x, w, b, y, relu); return true;
+    case Bf16ConvPath::shifted: forward_shifted(s, x, w, b, y, relu); return true;
+    default: return false;
+  }
 }
 
 // dX[c, h, w] = sum_{o,a,b} dY[o, h + ph - a dh, w + pw - b dw] W[o, c, a, b]: the forward
 // convolution of dY padded by (kh-1)dh - ph with W'[c, o, a', b'] = W[o, c, kh-1-a', kw-1-b'].
-bool grad_input_shifted_applies(const ConvShape& s) {
-  return shifted_applies(s) && s.ph <= (s.kh - 1) * s.dh && s.pw <= (s.kw - 1) * s.dw;
-}
-
 template <typename Y>
 void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
   ConvShape t = s;
@@ -1170,10 +1201,6 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
 }
 
 void grad_weight_shifted(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
-  if (gw && amx_direct_applies(s)) {
-    grad_weight_amx(s, x, gy, gw, gb);
-    return;
-  }
   const ShiftedRows R(s);
   const int64_t k = s.ci * s.kh * s.kw, grid = R.grid(s), ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);
@@ -1235,21 +1262,23 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
   if (s.n == 0) return;
   if (gx) count_call(ConvPass::grad_input, ConvAlgo::gemm);
   if (gw || gb) count_call(ConvPass::grad_weight, ConvAlgo::gemm);
-  // dX: the stride-1 convolution of dY where it is one, else im2col's adjoint; dW: AMX tiles,
-  // the shifted rows (stride 1), or im2col + GEMM, in the same pass as dX when both take it
-  const bool dx_direct = gx && grad_input_shifted_applies(s);
-  const bool dx_phases = gx && !dx_direct && amx_direct_applies(s) && s.co >= 16;
-  const bool dw_direct = (gw || gb) && ((gw && amx_direct_applies(s)) || shifted_applies(s));
-  float* gw_gemm = dw_direct ? nullptr : gw;
-  float* gb_gemm = dw_direct ? nullptr : gb;
-  if (gx && !dx_direct && !dx_phases)  // dX float32 where it is bfloat16
+  // dX: the stride-1 convolution of dY where it is one, else its phases on AMX or im2col's
+  // adjoint; dW: AMX tiles, the shifted rows (stride 1), or im2col + GEMM, in the same pass as
+  // dX when both take it (db alone: with the shifted rows or im2col)
+  const Bf16ConvPath dx = gx ? bf16_conv_path(s, ConvPass::grad_input) : Bf16ConvPath::none;
+  Bf16ConvPath dw = gw ? bf16_conv_path(s, ConvPass::grad_weight) : Bf16ConvPath::none;
+  if (!gw && gb) dw = shifted_applies(s) ? Bf16ConvPath::shifted : Bf16ConvPath::gemm;
+  float* gw_gemm = dw == Bf16ConvPath::gemm ? gw : nullptr;
+  float* gb_gemm = dw == Bf16ConvPath::gemm ? gb : nullptr;
+  if (dx == Bf16ConvPath::gemm)  // dX float32 where it is bfloat16
     through_float(gx, s.n * s.ci * s.h * s.w,
                   [&](float* out) { backward_gemm(s, x, w, gy, out, gw_gemm, gb_gemm); });
   else if (gw_gemm || gb_gemm)
     backward_gemm(s, x, w, gy, static_cast<float*>(nullptr), gw_gemm, gb_gemm);
-  if (dx_direct) grad_input_shifted(s, w, gy, gx);
-  if (dx_phases) grad_input_amx_phases(s, w, gy, gx);
-  if (dw_direct) grad_weight_shifted(s, x, gy, gw, gb);
+  if (dx == Bf16ConvPath::amx || dx == Bf16ConvPath::shifted) grad_input_shifted(s, w, gy, gx);
+  if (dx == Bf16ConvPath::amx_phases) grad_input_amx_phases(s, w, gy, gx);
+  if (dw == Bf16ConvPath::amx) grad_weight_amx(s, x, gy, gw, gb);
+  if (dw == Bf16ConvPath::shifted) grad_weight_shifted(s, x, gy, gw, gb);
 }
 
 template void conv2d_forward_bf16<float>(const ConvShape&, const bf16*, const bf16*, const float*,

@@ -71,6 +71,13 @@ template <typename Y>
 void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const bf16* gy,
                           Y* gx, float* gw, float* gb);
 
+// The road a pass of the bfloat16 convolution takes (conv.cpp, bfloat16 section): the direct
+// AMX tile kernels, dX's phases on them (strided layers), the GEMM on shifted image rows
+// (stride 1), or im2col + the GEMM; and its name for the profile ("bf16_amx", ...).
+enum class Bf16ConvPath : int { none = 0, amx, amx_phases, shifted, gemm };
+Bf16ConvPath bf16_conv_path(const ConvShape& s, ConvPass pass);
+const char* bf16_conv_path_name(Bf16ConvPath path);
+
 // Calls per pass and algorithm since the process started (backend_info()["conv_calls"]).
 int64_t conv_calls(ConvPass pass, ConvAlgo algo);
 

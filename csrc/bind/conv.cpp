@@ -271,6 +271,14 @@ std::string conv2d_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair
   return pointwise ? "gemm_pointwise" : "gemm";
 }
 
+// The road of the bfloat16 convolution (autocast) for these shapes and this pass.
+std::string conv2d_bf16_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair dilation,
+                                  int64_t groups, const std::string& pass) {
+  const ConvPass which = parse_pass(pass);
+  const ConvShape s = conv_geometry("conv2d_bf16_algorithm", x, w, stride, padding, dilation, groups);
+  return bf16_conv_path_name(bf16_conv_path(s, which));
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m, py::module_& ref) {
@@ -303,6 +311,11 @@ void bind_conv(py::module_& m, py::module_& ref) {
         "algo"_a = "auto", "pass_"_a = "forward",
         "The algorithm conv2d runs for these shapes in this pass ('forward', 'grad_input' or "
         "'grad_weight')");
+  m.def("conv2d_bf16_algorithm", &conv2d_bf16_algorithm, "input_shape"_a, "weight_shape"_a,
+        "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1}, "groups"_a = 1,
+        "pass_"_a = "forward",
+        "The road conv2d_forward_bf16 / conv2d_backward_bf16 take for these shapes in this pass: "
+        "'bf16_amx', 'bf16_amx_phases', 'bf16_shifted' or 'bf16_im2col'");
   // The geometry rules for the Python op to check before it allocates the output (errors name
   // `op`); returns the output shape.
   m.def("conv2d_output_shape",

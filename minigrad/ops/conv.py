@@ -92,7 +92,8 @@ class Conv2d(Function):
             y = np.empty(out_shape, dtype=x.dtype)
             bias = None if b is None else convert(b, np.float32)
             _C.conv2d_forward_bf16(bf16_bits(x), bf16_bits(w), bias, bf16_bits(y), **self.geometry)
-            self.label = "Conv2d[bf16_gemm]"
+            if Function.profiler:
+                self.label = f"Conv2d[{self._ran('forward')}]"
             return y
         y = np.empty(out_shape, dtype=x.dtype)
         _C.conv2d_forward(x, w, b, y, **self.geometry, algo=self.algo)
@@ -103,9 +104,10 @@ class Conv2d(Function):
     def _ran(self, pass_: str) -> str:
         """The kernel this pass runs (csrc/conv.cpp's choice), for the profile."""
         g = self.geometry
-        return _C.conv2d_algorithm(
-            self.x.shape, self.w.shape, g["stride"], g["padding"], g["dilation"], g["groups"], self.algo, pass_
-        )
+        shapes = (self.x.shape, self.w.shape, g["stride"], g["padding"], g["dilation"], g["groups"])
+        if is_bfloat16(self.x.dtype):
+            return _C.conv2d_bf16_algorithm(*shapes, pass_)
+        return _C.conv2d_algorithm(*shapes, self.algo, pass_)
 
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x, w = self.x, self.w
@@ -117,11 +119,16 @@ class Conv2d(Function):
             g = bf16_bits(np.ascontiguousarray(g, dtype=x.dtype))
             gx_bits = None if gx is None else bf16_bits(gx)
             _C.conv2d_backward_bf16(bf16_bits(x), bf16_bits(w), g, gx_bits, gw, gb, **self.geometry)
+            self._label_backward(gx, gw)
             return (gx, gw, gb) if self.has_bias else (gx, gw)
         gx = np.empty_like(x) if needs[0] else None  # the first layer's input needs none
         gw = np.empty_like(w) if needs[1] else None
         gb = np.empty(w.shape[0], dtype=w.dtype) if self.has_bias and needs[2] else None
         _C.conv2d_backward(x, w, np.ascontiguousarray(g, dtype=x.dtype), gx, gw, gb, **self.geometry, algo=self.algo)
+        self._label_backward(gx, gw)
+        return (gx, gw, gb) if self.has_bias else (gx, gw)
+
+    def _label_backward(self, gx, gw) -> None:
         if Function.profiler:
             ran = [
                 f"{name}:{self._ran(pass_)}"
@@ -129,4 +136,3 @@ class Conv2d(Function):
                 if grad is not None
             ]
             self.label = f"Conv2d[{' '.join(ran)}]"
-        return (gx, gw, gb) if self.has_bias else (gx, gw)

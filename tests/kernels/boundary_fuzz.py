@@ -278,6 +278,7 @@ COVERED = {
     "conv2d_forward",
     "conv2d_backward",
     "conv2d_algorithm",
+    "conv2d_bf16_algorithm",
     "conv2d_output_shape",
     "conv2d_calls",
     "winograd_transform",
@@ -322,10 +323,9 @@ def shapes_valid(draw, name: str):
         input_shape=(2, 4, 7, 7), weight_shape=(6, 4, 3, 3), stride=(1, 2), padding=(1, 0), dilation=(1, 1), groups=1
     )
     if name == "conv2d_algorithm":
-        args.update(
-            algo=draw(st.sampled_from(CONV_ALGOS)),
-            pass_=draw(st.sampled_from(["forward", "grad_input", "grad_weight"])),
-        )
+        args.update(algo=draw(st.sampled_from(CONV_ALGOS)))
+    if name in ("conv2d_algorithm", "conv2d_bf16_algorithm"):
+        args.update(pass_=draw(st.sampled_from(["forward", "grad_input", "grad_weight"])))
     return args
 
 

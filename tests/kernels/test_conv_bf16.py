@@ -182,3 +182,17 @@ def test_convert_rounds_like_ml_dtypes_both_ways():
     assert np.isnan(out.view(BF16)[7])
     with pytest.raises(ValueError, match="dst has shape"):
         _C.convert(x, np.empty(3, np.uint16))
+
+
+def test_the_profile_names_the_road_each_pass_takes():
+    """conv2d_bf16_algorithm reports the road csrc/conv.cpp's one chooser picks for each pass."""
+    amx = minigrad.backend_info()["bf16_kernel"] == "amx"
+    name = _C.conv2d_bf16_algorithm
+    assert name((8, 3, 32, 32), (16, 3, 3, 3), padding=(1, 1)) == "bf16_shifted"  # 3 channels: no tiles
+    assert name((8, 16, 32, 32), (32, 16, 3, 3), stride=(2, 2), padding=(1, 1), pass_="grad_input") == (
+        "bf16_amx_phases" if amx else "bf16_im2col"
+    )
+    assert name((8, 16, 32, 32), (16, 16, 3, 3), padding=(1, 1), pass_="grad_weight") == (
+        "bf16_amx" if amx else "bf16_shifted"
+    )
+    assert name((8, 8, 7, 7), (8, 4, 3, 3), groups=2) == "bf16_im2col"
