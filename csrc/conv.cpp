@@ -1072,6 +1072,13 @@ bool grad_input_shifted_applies(const ConvShape& s) {
 // Which road each pass of the bfloat16 convolution takes: the one place that decides
 // (conv2d_forward_bf16 / conv2d_backward_bf16 follow it, the profile names it).
 Bf16ConvPath bf16_conv_path(const ConvShape& s, ConvPass pass) {
+  // vdpbf16ps does twice the float32 FMA's products, but Winograd does a quarter of them and
+  // the direct kernels run the narrow layers near the FMA peak where the GEMM's tiles are half
+  // empty: where the float32 chooser picks one of those, the bfloat16 values widened to
+  // float32 (exact) run there (bfloat16 products are exact in float32 as well).
+  if (bf16_active_road() == Bf16Road::avx512_bf16 &&
+      conv_choose_algo(s, ConvAlgo::automatic, pass) != ConvAlgo::gemm)
+    return Bf16ConvPath::widened;
   switch (pass) {
     case ConvPass::forward:
     case ConvPass::grad_weight:
@@ -1092,6 +1099,7 @@ const char* bf16_conv_path_name(Bf16ConvPath path) {
     case Bf16ConvPath::amx: return "bf16_amx";
     case Bf16ConvPath::amx_phases: return "bf16_amx_phases";
     case Bf16ConvPath::shifted: return "bf16_shifted";
+    case Bf16ConvPath::widened: return "bf16_widened";
     default: return "bf16_im2col";
   }
 }
@@ -1228,6 +1236,15 @@ void grad_weight_shifted(const ConvShape& s, const bf16* x, const bf16* gy, floa
   over_chunks_summed(s.n, team, setup, body, sums, gw, gb);
 }
 
+// bfloat16 values widened to float32 (exact), for the float32 kernels.
+std::vector<float> widened(const bf16* v, int64_t size) {
+  std::vector<float> out(size);
+  float_from_bf16(v, out.data(), size);
+  return out;
+}
+
+int64_t weight_size(const ConvShape& s) { return s.co * (s.ci / s.groups) * s.kh * s.kw; }
+
 // The gemm paths accumulate into float32 arrays: a bfloat16 result goes through a float32
 // copy, rounded once at the end.
 template <typename Y, typename Fn>
@@ -1248,6 +1265,13 @@ template <typename Y>
 void conv2d_forward_bf16(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                          bool relu) {
   if (s.n == 0 || s.co == 0) return;
+  if (bf16_conv_path(s, ConvPass::forward) == Bf16ConvPath::widened) {
+    const std::vector<float> xf = widened(x, s.n * s.ci * s.h * s.w), wf = widened(w, weight_size(s));
+    through_float(y, s.n * s.co * s.ho() * s.wo(), [&](float* out) {
+      conv2d_forward<float>(s, xf.data(), wf.data(), b, out, relu, ConvAlgo::automatic);
+    });
+    return;
+  }
   count_call(ConvPass::forward, ConvAlgo::gemm);
   if (!forward_direct(s, x, w, b, y, relu))
     through_float(y, s.n * s.co * s.ho() * s.wo(),
@@ -1265,9 +1289,22 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
   // dX: the stride-1 convolution of dY where it is one, else its phases on AMX or im2col's
   // adjoint; dW: AMX tiles, the shifted rows (stride 1), or im2col + GEMM, in the same pass as
   // dX when both take it (db alone: with the shifted rows or im2col)
-  const Bf16ConvPath dx = gx ? bf16_conv_path(s, ConvPass::grad_input) : Bf16ConvPath::none;
+  Bf16ConvPath dx = gx ? bf16_conv_path(s, ConvPass::grad_input) : Bf16ConvPath::none;
   Bf16ConvPath dw = gw ? bf16_conv_path(s, ConvPass::grad_weight) : Bf16ConvPath::none;
   if (!gw && gb) dw = shifted_applies(s) ? Bf16ConvPath::shifted : Bf16ConvPath::gemm;
+  if (dx == Bf16ConvPath::widened || dw == Bf16ConvPath::widened) {  // float32 kernels
+    const bool wide_dx = dx == Bf16ConvPath::widened, wide_dw = dw == Bf16ConvPath::widened;
+    const std::vector<float> xf = widened(x, s.n * s.ci * s.h * s.w), wf = widened(w, weight_size(s)),
+                             gyf = widened(gy, s.n * s.co * s.ho() * s.wo());
+    through_float(wide_dx ? gx : static_cast<Y*>(nullptr), wide_dx ? s.n * s.ci * s.h * s.w : 0,
+                  [&](float* out) {
+                    conv2d_backward<float>(s, xf.data(), wf.data(), gyf.data(), wide_dx ? out : nullptr,
+                                           wide_dw ? gw : nullptr, wide_dw ? gb : nullptr,
+                                           ConvAlgo::automatic);
+                  });
+    if (wide_dx) dx = Bf16ConvPath::none;
+    if (wide_dw) dw = Bf16ConvPath::none;
+  }
   float* gw_gemm = dw == Bf16ConvPath::gemm ? gw : nullptr;
   float* gb_gemm = dw == Bf16ConvPath::gemm ? gb : nullptr;
   if (dx == Bf16ConvPath::gemm)  // dX float32 where it is bfloat16

@@ -73,8 +73,10 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
 
 // The road a pass of the bfloat16 convolution takes (conv.cpp, bfloat16 section): the direct
 // AMX tile kernels, dX's phases on them (strided layers), the GEMM on shifted image rows
-// (stride 1), or im2col + the GEMM; and its name for the profile ("bf16_amx", ...).
-enum class Bf16ConvPath : int { none = 0, amx, amx_phases, shifted, gemm };
+// (stride 1), im2col + the GEMM, or (AVX512_BF16 without AMX, where the float32 chooser picks
+// Winograd or a direct kernel) the float32 kernels on the widened values; and its name for the
+// profile ("bf16_amx", ...).
+enum class Bf16ConvPath : int { none = 0, amx, amx_phases, shifted, gemm, widened };
 Bf16ConvPath bf16_conv_path(const ConvShape& s, ConvPass pass);
 const char* bf16_conv_path_name(Bf16ConvPath path);
 
