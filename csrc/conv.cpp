@@ -830,13 +830,18 @@ bool amx_direct_applies(const ConvShape& s) {
   return bf16_active_road() == Bf16Road::amx && s.groups == 1 && s.ci >= 16;
 }
 
+// Input channels per AMX product: 32, or 16 where there are only 16 (a 32-deep product
+// would multiply as many zeros).
+int64_t amx_kchunk(int64_t channels) { return channels <= 16 ? 16 : 32; }
+
 // The AMX kernels' geometry (conv_bf16.h) and the tap offsets it points to.
 struct AmxPlan {
   AmxConvGeometry g{};
   std::vector<int64_t> tap_offsets;
   explicit AmxPlan(const ConvShape& s) : tap_offsets(s.kh * s.kw) {
     const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
-    g.ci = s.ci, g.cpad = round_up(s.ci, 32), g.co = s.co, g.copad = round_up(s.co, 16);
+    g.kchunk = amx_kchunk(s.ci);
+    g.ci = s.ci, g.cpad = round_up(s.ci, g.kchunk), g.co = s.co, g.copad = round_up(s.co, 16);
     g.kh = s.kh, g.kw = s.kw, g.dh = s.dh, g.dw = s.dw, g.sh = s.sh, g.sw = s.sw;
     g.h = s.h, g.w = s.w, g.ph = s.ph, g.pw = s.pw, g.ho = s.ho(), g.wo = s.wo();
     g.hq = (hp + s.sh - 1) / s.sh, g.wq = (wp + s.sw - 1) / s.sw;
@@ -880,18 +885,19 @@ struct AmxScratch {
 };
 
 std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
-  const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
-  std::vector<bf16> packed(s.kh * s.kw * chunks * cotiles * 512, bf16(0));
+  const int64_t chunks = g.cpad / g.kchunk, cotiles = g.copad / 16, a_tile = 16 * g.kchunk;
+  std::vector<bf16> packed(s.kh * s.kw * chunks * cotiles * a_tile, bf16(0));
   for (int64_t o = 0; o < s.co; ++o)
     for (int64_t c = 0; c < s.ci; ++c)
       for (int64_t a = 0; a < s.kh; ++a)
         for (int64_t b = 0; b < s.kw; ++b) {
-          const int64_t kc = c / 32, i = c % 32, cot = o / 16, j = o % 16;
-          packed[(((a * s.kw + b) * chunks + kc) * cotiles + cot) * 512 + j * 32 + i] =
+          const int64_t kc = c / g.kchunk, i = c % g.kchunk, cot = o / 16, j = o % 16;
+          packed[(((a * s.kw + b) * chunks + kc) * cotiles + cot) * a_tile + j * g.kchunk + i] =
               w[((o * s.ci + c) * s.kh + a) * s.kw + b];
         }
   return packed;
 }
+
 
 template <typename Y>
 void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
@@ -992,7 +998,8 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
   for (int64_t v = 0; v < s.sw; ++v)
     for (int64_t sft : cols.shifts[v]) reach_c = std::max(reach_c, cols.first[v] + pad_l - sft);
   AmxConvGeometry base{};
-  base.ci = s.co, base.cpad = round_up(s.co, 32), base.co = s.ci, base.copad = round_up(s.ci, 16);
+  base.kchunk = amx_kchunk(s.co);
+  base.ci = s.co, base.cpad = round_up(s.co, base.kchunk), base.co = s.ci, base.copad = round_up(s.ci, 16);
   base.dh = base.dw = base.sh = base.sw = 1;
   base.h = ho, base.w = wo, base.ph = pad_t, base.pw = pad_l;
   base.wq = std::max(pad_l + wo, cols_max + reach_c);

@@ -14,10 +14,10 @@
 // consecutive output pixels and 16 pairs of channels that is one B tile, rows (pairs) rows*2
 // values apart. The grid is computed in blocks of 32 pixels (grid_pad), so each phase holds
 // grid_pad + the largest in-phase offset pixels.
-// Weights: per tap, chunk of 32 input channels and tile of 16 output channels, one 1 KiB A
-// tile of 16 output channels x 32 input channels:
-//   wpack[(((a*kw + b)*chunks + kc)*cotiles + cot)*512 + j*32 + i] = W[cot*16 + j][kc*32 + i][a][b]
-//   (zero beyond co or ci)
+// Weights: per tap, chunk of kchunk (32, or 16 for 16-channel layers) input channels and tile
+// of 16 output channels, one A tile of 16 output channels x kchunk input channels:
+//   wpack[(((a*kw + b)*chunks + kc)*cotiles + cot)*16*kchunk + j*kchunk + i]
+//     = W[cot*16 + j][kc*kchunk + i][a][b]   (zero beyond co or ci)
 // Output: channel-major, out[o * grid_pad + p] (float32), copad = co rounded up to 16 rows.
 #pragma once
 #include <algorithm>
@@ -36,6 +36,7 @@ namespace mg {
 // where wq = wp).
 struct AmxConvGeometry {
   int64_t ci, cpad, co, copad, kh, kw, dh, dw;
+  int64_t kchunk;  // input channels per product: 32, or 16 for 16-channel layers (cpad 16)
   int64_t h, w, ph, pw, ho, wo;  // the image, its padding, the output
   int64_t sh, sw, hq, wq, phase_rows;
   int64_t grid, grid_pad, rows;  // rows: pixels per plane, sh * sw * phase_rows

@@ -19,6 +19,17 @@
 namespace mg {
 namespace {
 
+// The tile configuration for layers of 16 input channels (kchunk 16): the product's depth is
+// 16, so the A tiles (6, 7) are 16 rows of 32 bytes and the B tiles (4, 5) 8 rows of pairs; a
+// 32-deep product would multiply as many zeros as values.
+struct alignas(64) HalfDepthTiles {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 32, 32};
+  uint8_t rows[16] = {16, 16, 16, 16, 8, 8, 16, 16};
+};
+
 // Output channels in blocks of two tiles (32) or, for the last 16 of an odd count, one.
 template <bool TwoChannelTiles>
 void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t p0, int64_t cot,
@@ -29,23 +40,24 @@ void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t 
     _tile_zero(2);
     _tile_zero(3);
   }
-  const int64_t chunks = g.cpad / 32, cotiles = g.copad / 16;
+  const int64_t chunks = g.cpad / g.kchunk, cotiles = g.copad / 16;
+  const int64_t a_tile = 16 * g.kchunk, a_stride = g.kchunk * 2;  // values per A tile, bytes per row
   const int64_t pair_stride = g.rows * 2;         // values between pair planes
   const int64_t b_stride = pair_stride * 2;       // bytes between B tile rows
   for (int64_t a = 0; a < g.kh; ++a)
     for (int64_t b = 0; b < g.kw; ++b) {
       const bf16* x0 = xh + (p0 + g.tap_offsets[a * g.kw + b]) * 2;
-      const bf16* wt = wpack + (a * g.kw + b) * chunks * cotiles * 512;
+      const bf16* wt = wpack + (a * g.kw + b) * chunks * cotiles * a_tile;
       for (int64_t kc = 0; kc < chunks; ++kc) {
-        const bf16* xk = x0 + kc * 16 * pair_stride;
-        const bf16* w0 = wt + (kc * cotiles + cot) * 512;
-        _tile_loadd(6, w0, 64);                    // output channels of tile cot
+        const bf16* xk = x0 + kc * (g.kchunk / 2) * pair_stride;
+        const bf16* w0 = wt + (kc * cotiles + cot) * a_tile;
+        _tile_loadd(6, w0, a_stride);              // output channels of tile cot
         _tile_loadd(4, xk, b_stride);              // pixels p0 .. p0+15
         _tile_dpbf16ps(0, 6, 4);
         _tile_loadd(5, xk + 32, b_stride);         // pixels p0+16 .. p0+31
         _tile_dpbf16ps(1, 6, 5);
         if (TwoChannelTiles) {
-          _tile_loadd(7, w0 + 512, 64);  // tile cot + 1
+          _tile_loadd(7, w0 + a_tile, a_stride);  // tile cot + 1
           _tile_dpbf16ps(2, 7, 4);
           _tile_dpbf16ps(3, 7, 5);
         }
@@ -164,7 +176,12 @@ void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, flo
 }
 
 void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out) {
-  amx_load_tile_config();
+  if (g.kchunk == 32) {
+    amx_load_tile_config();
+  } else {  // 16 input channels: A tiles of 32 bytes a row, B tiles of 8 pairs
+    static const HalfDepthTiles config;
+    _tile_loadconfig(&config);
+  }
   const int64_t cotiles = g.copad / 16;
   for (int64_t p0 = 0; p0 < g.grid_pad; p0 += 32) {
     int64_t cot = 0;
