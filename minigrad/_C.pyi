@@ -104,7 +104,8 @@ def conv2d_forward_bf16(
     groups: int = 1,
     relu: bool = False,
 ) -> None:
-    """conv2d_forward with bfloat16 input and weight (uint16 bits), float32 bias and out."""
+    """conv2d_forward with bfloat16 input and weight (uint16 bits), float32 bias; out float32 or
+    bfloat16 bits (the float32 accumulation rounded once)."""
 
 def conv2d_backward_bf16(
     input: numpy.ndarray,
@@ -118,7 +119,8 @@ def conv2d_backward_bf16(
     dilation: _Pair = (1, 1),
     groups: int = 1,
 ) -> None:
-    """conv2d_backward with bfloat16 input, weight and grad_output, float32 gradients."""
+    """conv2d_backward with bfloat16 input, weight and grad_output; float32 weight and bias
+    gradients, grad_input float32 or bfloat16 bits."""
 
 def conv2d_algorithm(
     input_shape: _Shape4,
@@ -132,6 +134,18 @@ def conv2d_algorithm(
 ) -> str:
     """The algorithm conv2d runs for these shapes and pass: direct, chanvec, winograd_f2,
     winograd_f4, gemm or gemm_pointwise."""
+
+def conv2d_bf16_algorithm(
+    input_shape: _Shape4,
+    weight_shape: _Shape4,
+    stride: _Pair = (1, 1),
+    padding: _Pair = (0, 0),
+    dilation: _Pair = (1, 1),
+    groups: int = 1,
+    pass_: str = "forward",
+) -> str:
+    """The road the bfloat16 convolution (autocast) takes for these shapes and pass: bf16_amx,
+    bf16_amx_phases, bf16_shifted, bf16_im2col or bf16_widened."""
 
 def conv2d_calls() -> dict[str, dict[str, int]]:
     """{pass: {algorithm: calls}} since the process started (passes forward, grad_input,
@@ -208,7 +222,9 @@ def batch_norm_forward_train(
     eps: float,
     relu: bool = False,
 ) -> None:
-    """Training batch norm of x (N, C, S): batch statistics, running-stat update, out."""
+    """Training batch norm of x (N, C, S): batch statistics, running-stat update, out. x, out
+    (and the gradients' grad_out, grad_input) may be bfloat16 bits (uint16), with float32
+    per-channel arrays."""
 
 def batch_norm_forward_eval(
     x: numpy.ndarray,
@@ -342,7 +358,8 @@ def convert(src: numpy.ndarray, dst: numpy.ndarray) -> None:
     """dst = src converted: float32 -> bfloat16 bits (uint16; to nearest, ties to even) or back."""
 
 def relu_forward(x: numpy.ndarray, out: numpy.ndarray) -> None:
-    """out = max(x, 0); out may be x itself."""
+    """out = max(x, 0); out may be x itself. float32, float64 or bfloat16 bits (uint16), as
+    relu_backward and add."""
 
 def relu_backward(grad: numpy.ndarray, y: numpy.ndarray, out: numpy.ndarray) -> None:
     """out = grad where y > 0 else 0; out may be one of the inputs itself."""
