@@ -22,13 +22,12 @@ namespace {
 // The tile configuration for layers of 16 input channels (kchunk 16): the product's depth is
 // 16, so the A tiles (6, 7) are 16 rows of 32 bytes and the B tiles (4, 5) 8 rows of pairs; a
 // 32-deep product would multiply as many zeros as values.
-struct alignas(64) HalfDepthTiles {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 32, 32};
-  uint8_t rows[16] = {16, 16, 16, 16, 8, 8, 16, 16};
-};
+AmxTileConfig half_depth_tiles() {
+  AmxTileConfig config;
+  config.colsb[6] = config.colsb[7] = 32;
+  config.rows[4] = config.rows[5] = 8;
+  return config;
+}
 
 // Output channels in blocks of two tiles (32) or, for the last 16 of an odd count, one.
 template <bool TwoChannelTiles>
@@ -179,7 +178,7 @@ void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack,
   if (g.kchunk == 32) {
     amx_load_tile_config();
   } else {  // 16 input channels: A tiles of 32 bytes a row, B tiles of 8 pairs
-    static const HalfDepthTiles config;
+    static const AmxTileConfig config = half_depth_tiles();
     _tile_loadconfig(&config);
   }
   const int64_t cotiles = g.copad / 16;

@@ -145,8 +145,18 @@ struct Bf16MicroKernel {
 };
 Bf16MicroKernel bf16_kernel_avx512_bf16();  // gemm_bf16_avx512bf16.cpp
 Bf16MicroKernel bf16_kernel_amx();          // gemm_bf16_amx.cpp
-// Palette 1, tiles 0-7 each 16 rows of 64 bytes: what every AMX kernel here runs with (the GEMM
-// and the direct convolution, conv_bf16_amx.cpp). Loaded per thread before a kernel's tiles.
+// An AMX tile configuration (palette 1): tile i has rows[i] rows of colsb[i] bytes. The
+// default, tiles 0-7 each 16 rows of 64 bytes, is what the GEMM and the convolution kernels run
+// with (the convolution of 16-channel layers narrows its A and B tiles, conv_bf16_amx.cpp).
+struct alignas(64) AmxTileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+// Loads the default configuration; per thread, before a kernel's tiles (other code in the
+// process may load its own in between).
 void amx_load_tile_config();
 
 }  // namespace mg

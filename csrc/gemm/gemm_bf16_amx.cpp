@@ -19,21 +19,12 @@ namespace {
 
 constexpr int kMR = 32, kNR = 32, kKStep = 32;
 
-// The tile configuration (palette 1): every tile used is 16 rows of 64 bytes.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-
 }  // namespace
 
 // The configuration is per thread, and other code in the process (another library's AMX
 // kernels) may load its own between two products: so every thread loads it again per product.
 void amx_load_tile_config() {
-  static const TileConfig config;
+  static const AmxTileConfig config;
   _tile_loadconfig(&config);
 }
 
