@@ -50,9 +50,10 @@ def convert(array, dtype) -> np.ndarray:
     return array.astype(dtype)
 
 
-def bf16_bits(a: np.ndarray) -> np.ndarray:
-    """A bfloat16 array as the uint16 bits the compiled kernels take (the same memory)."""
-    return a.view(np.uint16)
+def bf16_bits(a: np.ndarray | None) -> np.ndarray | None:
+    """What the compiled kernels take: a bfloat16 array as its uint16 bits (the same memory),
+    any other array (or None) as it is."""
+    return a.view(np.uint16) if a is not None and is_bfloat16(a.dtype) else a
 
 
 def require_bfloat16(what: str) -> type:

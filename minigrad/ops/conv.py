@@ -117,8 +117,7 @@ class Conv2d(Function):
             gw = np.empty(w.shape, np.float32) if needs[1] else None
             gb = np.empty(w.shape[0], np.float32) if self.has_bias and needs[2] else None
             g = bf16_bits(np.ascontiguousarray(g, dtype=x.dtype))
-            gx_bits = None if gx is None else bf16_bits(gx)
-            _C.conv2d_backward_bf16(bf16_bits(x), bf16_bits(w), g, gx_bits, gw, gb, **self.geometry)
+            _C.conv2d_backward_bf16(bf16_bits(x), bf16_bits(w), g, bf16_bits(gx), gw, gb, **self.geometry)
             self._label_backward(gx, gw)
             return (gx, gw, gb) if self.has_bias else (gx, gw)
         gx = np.empty_like(x) if needs[0] else None  # the first layer's input needs none

@@ -25,18 +25,13 @@ def _compiled(*arrays) -> bool:
     ) and all(a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
 
 
-def _bits(array: np.ndarray) -> np.ndarray:
-    """What the kernels take: bfloat16 as its uint16 bits, other arrays as they are."""
-    return bf16_bits(array) if is_bfloat16(array.dtype) else array
-
-
 def add_arrays(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """x + y with numpy broadcasting; on the compiled, threaded kernel where it applies
     (:func:`_compiled`). Also how the engine sums the gradients of a tensor used twice."""
     if not _compiled(x, y):
         return x + y
     out = np.empty_like(x)
-    _C.add(_bits(x), _bits(y), _bits(out))
+    _C.add(bf16_bits(x), bf16_bits(y), bf16_bits(out))
     return out
 
 
@@ -239,14 +234,14 @@ class ReLU(Function):
             self.z = np.maximum(x, 0, dtype=x.dtype)
             return self.z
         self.z = np.empty_like(x)
-        _C.relu_forward(_bits(x), _bits(self.z))
+        _C.relu_forward(bf16_bits(x), bf16_bits(self.z))
         return self.z
 
     def backward(self, g) -> np.ndarray:
         if not _compiled(g, self.z):
             return g * (self.z > 0)
         dx = np.empty_like(g)
-        _C.relu_backward(_bits(g), _bits(self.z), _bits(dx))
+        _C.relu_backward(bf16_bits(g), bf16_bits(self.z), bf16_bits(dx))
         return dx
 
 

@@ -41,6 +41,23 @@ def _check_float(op, x, *, bfloat16_input=False, **vectors):
             raise TypeError(f"{op}: {name} has dtype {v.dtype} but must be {wanted} for a {x.dtype} input")
 
 
+def _batch_norm_affine(x, affine, has_weight, has_bias, running_mean, running_var, bfloat16_input):
+    """Batch norm's weight and bias (each None when absent) out of its inputs after x, checked
+    with x and the running statistics (bfloat16 x: float32 vectors, where the op takes it)."""
+    weight = affine[0] if has_weight else None
+    bias = affine[-1] if has_bias else None
+    _check_float(
+        "batch_norm",
+        x,
+        bfloat16_input=bfloat16_input,
+        weight=weight,
+        bias=bias,
+        running_mean=running_mean,
+        running_var=running_var,
+    )
+    return weight, bias
+
+
 class BatchNorm(Function):
     """Batch normalisation of x (N, C, *) per channel c, with an optional fused ReLU.
 
@@ -69,30 +86,29 @@ class BatchNorm(Function):
     def forward(
         self, x, *affine, has_weight, has_bias, running_mean, running_var, training, momentum, eps, relu=False
     ) -> np.ndarray:
-        weight = affine[0] if has_weight else None
-        bias = affine[-1] if has_bias else None
-        _check_float(
-            "batch_norm",
-            x,
-            bfloat16_input=True,
-            weight=weight,
-            bias=bias,
-            running_mean=running_mean,
-            running_var=running_var,
-        )
+        weight, bias = _batch_norm_affine(x, affine, has_weight, has_bias, running_mean, running_var, True)
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, math.prod(x.shape[2:]))  # (N, C, S): a view, the kernels' layout
         out = np.empty_like(x3)
         stats = np.float32 if is_bfloat16(x.dtype) else x.dtype
         mean, invstd = np.empty(c, stats), np.empty(c, stats)
-        bits = bf16_bits if is_bfloat16(x.dtype) else (lambda a: a)
         if training:
             _C.batch_norm_forward_train(
-                bits(x3), weight, bias, running_mean, running_var, bits(out), mean, invstd, momentum, eps, relu
+                bf16_bits(x3),
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                bf16_bits(out),
+                mean,
+                invstd,
+                momentum,
+                eps,
+                relu,
             )
         else:
             _C.batch_norm_forward_eval(
-                bits(x3), weight, bias, running_mean, running_var, bits(out), mean, invstd, eps, relu
+                bf16_bits(x3), weight, bias, running_mean, running_var, bf16_bits(out), mean, invstd, eps, relu
             )
         self.x3, self.weight, self.bias, self.mean, self.invstd = x3, weight, bias, mean, invstd
         self.training, self.relu = training, relu
@@ -106,15 +122,14 @@ class BatchNorm(Function):
         dx = np.empty_like(x3) if wants[0] else None
         dweight = np.empty(c, self.mean.dtype) if wants_weight else None
         dbias = np.empty(c, self.mean.dtype) if wants_bias else None
-        bits = bf16_bits if is_bfloat16(x3.dtype) else (lambda a: a)
         _C.batch_norm_backward(
-            bits(x3),
-            bits(np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)),
+            bf16_bits(x3),
+            bf16_bits(np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)),
             self.weight,
             self.bias,
             self.mean,
             self.invstd,
-            None if dx is None else bits(dx),
+            bf16_bits(dx),
             dweight,
             dbias,
             self.training,
@@ -147,9 +162,7 @@ class SyncBatchNorm(Function):
     ) -> np.ndarray:
         from .. import distributed as dist
 
-        weight = affine[0] if has_weight else None
-        bias = affine[-1] if has_bias else None
-        _check_float("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+        weight, bias = _batch_norm_affine(x, affine, has_weight, has_bias, running_mean, running_var, False)
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, math.prod(x.shape[2:]))
         wide = x3.astype(np.float64)
