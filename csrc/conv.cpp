@@ -825,9 +825,12 @@ bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.gr
 
 // With AMX, the layers (groups 1) of at least 16 input channels (fewer would leave most of each
 // 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile
-// kernels (conv_bf16.h) instead, strided ones on the image split into phases.
+// kernels (conv_bf16.h) instead, strided ones on the image split into phases. Strides up to 4:
+// each of the stride x stride phases holds at least a 32-pixel block, so a stride far beyond
+// the image would make planes of mostly empty phases (a stride of 1000: a gigabyte).
 bool amx_direct_applies(const ConvShape& s) {
-  return bf16_active_road() == Bf16Road::amx && s.groups == 1 && s.ci >= 16;
+  return bf16_active_road() == Bf16Road::amx && s.groups == 1 && s.ci >= 16 && s.sh <= 4 &&
+         s.sw <= 4;
 }
 
 // Input channels per AMX product: 32, or 16 where there are only 16 (a 32-deep product

@@ -87,11 +87,11 @@ ConvAlgo parse_algo(const std::string& algo) {
       "'winograd_f4', got '" + algo + "'");
 }
 
-ConvPass parse_pass(const std::string& pass) {
+ConvPass parse_pass(const char* op, const std::string& pass) {
   if (pass == "forward") return ConvPass::forward;
   if (pass == "grad_input") return ConvPass::grad_input;
   if (pass == "grad_weight") return ConvPass::grad_weight;
-  throw py::value_error("conv2d_algorithm: pass_ must be 'forward', 'grad_input' or "
+  throw py::value_error(std::string(op) + ": pass_ must be 'forward', 'grad_input' or " +
                         "'grad_weight', got '" + pass + "'");
 }
 
@@ -263,7 +263,7 @@ void conv2d_backward_bf16_binding(const py::array& x, const py::array& w, const 
 // "winograd_f2", "winograd_f4", "gemm" or "gemm_pointwise").
 std::string conv2d_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair dilation,
                              int64_t groups, const std::string& algo, const std::string& pass) {
-  const ConvPass which = parse_pass(pass);
+  const ConvPass which = parse_pass("conv2d_algorithm", pass);
   const ConvShape s = conv_geometry("conv2d_algorithm", x, w, stride, padding, dilation, groups);
   const ConvAlgo chosen = conv_choose_algo(s, parse_algo(algo), which);
   if (chosen != ConvAlgo::gemm) return conv_algo_name(chosen);
@@ -274,7 +274,7 @@ std::string conv2d_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair
 // The road of the bfloat16 convolution (autocast) for these shapes and this pass.
 std::string conv2d_bf16_algorithm(Shape4 x, Shape4 w, Pair stride, Pair padding, Pair dilation,
                                   int64_t groups, const std::string& pass) {
-  const ConvPass which = parse_pass(pass);
+  const ConvPass which = parse_pass("conv2d_bf16_algorithm", pass);
   const ConvShape s = conv_geometry("conv2d_bf16_algorithm", x, w, stride, padding, dilation, groups);
   return bf16_conv_path_name(bf16_conv_path(s, which));
 }

@@ -196,3 +196,8 @@ def test_the_profile_names_the_road_each_pass_takes():
         "bf16_amx" if amx else "bf16_shifted"
     )
     assert name((8, 8, 7, 7), (8, 4, 3, 3), groups=2) == "bf16_im2col"
+    # strides past 4 would make planes of mostly empty phases: the GEMM takes them
+    assert name((1, 16, 5, 5), (16, 16, 1, 1), stride=(4, 4)) == ("bf16_amx" if amx else "bf16_im2col")
+    assert name((1, 16, 5, 5), (16, 16, 1, 1), stride=(1000, 1000)) == "bf16_im2col"
+    with pytest.raises(ValueError, match="conv2d_bf16_algorithm: pass_ must be"):
+        name((1, 16, 5, 5), (16, 16, 1, 1), pass_="sideways")
