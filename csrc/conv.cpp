@@ -594,8 +594,7 @@ void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T
             place(x + (first + m) * s.ci * s.h * s.w, s.ci, s.h, s.w, xp[t].data() + m * x_is,
                   P.hp, P.wp, s.ph, s.pw);
           T* g = gyt[t].data() + m * g_is;
-          for (int64_t o = 0; o < s.co; ++o)
-            for (int64_t q = 0; q < p; ++q) g[q * co_pad + o] = gym[o * p + q];
+          k.planes_to_rows(gym, s.co, p, g, co_pad);
         }
         if (gw) {
           const T* in = P.none ? x + first * x_is : xp[t].data();

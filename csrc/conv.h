@@ -131,6 +131,10 @@ struct ConvDirectKernels {
                               int64_t in_is, const int64_t* pix_off, int64_t pixels,
                               const int64_t* col_off, int64_t cols, int64_t images, T* gwt);
   const char* chanvec_name;
+  // dst[q * dst_stride + c] = src[c * plane + q]: dY's channel planes into the pixel rows
+  // chanvec_weight_grad reads (an in-register transpose).
+  void (*planes_to_rows)(const T* src, int64_t channels, int64_t plane, T* dst,
+                         int64_t dst_stride);
 };
 
 // One table per ISA and dtype, each defined by conv_direct_<isa>.cpp; the driver takes the
