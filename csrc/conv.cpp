@@ -1154,7 +1154,7 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
   AmxPlan P(s);
   AmxConvGeometry& g = P.g;
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
-  const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo(), half = g.grid_pad / 2;
+  const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo();
   const int64_t x_stride = g.cpad * g.rows, dy_stride = g.copad * g.grid_pad;
   const int64_t per_chunk = std::max<int64_t>(
       1, std::min(std::max<int64_t>(8, kAmxGradPixels / g.grid_pad), s.n / 4));
@@ -1174,35 +1174,9 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
   auto body = [&](int t, int64_t chunk) {
     const int64_t first = chunk * per_chunk, count = std::min(s.n - first, per_chunk);
     for (int64_t j = 0; j < count; ++j) {
-      const bf16* xi = x + (first + j) * s.ci * s.h * s.w;
       const bf16* gyi = gy + (first + j) * s.co * ho * wo;
-      bf16* xp = xpad[t].data() + j * x_stride;
-      for (int64_t v = 0; v < s.sw; ++v) {  // columns of one phase: one run per row
-        const int64_t q0 = g.first_column(v);
-        for (int64_t c = 0; c < s.ci; ++c)
-          for (int64_t r = 0; r < s.h && q0 < s.w; ++r) {
-            bf16* d = xp + c * g.rows + g.run_starts[r * s.sw + v];
-            const bf16* u = xi + (c * s.h + r) * s.w;
-            if (s.sw == 1)
-              std::memcpy(d, u, s.w * sizeof(bf16));
-            else
-              for (int64_t q = q0, j = 0; q < s.w; q += s.sw, ++j) d[j] = u[q];
-          }
-      }
-      bf16* grid = dy_grid[t].data();
-      for (int64_t o = 0; o < s.co; ++o)
-        for (int64_t oh = 0; oh < ho; ++oh)
-          std::memcpy(grid + o * g.grid_pad + oh * g.wq, gyi + (o * ho + oh) * wo, wo * sizeof(bf16));
-      // dY's pairs of pixels, 16 output channels x 16 pairs at a time: a transpose of 4-byte
-      // units (two bfloat16 values), read along dY's rows
-      bf16* pairs = dy_pairs[t].data() + j * dy_stride;
-      for (int64_t o0 = 0; o0 < g.copad; o0 += 16)
-        for (int64_t q0 = 0; q0 < half; q0 += 16)
-          for (int64_t o = o0; o < o0 + 16; ++o) {
-            const bf16* row = grid + o * g.grid_pad + 2 * q0;
-            for (int64_t q = 0; q < 16; ++q)
-              std::memcpy(pairs + ((q0 + q) * g.copad + o) * 2, row + 2 * q, 2 * sizeof(bf16));
-          }
+      amx_grad_place_image(g, x + (first + j) * s.ci * s.h * s.w, gyi, xpad[t].data() + j * x_stride,
+                           dy_grid[t].data(), dy_pairs[t].data() + j * dy_stride);
       if (gb) add_channel_sums_of(s.co, ho * wo, gyi, sums.gb[t].data());
     }
     const float* a = acc[t].data();

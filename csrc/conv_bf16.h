@@ -101,6 +101,10 @@ void grid_to_output(int64_t co, int64_t ho, int64_t wo, const float* out, int64_
 //   dy_pairs[(q*copad + o)*2 + e] = dY[o][grid pixel 2q + e]   (zero in the dropped columns,
 //                                                                beyond the grid and beyond co)
 // A 32 x 32 block of dW^T per tap stays in four accumulator tiles over all the images' pixels.
+// amx_grad_place_image lays out one image: x (NCHW) into xpad's planes, dY (co x ho x wo) onto
+// dy_grid (copad x grid_pad, zero wherever no dY value goes) and from there into dy_pairs.
+void amx_grad_place_image(const AmxConvGeometry& g, const bf16* x, const bf16* gy, bf16* xpad,
+                          bf16* dy_grid, bf16* dy_pairs);
 struct AmxGradImages {
   const bf16* xpad;      // image i at xpad + i * xpad_stride (cpad planes of `rows` pixels)
   int64_t xpad_stride;

@@ -11,12 +11,21 @@
 // the layout of the NCHW result.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "conv_bf16.h"
 #include "gemm/bf16.h"
+#include "isa/avx512.h"  // the AMX flags include AVX-512's
 
 namespace mg {
+namespace avx512 {
+namespace {
+#include "isa/vector.inc"  // transpose_block
+}  // namespace
+}  // namespace avx512
+
 namespace {
 
 // The tile configuration for layers of 16 input channels (kchunk 16): the product's depth is
@@ -122,30 +131,130 @@ void grad_channel_block(const AmxConvGeometry& g, const AmxGradImages& im, int64
 
 }  // namespace
 
+// ---- moving images into the tiles' layouts and back (AVX-512BW, which AMX CPUs all have) ----
+
+namespace {
+
+// 16-bit lane indices for _mm512_permutex2var_epi16 (lanes 32 and up pick from the second
+// source): the pairs (a[first + step*k], b[first + step*k]) for k = 0..15.
+__m512i pair_lanes(int first, int step) {
+  alignas(64) int16_t idx[32];
+  for (int k = 0; k < 16; ++k) {
+    idx[2 * k] = static_cast<int16_t>(first + step * k);
+    idx[2 * k + 1] = static_cast<int16_t>(32 + first + step * k);
+  }
+  return _mm512_load_si512(idx);
+}
+
+// 16-bit lane indices for _mm512_permutexvar_epi16: the even lanes, then the odd ones.
+__m512i split_lanes() {
+  alignas(64) int16_t idx[32];
+  for (int k = 0; k < 16; ++k) idx[k] = static_cast<int16_t>(2 * k), idx[16 + k] = static_cast<int16_t>(2 * k + 1);
+  return _mm512_load_si512(idx);
+}
+
+__mmask32 first_lanes(int64_t n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
+
+// The column phases of a stride-2 row: the one that starts at column 0 and the one at 1.
+int64_t phase_of_column(const AmxConvGeometry& g, int64_t parity) {
+  return g.first_column(0) == parity ? 0 : 1;
+}
+
+}  // namespace
+
 // Image x (NCHW) into the pair-interleaved planes (conv_bf16.h); the rest of xh stays zero.
+// Strides 1 and 2 (every layer ResNets have) go 32 columns at a time through one permute per
+// 16 pairs; wider strides value by value.
 void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
   const int64_t plane = g.h * g.w;
+  const bool vectors = g.sw == 1 || (g.sw == 2 && g.w >= 2);
+  const __m512i lo = pair_lanes(0, 1), hi = pair_lanes(16, 1);
+  const __m512i even = pair_lanes(0, 2), odd = pair_lanes(1, 2);
   for (int64_t c = 0; c < g.ci; c += 2) {
     const bf16* first = x + c * plane;
     const bf16* second = c + 1 < g.ci ? first + plane : nullptr;  // an odd count's last pair
     bf16* pair = xh + (c / 2) * g.rows * 2;
+    if (vectors) {
+      for (int64_t r = 0; r < g.h; ++r) {
+        const bf16* u = first + r * g.w;
+        const bf16* w = second ? second + r * g.w : nullptr;
+        bf16* d0 = pair + g.run_starts[r * g.sw + (g.sw == 1 ? 0 : phase_of_column(g, 0))] * 2;
+        bf16* d1 = g.sw == 1 ? nullptr : pair + g.run_starts[r * 2 + phase_of_column(g, 1)] * 2;
+        for (int64_t b = 0; b < g.w; b += 32) {
+          const int64_t n = std::min<int64_t>(32, g.w - b);
+          const __m512i U = _mm512_maskz_loadu_epi16(first_lanes(n), u + b);
+          const __m512i W = w ? _mm512_maskz_loadu_epi16(first_lanes(n), w + b) : _mm512_setzero_si512();
+          if (g.sw == 1) {  // pairs b .. b+15 and b+16 .. b+31
+            _mm512_mask_storeu_epi16(d0 + 2 * b, first_lanes(2 * std::min<int64_t>(n, 16)),
+                                     _mm512_permutex2var_epi16(U, lo, W));
+            if (n > 16)
+              _mm512_mask_storeu_epi16(d0 + 2 * b + 32, first_lanes(2 * (n - 16)),
+                                       _mm512_permutex2var_epi16(U, hi, W));
+          } else {  // even columns to one phase, odd to the other, 16 pairs each
+            _mm512_mask_storeu_epi16(d0 + b, first_lanes(2 * ((n + 1) / 2)),
+                                     _mm512_permutex2var_epi16(U, even, W));
+            _mm512_mask_storeu_epi16(d1 + b, first_lanes(2 * (n / 2)),
+                                     _mm512_permutex2var_epi16(U, odd, W));
+          }
+        }
+      }
+      continue;
+    }
     for (int64_t v = 0; v < g.sw; ++v) {  // columns of one phase: one run per row
       const int64_t q0 = g.first_column(v);
       for (int64_t r = 0; r < g.h && q0 < g.w; ++r) {
         bf16* d = pair + g.run_starts[r * g.sw + v] * 2;
         const bf16* u = first + r * g.w;
         const bf16* w = second ? second + r * g.w : nullptr;
-        if (g.sw == 1 && w) {  // the common case, in a loop the compiler vectorises
-          for (int64_t q = 0; q < g.w; ++q) d[2 * q] = u[q], d[2 * q + 1] = w[q];
-        } else {
-          for (int64_t q = q0, j = 0; q < g.w; q += g.sw, ++j) {
-            d[2 * j] = u[q];
-            if (w) d[2 * j + 1] = w[q];
-          }
+        for (int64_t q = q0, j = 0; q < g.w; q += g.sw, ++j) {
+          d[2 * j] = u[q];
+          if (w) d[2 * j + 1] = w[q];
         }
       }
     }
   }
+}
+
+void amx_grad_place_image(const AmxConvGeometry& g, const bf16* x, const bf16* gy, bf16* xpad,
+                          bf16* dy_grid, bf16* dy_pairs) {
+  // x into plain planes (channel c at c * rows), each row's columns into their phases' runs.
+  const bool vectors = g.sw == 1 || (g.sw == 2 && g.w >= 2);
+  const __m512i split = split_lanes();
+  for (int64_t c = 0; c < g.ci; ++c)
+    for (int64_t r = 0; r < g.h; ++r) {
+      const bf16* u = x + (c * g.h + r) * g.w;
+      bf16* plane = xpad + c * g.rows;
+      if (g.sw == 1) {
+        std::memcpy(plane + g.run_starts[r], u, g.w * sizeof(bf16));
+      } else if (vectors) {
+        bf16* d0 = plane + g.run_starts[r * 2 + phase_of_column(g, 0)];
+        bf16* d1 = plane + g.run_starts[r * 2 + phase_of_column(g, 1)];
+        for (int64_t b = 0; b < g.w; b += 32) {
+          const int64_t n = std::min<int64_t>(32, g.w - b);
+          const __m512i s = _mm512_permutexvar_epi16(split, _mm512_maskz_loadu_epi16(first_lanes(n), u + b));
+          _mm256_mask_storeu_epi16(d0 + b / 2, static_cast<__mmask16>(first_lanes((n + 1) / 2)),
+                                   _mm512_castsi512_si256(s));
+          _mm256_mask_storeu_epi16(d1 + b / 2, static_cast<__mmask16>(first_lanes(n / 2)),
+                                   _mm512_extracti64x4_epi64(s, 1));
+        }
+      } else {
+        for (int64_t v = 0; v < g.sw; ++v)
+          if (g.first_column(v) < g.w)
+            for (int64_t q = g.first_column(v), j = 0; q < g.w; q += g.sw, ++j)
+              plane[g.run_starts[r * g.sw + v] + j] = u[q];
+      }
+    }
+  // dY onto the grid (its dropped columns stay zero), then its pairs of pixels, 16 output
+  // channels x 16 pairs at a time: an in-register transpose of 4-byte units.
+  for (int64_t o = 0; o < g.co; ++o)
+    for (int64_t oh = 0; oh < g.ho; ++oh)
+      std::memcpy(dy_grid + o * g.grid_pad + oh * g.wq, gy + (o * g.ho + oh) * g.wo, g.wo * sizeof(bf16));
+  const int64_t half = g.grid_pad / 2;
+  const float* units = reinterpret_cast<const float*>(dy_grid);  // moved, never computed on
+  float* pairs = reinterpret_cast<float*>(dy_pairs);
+  for (int64_t o0 = 0; o0 < g.copad; o0 += 16)
+    for (int64_t q0 = 0; q0 < half; q0 += 16)
+      avx512::transpose_block(units + o0 * half + q0, half, pairs + q0 * g.copad + o0, g.copad);
 }
 
 template <typename Y>

@@ -48,6 +48,10 @@ SHAPES = [
     (2, 32, 8, 8, 32, 1, 1, 2, 0, 1, 1),  # the ResNet shortcut (dX: odd rows unreached, zero)
     (2, 16, 5, 6, 16, 1, 1, 1, 1, 1, 1),  # padding beyond the reach on AMX: dX as one phase
     (2, 24, 9, 8, 16, 3, 2, 3, 1, 1, 1),  # stride 3: some phases reached by one tap only
+    # stride 2 on AMX over rows wider than the 32 columns its layout moves at a time, with a
+    # ragged last block: padded (column 0 in the odd phase) and not, an odd channel count
+    (2, 16, 5, 37, 16, 3, 3, 2, 1, 1, 1),
+    (2, 17, 6, 34, 32, 3, 3, 2, 0, 1, 1),
 ]
 
 
