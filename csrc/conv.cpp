@@ -1036,39 +1036,53 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
                   w[((o * s.ci + c) * s.kh + P.taps_a[ia]) * s.kw + P.taps_b[ib]];
       P.wpack = amx_pack_weights(t, P.g, wt.data());
     }
+  // Where each input column comes from: its phase and its column inside the phase's grid.
+  std::vector<int64_t> column_phase(s.w), column_index(s.w);
+  for (int64_t iw = 0; iw < s.w; ++iw) {
+    column_phase[iw] = (iw + s.pw) % s.sw;
+    column_index[iw] = (iw + s.pw) / s.sw - cols.first[column_phase[iw]];
+  }
+  const int64_t phase_size = base.copad * base.grid_pad, nphases = s.sh * s.sw;
   const int team = batch_team(s);
   const int64_t plane = s.h * s.w;
   std::vector<AmxScratch> work(team);
-  std::vector<Scratch<float>> wide(team);
+  std::vector<Scratch<float>> grids(team);  // every phase's grid of one image
   over_images(
       s.n, team,
       [&](int t) {
         work[t].setup(base);
-        wide[t].resize(s.ci * plane);
+        grids[t].resize(nphases * phase_size);
       },
       [&](int t, int64_t i) {
         amx_place_image(base, gy + i * s.co * ho * wo, work[t].xh.data());
-        float* dx = wide[t].data();
-        for (int64_t u = 0; u < s.sh; ++u)
-          for (int64_t v = 0; v < s.sw; ++v) {
-            const DxPhase& P = phases[u * s.sw + v];
-            if (P.rows == 0 || P.cols == 0) continue;
-            const bool reached = !P.wpack.empty();
-            if (reached) amx_conv_image(P.g, work[t].xh.data(), P.wpack.data(), work[t].out.data());
-            for (int64_t c = 0; c < s.ci; ++c)
-              for (int64_t r = 0; r < P.rows; ++r) {
-                const int64_t ih = (P.first_i + r) * s.sh + u - s.ph;
-                const int64_t iw0 = P.first_j * s.sw + v - s.pw;
-                float* d = dx + (c * s.h + ih) * s.w + iw0;
-                const float* src = work[t].out.data() + c * base.grid_pad + r * base.wq;
-                for (int64_t q = 0; q < P.cols; ++q) d[q * s.sw] = reached ? src[q] : 0.0f;
-              }
-          }
+        float* grid = grids[t].data();
+        for (int64_t f = 0; f < nphases; ++f)
+          if (!phases[f].wpack.empty())
+            amx_conv_image(phases[f].g, work[t].xh.data(), phases[f].wpack.data(), grid + f * phase_size);
+        // Each dX row from its row phase's grids: at stride 2 its even and odd columns come
+        // from two phases, interleaved; phases no tap reaches give zeros.
+        auto row_of = [&](int64_t u, int64_t v, int64_t c, int64_t r) -> const float* {
+          return phases[u * s.sw + v].wpack.empty()
+                     ? nullptr
+                     : grid + (u * s.sw + v) * phase_size + c * base.grid_pad + r * base.wq;
+        };
         Y* gxi = gx + i * s.ci * plane;
-        if constexpr (std::is_same_v<Y, bf16>)
-          isa_table<ConvertKernels>().to_bf16(dx, gxi, s.ci * plane);  // the vectorised span
-        else
-          std::memcpy(gxi, dx, s.ci * plane * sizeof(float));
+        for (int64_t c = 0; c < s.ci; ++c)
+          for (int64_t ih = 0; ih < s.h; ++ih) {
+            const int64_t u = (ih + s.ph) % s.sh, r = (ih + s.ph) / s.sh - rows.first[u];
+            Y* d = gxi + (c * s.h + ih) * s.w;
+            if (s.sw == 2 && s.w >= 2) {
+              const float* even = row_of(u, column_phase[0], c, r);
+              const float* odd = row_of(u, column_phase[1], c, r);
+              amx_interleave_row(even ? even + column_index[0] : nullptr,
+                                 odd ? odd + column_index[1] : nullptr, s.w, d);
+              continue;
+            }
+            for (int64_t iw = 0; iw < s.w; ++iw) {
+              const float* src = row_of(u, column_phase[iw], c, r);
+              store_rounded(src ? src[column_index[iw]] : 0.0f, d + iw);
+            }
+          }
       });
 }
 

@@ -60,6 +60,11 @@ void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack,
 // (padding, the last odd channel's partner) must be zero already.
 void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh);
 
+// dst[2k] = even[k], dst[2k + 1] = odd[k] for 2k, 2k + 1 < n (a null row reads as zeros),
+// rounded to bfloat16 where Y is: a dX row of a stride-2 layer from its two column phases.
+template <typename Y>
+void amx_interleave_row(const float* even, const float* odd, int64_t n, Y* dst);
+
 // One image's forward pass on AMX, compiled with the AMX TU's flags: the image x (NCHW) placed
 // into xh (zero where nothing is placed: padding, the last odd channel's partner), the tiles
 // into out, then y (co x ho x wo; float32, or bfloat16 rounded once) from out with the bias

@@ -215,6 +215,27 @@ void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh) {
   }
 }
 
+template <typename Y>
+void amx_interleave_row(const float* even, const float* odd, int64_t n, Y* dst) {
+  alignas(64) int32_t lanes[32];  // float lanes for _mm512_permutex2var_ps: (even[k], odd[k])
+  for (int k = 0; k < 16; ++k) lanes[2 * k] = k, lanes[2 * k + 1] = 16 + k;
+  const __m512i lo = _mm512_load_si512(lanes), hi = _mm512_load_si512(lanes + 16);
+  for (int64_t b = 0; b < n; b += 32) {
+    const int64_t m = std::min<int64_t>(32, n - b);
+    const auto loaded = [&](const float* row, int64_t count) {
+      return row ? _mm512_maskz_loadu_ps(static_cast<__mmask16>(first_lanes(count)), row + b / 2)
+                 : _mm512_setzero_ps();
+    };
+    const __m512 e = loaded(even, (m + 1) / 2), o = loaded(odd, m / 2);
+    alignas(64) float both[32];
+    _mm512_store_ps(both, _mm512_permutex2var_ps(e, lo, o));
+    _mm512_store_ps(both + 16, _mm512_permutex2var_ps(e, hi, o));
+    for (int64_t j = 0; j < m; ++j) store_rounded(both[j], dst + b + j);  // vectorised
+  }
+}
+template void amx_interleave_row<float>(const float*, const float*, int64_t, float*);
+template void amx_interleave_row<bf16>(const float*, const float*, int64_t, bf16*);
+
 void amx_grad_place_image(const AmxConvGeometry& g, const bf16* x, const bf16* gy, bf16* xpad,
                           bf16* dy_grid, bf16* dy_pairs) {
   // x into plain planes (channel c at c * rows), each row's columns into their phases' runs.
