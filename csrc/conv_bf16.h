@@ -20,8 +20,12 @@
 //     = W[cot*16 + j][kc*kchunk + i][a][b]   (zero beyond co or ci)
 // Output: channel-major, out[o * grid_pad + p] (float32), copad = co rounded up to 16 rows.
 #pragma once
+#if defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "gemm/bf16.h"
@@ -86,10 +90,28 @@ void grid_to_output(int64_t co, int64_t ho, int64_t wo, const float* out, int64_
     for (int64_t oh = 0; oh < ho; ++oh) {
       const float* src = out + c * channel_stride + oh * wp;
       Y* dst = y + (c * ho + oh) * wo;
+#if defined(__AVX512BW__)
+      // Rows of 8 or 16 (ResNet's small planes) are all remainder to the compiler's
+      // vectorised loop: 16 values at a time here, the last ones masked.
+      for (int64_t ow = 0; ow < wo; ow += 16) {
+        const __mmask16 m = wo - ow >= 16 ? __mmask16(0xffff) : __mmask16((1u << (wo - ow)) - 1);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, src + ow), _mm512_set1_ps(bc));
+        if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        if constexpr (std::is_same_v<Y, bf16>) {
+          typedef uint32_t Lanes __attribute__((vector_size(64)));
+          typedef uint16_t Halves __attribute__((vector_size(32)));
+          const Halves h = __builtin_convertvector(bf16_bits_rounded((Lanes)_mm512_castps_si512(v)), Halves);
+          _mm256_mask_storeu_epi16(dst + ow, m, (__m256i)h);
+        } else {
+          _mm512_mask_storeu_ps(dst + ow, m, v);
+        }
+      }
+#else
       if (relu)
         for (int64_t ow = 0; ow < wo; ++ow) store_rounded(std::max(src[ow] + bc, 0.0f), dst + ow);
       else
         for (int64_t ow = 0; ow < wo; ++ow) store_rounded(src[ow] + bc, dst + ow);
+#endif
     }
   }
 }

@@ -43,14 +43,18 @@ static inline float bf16_to_float(bf16 v) {
 // Round to nearest, ties to even (numpy's ml_dtypes and PyTorch round the same way); NaN stays
 // a (quiet) NaN, infinities stay infinite, and values that round past the largest finite
 // bfloat16 become infinite.
-// (Branch-free, so that loops over arrays vectorise.)
+// (Branch-free, so that loops over arrays vectorise.) On the float32 bits u, in the low 16 bits
+// of the result; U is uint32_t or a GCC vector of them (the same rule, lane by lane).
+template <typename U>
+static inline U bf16_bits_rounded(U u) {
+  const U rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const U quiet_nan = (u >> 16) | 0x40u;
+  return (u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+}
 static inline bf16 float_to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (u >> 16) | 0x40u;
-  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-  return bf16{static_cast<uint16_t>(nan ? quiet_nan : rounded)};
+  return bf16{static_cast<uint16_t>(bf16_bits_rounded(u))};
 }
 
 // Kernels that store activations as bfloat16 but compute in float32 (batch norm, the

@@ -159,6 +159,26 @@ def test_gradients_not_asked_for_are_not_written():
     np.testing.assert_array_equal(gw, np.full(gw.shape, 4.0, np.float32))
 
 
+def test_rounded_outputs_keep_nan_infinity_and_round_past_the_largest_to_infinity():
+    """The bfloat16 output's rounding (in the epilogue, 16 values at a time on AVX-512) against
+    ml_dtypes': a 1x1 convolution of ones whose bias lands every channel on an edge case,
+    planes of 8 x 8 (a masked half vector) and 5 x 21 (a full vector and a ragged one)."""
+    edges = [np.nan, np.inf, -np.inf, 3.4e38, -3.3e38, 1e-40, -0.0, 1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8]
+    co = 16 + len(edges)  # AMX from 16 input channels; the rest of the bias ordinary values
+    bias = np.concatenate([np.float32(edges), np.linspace(-3, 3, 16)]).astype(np.float32)
+    for h, w_ in ((8, 8), (5, 21)):
+        x = bits(np.zeros((2, 16, h, w_), np.float32))
+        w = bits(np.zeros((co, 16, 1, 1), np.float32))
+        y, y16 = np.empty((2, co, h, w_), np.float32), np.empty((2, co, h, w_), np.uint16)
+        _C.conv2d_forward_bf16(x, w, bias, y, relu=False)
+        _C.conv2d_forward_bf16(x, w, bias, y16, relu=False)
+        want = y.astype(BF16).view(np.uint16)
+        nan = np.isnan(y)
+        np.testing.assert_array_equal(y16[~nan], want[~nan])
+        assert np.isnan(y16.view(BF16)[nan]).all() and nan[:, 0].all()
+        assert (y16.view(BF16)[:, 3] == np.inf).all()  # past the largest finite: infinite
+
+
 def test_bad_arguments_name_the_argument():
     x, w = np.zeros((1, 2, 4, 4), np.uint16), np.zeros((3, 2, 3, 3), np.uint16)
     with pytest.raises(TypeError, match="conv2d_forward_bf16: input must be uint16, got float32"):
