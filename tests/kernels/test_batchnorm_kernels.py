@@ -148,6 +148,22 @@ def test_statistics_stay_accurate_far_from_zero():
     np.testing.assert_allclose(out["invstd"], exact, rtol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, "bfloat16"])
+def test_statistics_stay_accurate_when_the_sampled_shift_is_far_from_the_mean(dtype):
+    """The one-pass statistics shift the values by a sample (16 values spread along each row);
+    here every sampled value is an outlier (the rest sit 9000 lower with a spread of 1), the
+    worst such a sample can be, and the variance still matches float64 within 5e-5."""
+    dtype = np.dtype(pytest.importorskip("ml_dtypes").bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    rng = np.random.default_rng(6)
+    x = 1000 + rng.standard_normal((300, 3, 1024))
+    x[:, :, ::64] += 9000
+    x = x.astype(np.float32).astype(dtype)
+    out = run_all(_C, x, x, None, None, True, False)
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(out["invstd"], 1 / np.sqrt(wide.var(axis=(0, 2)) + 1e-5), rtol=5e-5)
+    np.testing.assert_allclose(out["mean"], wide.mean(axis=(0, 2)), rtol=1e-6)
+
+
 @pytest.mark.parametrize("shape", [(8, 3, 4096), (8, 16, 1024), (4, 1, 40000), (4096, 40, 1)])
 def test_one_thread_and_many_threads_give_identical_bits(shape):
     x, dy, w, b = inputs(shape, np.float32, seed=7)
