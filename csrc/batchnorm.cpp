@@ -110,7 +110,7 @@ Affine<P> finish_channel_stats(const Moments& m, int64_t ch, const P* gamma, con
 template <typename T, typename P>
 void forward_train_spatial(const T* x, const Layout& L, const P* gamma, const P* beta,
                            P* running_mean, P* running_var, double momentum, double eps,
-                           bool relu, T* y, P* save_mean, P* save_invstd) {
+                           bool relu, const T* residual, T* y, P* save_mean, P* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   const int threads = team_for(Work::batchnorm, L.n * L.c * L.s);
   const int64_t units = L.blocks_per_channel();
@@ -135,7 +135,7 @@ void forward_train_spatial(const T* x, const Layout& L, const P* gamma, const P*
       const Affine<P> a = channel_pass(ch, nullptr, nullptr);
       for (int64_t u = 0; u < units; ++u)
         k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), a.scale, a.shift,
-                       relu, y + L.offset(ch, u));
+                       relu, residual ? residual + L.offset(ch, u) : nullptr, y + L.offset(ch, u));
     }
     return;
   }
@@ -153,7 +153,8 @@ void forward_train_spatial(const T* x, const Layout& L, const P* gamma, const P*
     for (int64_t i = 0; i < L.c * units; ++i) {
       const int64_t ch = i / units, u = i % units;
       k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), affine[ch].scale,
-                     affine[ch].shift, relu, y + L.offset(ch, u));
+                     affine[ch].shift, relu, residual ? residual + L.offset(ch, u) : nullptr,
+                     y + L.offset(ch, u));
     }
   }
 }
@@ -176,7 +177,7 @@ void for_channel_blocks(int64_t n, int64_t c, const Body& body) {
 template <typename T, typename P>
 void forward_train_flat(const T* x, int64_t n, int64_t c, const P* gamma, const P* beta,
                         P* running_mean, P* running_var, double momentum, double eps, bool relu,
-                        T* y, P* save_mean, P* save_invstd) {
+                        const T* residual, T* y, P* save_mean, P* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   std::vector<double> mean(c, 0.0), dev(c, 0.0), sq(c, 0.0);
   std::vector<P> scale(c), shift(c);
@@ -197,7 +198,8 @@ void forward_train_flat(const T* x, int64_t n, int64_t c, const P* gamma, const 
       shift[ch] = a.shift;
     }
     for (int64_t r = 0; r < n; ++r)
-      k.cols_affine(x + r * c + c0, w, &scale[c0], &shift[c0], relu, y + r * c + c0);
+      k.cols_affine(x + r * c + c0, w, &scale[c0], &shift[c0], relu,
+                    residual ? residual + r * c + c0 : nullptr, y + r * c + c0);
   });
 }
 
@@ -321,19 +323,21 @@ void backward_flat(const T* x, const T* dy, int64_t n, int64_t c, const P* gamma
 template <typename T, typename P>
 void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                               const P* beta, P* running_mean, P* running_var, double momentum,
-                              double eps, bool relu, T* y, P* save_mean, P* save_invstd) {
+                              double eps, bool relu, const T* residual, T* y, P* save_mean,
+                              P* save_invstd) {
   if (s == 1)
-    forward_train_flat(x, n, c, gamma, beta, running_mean, running_var, momentum, eps, relu, y,
-                       save_mean, save_invstd);
+    forward_train_flat(x, n, c, gamma, beta, running_mean, running_var, momentum, eps, relu,
+                       residual, y, save_mean, save_invstd);
   else
     forward_train_spatial(x, Layout(n, c, s), gamma, beta, running_mean, running_var, momentum,
-                          eps, relu, y, save_mean, save_invstd);
+                          eps, relu, residual, y, save_mean, save_invstd);
 }
 
 template <typename T, typename P>
 void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                              const P* beta, const P* running_mean, const P* running_var,
-                             double eps, bool relu, T* y, P* save_mean, P* save_invstd) {
+                             double eps, bool relu, const T* residual, T* y, P* save_mean,
+                             P* save_invstd) {
   const BatchNormSpanKernels<T>& k = kernels<T>();
   std::vector<P> scale(c), shift(c);
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -347,7 +351,8 @@ void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const 
   if (s == 1) {
     for_channel_blocks(n, c, [&](int64_t c0, int64_t c1) {
       for (int64_t r = 0; r < n; ++r)
-        k.cols_affine(x + r * c + c0, c1 - c0, &scale[c0], &shift[c0], relu, y + r * c + c0);
+        k.cols_affine(x + r * c + c0, c1 - c0, &scale[c0], &shift[c0], relu,
+                      residual ? residual + r * c + c0 : nullptr, y + r * c + c0);
     });
     return;
   }
@@ -358,7 +363,7 @@ void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const 
   for (int64_t i = 0; i < c * units; ++i) {
     const int64_t ch = i / units, u = i % units;
     k.block_affine(x + L.offset(ch, u), L.rows(u), L.stride(), L.length(u), scale[ch], shift[ch],
-                   relu, y + L.offset(ch, u));
+                   relu, residual ? residual + L.offset(ch, u) : nullptr, y + L.offset(ch, u));
   }
 }
 
@@ -377,10 +382,11 @@ const char* batch_norm_impl_name() { return kernels<float>().name; }
 
 #define MG_BATCHNORM_INSTANTIATE(T, P)                                                         \
   template void batch_norm_forward_train<T>(const T*, int64_t, int64_t, int64_t, const P*,     \
-                                            const P*, P*, P*, double, double, bool, T*, P*, P*); \
+                                            const P*, P*, P*, double, double, bool, const T*,  \
+                                            T*, P*, P*);                                        \
   template void batch_norm_forward_eval<T>(const T*, int64_t, int64_t, int64_t, const P*,      \
-                                           const P*, const P*, const P*, double, bool, T*, P*, \
-                                           P*);                                                \
+                                           const P*, const P*, const P*, double, bool,         \
+                                           const T*, T*, P*, P*);                              \
   template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t,          \
                                        const P*, const P*, const P*, const P*, bool, bool, T*, \
                                        P*, P*);

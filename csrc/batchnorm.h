@@ -3,7 +3,8 @@
 //   training:  mu_c = mean over (n, s) of x[n,c,s],  var_c = biased variance,
 //              invstd_c = 1 / sqrt(var_c + eps)
 //   inference: mu_c, invstd_c from the running statistics
-//   forward:   y = gamma_c (x - mu_c) invstd_c + beta_c          (then max(y, 0) if relu)
+//   forward:   y = gamma_c (x - mu_c) invstd_c + beta_c  (+ residual, a residual block's skip
+//              path, where one is given; then max(y, 0) if relu)
 //   backward:  g = dy (times [y > 0] if relu),  M = N*S
 //              dbeta_c  = sum g,   dgamma_c = invstd_c sum g (x - mu_c)
 //              dx = gamma_c invstd_c (g - dbeta_c / M - (x - mu_c) invstd_c dgamma_c / M)
@@ -40,9 +41,9 @@ struct BatchNormSpanKernels {
   // Mean and sum of squared deviations of the block.
   void (*block_stats)(const T* x, int64_t rows, int64_t stride, int64_t len, double* mean,
                       double* m2);
-  // y = x * scale + shift (then max(y, 0) if relu).
+  // y = x * scale + shift (+ residual, laid out as x, where not null; then max(y, 0) if relu).
   void (*block_affine)(const T* x, int64_t rows, int64_t stride, int64_t len, P scale, P shift,
-                       bool relu, T* y);
+                       bool relu, const T* residual, T* y);
   // sum g and sum g * (x - mean).
   void (*block_grad_sums)(const T* x, const T* dy, int64_t rows, int64_t stride, int64_t len,
                           P mean, P scale, P shift, bool relu, double* sum_g, double* sum_gx);
@@ -54,7 +55,7 @@ struct BatchNormSpanKernels {
   void (*cols_sum)(const T* x, int64_t channels, double* acc);
   void (*cols_dev)(const T* x, int64_t channels, const double* mean, double* dev, double* sq);
   void (*cols_affine)(const T* x, int64_t channels, const P* scale, const P* shift, bool relu,
-                      T* y);
+                      const T* residual, T* y);
   void (*cols_grad_sums)(const T* x, const T* dy, int64_t channels, const P* mean,
                          const P* scale, const P* shift, bool relu, double* sum_g,
                          double* sum_gx);
@@ -76,12 +77,14 @@ MG_DECLARE_KERNEL_TABLES(BatchNormSpanKernels<bf16>)
 template <typename T, typename P = bn_param_t<T>>
 void batch_norm_forward_train(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                               const P* beta, P* running_mean, P* running_var, double momentum,
-                              double eps, bool relu, T* y, P* save_mean, P* save_invstd);
+                              double eps, bool relu, const T* residual, T* y, P* save_mean,
+                              P* save_invstd);
 // Inference forward from running statistics (also written to save_mean / save_invstd).
 template <typename T, typename P = bn_param_t<T>>
 void batch_norm_forward_eval(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                              const P* beta, const P* running_mean, const P* running_var,
-                             double eps, bool relu, T* y, P* save_mean, P* save_invstd);
+                             double eps, bool relu, const T* residual, T* y, P* save_mean,
+                             P* save_invstd);
 // Backward from the saved mean / invstd; `training` selects the batch-statistics formula.
 template <typename T, typename P = bn_param_t<T>>
 void batch_norm_backward(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
@@ -93,12 +96,13 @@ const char* batch_norm_impl_name();
 template <typename T, typename P = bn_param_t<T>>
 void batch_norm_forward_train_ref(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                                   const P* beta, P* running_mean, P* running_var,
-                                  double momentum, double eps, bool relu, T* y, P* save_mean,
-                                  P* save_invstd);
+                                  double momentum, double eps, bool relu, const T* residual,
+                                  T* y, P* save_mean, P* save_invstd);
 template <typename T, typename P = bn_param_t<T>>
 void batch_norm_forward_eval_ref(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                                  const P* beta, const P* running_mean, const P* running_var,
-                                 double eps, bool relu, T* y, P* save_mean, P* save_invstd);
+                                 double eps, bool relu, const T* residual, T* y, P* save_mean,
+                                 P* save_invstd);
 template <typename T, typename P = bn_param_t<T>>
 void batch_norm_backward_ref(const T* x, const T* dy, int64_t n, int64_t c, int64_t s,
                              const P* gamma, const P* beta, const P* mean, const P* invstd,

@@ -221,10 +221,11 @@ def batch_norm_forward_train(
     momentum: float,
     eps: float,
     relu: bool = False,
+    residual: numpy.ndarray | None = None,
 ) -> None:
-    """Training batch norm of x (N, C, S): batch statistics, running-stat update, out. x, out
-    (and the gradients' grad_out, grad_input) may be bfloat16 bits (uint16), with float32
-    per-channel arrays."""
+    """Training batch norm of x (N, C, S): batch statistics, running-stat update, out
+    (+ ``residual``, x's shape and dtype, then the ReLU). x, out, residual (and the gradients'
+    grad_out, grad_input) may be bfloat16 bits (uint16), with float32 per-channel arrays."""
 
 def batch_norm_forward_eval(
     x: numpy.ndarray,
@@ -237,8 +238,9 @@ def batch_norm_forward_eval(
     save_invstd: numpy.ndarray,
     eps: float,
     relu: bool = False,
+    residual: numpy.ndarray | None = None,
 ) -> None:
-    """Inference batch norm of x (N, C, S) from running statistics."""
+    """Inference batch norm of x (N, C, S) from running statistics (+ residual, then the ReLU)."""
 
 def batch_norm_backward(
     x: numpy.ndarray,
@@ -476,6 +478,7 @@ class _Ref:
         momentum: float,
         eps: float,
         relu: bool = False,
+        residual: numpy.ndarray | None = None,
     ) -> None:
         """Reference batch_norm_forward_train."""
     @staticmethod
@@ -490,6 +493,7 @@ class _Ref:
         save_invstd: numpy.ndarray,
         eps: float,
         relu: bool = False,
+        residual: numpy.ndarray | None = None,
     ) -> None:
         """Reference batch_norm_forward_eval."""
     @staticmethod

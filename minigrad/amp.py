@@ -12,10 +12,10 @@ Inside ``with minigrad.autocast("cpu", dtype=minigrad.bfloat16):``
 - **float32 ops** (``amp = "float32"``: softmax, log-softmax, losses, reductions, layer,
   group and instance norm) get bfloat16 inputs widened to float32 and return float32.
 - **batch norm** (``amp = "float32_math"``) computes in float32 too, but reads a bfloat16
-  activation and writes its output (and the input's gradient) in bfloat16, as PyTorch's CPU
-  batch norm does: its statistics, weights and their gradients stay float32, and a ResNet's
-  activations stay bfloat16 from one convolution to the next instead of being widened and
-  rounded again around every normalisation.
+  activation (and a residual of its shape) and writes its output (and the gradients of both)
+  in bfloat16, as PyTorch's CPU batch norm does: its statistics, weights and their gradients
+  stay float32, and a ResNet's activations stay bfloat16 from one convolution to the next
+  instead of being widened and rounded again around every normalisation.
 - **other ops** run in their inputs' dtype.
 
 Everywhere, inside autocast or not, an op without bfloat16 arithmetic of its own (every op but
@@ -131,9 +131,14 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
         return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
     if rule == "lower" and all(is_bfloat16(t.dtype) for t in floats):  # bfloat16 tensors, no autocast
         return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
-    if rule == "float32_math" and is_bfloat16(tensors[0].dtype):  # the activation stays bfloat16
+    if rule == "float32_math" and is_bfloat16(tensors[0].dtype):  # the activations stay bfloat16
+        activation = tensors[0].shape  # the input, and a residual added to the output
         return (
-            tensors[:1] + [_cast(t, np.float32, region) if is_bfloat16(t.dtype) else t for t in tensors[1:]],
+            tensors[:1]
+            + [
+                _cast(t, np.float32, region) if is_bfloat16(t.dtype) and t.shape != activation else t
+                for t in tensors[1:]
+            ],
             None,
             None,
         )

@@ -127,12 +127,17 @@ def _batch_norm(b, node, xs, out, y):
         raise UnsupportedOperation("BatchNorm with batch statistics (no running statistics) cannot run as inference")
     channels = node.inputs[0].shape[1]
     dtype = node.inputs[0].data.dtype
-    scale = xs[1] if o["has_weight"] else b.constant(np.ones(channels, dtype), "bn_scale")
-    shift = xs[-1] if o["has_bias"] else b.constant(np.zeros(channels, dtype), "bn_shift")
+    residual = xs[-1] if o.get("has_residual") else None  # relu(bn(x) + residual): a ResNet join
+    affine = xs[1 : len(xs) - (residual is not None)]
+    scale = affine[0] if o["has_weight"] else b.constant(np.ones(channels, dtype), "bn_scale")
+    shift = affine[-1] if o["has_bias"] else b.constant(np.zeros(channels, dtype), "bn_shift")
     mean = b.constant(o["running_mean"].copy(), "running_mean")
     var = b.constant(o["running_var"].copy(), "running_var")
-    normed = b.add("BatchNormalization", [xs[0], scale, shift, mean, var], None if o["relu"] else out, epsilon=o["eps"])
-    return b.add("Relu", [normed], out) if o["relu"] else normed
+    last = not o["relu"] and residual is None
+    y = b.add("BatchNormalization", [xs[0], scale, shift, mean, var], out if last else None, epsilon=o["eps"])
+    if residual is not None:
+        y = b.add("Add", [y, residual], None if o["relu"] else out)
+    return b.add("Relu", [y], out) if o["relu"] else y
 
 
 def _normalize(b, node, xs, out, y):

@@ -151,38 +151,45 @@ def test_larger_matmul_linear_and_conv2d_match_torch_autocast():
         check_autocast(case)
 
 
-@pytest.mark.parametrize("relu", [False, True])
-def test_batch_norm_keeps_bfloat16_activations_like_torch_autocast(relu):
+@pytest.mark.parametrize("relu, residual", [(False, False), (True, False), (True, True), (False, True)])
+def test_batch_norm_keeps_bfloat16_activations_like_torch_autocast(relu, residual):
     """A bfloat16 activation through batch norm under autocast: a bfloat16 output, float32
     statistics and weight gradients. Output and the input's gradient lie within one bfloat16
     step of the float64 batch norm of the same bfloat16 values (each is one float32 result
     rounded once; the float32 sums over the channel's 256 values add a little), and match
-    PyTorch's autocast batch norm within that plus PyTorch's own distance."""
+    PyTorch's autocast batch norm within that plus PyTorch's own distance. With ``residual`` a
+    bfloat16 skip path joins before the ReLU (ours in the same pass, rounded once; PyTorch's a
+    separate add of two bfloat16 tensors) and its gradient is checked too."""
     F = nn.functional
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((4, 3, 8, 8)) * 2 + 1).astype(np.float32)
     weight, bias = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    skip = rng.standard_normal(x.shape).astype(np.float32)
     c = rng.standard_normal(x.shape).astype(np.float32)
-    x_bf = x.astype(BF16).astype(np.float64)
+    x_bf, skip_bf = x.astype(BF16).astype(np.float64), skip.astype(BF16).astype(np.float64)
+    names = ("dx", "dweight", "dbias") + (("dresidual",) if residual else ())
 
-    ours = [mg.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    ours = [mg.tensor(a, requires_grad=True) for a in (x, weight, bias, skip)]
     running = [mg.zeros(3), mg.ones(3)]
     with mg.autocast("cpu", dtype=mg.bfloat16):
-        out = F.batch_norm(ours[0].bfloat16(), *running, ours[1], ours[2], training=True, relu=relu)
+        joined = ours[3].bfloat16() if residual else None
+        out = F.batch_norm(ours[0].bfloat16(), *running, ours[1], ours[2], training=True, relu=relu, residual=joined)
     assert out.dtype == BF16 and running[0].dtype == np.float32
     (out.float() * mg.tensor(c)).sum().backward()
 
-    theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias, skip)]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ref = torch.nn.functional.batch_norm(
             theirs[0].bfloat16(), torch.zeros(3), torch.ones(3), theirs[1], theirs[2], training=True
         )
+        ref = ref + theirs[3].bfloat16() if residual else ref
         ref = torch.relu(ref) if relu else ref
     assert ref.dtype == torch.bfloat16
     (ref.float() * torch.tensor(c)).sum().backward()
 
-    exact_in = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x_bf, weight, bias)]
+    exact_in = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x_bf, weight, bias, skip_bf)]
     exact = torch.nn.functional.batch_norm(exact_in[0], None, None, exact_in[1], exact_in[2], training=True)
+    exact = exact + exact_in[3] if residual else exact
     exact = torch.relu(exact) if relu else exact
     exact.backward(torch.from_numpy(c.astype(BF16).astype(np.float64)))
 
@@ -193,7 +200,7 @@ def test_batch_norm_keeps_bfloat16_activations_like_torch_autocast(relu):
         assert np.all(np.abs(got - want) <= tol + np.abs(want - exact_values)), (what, "vs PyTorch")
 
     close(to_numpy(out).astype(np.float64), to_numpy(ref).astype(np.float64), exact.detach().numpy(), "output")
-    for i, what in enumerate(("dx", "dweight", "dbias")):
+    for i, what in enumerate(names):
         assert ours[i].grad.dtype == np.float32, what
         close(
             ours[i].grad.numpy().astype(np.float64),

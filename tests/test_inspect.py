@@ -276,7 +276,17 @@ def test_graph_of_a_model_run_knows_each_nodes_module_and_collapses_by_layer(tmp
     for n in g.nodes:
         modules[n.op].add(n.module)
     assert {"conv1", "layer1.0.conv1", "layer3.0.downsample.0"} <= {m for op, ms in modules.items() for m in ms}
-    assert modules["Add"] == {"layer1.0", "layer2.0", "layer3.0"}  # the block's own op: its skip connection
+    # each block's skip connection joins inside its bn2 (relu(bn2(conv2(h)) + shortcut), one
+    # pass): the last input of that node is the shortcut, the stem's output for layer1's
+    # identity, the projection's batch norm for the others
+    assert "Add" not in modules
+    joins = {n.module: n.inputs[-1] for n in g.nodes if n.module.endswith(".bn2")}
+    shortcut = {n.module: i for i, n in enumerate(g.nodes) if n.module in ("bn1",) or n.module.endswith("downsample.1")}
+    assert joins == {
+        "layer1.0.bn2": shortcut["bn1"],
+        "layer2.0.bn2": shortcut["layer2.0.downsample.1"],
+        "layer3.0.bn2": shortcut["layer3.0.downsample.1"],
+    }
     assert modules["Reshape"] == {""}  # the model's forward flattens by itself
     top = g.collapse(1)
     assert top.ops() == [

@@ -21,7 +21,7 @@ template <typename S, bool Ref>
 void forward_train(const py::array& x, const py::object& weight, const py::object& bias,
                    const py::object& running_mean, const py::object& running_var,
                    const py::array& out, const py::array& save_mean, const py::array& save_invstd,
-                   double momentum, double eps, bool relu) {
+                   double momentum, double eps, bool relu, const py::object& residual) {
   using T = kernel_t<S>;
   using P = bn_param_t<T>;
   const char* op = "batch_norm_forward_train";
@@ -32,6 +32,7 @@ void forward_train(const py::array& x, const py::object& weight, const py::objec
   const P* b = optional_checked<P>(bias, op, "bias", {c});
   P* rm = optional_checked<P>(running_mean, op, "running_mean", {c}, true);
   P* rv = optional_checked<P>(running_var, op, "running_var", {c}, true);
+  const T* res = reinterpret_cast<const T*>(optional_checked<S>(residual, op, "residual", {n, c, s}));
   T* y = reinterpret_cast<T*>(checked<S>(out, op, "out", {n, c, s}, true));
   P* sm = checked<P>(save_mean, op, "save_mean", {c}, true);
   P* si = checked<P>(save_invstd, op, "save_invstd", {c}, true);
@@ -39,18 +40,19 @@ void forward_train(const py::array& x, const py::object& weight, const py::objec
                         optional_extent(bias, "bias", false),
                         optional_extent(running_mean, "running_mean", true),
                         optional_extent(running_var, "running_var", true),
+                        optional_extent(residual, "residual", false),
                         extent_of(out, "out", true), extent_of(save_mean, "save_mean", true),
                         extent_of(save_invstd, "save_invstd", true)});
   py::gil_scoped_release release;
   (Ref ? batch_norm_forward_train_ref<T, P> : batch_norm_forward_train<T, P>)(
-      px, n, c, s, g, b, rm, rv, momentum, eps, relu, y, sm, si);
+      px, n, c, s, g, b, rm, rv, momentum, eps, relu, res, y, sm, si);
 }
 
 template <typename S, bool Ref>
 void forward_eval(const py::array& x, const py::object& weight, const py::object& bias,
                   const py::array& running_mean, const py::array& running_var,
                   const py::array& out, const py::array& save_mean, const py::array& save_invstd,
-                  double eps, bool relu) {
+                  double eps, bool relu, const py::object& residual) {
   using T = kernel_t<S>;
   using P = bn_param_t<T>;
   const char* op = "batch_norm_forward_eval";
@@ -60,6 +62,7 @@ void forward_eval(const py::array& x, const py::object& weight, const py::object
   const P* b = optional_checked<P>(bias, op, "bias", {c});
   const P* rm = checked<P>(running_mean, op, "running_mean", {c});
   const P* rv = checked<P>(running_var, op, "running_var", {c});
+  const T* res = reinterpret_cast<const T*>(optional_checked<S>(residual, op, "residual", {n, c, s}));
   T* y = reinterpret_cast<T*>(checked<S>(out, op, "out", {n, c, s}, true));
   P* sm = checked<P>(save_mean, op, "save_mean", {c}, true);
   P* si = checked<P>(save_invstd, op, "save_invstd", {c}, true);
@@ -67,11 +70,12 @@ void forward_eval(const py::array& x, const py::object& weight, const py::object
                         optional_extent(bias, "bias", false),
                         extent_of(running_mean, "running_mean", false),
                         extent_of(running_var, "running_var", false),
+                        optional_extent(residual, "residual", false),
                         extent_of(out, "out", true), extent_of(save_mean, "save_mean", true),
                         extent_of(save_invstd, "save_invstd", true)});
   py::gil_scoped_release release;
-  (Ref ? batch_norm_forward_eval_ref<T, P> : batch_norm_forward_eval<T, P>)(px, n, c, s, g, b, rm, rv,
-                                                                      eps, relu, y, sm, si);
+  (Ref ? batch_norm_forward_eval_ref<T, P> : batch_norm_forward_eval<T, P>)(
+      px, n, c, s, g, b, rm, rv, eps, relu, res, y, sm, si);
 }
 
 template <typename S, bool Ref>
@@ -113,30 +117,34 @@ void def_batchnorm(py::module_& m) {
         [](const py::array& x, const py::object& weight, const py::object& bias,
            const py::object& running_mean, const py::object& running_var, const py::array& out,
            const py::array& save_mean, const py::array& save_invstd, double momentum, double eps,
-           bool relu) {
+           bool relu, const py::object& residual) {
           by_dtype_or_bf16(x, "batch_norm_forward_train", "x", [&](auto zero) {
             forward_train<decltype(zero), Ref>(x, weight, bias, running_mean, running_var, out,
-                                               save_mean, save_invstd, momentum, eps, relu);
+                                               save_mean, save_invstd, momentum, eps, relu,
+                                               residual);
           });
         },
         "x"_a.noconvert(), "weight"_a.none(true), "bias"_a.none(true),
         "running_mean"_a.none(true), "running_var"_a.none(true), "out"_a.noconvert(),
         "save_mean"_a.noconvert(), "save_invstd"_a.noconvert(), "momentum"_a, "eps"_a,
-        "relu"_a = false,
-        "Training batch norm of x (N, C, S): batch statistics, running-stat update, out");
+        "relu"_a = false, "residual"_a = py::none(),
+        "Training batch norm of x (N, C, S): batch statistics, running-stat update, out "
+        "(+ residual, x's shape and dtype, then the ReLU)");
   m.def("batch_norm_forward_eval",
         [](const py::array& x, const py::object& weight, const py::object& bias,
            const py::array& running_mean, const py::array& running_var, const py::array& out,
-           const py::array& save_mean, const py::array& save_invstd, double eps, bool relu) {
+           const py::array& save_mean, const py::array& save_invstd, double eps, bool relu,
+           const py::object& residual) {
           by_dtype_or_bf16(x, "batch_norm_forward_eval", "x", [&](auto zero) {
             forward_eval<decltype(zero), Ref>(x, weight, bias, running_mean, running_var, out,
-                                              save_mean, save_invstd, eps, relu);
+                                              save_mean, save_invstd, eps, relu, residual);
           });
         },
         "x"_a.noconvert(), "weight"_a.none(true), "bias"_a.none(true),
         "running_mean"_a.noconvert(), "running_var"_a.noconvert(), "out"_a.noconvert(),
         "save_mean"_a.noconvert(), "save_invstd"_a.noconvert(), "eps"_a, "relu"_a = false,
-        "Inference batch norm of x (N, C, S) from running statistics");
+        "residual"_a = py::none(),
+        "Inference batch norm of x (N, C, S) from running statistics (+ residual, then the ReLU)");
   m.def("batch_norm_backward",
         [](const py::array& x, const py::array& grad_out, const py::object& weight,
            const py::object& bias, const py::array& mean, const py::array& invstd,

@@ -34,13 +34,14 @@ double channel_squares(const T* x, int64_t n, int64_t c, int64_t s, int64_t ch, 
 
 template <typename T, typename P>
 void normalise(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma, const P* beta,
-               const P* mean, const P* invstd, bool relu, T* y) {
+               const P* mean, const P* invstd, bool relu, const T* residual, T* y) {
   for (int64_t ch = 0; ch < c; ++ch) {
     const double g = gamma ? gamma[ch] : 1.0, b = beta ? beta[ch] : 0.0;
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < s; ++j) {
         const int64_t at = (i * c + ch) * s + j;
-        const double v = g * (static_cast<double>(widen(x[at])) - mean[ch]) * invstd[ch] + b;
+        const double v = g * (static_cast<double>(widen(x[at])) - mean[ch]) * invstd[ch] + b +
+                         (residual ? static_cast<double>(widen(residual[at])) : 0.0);
         store(relu && v < 0 ? 0.0 : v, y + at);
       }
   }
@@ -51,8 +52,8 @@ void normalise(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma, cons
 template <typename T, typename P>
 void batch_norm_forward_train_ref(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                                   const P* beta, P* running_mean, P* running_var,
-                                  double momentum, double eps, bool relu, T* y, P* save_mean,
-                                  P* save_invstd) {
+                                  double momentum, double eps, bool relu, const T* residual,
+                                  T* y, P* save_mean, P* save_invstd) {
   const double count = static_cast<double>(n * s);
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mean = channel_sum(x, n, c, s, ch, 0.0) / count;
@@ -65,18 +66,19 @@ void batch_norm_forward_train_ref(const T* x, int64_t n, int64_t c, int64_t s, c
       running_var[ch] =
           static_cast<P>((1 - momentum) * running_var[ch] + momentum * m2 / (count - 1));
   }
-  normalise(x, n, c, s, gamma, beta, save_mean, save_invstd, relu, y);
+  normalise(x, n, c, s, gamma, beta, save_mean, save_invstd, relu, residual, y);
 }
 
 template <typename T, typename P>
 void batch_norm_forward_eval_ref(const T* x, int64_t n, int64_t c, int64_t s, const P* gamma,
                                  const P* beta, const P* running_mean, const P* running_var,
-                                 double eps, bool relu, T* y, P* save_mean, P* save_invstd) {
+                                 double eps, bool relu, const T* residual, T* y, P* save_mean,
+                                 P* save_invstd) {
   for (int64_t ch = 0; ch < c; ++ch) {
     save_mean[ch] = running_mean[ch];
     save_invstd[ch] = static_cast<P>(1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps));
   }
-  normalise(x, n, c, s, gamma, beta, save_mean, save_invstd, relu, y);
+  normalise(x, n, c, s, gamma, beta, save_mean, save_invstd, relu, residual, y);
 }
 
 template <typename T, typename P>
@@ -115,11 +117,11 @@ void batch_norm_backward_ref(const T* x, const T* dy, int64_t n, int64_t c, int6
 
 #define MG_BATCHNORM_REF_INSTANTIATE(T, P)                                                       \
   template void batch_norm_forward_train_ref<T>(const T*, int64_t, int64_t, int64_t, const P*,  \
-                                                const P*, P*, P*, double, double, bool, T*, P*, \
-                                                P*);                                            \
+                                                const P*, P*, P*, double, double, bool,         \
+                                                const T*, T*, P*, P*);                          \
   template void batch_norm_forward_eval_ref<T>(const T*, int64_t, int64_t, int64_t, const P*,   \
-                                               const P*, const P*, const P*, double, bool, T*,  \
-                                               P*, P*);                                         \
+                                               const P*, const P*, const P*, double, bool,      \
+                                               const T*, T*, P*, P*);                           \
   template void batch_norm_backward_ref<T>(const T*, const T*, int64_t, int64_t, int64_t,       \
                                            const P*, const P*, const P*, const P*, bool, bool,  \
                                            T*, P*, P*);

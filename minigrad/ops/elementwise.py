@@ -238,11 +238,17 @@ class ReLU(Function):
         return self.z
 
     def backward(self, g) -> np.ndarray:
-        if not _compiled(g, self.z):
-            return g * (self.z > 0)
-        dx = np.empty_like(g)
-        _C.relu_backward(bf16_bits(g), bf16_bits(self.z), bf16_bits(dx))
-        return dx
+        return relu_gradient(g, self.z)
+
+
+def relu_gradient(g: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """g * [z > 0]: the gradient through a ReLU whose output was z (on the compiled kernel where
+    it applies). Also batch norm's, where a residual joins before its fused ReLU."""
+    if not _compiled(g, z):
+        return g * (z > 0)
+    dx = np.empty_like(g)
+    _C.relu_backward(bf16_bits(g), bf16_bits(z), bf16_bits(dx))
+    return dx
 
 
 class LeakyReLU(Function):

@@ -21,6 +21,7 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from ..dtypes import bf16_bits, is_bfloat16
+from .elementwise import relu_gradient
 
 if TYPE_CHECKING:  # the tensor module imports ops
     from ..tensor import Tensor
@@ -59,24 +60,26 @@ def _batch_norm_affine(x, affine, has_weight, has_bias, running_mean, running_va
 
 
 class BatchNorm(Function):
-    """Batch normalisation of x (N, C, *) per channel c, with an optional fused ReLU.
+    """Batch normalisation of x (N, C, *) per channel c, with an optional residual r (x's shape,
+    a residual block's skip path) added and an optional ReLU, fused into the same pass.
 
     Forward (training), with M = N * prod(*) values per channel:
         mu_B = (1/M) sum x,   var_B = (1/M) sum (x - mu_B)^2          (biased)
-        x_hat = (x - mu_B) / sqrt(var_B + eps),   y = gamma x_hat + beta   (then max(y, 0))
+        x_hat = (x - mu_B) / sqrt(var_B + eps),   y = gamma x_hat + beta   (+ r, then max(y, 0))
         running_mean <- (1 - momentum) running_mean + momentum mu_B
         running_var  <- (1 - momentum) running_var  + momentum var_B M / (M - 1)  (unbiased)
     In evaluation mode mu_B and var_B are the running statistics and nothing is updated.
 
-    Backward, g = dL/dy (times [y > 0] with the fused ReLU), sums over the channel's M values:
+    Backward, g = dL/dy (times [y > 0] with the fused ReLU; dL/dr = g), sums over the channel's
+    M values:
         dL/dbeta  = sum g,     dL/dgamma = sum g x_hat
         dL/dx = gamma / sqrt(var_B + eps) * (g - (1/M) dL/dbeta - x_hat (1/M) dL/dgamma)
     (training; in evaluation mode the statistics are constants: dL/dx = gamma g / sqrt(var + eps)).
     Ioffe & Szegedy, "Batch Normalization", 2015.
 
-    Inputs are x and then weight and/or bias when present (``has_weight``, ``has_bias``). The
-    running statistics are numpy arrays updated in place by the kernel; ``batch_norm`` records
-    that on their Tensors.
+    Inputs are x, then weight and/or bias when present (``has_weight``, ``has_bias``), then the
+    residual (``has_residual``). The running statistics are numpy arrays updated in place by
+    the kernel; ``batch_norm`` records that on their Tensors.
     """
 
     # autocast: float32 arithmetic and statistics; a bfloat16 activation is read and written as
@@ -84,14 +87,28 @@ class BatchNorm(Function):
     amp = "float32_math"
 
     def forward(
-        self, x, *affine, has_weight, has_bias, running_mean, running_var, training, momentum, eps, relu=False
+        self,
+        x,
+        *affine,
+        has_weight,
+        has_bias,
+        running_mean,
+        running_var,
+        training,
+        momentum,
+        eps,
+        relu=False,
+        has_residual=False,
     ) -> np.ndarray:
+        residual = np.ascontiguousarray(affine[-1]) if has_residual else None
+        affine = affine[:-1] if has_residual else affine
         weight, bias = _batch_norm_affine(x, affine, has_weight, has_bias, running_mean, running_var, True)
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, math.prod(x.shape[2:]))  # (N, C, S): a view, the kernels' layout
         out = np.empty_like(x3)
         stats = np.float32 if is_bfloat16(x.dtype) else x.dtype
         mean, invstd = np.empty(c, stats), np.empty(c, stats)
+        r3 = None if residual is None else bf16_bits(residual.reshape(x3.shape))
         if training:
             _C.batch_norm_forward_train(
                 bf16_bits(x3),
@@ -105,26 +122,36 @@ class BatchNorm(Function):
                 momentum,
                 eps,
                 relu,
+                r3,
             )
         else:
             _C.batch_norm_forward_eval(
-                bf16_bits(x3), weight, bias, running_mean, running_var, bf16_bits(out), mean, invstd, eps, relu
+                bf16_bits(x3), weight, bias, running_mean, running_var, bf16_bits(out), mean, invstd, eps, relu, r3
             )
         self.x3, self.weight, self.bias, self.mean, self.invstd = x3, weight, bias, mean, invstd
-        self.training, self.relu = training, relu
+        self.training, self.relu, self.has_residual = training, relu, has_residual
+        # With a residual the ReLU's mask is the output's sign (x alone no longer gives it).
+        self.out = out if has_residual and relu else None
         return out.reshape(x.shape)
 
     def backward(self, g) -> tuple[np.ndarray | None, ...]:
         x3, c = self.x3, self.x3.shape[1]
         wants = list(self.needs_input_grad)
+        if self.has_residual:
+            wants = wants[:-1]
         wants_weight = self.weight is not None and wants[1]
         wants_bias = self.bias is not None and wants[-1]
         dx = np.empty_like(x3) if wants[0] else None
         dweight = np.empty(c, self.mean.dtype) if wants_weight else None
         dbias = np.empty(c, self.mean.dtype) if wants_bias else None
+        g3 = np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)
+        relu_in_kernel = self.relu
+        if self.out is not None:  # dL/d(bn(x) + r): the ReLU's mask from the output
+            g3 = relu_gradient(g3, self.out)
+            relu_in_kernel = False
         _C.batch_norm_backward(
             bf16_bits(x3),
-            bf16_bits(np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)),
+            bf16_bits(g3),
             self.weight,
             self.bias,
             self.mean,
@@ -133,13 +160,15 @@ class BatchNorm(Function):
             dweight,
             dbias,
             self.training,
-            self.relu,
+            relu_in_kernel,
         )
         grads = (None if dx is None else dx.reshape(g.shape),)
         if self.weight is not None:
             grads += (dweight,)
         if self.bias is not None:
             grads += (dbias,)
+        if self.has_residual:
+            grads += (g3.reshape(g.shape),)
         return grads
 
 
@@ -264,9 +293,13 @@ def batch_norm(
     eps=1e-5,
     relu=False,
     sync=False,
+    residual=None,
 ) -> Tensor:
     """Batch normalisation of ``input`` (N, C, *) per channel, as ``torch.nn.functional.batch_norm``
     (formulas on :class:`BatchNorm`). ``relu=True`` fuses a following ReLU into the same kernels.
+    ``residual`` (a Tensor of the input's shape): y = bn(x) + residual (then the ReLU), a residual
+    block's join, in the same pass (where its dtype is the input's and the batch is not
+    synchronised across ranks; otherwise the add and ReLU follow as separate ops).
 
     ``running_mean`` / ``running_var`` are (C,) Tensors or None. In training they are updated in
     place (when given) with weight ``momentum`` on the batch statistics, and each update bumps
@@ -302,7 +335,12 @@ def batch_norm(
     for b in buffers:
         if b.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("batch_norm: running statistics are updated in place and must not require grad")
-    inputs = [x] + [p for p in (weight, bias) if p is not None]
+    if residual is not None:
+        residual = _as_tensor(residual)
+        if tuple(residual.shape) != tuple(x.shape):
+            raise ValueError(f"batch_norm: residual has shape {residual.shape} but the input has {x.shape}")
+    fused = residual is not None and residual.dtype == x.dtype and not (sync and training)
+    inputs = [x] + [p for p in (weight, bias) if p is not None] + ([residual] if fused else [])
     out = (SyncBatchNorm if sync and training else BatchNorm).apply(
         *inputs,
         has_weight=weight is not None,
@@ -312,10 +350,14 @@ def batch_norm(
         training=bool(training),
         momentum=float(momentum),
         eps=float(eps),
-        relu=bool(relu),
+        relu=bool(relu) and (residual is None or fused),
+        **({"has_residual": True} if fused else {}),
     )
     for b in buffers:  # the kernel already wrote the new values: record the in-place change
         b.mark_modified()
+    if residual is not None and not fused:
+        out = out + residual
+        return out.relu() if relu else out
     return out
 
 

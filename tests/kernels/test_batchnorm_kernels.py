@@ -34,10 +34,11 @@ BF16 = np.dtype(bfloat16) if bfloat16 is not None else None
 needs_bfloat16 = pytest.mark.skipif(BF16 is None, reason="bfloat16 needs ml_dtypes")
 
 
-def run_all(mod, x, dy, weight, bias, training, relu, momentum=0.1, eps=1e-5, want_dx=True):
-    """Forward (train or eval) and backward through `mod`; returns every array written.
-    bfloat16 x and dy go in as their uint16 bits with float32 per-channel arrays (autocast's
-    batch norm); y and dx come back as float32 values of their bfloat16 results."""
+def run_all(mod, x, dy, weight, bias, training, relu, momentum=0.1, eps=1e-5, want_dx=True, residual=None):
+    """Forward (train or eval, with ``residual`` added before the ReLU where given) and
+    backward through `mod`; returns every array written. bfloat16 x and dy go in as their
+    uint16 bits with float32 per-channel arrays (autocast's batch norm); y and dx come back as
+    float32 values of their bfloat16 results."""
     n, c, s = x.shape
     low = BF16 is not None and x.dtype == BF16
     stats = np.float32 if low else x.dtype
@@ -46,10 +47,11 @@ def run_all(mod, x, dy, weight, bias, training, relu, momentum=0.1, eps=1e-5, wa
     rv = np.linspace(0.5, 2, c).astype(stats)
     y = np.full_like(x, np.nan)
     mean, invstd = np.empty(c, stats), np.empty(c, stats)
+    r = None if residual is None else bits(residual)
     if training:
-        mod.batch_norm_forward_train(bits(x), weight, bias, rm, rv, bits(y), mean, invstd, momentum, eps, relu)
+        mod.batch_norm_forward_train(bits(x), weight, bias, rm, rv, bits(y), mean, invstd, momentum, eps, relu, r)
     else:
-        mod.batch_norm_forward_eval(bits(x), weight, bias, rm, rv, bits(y), mean, invstd, eps, relu)
+        mod.batch_norm_forward_eval(bits(x), weight, bias, rm, rv, bits(y), mean, invstd, eps, relu, r)
     dx = np.full_like(x, np.nan) if want_dx else None
     dw = np.full(c, np.nan, stats) if weight is not None else None
     db = np.full(c, np.nan, stats) if bias is not None else None
@@ -71,11 +73,12 @@ def inputs(shape, dtype, seed=0):
     return x, dy, rng.standard_normal(c).astype(stats), rng.standard_normal(c).astype(stats)
 
 
-def assert_matches_reference(shape, dtype, training, relu, affine, want_dx=True):
+def assert_matches_reference(shape, dtype, training, relu, affine, want_dx=True, residual=False):
     x, dy, w, b = inputs(shape, dtype)
     w, b = (w, b) if affine else (None, None)
-    fast = run_all(_C, x, dy, w, b, training, relu, want_dx=want_dx)
-    ref = run_all(_C.ref, x, dy, w, b, training, relu, want_dx=want_dx)
+    r = (dy[::-1].copy() - 1).astype(dtype) if residual else None  # a skip path of x's shape
+    fast = run_all(_C, x, dy, w, b, training, relu, want_dx=want_dx, residual=r)
+    ref = run_all(_C.ref, x, dy, w, b, training, relu, want_dx=want_dx, residual=r)
     for name in ref:
         scale = max(1.0, float(np.abs(ref[name]).max()))
         # bfloat16 y and dx: both round a float32-exact value once, but the kernels compute it
@@ -102,6 +105,8 @@ def test_matches_reference(shape, dtype):
     for training in (True, False):
         for relu, affine in ((False, True), (True, True), (False, False), (True, False)):
             assert_matches_reference(shape, dtype, training, relu, affine)
+        for relu in (True, False):  # a residual block's join: relu(bn(x) + r)
+            assert_matches_reference(shape, dtype, training, relu, True, residual=True)
 
 
 def test_backward_without_input_gradient_still_gives_parameter_gradients():
@@ -210,6 +215,7 @@ ISA_SCRIPT = textwrap.dedent("""
             for training in (True, False):
                 assert_matches_reference(shape, dtype, training, True, True)
                 assert_matches_reference(shape, dtype, training, False, False)
+                assert_matches_reference(shape, dtype, training, True, True, residual=True)
     print("ok")
 """)
 
@@ -247,6 +253,8 @@ BAD_FORWARD = {
     "weight float64": (dict(weight=np.ones(3)), TypeError, "weight must be float32"),
     "weight wrong size": (dict(weight=np.ones(4, np.float32)), ValueError, "weight has shape"),
     "out wrong shape": (dict(out=np.full((4, 3, 6), 7, np.float32)), ValueError, "out has shape"),
+    "residual wrong shape": (dict(residual=np.ones((4, 3, 6), np.float32)), ValueError, "residual has shape"),
+    "residual float64": (dict(residual=np.ones((4, 3, 5))), TypeError, "residual must be float32"),
     "running_var read-only": (dict(running_var=np.broadcast_to(np.float32(7), (3,))), ValueError, "running_var"),
     "single value per channel": (
         dict(x=np.ones((1, 3, 1), np.float32), out=np.full((1, 3, 1), 7, np.float32)),
@@ -271,6 +279,10 @@ def test_output_aliasing_input_is_refused():
     args["out"] = args["x"]
     with pytest.raises(ValueError, match="must not share memory"):
         _C.batch_norm_forward_train(**args, momentum=0.1, eps=1e-5)
+    args = fresh()
+    args["residual"] = args["out"]
+    with pytest.raises(ValueError, match="must not share memory"):
+        _C.batch_norm_forward_eval(**{k: v for k, v in args.items() if k != "out"}, out=args["out"], eps=1e-5)
 
 
 def test_bad_backward_arguments_raise_before_writing():

@@ -23,22 +23,27 @@ def running(c, like, lib):
     return mg.tensor(mean.astype(like.dtype)), mg.tensor(var.astype(like.dtype))
 
 
-def bn_case(shape, training, affine, relu=False, weight_only=False):
-    """batch_norm with fresh running statistics per call (updated in training, used in eval)."""
+def bn_case(shape, training, affine, relu=False, weight_only=False, residual=False):
+    """batch_norm with fresh running statistics per call (updated in training, used in eval);
+    ``residual``: a last input of x's shape added before the ReLU, relu(bn(x) + r)."""
     c = shape[1]
+    n_affine = 1 if weight_only else 2 if affine else 0
 
     def ours(x, *params):
-        w, b = (params + (None, None))[:2] if affine else (None, None)
+        w, b = (params[:n_affine] + (None, None))[:2]
         rm, rv = running(c, x.data, "mg")
-        return F.batch_norm(x, rm, rv, w, b, training=training, relu=relu)
+        r = params[-1] if residual else None
+        return F.batch_norm(x, rm, rv, w, b, training=training, relu=relu, residual=r)
 
     def theirs(x, *params):
-        w, b = (params + (None, None))[:2] if affine else (None, None)
+        w, b = (params[:n_affine] + (None, None))[:2]
         rm, rv = running(c, x, "torch")
         y = TF.batch_norm(x, rm, rv, w, b, training=training)
+        if residual:
+            y = y + params[-1]
         return TF.relu(y) if relu else y
 
-    shapes = [shape] + ([(c,)] if weight_only else [(c,), (c,)] if affine else [])
+    shapes = [shape] + [(c,)] * n_affine + ([shape] if residual else [])
     kink = None
     if relu:  # resample when a pre-ReLU output sits at the kink
 
@@ -51,8 +56,10 @@ def bn_case(shape, training, affine, relu=False, weight_only=False):
             else:
                 mean, var = (v.reshape(bshape) for v in RUNNING[c])
             y = (x - mean) / np.sqrt(var + 1e-5)
-            if affine:
-                y = y * arrays[1].reshape(bshape) + (arrays[2].reshape(bshape) if len(arrays) > 2 else 0)
+            if n_affine:
+                y = y * arrays[1].reshape(bshape) + (arrays[2].reshape(bshape) if n_affine == 2 else 0)
+            if residual:
+                y = y + arrays[-1]
             return bool((np.abs(y) < 1e-3).any())
 
     return OpCase(ours, theirs, shapes, kink=kink)
@@ -109,6 +116,12 @@ CASES = {
     "bn_eval_4d_affine": bn_case((3, 4, 3, 5), False, True),
     "bn_eval_4d_plain": bn_case((3, 4, 3, 5), False, False),
     "bn_eval_4d_relu": bn_case((3, 4, 3, 5), False, True, relu=True),
+    # a residual block's join, relu(bn(x) + shortcut), fused into the same pass
+    "bn_train_4d_residual_relu": bn_case((3, 4, 3, 5), True, True, relu=True, residual=True),
+    "bn_train_4d_residual": bn_case((3, 4, 3, 5), True, True, residual=True),
+    "bn_train_2d_residual_relu": bn_case((6, 4), True, False, relu=True, residual=True),
+    "bn_eval_4d_residual_relu": bn_case((3, 4, 3, 5), False, True, relu=True, residual=True),
+    "bn_eval_2d_residual": bn_case((6, 4), False, True, residual=True),
     "layer_norm_last": OpCase(
         lambda x, w, b: F.layer_norm(x, 6, w, b), lambda x, w, b: TF.layer_norm(x, (6,), w, b), [(5, 6), (6,), (6,)]
     ),
@@ -244,6 +257,11 @@ def test_instance_norm_running_stats_match_torch():
             TypeError,
             "float32, float64 or bfloat16",
         ),
+        (
+            lambda: F.batch_norm(mg.randn(4, 3, 2), None, None, training=True, residual=mg.randn(4, 3)),
+            ValueError,
+            "residual has shape (4, 3) but the input has (4, 3, 2)",
+        ),
         (lambda: F.layer_norm(mg.randn(4, 3), (4,)), ValueError, "trailing dimensions"),
         (lambda: F.group_norm(mg.randn(2, 6, 2), 4), ValueError, "cannot be split"),
         (lambda: F.instance_norm(mg.randn(2, 3, 1, 1)), ValueError, "more than 1 spatial element"),
@@ -252,6 +270,20 @@ def test_instance_norm_running_stats_match_torch():
 def test_bad_input_raises_clear_errors(call, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_a_residual_of_another_dtype_joins_as_separate_ops():
+    """Only a residual of the input's dtype joins inside batch norm's pass; any other (here
+    float64 onto float32) is added and rectified by the ordinary ops, with numpy's promotion."""
+    rng = np.random.default_rng(3)
+    x = mg.tensor(rng.standard_normal((4, 3, 5)).astype(np.float32), requires_grad=True)
+    r = mg.tensor(rng.standard_normal((4, 3, 5)), requires_grad=True)
+    out = F.batch_norm(x, None, None, training=True, relu=True, residual=r)
+    plain = F.batch_norm(x.detach(), None, None, training=True)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out.numpy(), np.maximum(plain.numpy() + r.numpy(), 0))
+    out.sum().backward()
+    np.testing.assert_array_equal(r.grad.numpy(), (out.numpy() > 0).astype(np.float64))
 
 
 def test_bad_input_leaves_running_stats_untouched():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from ...ops import concat
 from ...tensor import Tensor
-from .. import functional as F
 from ..module import Module, ModuleList, Sequential
 from .conv import AvgPool2d, Conv2d
 from .normalization import BatchNorm2d
@@ -32,9 +31,9 @@ class BasicBlock(Module):
 
     def forward(self, x) -> Tensor:
         out = self.bn1(self.conv1(x), relu=True)
-        out = self.bn2(self.conv2(out))
         shortcut = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + shortcut)
+        # relu(bn2(conv2(out)) + shortcut): the join fused into batch norm's pass
+        return self.bn2(self.conv2(out), residual=shortcut, relu=True)
 
 
 class DenseLayer(Module):

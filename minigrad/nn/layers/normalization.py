@@ -65,9 +65,11 @@ class _BatchNorm(Module):
             self.running_var.fill_(1)
             self.num_batches_tracked.fill_(0)
 
-    def forward(self, x, relu: bool = False, sync: bool = False):
+    def forward(self, x, relu: bool = False, sync: bool = False, residual=None):
         """``relu=True`` returns relu(bn(x)) from one fused kernel pass (forward and backward):
         the usual conv -> BN -> ReLU chain without a separate ReLU op and its temporaries.
+        ``residual`` (x's shape): bn(x) + residual (then the ReLU) in the same pass, a residual
+        block's join relu(bn(conv(h)) + shortcut) without the separate add and ReLU passes.
         ``sync``: training statistics over every rank (what :class:`SyncBatchNorm` passes)."""
         if x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
             ranks = " or ".join(f"{r}-D" for r in self._input_ranks)
@@ -94,6 +96,7 @@ class _BatchNorm(Module):
             self.eps,
             relu=relu,
             sync=sync,
+            residual=residual,
         )
 
     def extra_repr(self):
@@ -124,10 +127,11 @@ class SyncBatchNorm(_BatchNorm):
 
     _input_ranks = (2, 3, 4, 5)
 
-    def forward(self, x, relu: bool = False) -> Tensor:
+    def forward(self, x, relu: bool = False, residual=None) -> Tensor:
         from ... import distributed as dist
 
-        return super().forward(x, relu=relu, sync=dist.get_world_size() > 1)  # batch_norm syncs only training
+        # batch_norm syncs only training
+        return super().forward(x, relu=relu, sync=dist.get_world_size() > 1, residual=residual)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module) -> Module:
@@ -240,13 +244,16 @@ def norm_layer(kind: str | None, num_features: int, spatial: bool) -> Module | N
 
 
 class NormReLU(Module):
-    """A normalisation layer (or none) that takes BatchNorm's fused ``relu=`` keyword, so it can
-    stand where ResNet's blocks call ``bn(x, relu=True)``: y = relu(norm(x)) or norm(x)."""
+    """A normalisation layer (or none) that takes BatchNorm's fused ``relu=`` and ``residual=``
+    keywords, so it can stand where ResNet's blocks call ``bn(x, relu=True)`` and
+    ``bn(x, residual=shortcut, relu=True)``: y = relu(norm(x) + residual), each part optional."""
 
     def __init__(self, norm: Module | None):
         super().__init__()
         self.norm = norm
 
-    def forward(self, x, relu: bool = False) -> Tensor:
+    def forward(self, x, relu: bool = False, residual=None) -> Tensor:
         y = self.norm(x) if self.norm is not None else x
+        if residual is not None:
+            y = y + residual
         return y.relu() if relu else y
