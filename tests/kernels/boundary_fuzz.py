@@ -153,6 +153,7 @@ def bn_valid(draw, mode: str):
         save_invstd=vec(),
         eps=1e-5,
         relu=relu,
+        residual=draw(st.sampled_from([None, arr(draw, (n, c, s), dtype)])),
     )
     if mode == "train":
         args.update(running_mean=maybe(), running_var=maybe(), momentum=0.1)
