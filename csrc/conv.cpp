@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "dispatch.h"
-#include "eltwise.h"
 #include "gemm/bf16.h"
 #include "gemm/gemm.h"
 #include "conv_bf16.h"
@@ -952,12 +951,9 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
 //                 dY[o](i - (a*dh - u) / sh, j - (b*dw - v) / sw) W[o][c][a][b],
 // a stride-1 correlation of dY with those taps' weights (transposed: dX's channels are its
 // outputs) at shifts the AMX forward kernel takes as its tap offsets. One padded copy of dY
-// per image serves every phase; each phase's grid is scattered into dX through a float32 image
-// rounded to bfloat16 once at the end. A phase no tap reaches (a 1x1 stride-2 layer's odd
-// rows) is zero.
+// per image serves every phase; each dX row is assembled from its phases' grids and rounded
+// once. A phase no tap reaches (a 1x1 stride-2 layer's odd rows) is zero (no weights packed).
 struct DxPhase {
-  std::vector<int64_t> taps_a, taps_b;  // the kernel rows and columns that reach the phase
-  int64_t first_i = 0, rows = 0, first_j = 0, cols = 0;  // its rows i and columns j inside dX
   std::vector<int64_t> tap_offsets;
   AmxConvGeometry g{};
   std::vector<bf16> wpack;
@@ -1019,14 +1015,13 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
   for (int64_t u = 0; u < s.sh; ++u)
     for (int64_t v = 0; v < s.sw; ++v) {
       DxPhase& P = phases[u * s.sw + v];
-      P.taps_a = rows.taps[u], P.taps_b = cols.taps[v];
-      P.first_i = rows.first[u], P.rows = rows.count[u], P.first_j = cols.first[v], P.cols = cols.count[v];
-      const int64_t na = P.taps_a.size(), nb = P.taps_b.size();
-      if (na == 0 || nb == 0 || P.rows == 0 || P.cols == 0) continue;
+      const std::vector<int64_t>&taps_a = rows.taps[u], &taps_b = cols.taps[v];
+      const int64_t na = taps_a.size(), nb = taps_b.size();
+      if (na == 0 || nb == 0 || rows.count[u] == 0 || cols.count[v] == 0) continue;
       for (int64_t ia = 0; ia < na; ++ia)
         for (int64_t ib = 0; ib < nb; ++ib)
-          P.tap_offsets.push_back((P.first_i + pad_t - rows.shifts[u][ia]) * base.wq +
-                                  (P.first_j + pad_l - cols.shifts[v][ib]));
+          P.tap_offsets.push_back((rows.first[u] + pad_t - rows.shifts[u][ia]) * base.wq +
+                                  (cols.first[v] + pad_l - cols.shifts[v][ib]));
       P.g = base;
       P.g.kh = na, P.g.kw = nb, P.g.tap_offsets = P.tap_offsets.data();
       ConvShape t = s;  // the phase's correlation: dX channels out of dY channels
@@ -1037,7 +1032,7 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
           for (int64_t ia = 0; ia < na; ++ia)
             for (int64_t ib = 0; ib < nb; ++ib)
               wt[((c * s.co + o) * na + ia) * nb + ib] =
-                  w[((o * s.ci + c) * s.kh + P.taps_a[ia]) * s.kw + P.taps_b[ib]];
+                  w[((o * s.ci + c) * s.kh + taps_a[ia]) * s.kw + taps_b[ib]];
       P.wpack = amx_pack_weights(t, P.g, wt.data());
     }
   // Where each input column comes from: its phase and its column inside the phase's grid.
