@@ -904,21 +904,42 @@ std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g,
 }
 
 
+// The AMX forward pass as a loop over images with per-thread scratch (setup(t), image(t, i)),
+// so that dW's chunk loop can run it on the images it is about to read (stride-1 dX is this
+// pass on dY; conv2d_backward_bf16).
+template <typename Y>
+struct AmxForward {
+  const ConvShape s;
+  const AmxPlan P;
+  const std::vector<bf16> wpack;
+  const bf16* x;
+  const float* b;
+  Y* y;
+  bool relu;
+  std::vector<AmxScratch> work;
+  AmxForward(const ConvShape& s_, const bf16* x_, const bf16* w, const float* b_, Y* y_, bool relu_,
+             int team)
+      : s(s_), P(s_), wpack(amx_pack_weights(s_, P.g, w)), x(x_), b(b_), y(y_), relu(relu_), work(team) {}
+  void setup(int t) { work[t].setup(P.g); }
+  void image(int t, int64_t i) {
+    amx_conv_forward_image(P.g, x + i * s.ci * s.h * s.w, work[t].xh.data(), wpack.data(),
+                           work[t].out.data(), b, relu, y + i * s.co * s.ho() * s.wo());
+  }
+};
+
+// Runs a per-image pass (AmxForward, AmxDxPhases) over the batch on its own.
+template <typename Pass>
+void over_images_of(Pass& pass, int64_t n, int team) {
+  over_images(
+      n, team, [&](int t) { pass.setup(t); }, [&](int t, int64_t i) { pass.image(t, i); });
+}
+
 template <typename Y>
 void forward_amx(const ConvShape& s, const bf16* x, const bf16* w, const float* b, Y* y,
                  bool relu) {
-  const AmxPlan P(s);
-  const AmxConvGeometry& g = P.g;
-  const std::vector<bf16> wpack = amx_pack_weights(s, g, w);
-  const int64_t ho = s.ho(), wo = s.wo();
   const int team = batch_team(s);
-  std::vector<AmxScratch> work(team);
-  over_images(
-      s.n, team, [&](int t) { work[t].setup(g); },
-      [&](int t, int64_t i) {
-        amx_conv_forward_image(g, x + i * s.ci * s.h * s.w, work[t].xh.data(), wpack.data(),
-                               work[t].out.data(), b, relu, y + i * s.co * ho * wo);
-      });
+  AmxForward<Y> pass(s, x, w, b, y, relu, team);
+  over_images_of(pass, s.n, team);
 }
 
 template <typename Y>
@@ -959,17 +980,43 @@ struct DxPhase {
   std::vector<bf16> wpack;
 };
 
+// Per axis of a strided layer's dX: for each phase u, the taps t with t*d % stride == u, their
+// shifts (t*d - u) / stride, and the phase's index range inside the input [first, first + count).
+struct DxAxis {
+  std::vector<std::vector<int64_t>> taps, shifts;
+  std::vector<int64_t> first, count;
+};
+
+// dX of a strided layer as a loop over images (setup(t), image(t, i)), as AmxForward.
 template <typename Y>
-void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
+struct AmxDxPhases {
+  const ConvShape s;
+  const bf16* gy;
+  Y* gx;
+  DxAxis rows, cols;
+  AmxConvGeometry base{};
+  std::vector<int64_t> runs;
+  std::vector<DxPhase> phases;
+  // Where each input column comes from: its phase and its column inside the phase's grid.
+  std::vector<int64_t> column_phase, column_index;
+  int64_t phase_size = 0;
+  std::vector<AmxScratch> work;
+  std::vector<Scratch<float>> grids;  // every phase's grid of one image
+  AmxDxPhases(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx, int team);
+  AmxDxPhases(const AmxDxPhases&) = delete;  // base and the phases point into this object
+  void setup(int t) {
+    work[t].setup(base);
+    grids[t].resize(s.sh * s.sw * phase_size);
+  }
+  void image(int t, int64_t i);
+};
+
+template <typename Y>
+AmxDxPhases<Y>::AmxDxPhases(const ConvShape& s_, const bf16* w, const bf16* gy_, Y* gx_, int team)
+    : s(s_), gy(gy_), gx(gx_), work(team), grids(team) {
   const int64_t ho = s.ho(), wo = s.wo();
-  // Per axis: for each phase u, the taps t with t*d % stride == u, their shifts (t*d - u) /
-  // stride, and the phase's index range inside the input [first, first + count).
-  struct Axis {
-    std::vector<std::vector<int64_t>> taps, shifts;
-    std::vector<int64_t> first, count;
-  };
   auto axis = [](int64_t stride, int64_t k, int64_t d, int64_t pad, int64_t size) {
-    Axis ax;
+    DxAxis ax;
     ax.taps.resize(stride), ax.shifts.resize(stride), ax.first.resize(stride), ax.count.resize(stride);
     for (int64_t t = 0; t < k; ++t) {
       ax.taps[(t * d) % stride].push_back(t);
@@ -982,7 +1029,8 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
     }
     return ax;
   };
-  const Axis rows = axis(s.sh, s.kh, s.dh, s.ph, s.h), cols = axis(s.sw, s.kw, s.dw, s.pw, s.w);
+  rows = axis(s.sh, s.kh, s.dh, s.ph, s.h);
+  cols = axis(s.sw, s.kw, s.dw, s.pw, s.w);
   // One padding of dY for every phase: top / left enough for the largest shift past the
   // phase's first row / column.
   int64_t pad_t = 0, pad_l = 0, rows_max = 0, cols_max = 0;
@@ -999,7 +1047,6 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
     for (int64_t sft : rows.shifts[u]) reach_r = std::max(reach_r, rows.first[u] + pad_t - sft);
   for (int64_t v = 0; v < s.sw; ++v)
     for (int64_t sft : cols.shifts[v]) reach_c = std::max(reach_c, cols.first[v] + pad_l - sft);
-  AmxConvGeometry base{};
   base.kchunk = amx_kchunk(s.co);
   base.ci = s.co, base.cpad = round_up(s.co, base.kchunk), base.co = s.ci, base.copad = round_up(s.ci, 16);
   base.dh = base.dw = base.sh = base.sw = 1;
@@ -1009,9 +1056,8 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
   base.grid = rows_max * base.wq;
   base.grid_pad = round_up(base.grid, 32);
   base.phase_rows = base.rows = std::max(base.grid_pad + reach_r * base.wq + reach_c, base.hq * base.wq);
-  std::vector<int64_t> runs;
   amx_runs(base, runs);
-  std::vector<DxPhase> phases(s.sh * s.sw);
+  phases.resize(s.sh * s.sw);
   for (int64_t u = 0; u < s.sh; ++u)
     for (int64_t v = 0; v < s.sw; ++v) {
       DxPhase& P = phases[u * s.sw + v];
@@ -1035,54 +1081,53 @@ void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y*
                   w[((o * s.ci + c) * s.kh + taps_a[ia]) * s.kw + taps_b[ib]];
       P.wpack = amx_pack_weights(t, P.g, wt.data());
     }
-  // Where each input column comes from: its phase and its column inside the phase's grid.
-  std::vector<int64_t> column_phase(s.w), column_index(s.w);
+  column_phase.resize(s.w);
+  column_index.resize(s.w);
   for (int64_t iw = 0; iw < s.w; ++iw) {
     column_phase[iw] = (iw + s.pw) % s.sw;
     column_index[iw] = (iw + s.pw) / s.sw - cols.first[column_phase[iw]];
   }
-  const int64_t phase_size = base.copad * base.grid_pad, nphases = s.sh * s.sw;
+  phase_size = base.copad * base.grid_pad;
+}
+
+template <typename Y>
+void AmxDxPhases<Y>::image(int t, int64_t i) {
+  amx_place_image(base, gy + i * s.co * s.ho() * s.wo(), work[t].xh.data());
+  float* grid = grids[t].data();
+  for (int64_t f = 0; f < s.sh * s.sw; ++f)
+    if (!phases[f].wpack.empty())
+      amx_conv_image(phases[f].g, work[t].xh.data(), phases[f].wpack.data(), grid + f * phase_size);
+  // Each dX row from its row phase's grids: at stride 2 its even and odd columns come from
+  // two phases, interleaved; phases no tap reaches give zeros.
+  auto row_of = [&](int64_t u, int64_t v, int64_t c, int64_t r) -> const float* {
+    return phases[u * s.sw + v].wpack.empty()
+               ? nullptr
+               : grid + (u * s.sw + v) * phase_size + c * base.grid_pad + r * base.wq;
+  };
+  Y* gxi = gx + i * s.ci * s.h * s.w;
+  for (int64_t c = 0; c < s.ci; ++c)
+    for (int64_t ih = 0; ih < s.h; ++ih) {
+      const int64_t u = (ih + s.ph) % s.sh, r = (ih + s.ph) / s.sh - rows.first[u];
+      Y* d = gxi + (c * s.h + ih) * s.w;
+      if (s.sw == 2 && s.w >= 2) {
+        const float* even = row_of(u, column_phase[0], c, r);
+        const float* odd = row_of(u, column_phase[1], c, r);
+        amx_interleave_row(even ? even + column_index[0] : nullptr,
+                           odd ? odd + column_index[1] : nullptr, s.w, d);
+        continue;
+      }
+      for (int64_t iw = 0; iw < s.w; ++iw) {
+        const float* src = row_of(u, column_phase[iw], c, r);
+        store_rounded(src ? src[column_index[iw]] : 0.0f, d + iw);
+      }
+    }
+}
+
+template <typename Y>
+void grad_input_amx_phases(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
   const int team = batch_team(s);
-  const int64_t plane = s.h * s.w;
-  std::vector<AmxScratch> work(team);
-  std::vector<Scratch<float>> grids(team);  // every phase's grid of one image
-  over_images(
-      s.n, team,
-      [&](int t) {
-        work[t].setup(base);
-        grids[t].resize(nphases * phase_size);
-      },
-      [&](int t, int64_t i) {
-        amx_place_image(base, gy + i * s.co * ho * wo, work[t].xh.data());
-        float* grid = grids[t].data();
-        for (int64_t f = 0; f < nphases; ++f)
-          if (!phases[f].wpack.empty())
-            amx_conv_image(phases[f].g, work[t].xh.data(), phases[f].wpack.data(), grid + f * phase_size);
-        // Each dX row from its row phase's grids: at stride 2 its even and odd columns come
-        // from two phases, interleaved; phases no tap reaches give zeros.
-        auto row_of = [&](int64_t u, int64_t v, int64_t c, int64_t r) -> const float* {
-          return phases[u * s.sw + v].wpack.empty()
-                     ? nullptr
-                     : grid + (u * s.sw + v) * phase_size + c * base.grid_pad + r * base.wq;
-        };
-        Y* gxi = gx + i * s.ci * plane;
-        for (int64_t c = 0; c < s.ci; ++c)
-          for (int64_t ih = 0; ih < s.h; ++ih) {
-            const int64_t u = (ih + s.ph) % s.sh, r = (ih + s.ph) / s.sh - rows.first[u];
-            Y* d = gxi + (c * s.h + ih) * s.w;
-            if (s.sw == 2 && s.w >= 2) {
-              const float* even = row_of(u, column_phase[0], c, r);
-              const float* odd = row_of(u, column_phase[1], c, r);
-              amx_interleave_row(even ? even + column_index[0] : nullptr,
-                                 odd ? odd + column_index[1] : nullptr, s.w, d);
-              continue;
-            }
-            for (int64_t iw = 0; iw < s.w; ++iw) {
-              const float* src = row_of(u, column_phase[iw], c, r);
-              store_rounded(src ? src[column_index[iw]] : 0.0f, d + iw);
-            }
-          }
-      });
+  AmxDxPhases<Y> pass(s, w, gy, gx, team);
+  over_images_of(pass, s.n, team);
 }
 
 // dX by the shifted rows needs dY padded by (kh-1)dh - ph (grad_input_shifted, below), which
@@ -1140,11 +1185,15 @@ bool forward_direct(const ConvShape& s, const bf16* x, const bf16* w, const floa
 
 // dX[c, h, w] = sum_{o,a,b} dY[o, h + ph - a dh, w + pw - b dw] W[o, c, a, b]: the forward
 // convolution of dY padded by (kh-1)dh - ph with W'[c, o, a', b'] = W[o, c, kh-1-a', kw-1-b'].
-template <typename Y>
-void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
+// stride-1 dX's shape as that forward convolution.
+ConvShape grad_input_as_forward(const ConvShape& s) {
   ConvShape t = s;
   t.ci = s.co, t.co = s.ci, t.h = s.ho(), t.w = s.wo();
   t.ph = (s.kh - 1) * s.dh - s.ph, t.pw = (s.kw - 1) * s.dw - s.pw;
+  return t;
+}
+
+std::vector<bf16> flipped_weights(const ConvShape& s, const bf16* w) {
   std::vector<bf16> flipped(s.co * s.ci * s.kh * s.kw);
   for (int64_t o = 0; o < s.co; ++o)
     for (int64_t c = 0; c < s.ci; ++c)
@@ -1152,7 +1201,13 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
         for (int64_t b = 0; b < s.kw; ++b)
           flipped[((c * s.co + o) * s.kh + (s.kh - 1 - a)) * s.kw + (s.kw - 1 - b)] =
               w[((o * s.ci + c) * s.kh + a) * s.kw + b];
-  forward_direct(t, gy, flipped.data(), static_cast<const float*>(nullptr), gx, false);
+  return flipped;
+}
+
+template <typename Y>
+void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx) {
+  forward_direct(grad_input_as_forward(s), gy, flipped_weights(s, w).data(),
+                 static_cast<const float*>(nullptr), gx, false);
 }
 
 // dW (and db) on AMX tiles (conv_bf16.h): images in chunks, each chunk's dW^T summed in the
@@ -1163,7 +1218,16 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
 // thread count.
 constexpr int64_t kAmxGradPixels = 8192;
 
-void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb) {
+// `images` (an AmxForward or AmxDxPhases computing dX from the same dY, or NoImagePass) runs
+// on each image just before the image is placed: dY comes from memory once for both passes.
+struct NoImagePass {
+  void setup(int) {}
+  void image(int, int64_t) {}
+};
+
+template <typename ImagePass = NoImagePass>
+void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb,
+                     ImagePass* images = nullptr) {
   AmxPlan P(s);
   AmxConvGeometry& g = P.g;
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
@@ -1177,6 +1241,7 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
   std::vector<Scratch<bf16>> xpad(team), dy_grid(team), dy_pairs(team);
   std::vector<Scratch<float>> acc(team);
   auto setup = [&](int t) {  // what no image writes stays zero: padding, dropped columns
+    if (images) images->setup(t);
     xpad[t].resize(per_chunk * x_stride);
     std::fill(xpad[t].data(), xpad[t].data() + per_chunk * x_stride, bf16(0));
     dy_grid[t].resize(g.copad * g.grid_pad);
@@ -1188,6 +1253,7 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
     const int64_t first = chunk * per_chunk, count = std::min(s.n - first, per_chunk);
     for (int64_t j = 0; j < count; ++j) {
       const bf16* gyi = gy + (first + j) * s.co * ho * wo;
+      if (images) images->image(t, first + j);
       amx_grad_place_image(g, x + (first + j) * s.ci * s.h * s.w, gyi, xpad[t].data() + j * x_stride,
                            dy_grid[t].data(), dy_pairs[t].data() + j * dy_stride);
       if (gb) add_channel_sums_of(s.co, ho * wo, gyi, sums.gb[t].data());
@@ -1284,7 +1350,8 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
   if (gw || gb) count_call(ConvPass::grad_weight, ConvAlgo::gemm);
   // dX: the stride-1 convolution of dY where it is one, else its phases on AMX or im2col's
   // adjoint; dW: AMX tiles, the shifted rows (stride 1), or im2col + GEMM, in the same pass as
-  // dX when both take it (db alone: with the shifted rows or im2col)
+  // dX when both take im2col, and dX image by image inside dW's loop when both are on AMX (db
+  // alone: with the shifted rows or im2col)
   Bf16ConvPath dx = gx ? bf16_conv_path(s, ConvPass::grad_input) : Bf16ConvPath::none;
   Bf16ConvPath dw = gw ? bf16_conv_path(s, ConvPass::grad_weight) : Bf16ConvPath::none;
   if (!gw && gb) dw = shifted_applies(s) ? Bf16ConvPath::shifted : Bf16ConvPath::gemm;
@@ -1308,6 +1375,18 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
                   [&](float* out) { backward_gemm(s, x, w, gy, out, gw_gemm, gb_gemm); });
   else if (gw_gemm || gb_gemm)
     backward_gemm(s, x, w, gy, static_cast<float*>(nullptr), gw_gemm, gb_gemm);
+  if (dw == Bf16ConvPath::amx && dx == Bf16ConvPath::amx_phases) {  // one read of dY for both
+    AmxDxPhases<Y> images(s, w, gy, gx, batch_team(s));
+    grad_weight_amx(s, x, gy, gw, gb, &images);
+    dx = dw = Bf16ConvPath::none;
+  }
+  if (dw == Bf16ConvPath::amx && dx == Bf16ConvPath::amx &&
+      amx_direct_applies(grad_input_as_forward(s))) {
+    AmxForward<Y> images(grad_input_as_forward(s), gy, flipped_weights(s, w).data(), nullptr, gx,
+                         false, batch_team(s));
+    grad_weight_amx(s, x, gy, gw, gb, &images);
+    dx = dw = Bf16ConvPath::none;
+  }
   if (dx == Bf16ConvPath::amx || dx == Bf16ConvPath::shifted) grad_input_shifted(s, w, gy, gx);
   if (dx == Bf16ConvPath::amx_phases) grad_input_amx_phases(s, w, gy, gx);
   if (dw == Bf16ConvPath::amx) grad_weight_amx(s, x, gy, gw, gb);

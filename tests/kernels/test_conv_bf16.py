@@ -125,6 +125,11 @@ def sweep() -> int:
             _C.conv2d_backward_bf16(x, w, gy, gx16, None, None, **geo)
             np.testing.assert_array_equal(y16, bits(y), err_msg="bfloat16 output")
             np.testing.assert_array_equal(gx16, bits(gx), err_msg="bfloat16 grad_input")
+            # dX with dW in the same call (AMX runs dX inside dW's loop over images)
+            gx16_both, gw_both = np.empty(x.shape, np.uint16), np.full(w.shape, np.nan, np.float32)
+            _C.conv2d_backward_bf16(x, w, gy, gx16_both, gw_both, None, **geo)
+            np.testing.assert_array_equal(gx16_both, gx16, err_msg="bfloat16 grad_input beside grad_weight")
+            np.testing.assert_array_equal(gw_both, gw, err_msg="grad_weight beside a bfloat16 grad_input")
             runs.append((y, gx, gw, gb))
             checked += 1
         minigrad.set_num_threads(all_threads)
