@@ -921,9 +921,9 @@ struct AmxForward {
              int team)
       : s(s_), P(s_), wpack(amx_pack_weights(s_, P.g, w)), x(x_), b(b_), y(y_), relu(relu_), work(team) {}
   void setup(int t) { work[t].setup(P.g); }
-  void image(int t, int64_t i) {
+  void image(int t, int64_t i, FetchAhead* ahead = nullptr) {
     amx_conv_forward_image(P.g, x + i * s.ci * s.h * s.w, work[t].xh.data(), wpack.data(),
-                           work[t].out.data(), b, relu, y + i * s.co * s.ho() * s.wo());
+                           work[t].out.data(), b, relu, y + i * s.co * s.ho() * s.wo(), ahead);
   }
 };
 
@@ -1008,7 +1008,7 @@ struct AmxDxPhases {
     work[t].setup(base);
     grids[t].resize(s.sh * s.sw * phase_size);
   }
-  void image(int t, int64_t i);
+  void image(int t, int64_t i, FetchAhead* ahead = nullptr);
 };
 
 template <typename Y>
@@ -1091,12 +1091,13 @@ AmxDxPhases<Y>::AmxDxPhases(const ConvShape& s_, const bf16* w, const bf16* gy_,
 }
 
 template <typename Y>
-void AmxDxPhases<Y>::image(int t, int64_t i) {
+void AmxDxPhases<Y>::image(int t, int64_t i, FetchAhead* ahead) {
   amx_place_image(base, gy + i * s.co * s.ho() * s.wo(), work[t].xh.data());
   float* grid = grids[t].data();
   for (int64_t f = 0; f < s.sh * s.sw; ++f)
     if (!phases[f].wpack.empty())
-      amx_conv_image(phases[f].g, work[t].xh.data(), phases[f].wpack.data(), grid + f * phase_size);
+      amx_conv_image(phases[f].g, work[t].xh.data(), phases[f].wpack.data(), grid + f * phase_size,
+                     ahead);
   // Each dX row from its row phase's grids: at stride 2 its even and odd columns come from
   // two phases, interleaved; phases no tap reaches give zeros.
   auto row_of = [&](int64_t u, int64_t v, int64_t c, int64_t r) -> const float* {
@@ -1219,10 +1220,11 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
 constexpr int64_t kAmxGradPixels = 8192;
 
 // `images` (an AmxForward or AmxDxPhases computing dX from the same dY, or NoImagePass) runs
-// on each image just before the image is placed: dY comes from memory once for both passes.
+// on each image just before the image is placed: dY comes from memory once for both passes,
+// and the image of x arrives while dX's tiles work.
 struct NoImagePass {
   void setup(int) {}
-  void image(int, int64_t) {}
+  void image(int, int64_t, FetchAhead*) {}
 };
 
 template <typename ImagePass = NoImagePass>
@@ -1253,7 +1255,10 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
     const int64_t first = chunk * per_chunk, count = std::min(s.n - first, per_chunk);
     for (int64_t j = 0; j < count; ++j) {
       const bf16* gyi = gy + (first + j) * s.co * ho * wo;
-      if (images) images->image(t, first + j);
+      if (images) {  // x of this image is fetched while its dX runs
+        FetchAhead x_ahead(x + (first + j) * s.ci * s.h * s.w, s.ci * s.h * s.w * sizeof(bf16));
+        images->image(t, first + j, &x_ahead);
+      }
       amx_grad_place_image(g, x + (first + j) * s.ci * s.h * s.w, gyi, xpad[t].data() + j * x_stride,
                            dy_grid[t].data(), dy_pairs[t].data() + j * dy_stride);
       if (gb) add_channel_sums_of(s.co, ho * wo, gyi, sums.gb[t].data());

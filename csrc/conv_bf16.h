@@ -59,7 +59,18 @@ struct AmxConvGeometry {
 // run_starts for g (storage for g.run_starts, which it sets).
 void amx_runs(AmxConvGeometry& g, std::vector<int64_t>& storage);
 
-void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out);
+// Memory a later pass will read, fetched into L2 while the tiles work: amx_conv_image asks for
+// an even share of what is left at each block of its grid, so the reads overlap the products
+// instead of stalling the pass that needs them (dW's placement of x, after dX of that image).
+struct FetchAhead {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  FetchAhead(const void* begin, int64_t bytes)
+      : next(static_cast<const char*>(begin)), end(next + bytes) {}
+};
+
+void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out,
+                    FetchAhead* ahead = nullptr);
 // Image x (NCHW, g.ci x g.h x g.w) into xh's pair-interleaved planes; what it does not write
 // (padding, the last odd channel's partner) must be zero already.
 void amx_place_image(const AmxConvGeometry& g, const bf16* x, bf16* xh);
@@ -75,7 +86,8 @@ void amx_interleave_row(const float* even, const float* odd, int64_t n, Y* dst);
 // and ReLU (grid_to_output).
 template <typename Y>
 void amx_conv_forward_image(const AmxConvGeometry& g, const bf16* x, bf16* xh, const bf16* wpack,
-                            float* out, const float* b, bool relu, Y* y);
+                            float* out, const float* b, bool relu, Y* y,
+                            FetchAhead* ahead = nullptr);
 
 namespace {  // internal linkage: each file that uses it compiles it for its own instruction set
 

@@ -280,16 +280,18 @@ void amx_grad_place_image(const AmxConvGeometry& g, const bf16* x, const bf16* g
 
 template <typename Y>
 void amx_conv_forward_image(const AmxConvGeometry& g, const bf16* x, bf16* xh, const bf16* wpack,
-                            float* out, const float* b, bool relu, Y* y) {
+                            float* out, const float* b, bool relu, Y* y, FetchAhead* ahead) {
   amx_place_image(g, x, xh);
-  amx_conv_image(g, xh, wpack, out);
+  amx_conv_image(g, xh, wpack, out, ahead);
   // channel-major: channel c of grid pixel p at out[c * grid_pad + p]
   grid_to_output(g.co, g.ho, g.wo, out, g.grid_pad, g.wq, b, relu, y);
 }
 template void amx_conv_forward_image<float>(const AmxConvGeometry&, const bf16*, bf16*,
-                                            const bf16*, float*, const float*, bool, float*);
+                                            const bf16*, float*, const float*, bool, float*,
+                                            FetchAhead*);
 template void amx_conv_forward_image<bf16>(const AmxConvGeometry&, const bf16*, bf16*,
-                                           const bf16*, float*, const float*, bool, bf16*);
+                                           const bf16*, float*, const float*, bool, bf16*,
+                                           FetchAhead*);
 
 void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, float* acc) {
   amx_load_tile_config();
@@ -304,15 +306,20 @@ void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, flo
     }
 }
 
-void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out) {
+void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, float* out,
+                    FetchAhead* ahead) {
   if (g.kchunk == 32) {
     amx_load_tile_config();
   } else {  // 16 input channels: A tiles of 32 bytes a row, B tiles of 8 pairs
     static const AmxTileConfig config = half_depth_tiles();
     _tile_loadconfig(&config);
   }
-  const int64_t cotiles = g.copad / 16;
+  const int64_t cotiles = g.copad / 16, blocks = g.grid_pad / 32;
+  const int64_t lines = ahead ? (ahead->end - ahead->next + 63) / 64 : 0;
+  const int64_t lines_per_block = (lines + blocks - 1) / blocks;
   for (int64_t p0 = 0; p0 < g.grid_pad; p0 += 32) {
+    for (int64_t l = 0; l < lines_per_block && ahead->next < ahead->end; ++l, ahead->next += 64)
+      __builtin_prefetch(ahead->next, 0, 2);
     int64_t cot = 0;
     for (; cot + 2 <= cotiles; cot += 2) block<true>(g, xh, wpack, p0, cot, out);
     if (cot < cotiles) block<false>(g, xh, wpack, p0, cot, out);
