@@ -2,13 +2,15 @@
 
 Inside ``with minigrad.autocast("cpu", dtype=minigrad.bfloat16):``
 
-- **lower-precision ops** (``amp = "lower"`` on the op: matmul, linear, conv2d) get every float
-  input rounded to bfloat16 (a recorded cast, so gradients flow back through it), multiply with
-  float32 accumulation (bfloat16 products are exact in float32) and round their output to
-  bfloat16. Their forward and backward products run on the bfloat16 GEMM
-  (``_C.gemm_bf16``: AMX tiles or AVX512_BF16 where the CPU has them); gradients are rounded
-  to bfloat16 on their way back through the casts, as in PyTorch. Casts of parameters are
-  made once per autocast region and reused by later forwards and by backward.
+- **lower-precision ops** (``amp = "lower"`` on the op: matmul, linear, conv2d) see every float
+  input rounded to bfloat16 (:func:`operands`), multiply with float32 accumulation (bfloat16
+  products are exact in float32) and round their output to bfloat16. Their forward and
+  backward products run on the bfloat16 GEMM (``_C.gemm_bf16``: AMX tiles or AVX512_BF16
+  where the CPU has them). The rounding happens inside the op, not as a recorded cast: the
+  gradient of a float32 input (a weight) is the op's float32 result itself, where PyTorch
+  rounds it to bfloat16 on its way back through the cast, and the tape holds one node per
+  layer instead of three. A parameter's rounding is made once per autocast region (while
+  the parameter is unchanged) and reused by later forwards and by backward.
 - **float32 ops** (``amp = "float32"``: softmax, log-softmax, losses, reductions, layer,
   group and instance norm) get bfloat16 inputs widened to float32 and return float32.
 - **batch norm** (``amp = "float32_math"``) computes in float32 too, but reads a bfloat16
@@ -117,8 +119,9 @@ def _cast(tensor, dtype, region):
 def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     """How ``op`` (a Function class) treats ``tensors``: (tensors, compute, result).
 
-    ``tensors`` may be replaced by recorded casts; forward and backward see their arrays in
-    ``compute`` (None: as they are); the output is rounded to ``result`` (None: as computed)."""
+    ``tensors`` may be replaced by recorded casts; forward sees their arrays as
+    :func:`operands` gives them and backward its gradient in ``compute`` (None: as they are);
+    the output is rounded to ``result`` (None: as computed)."""
     region = _current()
     if region is None and (_BF16 is None or not any(t.data.dtype is _BF16 for t in tensors)):
         return tensors, None, None  # the float32/float64 path every op takes outside autocast
@@ -126,8 +129,7 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     if not floats:
         return tensors, None, None
     rule = getattr(op, "amp", None)
-    if region is not None and rule == "lower":
-        tensors = [_cast(t, bfloat16, region) if is_float(t.dtype) and not is_bfloat16(t.dtype) else t for t in tensors]
+    if region is not None and rule == "lower":  # float32 inputs rounded by operands()
         return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
     if rule == "lower" and all(is_bfloat16(t.dtype) for t in floats):  # bfloat16 tensors, no autocast
         return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
@@ -154,11 +156,36 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     return tensors, widest, (np.dtype(bfloat16) if all_bf16 else None)
 
 
-def widen(arrays: list, compute: np.dtype | None) -> list:
-    """The arrays an op's forward sees: bfloat16 ones widened to ``compute`` (exact)."""
+def operands(op, tensors: list, compute: np.dtype | None) -> list:
+    """The arrays ``op``'s forward sees (``compute`` from :func:`plan`): inside autocast, a
+    lower-precision op's float32 and float64 inputs rounded to bfloat16 (a parameter's rounding
+    cached for the region); then bfloat16 arrays widened to ``compute`` where that is float32
+    or float64 (exact)."""
+    arrays = [t.data for t in tensors]
     if compute is None:
         return arrays
+    region = _current()
+    if region is not None and getattr(op, "amp", None) == "lower":
+        arrays = [
+            a if is_bfloat16(a.dtype) or not is_float(a.dtype) else _rounded(t, region) for t, a in zip(tensors, arrays)
+        ]
+    if compute == _BF16:
+        return arrays
     return [convert(a, compute) if is_bfloat16(a.dtype) else a for a in arrays]
+
+
+def _rounded(tensor, region) -> np.ndarray:
+    """tensor's values rounded to bfloat16; a parameter's (a leaf that requires grad) made once
+    per region while its version is unchanged (an optimiser step inside the region changes it)."""
+    cache = region["cache"]
+    if cache is None or tensor._node is not None or not tensor.requires_grad:
+        return convert(tensor.data, bfloat16)
+    hit = cache.get(id(tensor))
+    if hit is not None and hit[0] is tensor and hit[1] == tensor._version[0]:
+        return hit[2]
+    rounded = convert(tensor.data, bfloat16)
+    cache[id(tensor)] = (tensor, tensor._version[0], rounded)  # keeps the tensor alive: ids cannot be reused
+    return rounded
 
 
 def bfloat16_support() -> str:

@@ -75,7 +75,7 @@ class Function:
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         node = cls(tuple(t.requires_grad for t in tensors))
         try:
-            data = node.forward(*amp.widen([t.data for t in tensors], compute), **options)
+            data = node.forward(*amp.operands(cls, tensors, compute), **options)
         except ValueError as error:  # numpy's shape errors do not say which op failed
             if str(error).startswith(cls.__name__):
                 raise
