@@ -25,7 +25,7 @@ those that only move bytes, ``moves_bytes = True``, and those with bfloat16 kern
 ``bfloat16_kernels = True``: ReLU and Add) that receives bfloat16 arrays computes in
 float32 and rounds its result back to bfloat16 when all its float inputs were bfloat16, as
 PyTorch's CPU kernels do. Weights stay float32 (the master copies); their gradients arrive in
-float32 through the casts' backward, ready for the fused optimisers.
+float32, ready for the fused optimisers.
 
 On a CPU without bfloat16 arithmetic (no AVX512_BF16, no AMX) this gives bfloat16's numbers,
 not its speed: the products run on the float32 kernels on widened operands.
@@ -88,7 +88,7 @@ class autocast:
         return self
 
     def __exit__(self, *exc):
-        _state.region = self._previous  # leaving the outermost region drops the casts' cache
+        _state.region = self._previous  # leaving the outermost region drops its cached roundings
         return False
 
     def __call__(self, fn):
