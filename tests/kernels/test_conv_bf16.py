@@ -52,6 +52,7 @@ SHAPES = [
     # ragged last block: padded (column 0 in the odd phase) and not, an odd channel count
     (2, 16, 5, 37, 16, 3, 3, 2, 1, 1, 1),
     (2, 17, 6, 34, 32, 3, 3, 2, 0, 1, 1),
+    (3, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1),  # 32 KB images: the AMX forward fetches the next one
 ]
 
 
