@@ -825,13 +825,18 @@ struct ShiftedRows {
 
 bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.groups == 1; }
 
-// With AMX, the layers (groups 1) of at least 16 input channels (fewer would leave most of each
-// 32-channel tile row empty: the 3-channel stem stays on the GEMM) run on the direct tile
-// kernels (conv_bf16.h) instead, strided ones on the image split into phases. Strides up to 4:
-// each of the stride x stride phases holds at least a 32-pixel block, so a stride far beyond
-// the image would make planes of mostly empty phases (a stride of 1000: a gigabyte).
-bool amx_direct_applies(const ConvShape& s) {
-  return bf16_active_road() == Bf16Road::amx && s.groups == 1 && s.ci >= 16 && s.sh <= 4 &&
+// With AMX, layers of groups 1 run on the direct tile kernels (conv_bf16.h), strided ones on the
+// image split into phases, when there are channels enough for the tiles' 16-channel rows:
+// - forward: at least 2 input channels. Each tap's product pads the channels to 16, yet even
+//   the 3-channel stem ran 0.55-0.65x the shifted rows' time (strided stems 0.3-0.7x im2col's);
+//   a single channel (MNIST's first layer, 16 times the products) ran 1.4x and stays off;
+// - dW: at least 8 (8 channels 0.8x, 6 about even, 2-3 slower: up to 2x on 64x64 images);
+// - dX (its products' depth is co, checked by the caller): 16, as before.
+// Strides up to 4: each of the stride x stride phases holds at least a 32-pixel block, so a
+// stride far beyond the image would make planes of mostly empty phases (1000: a gigabyte).
+bool amx_direct_applies(const ConvShape& s, ConvPass pass) {
+  const int64_t fewest = pass == ConvPass::forward ? 2 : pass == ConvPass::grad_weight ? 8 : 16;
+  return bf16_active_road() == Bf16Road::amx && s.groups == 1 && s.ci >= fewest && s.sh <= 4 &&
          s.sw <= 4;
 }
 
@@ -1162,7 +1167,7 @@ Bf16ConvPath bf16_conv_path(const ConvShape& s, ConvPass pass) {
   switch (pass) {
     case ConvPass::forward:
     case ConvPass::grad_weight:
-      return amx_direct_applies(s) ? Bf16ConvPath::amx
+      return amx_direct_applies(s, pass) ? Bf16ConvPath::amx
              : shifted_applies(s)  ? Bf16ConvPath::shifted
                                    : Bf16ConvPath::gemm;
     case ConvPass::grad_input:
@@ -1170,7 +1175,8 @@ Bf16ConvPath bf16_conv_path(const ConvShape& s, ConvPass pass) {
       if (grad_input_shifted_applies(s))  // a stride-1 forward convolution of dY, co channels in
         return bf16_active_road() == Bf16Road::amx && s.co >= 16 ? Bf16ConvPath::amx
                                                                  : Bf16ConvPath::shifted;
-      return amx_direct_applies(s) && s.co >= 16 ? Bf16ConvPath::amx_phases : Bf16ConvPath::gemm;
+      return amx_direct_applies(s, ConvPass::grad_input) && s.co >= 16 ? Bf16ConvPath::amx_phases
+                                                                       : Bf16ConvPath::gemm;
   }
 }
 
@@ -1398,7 +1404,7 @@ void conv2d_backward_bf16(const ConvShape& s, const bf16* x, const bf16* w, cons
     dx = dw = Bf16ConvPath::none;
   }
   if (dw == Bf16ConvPath::amx && dx == Bf16ConvPath::amx &&
-      amx_direct_applies(grad_input_as_forward(s))) {
+      amx_direct_applies(grad_input_as_forward(s), ConvPass::forward)) {
     AmxForward<Y> images(grad_input_as_forward(s), gy, flipped_weights(s, w).data(), nullptr, gx,
                          false, batch_team(s));
     grad_weight_amx(s, x, gy, gw, gb, &images);

@@ -218,7 +218,13 @@ def test_the_profile_names_the_road_each_pass_takes():
     """conv2d_bf16_algorithm reports the road csrc/conv.cpp's one chooser picks for each pass."""
     amx = minigrad.backend_info()["bf16_kernel"] == "amx"
     name = _C.conv2d_bf16_algorithm
-    assert name((8, 3, 32, 32), (16, 3, 3, 3), padding=(1, 1)) == "bf16_shifted"  # 3 channels: no tiles
+    # few input channels: tiles for the forward from 2 channels, for dW from 8
+    assert name((8, 3, 32, 32), (16, 3, 3, 3), padding=(1, 1)) == ("bf16_amx" if amx else "bf16_shifted")
+    assert name((8, 1, 28, 28), (6, 1, 5, 5), padding=(2, 2)) == "bf16_shifted"
+    assert name((8, 3, 32, 32), (16, 3, 3, 3), padding=(1, 1), pass_="grad_weight") == "bf16_shifted"
+    assert name((8, 8, 16, 16), (16, 8, 3, 3), padding=(1, 1), pass_="grad_weight") == (
+        "bf16_amx" if amx else "bf16_shifted"
+    )
     assert name((8, 16, 32, 32), (32, 16, 3, 3), stride=(2, 2), padding=(1, 1), pass_="grad_input") == (
         "bf16_amx_phases" if amx else "bf16_im2col"
     )
