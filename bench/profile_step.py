@@ -19,6 +19,7 @@ from minigrad.nn import functional as F
 BUILDERS = {
     "lenet5": (models.lenet5, (1, 28, 28)),
     "resnet8": (models.resnet8, (3, 32, 32)),
+    "resnet20": (models.resnet20, (3, 32, 32)),
     "mlp": (lambda: models.mlp([784, 512, 256, 10], batchnorm=True, dropout=0.5), (784,)),
 }
 
