@@ -828,7 +828,7 @@ bool shifted_applies(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.gr
 // With AMX, layers of groups 1 run on the direct tile kernels (conv_bf16.h), strided ones on the
 // image split into phases, when there are channels enough for the tiles' 16-channel rows:
 // - forward: at least 2 input channels. Each tap's product pads the channels to 16, yet even
-//   the 3-channel stem ran 0.55-0.65x the shifted rows' time (strided stems 0.3-0.7x im2col's);
+//   the 3-channel stem ran 0.55-0.7x the shifted rows' time (strided stems 0.3-0.7x im2col's);
 //   a single channel (MNIST's first layer, 16 times the products) ran 1.4x and stays off;
 // - dW: at least 8 (8 channels 0.8x, 6 about even, 2-3 slower: up to 2x on 64x64 images);
 // - dX (its products' depth is co, checked by the caller): 16, as before.
