@@ -848,7 +848,9 @@ int64_t amx_kchunk(int64_t channels) { return channels <= 16 ? 16 : 32; }
 struct AmxPlan {
   AmxConvGeometry g{};
   std::vector<int64_t> tap_offsets;
-  explicit AmxPlan(const ConvShape& s) : tap_offsets(s.kh * s.kw) {
+  // block_pixels: the grid's rounding, 16 for the forward kernel (which ends on a half block:
+  // an 8 x 8 image's 80-pixel grid costs 80 pixels, not 96) and 32 for dW's pairs of pixels.
+  explicit AmxPlan(const ConvShape& s, int64_t block_pixels = 16) : tap_offsets(s.kh * s.kw) {
     const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
     g.kchunk = amx_kchunk(s.ci);
     g.ci = s.ci, g.cpad = round_up(s.ci, g.kchunk), g.co = s.co, g.copad = round_up(s.co, 16);
@@ -856,7 +858,7 @@ struct AmxPlan {
     g.h = s.h, g.w = s.w, g.ph = s.ph, g.pw = s.pw, g.ho = s.ho(), g.wo = s.wo();
     g.hq = (hp + s.sh - 1) / s.sh, g.wq = (wp + s.sw - 1) / s.sw;
     g.grid = s.ho() * g.wq;
-    g.grid_pad = round_up(g.grid, 32);
+    g.grid_pad = round_up(g.grid, block_pixels);
     const int64_t reach = (s.kh - 1) * s.dh / s.sh * g.wq + (s.kw - 1) * s.dw / s.sw;
     g.phase_rows = std::max(g.grid_pad + reach, g.hq * g.wq);
     g.rows = s.sh * s.sw * g.phase_rows;
@@ -1071,7 +1073,7 @@ AmxDxPhases<Y>::AmxDxPhases(const ConvShape& s_, const bf16* w, const bf16* gy_,
   base.wq = std::max(pad_l + wo, cols_max + reach_c);
   base.hq = std::max(pad_t + ho, rows_max + reach_r);
   base.grid = rows_max * base.wq;
-  base.grid_pad = round_up(base.grid, 32);
+  base.grid_pad = round_up(base.grid, 16);
   base.phase_rows = base.rows = std::max(base.grid_pad + reach_r * base.wq + reach_c, base.hq * base.wq);
   amx_runs(base, runs);
   phases.resize(s.sh * s.sw);
@@ -1248,7 +1250,7 @@ struct NoImagePass {
 template <typename ImagePass = NoImagePass>
 void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb,
                      ImagePass* images = nullptr) {
-  AmxPlan P(s);
+  AmxPlan P(s, 32);
   AmxConvGeometry& g = P.g;
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
   const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo();

@@ -12,7 +12,8 @@
 // Output pixel p = oh*wq + ow of the grid (ho x wq; columns wo and beyond are computed and
 // dropped) reads plane pixel p + tap_offsets[tap] (at stride 1: a*dh*wp + b*dw): for 16
 // consecutive output pixels and 16 pairs of channels that is one B tile, rows (pairs) rows*2
-// values apart. The grid is computed in blocks of 32 pixels (grid_pad), so each phase holds
+// values apart. The grid is computed in blocks of 32 pixels, the last one 16 where the grid
+// ends there (grid_pad: the grid rounded up to 16; dW's, below, to 32), so each phase holds
 // grid_pad + the largest in-phase offset pixels.
 // Weights: per tap, chunk of kchunk (32, or 16 for 16-channel layers) input channels and tile
 // of 16 output channels, one A tile of 16 output channels x kchunk input channels:

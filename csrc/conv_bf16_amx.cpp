@@ -38,16 +38,15 @@ AmxTileConfig half_depth_tiles() {
   return config;
 }
 
-// Output channels in blocks of two tiles (32) or, for the last 16 of an odd count, one.
-template <bool TwoChannelTiles>
+// Output channels in blocks of two tiles (32) or, for the last 16 of an odd count, one; pixels
+// likewise (32, or the last 16 of a grid that ends half-way through a block).
+template <bool TwoChannelTiles, bool TwoPixelTiles>
 void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t p0, int64_t cot,
            float* out) {
   _tile_zero(0);
-  _tile_zero(1);
-  if (TwoChannelTiles) {
-    _tile_zero(2);
-    _tile_zero(3);
-  }
+  if (TwoPixelTiles) _tile_zero(1);
+  if (TwoChannelTiles) _tile_zero(2);
+  if (TwoChannelTiles && TwoPixelTiles) _tile_zero(3);
   const int64_t chunks = g.cpad / g.kchunk, cotiles = g.copad / 16;
   const int64_t a_tile = 16 * g.kchunk, a_stride = g.kchunk * 2;  // values per A tile, bytes per row
   const int64_t pair_stride = g.rows * 2;         // values between pair planes
@@ -62,23 +61,31 @@ void block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t 
         _tile_loadd(6, w0, a_stride);              // output channels of tile cot
         _tile_loadd(4, xk, b_stride);              // pixels p0 .. p0+15
         _tile_dpbf16ps(0, 6, 4);
-        _tile_loadd(5, xk + 32, b_stride);         // pixels p0+16 .. p0+31
-        _tile_dpbf16ps(1, 6, 5);
+        if (TwoPixelTiles) {
+          _tile_loadd(5, xk + 32, b_stride);       // pixels p0+16 .. p0+31
+          _tile_dpbf16ps(1, 6, 5);
+        }
         if (TwoChannelTiles) {
           _tile_loadd(7, w0 + a_tile, a_stride);  // tile cot + 1
           _tile_dpbf16ps(2, 7, 4);
-          _tile_dpbf16ps(3, 7, 5);
+          if (TwoPixelTiles) _tile_dpbf16ps(3, 7, 5);
         }
       }
     }
   const int64_t ld = g.grid_pad * 4;  // bytes between output channels
   float* o = out + cot * 16 * g.grid_pad + p0;
   _tile_stored(0, o, ld);
-  _tile_stored(1, o + 16, ld);
-  if (TwoChannelTiles) {
-    _tile_stored(2, o + 16 * g.grid_pad, ld);
-    _tile_stored(3, o + 16 * g.grid_pad + 16, ld);
-  }
+  if (TwoPixelTiles) _tile_stored(1, o + 16, ld);
+  if (TwoChannelTiles) _tile_stored(2, o + 16 * g.grid_pad, ld);
+  if (TwoChannelTiles && TwoPixelTiles) _tile_stored(3, o + 16 * g.grid_pad + 16, ld);
+}
+
+template <bool TwoPixelTiles>
+void pixel_block(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack, int64_t p0, float* out) {
+  const int64_t cotiles = g.copad / 16;
+  int64_t cot = 0;
+  for (; cot + 2 <= cotiles; cot += 2) block<true, TwoPixelTiles>(g, xh, wpack, p0, cot, out);
+  if (cot < cotiles) block<false, TwoPixelTiles>(g, xh, wpack, p0, cot, out);
 }
 
 // dW^T[c0.., o0..] of one tap over every pixel of `images` images: input channels in blocks
@@ -154,6 +161,15 @@ __m512i split_lanes() {
 }
 
 __mmask32 first_lanes(int64_t n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
+
+// n values moved 32 at a time, the last ones masked: an image row here is 8 to 32 values,
+// where memcpy's call and size dispatch cost more than the copy itself.
+void copy_row(bf16* dst, const bf16* src, int64_t n) {
+  for (int64_t b = 0; b < n; b += 32) {
+    const __mmask32 m = first_lanes(n - b);
+    _mm512_mask_storeu_epi16(dst + b, m, _mm512_maskz_loadu_epi16(m, src + b));
+  }
+}
 
 // The column phases of a stride-2 row: the one that starts at column 0 and the one at 1.
 int64_t phase_of_column(const AmxConvGeometry& g, int64_t parity) {
@@ -246,7 +262,7 @@ void amx_grad_place_image(const AmxConvGeometry& g, const bf16* x, const bf16* g
       const bf16* u = x + (c * g.h + r) * g.w;
       bf16* plane = xpad + c * g.rows;
       if (g.sw == 1) {
-        std::memcpy(plane + g.run_starts[r], u, g.w * sizeof(bf16));
+        copy_row(plane + g.run_starts[r], u, g.w);
       } else if (vectors) {
         bf16* d0 = plane + g.run_starts[r * 2 + phase_of_column(g, 0)];
         bf16* d1 = plane + g.run_starts[r * 2 + phase_of_column(g, 1)];
@@ -269,7 +285,7 @@ void amx_grad_place_image(const AmxConvGeometry& g, const bf16* x, const bf16* g
   // channels x 16 pairs at a time: an in-register transpose of 4-byte units.
   for (int64_t o = 0; o < g.co; ++o)
     for (int64_t oh = 0; oh < g.ho; ++oh)
-      std::memcpy(dy_grid + o * g.grid_pad + oh * g.wq, gy + (o * g.ho + oh) * g.wo, g.wo * sizeof(bf16));
+      copy_row(dy_grid + o * g.grid_pad + oh * g.wq, gy + (o * g.ho + oh) * g.wo, g.wo);
   const int64_t half = g.grid_pad / 2;
   const float* units = reinterpret_cast<const float*>(dy_grid);  // moved, never computed on
   float* pairs = reinterpret_cast<float*>(dy_pairs);
@@ -314,15 +330,16 @@ void amx_conv_image(const AmxConvGeometry& g, const bf16* xh, const bf16* wpack,
     static const AmxTileConfig config = half_depth_tiles();
     _tile_loadconfig(&config);
   }
-  const int64_t cotiles = g.copad / 16, blocks = g.grid_pad / 32;
+  const int64_t blocks = (g.grid_pad + 31) / 32;
   const int64_t lines = ahead ? (ahead->end - ahead->next + 63) / 64 : 0;
   const int64_t lines_per_block = (lines + blocks - 1) / blocks;
   for (int64_t p0 = 0; p0 < g.grid_pad; p0 += 32) {
     for (int64_t l = 0; l < lines_per_block && ahead->next < ahead->end; ++l, ahead->next += 64)
       __builtin_prefetch(ahead->next, 0, 2);
-    int64_t cot = 0;
-    for (; cot + 2 <= cotiles; cot += 2) block<true>(g, xh, wpack, p0, cot, out);
-    if (cot < cotiles) block<false>(g, xh, wpack, p0, cot, out);
+    if (p0 + 32 <= g.grid_pad)
+      pixel_block<true>(g, xh, wpack, p0, out);
+    else  // the grid's last 16 pixels
+      pixel_block<false>(g, xh, wpack, p0, out);
   }
 }
 

@@ -32,7 +32,7 @@ UNIT = 2.0**-24
 # (n, ci, h, w, co, kh, kw, stride, padding, dilation, groups)
 SHAPES = [
     (2, 3, 9, 9, 4, 3, 3, 1, 1, 1, 1),
-    (3, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1),
+    (3, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1),  # AMX: the 80-pixel grid ends on a half block of 16
     (2, 5, 7, 6, 3, 3, 3, 1, 0, 1, 1),
     (2, 4, 9, 9, 5, 3, 3, 1, 2, 2, 1),
     (2, 4, 6, 6, 3, 1, 1, 1, 1, 1, 1),  # padding beyond the kernel's reach: dX on im2col
