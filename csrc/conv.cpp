@@ -896,9 +896,9 @@ struct AmxScratch {
   }
 };
 
-std::vector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
+AlignedVector<bf16> amx_pack_weights(const ConvShape& s, const AmxConvGeometry& g, const bf16* w) {
   const int64_t chunks = g.cpad / g.kchunk, cotiles = g.copad / 16, a_tile = 16 * g.kchunk;
-  std::vector<bf16> packed(s.kh * s.kw * chunks * cotiles * a_tile, bf16(0));
+  AlignedVector<bf16> packed(s.kh * s.kw * chunks * cotiles * a_tile, bf16(0));
   for (int64_t o = 0; o < s.co; ++o)
     for (int64_t c = 0; c < s.ci; ++c)
       for (int64_t a = 0; a < s.kh; ++a)
@@ -918,7 +918,7 @@ template <typename Y>
 struct AmxForward {
   const ConvShape s;
   const AmxPlan P;
-  const std::vector<bf16> wpack;
+  const AlignedVector<bf16> wpack;
   const bf16* x;
   const float* b;
   Y* y;
@@ -996,7 +996,7 @@ void forward_shifted(const ConvShape& s, const bf16* x, const bf16* w, const flo
 struct DxPhase {
   std::vector<int64_t> tap_offsets;
   AmxConvGeometry g{};
-  std::vector<bf16> wpack;
+  AlignedVector<bf16> wpack;
 };
 
 // Per axis of a strided layer's dX: for each phase u, the taps t with t*d % stride == u, their

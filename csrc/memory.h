@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace mg {
 
@@ -35,6 +36,24 @@ class AlignedScratch {
   T* data_ = nullptr;
   size_t capacity_ = 0;
 };
+
+// std::vector's allocator for cache-line-aligned storage: packed AMX weights, whose 64-byte
+// tile rows would each span two cache lines at malloc's 16-byte alignment.
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+template <typename T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 // Raises the C allocator's mmap and trim thresholds so large per-step arrays are recycled
 // (see memory.cpp). Returns whether the tuning is active.
