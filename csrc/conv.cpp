@@ -195,7 +195,7 @@ void forward_gemm(const ConvShape& s, const In* x, const In* w, const T* b, T* y
   const GemmChunks ch = gemm_chunks(s, team, pointwise(s));
   const PaddedImage P(s);
   std::vector<std::vector<In>> col(team), xp(team);
-  std::vector<std::vector<T>> out(team);
+  std::vector<AlignedVector<T>> out(team);
   over_images(
       ch.count, team,
       [&](int t) {
@@ -245,12 +245,12 @@ void backward_gemm(const ConvShape& s, const In* x, const In* w, const In* gy, T
   // both GEMM operands along their rows (dW = dY cols^T would pack cols^T from rows p apart,
   // and power-of-two planes alias in the L1 sets).
   ChunkSums<T> sums(team, gw ? s.co * k : 0, gb ? s.co : 0);
-  std::vector<T> gw_t(gw ? s.co * k : 0, T(0));
+  AlignedVector<T> gw_t(gw ? s.co * k : 0, T(0));
   const PaddedImage P(s);
   std::vector<std::vector<In>> col(team), gyc(team), gy_t(team), xp(team);
   // dX's patch matrix and padded image are T: with In == T they reuse the buffers above.
   constexpr bool kSameType = std::is_same_v<In, T>;
-  std::vector<std::vector<T>> dcol_t(kSameType ? 0 : team), gp_t(kSameType ? 0 : team);
+  std::vector<AlignedVector<T>> dcol_t(kSameType ? 0 : team), gp_t(kSameType ? 0 : team);
   auto setup = [&](int t) {
     if (use_col) {
       col[t].resize(s.ci * s.kh * s.kw * ch.ld);
@@ -348,10 +348,10 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   const ConvDirectKernels<T>& k = direct<T>();
   const DirectLayout L(s, k.vl);
   const int64_t ho = s.ho(), wo = s.wo(), taps = s.ci * s.kh * s.kw;
-  std::vector<T> wt(round_up(s.co, 4) * taps, T(0));  // output channels padded to the tile
+  AlignedVector<T> wt(round_up(s.co, 4) * taps, T(0));  // output channels padded to the tile
   std::copy(w, w + s.co * taps, wt.begin());
   const int team = batch_team(s);
-  std::vector<std::vector<T>> xp(team);
+  std::vector<AlignedVector<T>> xp(team);
   over_images(
       s.n, team, [&](int t) { xp[t].resize(s.ci * L.hp * L.wp); },
       [&](int t, int64_t i) {
@@ -368,7 +368,7 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   const int64_t ho = s.ho(), wo = s.wo(), taps = s.ci * s.kh * s.kw;
   // dX is the correlation of the zero-extended dY with the flipped, transposed kernel:
   // wflip[i, o, kh-1-a, kw-1-b] = w[o, i, a, b].
-  std::vector<T> wflip;
+  AlignedVector<T> wflip;
   if (gx) {
     wflip.assign(round_up(s.ci, 4) * s.co * s.kh * s.kw, T(0));
     for (int64_t o = 0; o < s.co; ++o)
@@ -387,7 +387,7 @@ void backward_direct(const ConvShape& s, const T* x, const T* w, const T* gy, T*
   const int64_t images = std::max<int64_t>(1, std::min((kProducts + vectors - 1) / vectors, s.n));
   const int64_t chunks = (s.n + images - 1) / images;
   const int64_t x_is = s.ci * L.hp * L.wp, g_is = co_tiles * ho * L.wov;
-  std::vector<std::vector<T>> xp(team), gyp(team), gyw(team);
+  std::vector<AlignedVector<T>> xp(team), gyp(team), gyw(team);
   ChunkSums<T> sums(team, gw ? s.co * taps : 0, gb ? s.co : 0);
   over_chunks_summed(
       chunks, team,
@@ -454,13 +454,13 @@ void forward_chanvec(const ConvShape& s, const T* x, const T* w, const T* b, T* 
   const ConvDirectKernels<T>& k = direct<T>();
   const PaddedImage P(s);
   const int64_t p = s.ho() * s.wo(), taps = s.kh * s.kw, co_pad = round_up(s.co, k.vl);
-  std::vector<T> wt(s.ci * taps * co_pad, T(0));  // [input channel][tap][output channel]
+  AlignedVector<T> wt(s.ci * taps * co_pad, T(0));  // [input channel][tap][output channel]
   for (int64_t o = 0; o < s.co; ++o)
     for (int64_t u = 0; u < s.ci * taps; ++u) wt[u * co_pad + o] = w[o * s.ci * taps + u];
   const std::vector<int64_t> pix = pixel_offsets(s.ho(), s.wo(), s.sh, s.sw, P.wp);
   const std::vector<int64_t> tap = tap_offsets(s, P.wp);
   const int team = batch_team(s);
-  std::vector<std::vector<T>> xp(team);
+  std::vector<AlignedVector<T>> xp(team);
   over_images(
       s.n, team, [&](int t) { if (!P.none) xp[t].resize(P.size(s)); },
       [&](int t, int64_t i) {
@@ -508,7 +508,7 @@ void backward_input_chanvec(const ConvShape& s, const T* w, const T* gy, T* gx, 
     }
   // dY zero-extended so every phase's reads land inside: rows [top, bottom), cols [left, right).
   const int64_t gh = bottom - top, gwid = right - left;
-  std::vector<std::vector<T>> wph(phases.size());  // [o][phase tap][i]
+  std::vector<AlignedVector<T>> wph(phases.size());  // [o][phase tap][i]
   std::vector<std::vector<int64_t>> pix(phases.size()), tap(phases.size());
   for (size_t f = 0; f < phases.size(); ++f) {
     const InputPhase& ph = phases[f];
@@ -527,7 +527,7 @@ void backward_input_chanvec(const ConvShape& s, const T* w, const T* gy, T* gx, 
     for (int64_t r = 0; r < phases[f].rows; ++r)
       for (int64_t q = 0; q < phases[f].cols; ++q)
         dst[f].push_back((phases[f].py + r * s.sh) * s.w + phases[f].px + q * s.sw);
-  std::vector<std::vector<T>> gyp(team);
+  std::vector<AlignedVector<T>> gyp(team);
   over_images(
       s.n, team, [&](int t) { gyp[t].resize(s.co * gh * gwid); },
       [&](int t, int64_t n) {
@@ -573,8 +573,8 @@ void backward_chanvec(const ConvShape& s, const T* x, const T* w, const T* gy, T
       for (int64_t b = 0; b < s.kw; ++b)
         col[(i * s.kh + a) * s.kw + b] = i * P.hp * P.wp + a * s.dh * P.wp + b * s.dw;
   ChunkSums<T> sums(team, gw ? rows * co_pad : 0, gb ? s.co : 0);
-  std::vector<T> gw_t(gw ? rows * co_pad : 0, T(0));
-  std::vector<std::vector<T>> xp(team), gyt(team);
+  AlignedVector<T> gw_t(gw ? rows * co_pad : 0, T(0));
+  std::vector<AlignedVector<T>> xp(team), gyt(team);
   over_chunks_summed(
       chunks, team,
       [&](int t) {

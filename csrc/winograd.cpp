@@ -119,7 +119,7 @@ void forward_pass(const ConvShape& s, int m, const T* x, const T* u, const T* b,
   const int64_t row_len = g.images * width, padded_cs = rows * row_len;
   const int64_t es_in = g.plane_stride(s.ci), es_out = g.plane_stride(s.co);
   const std::vector<int32_t> off = g.offsets(width);
-  std::vector<std::vector<T>> padded(team);
+  std::vector<AlignedVector<T>> padded(team);
   std::vector<Scratch<T>> v(team), prod(team);
   over_images(
       g.chunks, std::min<int64_t>(team, g.chunks),
@@ -160,7 +160,7 @@ bool conv_winograd_supports(const ConvShape& s) {
 template <typename T>
 void winograd_forward(const ConvShape& s, int m, const T* x, const T* w, const T* b, T* y,
                       bool relu) {
-  std::vector<T> u((m + 2) * (m + 2) * s.co * s.ci);
+  AlignedVector<T> u((m + 2) * (m + 2) * s.co * s.ci);
   transform_kernels(m, w, s.co, s.ci, u.data());
   forward_pass(s, m, x, u.data(), b, y, relu);
 }
@@ -171,11 +171,11 @@ void winograd_backward(const ConvShape& s, int m, const T* x, const T* w, const 
   const int64_t ho = s.ho(), wo = s.wo();
   if (gx) {
     // dX = the correlation of dY, padded by 2 - p, with wflip[i, o, a, b] = w[o, i, 2-a, 2-b].
-    std::vector<T> wflip(s.ci * s.co * 9);
+    AlignedVector<T> wflip(s.ci * s.co * 9);
     for (int64_t o = 0; o < s.co; ++o)
       for (int64_t i = 0; i < s.ci; ++i)
         for (int e = 0; e < 9; ++e) wflip[(i * s.co + o) * 9 + 8 - e] = w[(o * s.ci + i) * 9 + e];
-    std::vector<T> u((m + 2) * (m + 2) * s.co * s.ci);
+    AlignedVector<T> u((m + 2) * (m + 2) * s.co * s.ci);
     transform_kernels(m, wflip.data(), s.ci, s.co, u.data());
     const ConvShape t{s.n, s.co, ho, wo, s.ci, 3, 3, 1, 1, 2 - s.ph, 2 - s.pw, 1, 1, 1};
     forward_pass(t, m, gy, u.data(), static_cast<const T*>(nullptr), gx, false);
@@ -194,8 +194,8 @@ void winograd_backward(const ConvShape& s, int m, const T* x, const T* w, const 
   const int64_t es_in = g.plane_stride(s.ci), es_g = g.plane_stride(s.co), du_es = s.co * s.ci;
   const std::vector<int32_t> off = g.offsets(width), goff = g.offsets(gwidth);
   ChunkSums<T> sums(team, gw ? g.elements() * du_es : 0, gb ? s.co : 0);
-  std::vector<T> du(gw ? g.elements() * du_es : 0, T(0));
-  std::vector<std::vector<T>> padded(team), gpadded(team);
+  AlignedVector<T> du(gw ? g.elements() * du_es : 0, T(0));
+  std::vector<AlignedVector<T>> padded(team), gpadded(team);
   std::vector<Scratch<T>> v(team), gt(team);
   over_chunks_summed(
       g.chunks, team,
@@ -232,7 +232,7 @@ void winograd_backward(const ConvShape& s, int m, const T* x, const T* w, const 
   if (!gw) return;
   // dW[o, i] = G^T dU[o, i] G: tile j = o * ci + i has its entry (a, b) at du[(a * alpha + b)
   // * du_es + j].
-  std::vector<T> planes(9 * du_es);
+  AlignedVector<T> planes(9 * du_es);
   transform_tiles(WinogradTransform::grad_weight, m, du.data(), g.alpha * du_es, du_es, 1, du_es,
                   planes.data(), du_es);
   for (int64_t t = 0; t < du_es; ++t)
@@ -243,14 +243,14 @@ template <typename T>
 void winograd_transform(WinogradTransform kind, int m, const T* tiles, int64_t count, T* out) {
   const int r = winograd_in_side(kind, m), q = winograd_out_side(kind, m);
   if (kind == WinogradTransform::output) {  // each tile its own image of one tile
-    std::vector<T> planes(r * r * count + kTail);  // vector loads run past the last tile
+    AlignedVector<T> planes(r * r * count + kTail);  // vector loads run past the last tile
     for (int64_t t = 0; t < count; ++t)
       for (int e = 0; e < r * r; ++e) planes[e * count + t] = tiles[t * r * r + e];
     kernels<T>().output_transform(m, planes.data(), count, 0, 1, 1, count, 1, nullptr, false, out,
                                   q * q, 0, q, q, q);
     return;
   }
-  std::vector<T> result(q * q * count);
+  AlignedVector<T> result(q * q * count);
   transform_tiles(kind, m, tiles, r, 1, r * r, count, result.data(), count);
   for (int64_t t = 0; t < count; ++t)
     for (int e = 0; e < q * q; ++e) out[t * q * q + e] = result[e * count + t];
