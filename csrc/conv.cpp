@@ -1234,8 +1234,8 @@ void grad_input_shifted(const ConvShape& s, const bf16* w, const bf16* gy, Y* gx
 // dW (and db) on AMX tiles (conv_bf16.h): images in chunks, each chunk's dW^T summed in the
 // tiles over all its images and then added, transposed, into the chunk sums in chunk order.
 // A chunk holds about kAmxGradPixels grid pixels (at least 8 images; small images need more
-// of them to pay for each chunk's tile stores and transposed sum), and there are at least 4
-// chunks where the batch allows. The chunks depend on the shape alone: the same bits at any
+// of them to pay for each chunk's tile stores and transposed sum), and there are a multiple of
+// 4 chunks where the batch allows. The chunks depend on the shape alone: the same bits at any
 // thread count.
 constexpr int64_t kAmxGradPixels = 8192;
 
@@ -1255,9 +1255,12 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
   const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo();
   const int64_t x_stride = g.cpad * g.rows, dy_stride = g.copad * g.grid_pad;
-  const int64_t per_chunk = std::max<int64_t>(
+  const int64_t wanted = std::max<int64_t>(
       1, std::min(std::max<int64_t>(8, kAmxGradPixels / g.grid_pad), s.n / 4));
-  const int64_t chunks = (s.n + per_chunk - 1) / per_chunk;
+  // a multiple of 4 chunks where the batch allows, so 2 or 4 threads get equal shares (ResNet's
+  // 16 x 16 layers at batch 128 made 5 chunks of 28: one thread did 84 images, the other 44)
+  const int64_t chunks = std::min(s.n, round_up((s.n + wanted - 1) / wanted, 4));
+  const int64_t per_chunk = (s.n + chunks - 1) / chunks;
   const int team = static_cast<int>(std::min<int64_t>(batch_team(s), chunks));
   ChunkSums<float> sums(team, s.co * s.ci * taps, gb ? s.co : 0);
   std::vector<Scratch<bf16>> xpad(team), dy_grid(team), dy_pairs(team);
