@@ -127,6 +127,41 @@ void grad_block(const AmxConvGeometry& g, const AmxGradImages& im, int64_t tap_o
   if (TwoChannelTiles && TwoOutputTiles) _tile_stored(3, c00 + 16 * g.copad + 16, ldc);
 }
 
+// dW^T of up to three taps at once for layers of at most 16 input and 16 output channels
+// (one tile each way): dY's B tile does not depend on the tap, so each is loaded once for the
+// taps' three products (4 tile loads per 3 products instead of 6). The A tiles sit in 4, 5, 7.
+template <int Taps>
+void grad_taps_block(const AmxConvGeometry& g, const AmxGradImages& im, const int64_t* tap_offs,
+                     float* acc) {
+  static_assert(Taps >= 1 && Taps <= 3, "three accumulator tiles");
+  _tile_zero(0);
+  if (Taps > 1) _tile_zero(1);
+  if (Taps > 2) _tile_zero(2);
+  const int64_t a_stride = g.rows * 2;   // bytes between channel planes
+  const int64_t b_stride = g.copad * 4;  // bytes between pixel pairs
+  for (int64_t i = 0; i < im.count; ++i) {
+    const bf16* x = im.xpad + i * im.xpad_stride;
+    const bf16* dy = im.dy_pairs + i * im.dy_stride;
+    for (int64_t p0 = 0; p0 < g.grid_pad; p0 += 32) {
+      _tile_loadd(6, dy + p0 * g.copad, b_stride);
+      _tile_loadd(4, x + tap_offs[0] + p0, a_stride);
+      _tile_dpbf16ps(0, 4, 6);
+      if (Taps > 1) {
+        _tile_loadd(5, x + tap_offs[1] + p0, a_stride);
+        _tile_dpbf16ps(1, 5, 6);
+      }
+      if (Taps > 2) {
+        _tile_loadd(7, x + tap_offs[2] + p0, a_stride);
+        _tile_dpbf16ps(2, 7, 6);
+      }
+    }
+  }
+  const int64_t ldc = g.copad * 4, tap_size = g.cpad * g.copad;
+  _tile_stored(0, acc, ldc);
+  if (Taps > 1) _tile_stored(1, acc + tap_size, ldc);
+  if (Taps > 2) _tile_stored(2, acc + 2 * tap_size, ldc);
+}
+
 template <bool TwoChannelTiles>
 void grad_channel_block(const AmxConvGeometry& g, const AmxGradImages& im, int64_t tap_off,
                         int64_t c0, float* acc) {
@@ -312,6 +347,19 @@ template void amx_conv_forward_image<bf16>(const AmxConvGeometry&, const bf16*, 
 void amx_conv_grad_weight(const AmxConvGeometry& g, const AmxGradImages& im, float* acc) {
   amx_load_tile_config();
   const int64_t ctiles = g.cpad / 16;
+  if (ctiles == 1 && g.copad == 16) {
+    const int64_t taps = g.kh * g.kw;
+    for (int64_t t = 0; t < taps; t += 3) {
+      float* acc_taps = acc + t * g.cpad * g.copad;
+      if (taps - t >= 3)
+        grad_taps_block<3>(g, im, g.tap_offsets + t, acc_taps);
+      else if (taps - t == 2)
+        grad_taps_block<2>(g, im, g.tap_offsets + t, acc_taps);
+      else
+        grad_taps_block<1>(g, im, g.tap_offsets + t, acc_taps);
+    }
+    return;
+  }
   for (int64_t a = 0; a < g.kh; ++a)
     for (int64_t b = 0; b < g.kw; ++b) {
       const int64_t tap_off = g.tap_offsets[a * g.kw + b];
