@@ -1259,8 +1259,9 @@ void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* g
       1, std::min(std::max<int64_t>(8, kAmxGradPixels / g.grid_pad), s.n / 4));
   // a multiple of 4 chunks where the batch allows, so 2 or 4 threads get equal shares (ResNet's
   // 16 x 16 layers at batch 128 made 5 chunks of 28: one thread did 84 images, the other 44)
-  const int64_t chunks = std::min(s.n, round_up((s.n + wanted - 1) / wanted, 4));
-  const int64_t per_chunk = (s.n + chunks - 1) / chunks;
+  const int64_t split = std::min(s.n, round_up((s.n + wanted - 1) / wanted, 4));
+  const int64_t per_chunk = (s.n + split - 1) / split;
+  const int64_t chunks = (s.n + per_chunk - 1) / per_chunk;  // none empty (11 images: 6 of 2)
   const int team = static_cast<int>(std::min<int64_t>(batch_team(s), chunks));
   ChunkSums<float> sums(team, s.co * s.ci * taps, gb ? s.co : 0);
   std::vector<Scratch<bf16>> xpad(team), dy_grid(team), dy_pairs(team);

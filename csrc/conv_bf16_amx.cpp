@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 #include "conv_bf16.h"
 #include "gemm/bf16.h"
@@ -197,7 +196,7 @@ __m512i split_lanes() {
 
 __mmask32 first_lanes(int64_t n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
 
-// n values moved 32 at a time, the last ones masked: an image row here is 8 to 32 values,
+// n values moved 32 at a time, the last ones masked: ResNets' image rows are 8 to 32 values,
 // where memcpy's call and size dispatch cost more than the copy itself.
 void copy_row(bf16* dst, const bf16* src, int64_t n) {
   for (int64_t b = 0; b < n; b += 32) {
