@@ -37,8 +37,9 @@ class AlignedScratch {
   size_t capacity_ = 0;
 };
 
-// std::vector's allocator for cache-line-aligned storage: packed AMX weights, whose 64-byte
-// tile rows would each span two cache lines at malloc's 16-byte alignment.
+// std::vector's allocator for cache-line-aligned storage: the convolutions' buffers (packed AMX
+// weights, whose 64-byte tile rows would each span two cache lines at malloc's 16-byte
+// alignment; the float32 paths' padded images and packed kernels, for their vector loads).
 template <typename T>
 struct CacheLineAllocator {
   using value_type = T;

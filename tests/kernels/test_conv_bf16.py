@@ -53,6 +53,7 @@ SHAPES = [
     (2, 16, 5, 37, 16, 3, 3, 2, 1, 1, 1),
     (2, 17, 6, 34, 32, 3, 3, 2, 0, 1, 1),
     (3, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1),  # 32 KB images: the AMX forward fetches the next one
+    (2, 16, 7, 9, 16, 1, 5, 1, (0, 2), 1, 1),  # AMX dW of 16 -> 16 channels, taps in threes: 3 + 2
 ]
 
 
