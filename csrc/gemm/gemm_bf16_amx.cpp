@@ -33,11 +33,25 @@ namespace {
 template <bool TwoRowTiles>
 void run_tiles(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc,
                float alpha, float beta, int m, int n) {
-  _tile_zero(0);
-  _tile_zero(1);
-  if (TwoRowTiles) {
-    _tile_zero(2);
-    _tile_zero(3);
+  // A whole block with alpha 1 and beta 0 or 1 (every pass of a plain product) goes between
+  // the tiles and C directly: C's rows are loaded into the accumulators (beta 1) and stored
+  // back from them, with no trip through a stack block and no vector pass over it.
+  const bool direct = alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && n == kNR &&
+                      m == (TwoRowTiles ? kMR : 16);
+  if (direct && beta == 1.0f) {
+    _tile_loadd(0, c, ldc * 4);
+    _tile_loadd(1, c + 16, ldc * 4);
+    if (TwoRowTiles) {
+      _tile_loadd(2, c + 16 * ldc, ldc * 4);
+      _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
+    }
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    if (TwoRowTiles) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
   }
   // Each tile is 1 KiB of its own in the packed slivers (bf16.h, tiles layout): rows 64 bytes
   // apart. Each load sits right before the first product that reads it.
@@ -62,6 +76,15 @@ void run_tiles(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
     }
+  }
+  if (direct) {
+    _tile_stored(0, c, ldc * 4);
+    _tile_stored(1, c + 16, ldc * 4);
+    if (TwoRowTiles) {
+      _tile_stored(2, c + 16 * ldc, ldc * 4);
+      _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+    }
+    return;
   }
   alignas(64) float block[kMR][kNR];
   _tile_stored(0, &block[0][0], kNR * 4);
