@@ -844,13 +844,17 @@ bool amx_direct_applies(const ConvShape& s, ConvPass pass) {
 // would multiply as many zeros).
 int64_t amx_kchunk(int64_t channels) { return channels <= 16 ? 16 : 32; }
 
+// What the output grid is rounded up to: 16 pixels for the forward kernel, which may end on a
+// half block (an 8 x 8 image's 80-pixel grid costs 80 pixels, not 96; strided dX's phases run
+// the same kernel), 32 for dW, whose B tiles hold pairs of pixels.
+constexpr int64_t kAmxForwardGridRound = 16, kAmxGradGridRound = 32;
+
 // The AMX kernels' geometry (conv_bf16.h) and the tap offsets it points to.
 struct AmxPlan {
   AmxConvGeometry g{};
   std::vector<int64_t> tap_offsets;
-  // block_pixels: the grid's rounding, 16 for the forward kernel (which ends on a half block:
-  // an 8 x 8 image's 80-pixel grid costs 80 pixels, not 96) and 32 for dW's pairs of pixels.
-  explicit AmxPlan(const ConvShape& s, int64_t block_pixels = 16) : tap_offsets(s.kh * s.kw) {
+  explicit AmxPlan(const ConvShape& s, int64_t block_pixels = kAmxForwardGridRound)
+      : tap_offsets(s.kh * s.kw) {
     const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
     g.kchunk = amx_kchunk(s.ci);
     g.ci = s.ci, g.cpad = round_up(s.ci, g.kchunk), g.co = s.co, g.copad = round_up(s.co, 16);
@@ -1073,7 +1077,7 @@ AmxDxPhases<Y>::AmxDxPhases(const ConvShape& s_, const bf16* w, const bf16* gy_,
   base.wq = std::max(pad_l + wo, cols_max + reach_c);
   base.hq = std::max(pad_t + ho, rows_max + reach_r);
   base.grid = rows_max * base.wq;
-  base.grid_pad = round_up(base.grid, 16);
+  base.grid_pad = round_up(base.grid, kAmxForwardGridRound);
   base.phase_rows = base.rows = std::max(base.grid_pad + reach_r * base.wq + reach_c, base.hq * base.wq);
   amx_runs(base, runs);
   phases.resize(s.sh * s.sw);
@@ -1250,7 +1254,7 @@ struct NoImagePass {
 template <typename ImagePass = NoImagePass>
 void grad_weight_amx(const ConvShape& s, const bf16* x, const bf16* gy, float* gw, float* gb,
                      ImagePass* images = nullptr) {
-  AmxPlan P(s, 32);
+  AmxPlan P(s, kAmxGradGridRound);
   AmxConvGeometry& g = P.g;
   g.cpad = round_up(s.ci, 16);  // dW^T tiles hold 16 input channels
   const int64_t taps = s.kh * s.kw, ho = s.ho(), wo = s.wo();
