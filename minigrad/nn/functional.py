@@ -76,7 +76,8 @@ def cross_entropy(
     smoothed by ``label_smoothing`` = eps: ``"uniform"`` (PyTorch) q = (1-eps) onehot + eps/K;
     ``"others"`` (the lecture) 1-eps on the true class and eps/(K-1) on every other class.
     ``weight`` (per class) and ``ignore_index`` (a class index whose rows count for nothing)
-    as in PyTorch, for class-index targets."""
+    as in PyTorch, for class-index targets. Class weights with probability targets, or with
+    ``"others"`` smoothing, are not supported (NotImplementedError)."""
     target = _target(target)
     if target.ndim == 1 and smoothing_style == "uniform":
         ignored = ignore_index is not None and bool(np.any(target.data == ignore_index))
