@@ -104,14 +104,47 @@ void transform_tiles(WinogradTransform kind, int m, const T* in, int64_t in_rs, 
   }
 }
 
-// U[e] (rows x cols) = G k[r, c] G^T for the 3x3 kernels k (rows x cols x 3 x 3), in u.
+// U[e] (rows x cols) = G k[r, c] G^T for the alpha^2 entries e, each packed for the GEMM:
+// every chunk of tiles multiplies by the same matrices. The transform writes them straight
+// into the packed layout (tile q of its row of tiles is the kernel that lands at q).
 template <typename T>
-void transform_kernels(int m, const T* k, int64_t rows, int64_t cols, T* u) {
-  transform_tiles(WinogradTransform::weight, m, k, 3, 1, 9, rows * cols, u, rows * cols);
+struct TransformedKernels {
+  PackedLayout layout;
+  AlignedVector<T> data;
+  const T* entry(int64_t e) const { return data.data() + e * layout.size(); }
+};
+
+// Kernel k[r, c] (3 x 3) of the `rows` x `cols` matrix is read at k + offset(r, c), its
+// (a, b) tap `step_row` a + `step_col` b further: the forward pass reads the weights as they
+// are, dX reads each [o, i] kernel flipped, as [i, o].
+template <typename T, typename Offset>
+TransformedKernels<T> transform_kernels(int m, const T* k, int64_t rows, int64_t cols,
+                                        Offset offset, int64_t step_row, int64_t step_col) {
+  TransformedKernels<T> u{gemm_packed_layout<T>(rows, cols), {}};
+  const int64_t count = u.layout.size(), elements = int64_t(m + 2) * (m + 2);
+  u.data.resize(elements * count);
+  // Rows past `rows` (and the lanes past the last tile) read kernel [0, 0]; those rows are
+  // zeroed afterwards.
+  std::vector<int32_t> off(count + kTail, static_cast<int32_t>(offset(0, 0)));
+  std::vector<int64_t> padding;
+  int64_t q = 0;
+  u.layout.for_each_entry([&](int64_t r, int64_t c) {
+    if (r < rows)
+      off[q] = static_cast<int32_t>(offset(r, c));
+    else
+      padding.push_back(q);
+    ++q;
+  });
+  kernels<T>().gather_transform(WinogradTransform::weight, m, k, 0, step_row, step_col,
+                                off.data(), 1, 1, count, u.data.data(), count, 0);
+  for (int64_t e = 0; e < elements; ++e)
+    for (int64_t at : padding) u.data[e * count + at] = T(0);
+  return u;
 }
 
 template <typename T>
-void forward_pass(const ConvShape& s, int m, const T* x, const T* u, const T* b, T* y, bool relu) {
+void forward_pass(const ConvShape& s, int m, const T* x, const TransformedKernels<T>& u,
+                  const T* b, T* y, bool relu) {
   const WinogradKernels<T>& k = kernels<T>();
   const int team = batch_team(s);
   const TileGrid g(m, s.n, s.ho(), s.wo(), team, kChunkTiles);
@@ -136,9 +169,8 @@ void forward_pass(const ConvShape& s, int m, const T* x, const T* u, const T* b,
                            off.data(), s.ci, g.tiles_h, ch.span, v[t].data(), es_in,
                            g.row_stride());
         for (int64_t e = 0; e < g.elements(); ++e)
-          gemm<T>(false, false, s.co, ch.tiles, s.ci, T(1), u + e * s.co * s.ci, s.ci,
-                  v[t].data() + e * es_in, g.row_stride(), T(0), prod[t].data() + e * es_out,
-                  g.row_stride());
+          gemm_packed_a(u.layout, u.entry(e), ch.tiles, v[t].data() + e * es_in, g.row_stride(),
+                        T(0), prod[t].data() + e * es_out, g.row_stride());
         k.output_transform(m, prod[t].data(), es_out, g.row_stride(), s.co, g.tiles_h,
                            ch.images, g.tiles_w, b, relu, y + ch.first * s.co * g.ho * g.wo,
                            s.co * g.ho * g.wo, g.ho * g.wo, g.wo, g.ho, g.wo);
@@ -151,18 +183,19 @@ void forward_pass(const ConvShape& s, int m, const T* x, const T* u, const T* b,
 // instruction per vector), and a chunk's row of side-by-side images (at most
 // kChunkTiles + kTail images of width + 2 + m) stays far below 2^31 with it.
 constexpr int64_t kMaxPlaneSide = int64_t(1) << 20;
+// Kernels up to this many values: the weight transform's offsets are int32 too.
+constexpr int64_t kMaxKernelValues = int64_t(1) << 30;
 
 bool conv_winograd_supports(const ConvShape& s) {
   return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
-         s.groups == 1 && s.ph <= 2 && s.pw <= 2 && s.h <= kMaxPlaneSide && s.w <= kMaxPlaneSide;
+         s.groups == 1 && s.ph <= 2 && s.pw <= 2 && s.h <= kMaxPlaneSide && s.w <= kMaxPlaneSide && s.co * s.ci * 9 <= kMaxKernelValues;
 }
 
 template <typename T>
 void winograd_forward(const ConvShape& s, int m, const T* x, const T* w, const T* b, T* y,
                       bool relu) {
-  AlignedVector<T> u((m + 2) * (m + 2) * s.co * s.ci);
-  transform_kernels(m, w, s.co, s.ci, u.data());
-  forward_pass(s, m, x, u.data(), b, y, relu);
+  const auto as_stored = [&](int64_t o, int64_t i) { return (o * s.ci + i) * 9; };
+  forward_pass(s, m, x, transform_kernels(m, w, s.co, s.ci, as_stored, 3, 1), b, y, relu);
 }
 
 template <typename T>
@@ -170,15 +203,12 @@ void winograd_backward(const ConvShape& s, int m, const T* x, const T* w, const 
                        T* gw, T* gb) {
   const int64_t ho = s.ho(), wo = s.wo();
   if (gx) {
-    // dX = the correlation of dY, padded by 2 - p, with wflip[i, o, a, b] = w[o, i, 2-a, 2-b].
-    AlignedVector<T> wflip(s.ci * s.co * 9);
-    for (int64_t o = 0; o < s.co; ++o)
-      for (int64_t i = 0; i < s.ci; ++i)
-        for (int e = 0; e < 9; ++e) wflip[(i * s.co + o) * 9 + 8 - e] = w[(o * s.ci + i) * 9 + e];
-    AlignedVector<T> u((m + 2) * (m + 2) * s.co * s.ci);
-    transform_kernels(m, wflip.data(), s.ci, s.co, u.data());
+    // dX = the correlation of dY, padded by 2 - p, with wflip[i, o, a, b] = w[o, i, 2-a, 2-b]:
+    // kernel [i, o] read backwards from w[o, i]'s last tap.
+    const auto flipped = [&](int64_t i, int64_t o) { return (o * s.ci + i) * 9 + 8; };
     const ConvShape t{s.n, s.co, ho, wo, s.ci, 3, 3, 1, 1, 2 - s.ph, 2 - s.pw, 1, 1, 1};
-    forward_pass(t, m, gy, u.data(), static_cast<const T*>(nullptr), gx, false);
+    forward_pass(t, m, gy, transform_kernels(m, w, s.ci, s.co, flipped, -3, -1),
+                 static_cast<const T*>(nullptr), gx, false);
   }
   if (!gw && !gb) return;
   // dU[e] (co x ci) = sum over the chunk's tiles of (A dY A^T)[e] V[e]^T: one GEMM per

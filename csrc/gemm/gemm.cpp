@@ -589,6 +589,47 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t 
                       ldb, beta, c + i * stride_c, ldc, 1);
 }
 
+template <typename T>
+PackedLayout gemm_packed_layout(int64_t m, int64_t k) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  return {m, k, even_block(std::max<int64_t>(k, 1), blocking_for(uk).kc, 4),
+          ceil_div(m, uk.mr) * uk.mr, uk.mr};
+}
+
+// The macro-kernel's loops for one thread's whole C: each B sliver is read in place (an edge
+// sliver, narrower than nr, is copied into a zero-padded one) and stays in L1 while the
+// micro-kernel sweeps A's slivers over it.
+template <typename T>
+void gemm_packed_a(const PackedLayout& layout, const T* a, int64_t n, const T* b, int64_t ldb,
+                   T beta, T* c, int64_t ldc) {
+  const GemmMicroKernel<T>& uk = ukr<T>();
+  const int64_t m = layout.m, k = layout.k, kc = layout.kc;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  const int mr = uk.mr, nr = uk.nr;
+  T* edge_b = b_scratch<T>().get(static_cast<size_t>(kc * nr));
+  for (int64_t pc = 0; pc < k; pc += kc) {
+    const int64_t kb = std::min(kc, k - pc);
+    const T pass_beta = pc == 0 ? beta : T(1);
+    const T* apanel = a + pc * layout.rows;
+    for (int64_t jr = 0; jr < n; jr += nr) {
+      const int nr_eff = static_cast<int>(std::min<int64_t>(nr, n - jr));
+      const T* bs = b + pc * ldb + jr;
+      int64_t ldbs = ldb;
+      if (nr_eff < nr) {
+        pack_b_sliver(b, ldb, false, pc, kb, jr, nr_eff, nr, edge_b);
+        bs = edge_b, ldbs = nr;
+      }
+      for (int64_t ir = 0; ir < m; ir += mr)
+        uk.run(kb, apanel + ir * kb, bs, ldbs, c + ir * ldc + jr, ldc, T(1), pass_beta,
+               static_cast<int>(std::min<int64_t>(mr, m - ir)), nr_eff);
+    }
+  }
+}
+
 const char* gemm_impl_name() { return ukr<float>().name; }
 const char* gemm_dot_impl_name() { return dot_ukr<float>().name; }
 
@@ -597,7 +638,10 @@ const char* gemm_dot_impl_name() { return dot_ukr<float>().name; }
                         int64_t, T, T*, int64_t);                                               \
   template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, int64_t, T, const T*,    \
                                 int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,   \
-                                int64_t);
+                                int64_t);                                                       \
+  template PackedLayout gemm_packed_layout<T>(int64_t, int64_t);                                \
+  template void gemm_packed_a<T>(const PackedLayout&, const T*, int64_t, const T*, int64_t, T, T*, \
+                                 int64_t);
 MG_INSTANTIATE(float)
 MG_INSTANTIATE(double)
 #undef MG_INSTANTIATE

@@ -145,6 +145,9 @@ def test_algorithm_choice():
     # a plane wider than 2^20 would overflow the transforms' int32 tile offsets: im2col instead
     assert _C.conv2d_algorithm((1, 1, 3, 2**20 + 1), (1, 1, 3, 3), algo="winograd_f4") == "gemm"
     assert _C.conv2d_algorithm((1, 1, 3, 2**20), (1, 1, 3, 3), algo="winograd_f4") == "winograd_f4"
+    # ... and so would a weight of more than 2^30 values (the weight transform's offsets)
+    assert _C.conv2d_algorithm((1, 2**14, 3, 3), (7281, 2**14, 3, 3), algo="winograd_f4") == "winograd_f4"
+    assert _C.conv2d_algorithm((1, 2**14, 3, 3), (7282, 2**14, 3, 3), algo="winograd_f4") == "gemm"
     assert (
         _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 3, 3), padding=(1, 1), algo="chanvec", pass_="grad_input")
         == "chanvec"
