@@ -158,7 +158,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 "pass t.backward(grad) with grad of that shape, or reduce to a scalar first"
             )
         grad = np.ones_like(root.data)
-    grad = np.asarray(getattr(grad, "data", grad), dtype=root.dtype)
+    grad = np.asarray(dtypes.array_of(grad), dtype=root.dtype)
     if grad.shape != root.shape:
         raise ValueError(f"backward(): gradient shape {grad.shape} does not match tensor shape {root.shape}")
     if root._node is None:  # a leaf: nothing to walk
@@ -219,7 +219,7 @@ def _run_hook(hook, g):
     from .tensor import Tensor
 
     out = hook(Tensor(g))
-    out = g if out is None else np.asarray(getattr(out, "data", out))  # checked like any gradient, never cast:
+    out = g if out is None else np.asarray(dtypes.array_of(out))  # checked like any gradient, never cast:
     if out.shape != g.shape or out.dtype != g.dtype:  # a hook that changes either one is a bug
         raise RuntimeError(f"gradient hook {hook!r} gave {out.dtype} {out.shape} for a {g.dtype} {g.shape} gradient")
     return out

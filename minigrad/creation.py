@@ -7,13 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from .dtypes import array_of
 from .random import generator
 from .tensor import Tensor, _as_array, _shape_args
 
 
 def tensor(data: ArrayLike | Tensor, requires_grad: bool = False, dtype: DTypeLike | None = None) -> Tensor:
     return Tensor(
-        np.array(getattr(data, "data", data), dtype=dtype, copy=True) if dtype else _as_array(data).copy(),
+        np.array(array_of(data), dtype=dtype, copy=True) if dtype else _as_array(data).copy(),
         requires_grad=requires_grad,
     )
 

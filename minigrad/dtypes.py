@@ -40,7 +40,7 @@ def convert(array, dtype) -> np.ndarray:
     if bfloat16 is not None and pair in ((np.float32, bfloat16), (bfloat16, np.float32)):
         from . import _C  # the extension imports after this module
 
-        source = np.ascontiguousarray(array)
+        source = array if array.flags.c_contiguous else array.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
         out = np.empty(source.shape, dtype)
         _C.convert(
             source.view(np.uint16) if dtype.type is np.float32 else source,
@@ -48,6 +48,13 @@ def convert(array, dtype) -> np.ndarray:
         )
         return out
     return array.astype(dtype)
+
+
+def array_of(value: object) -> object:
+    """A Tensor's array (``.data``); an array, a number or a list as it is. (Not
+    ``getattr(value, "data", value)``: an ndarray's own ``.data`` is a memoryview, which a
+    bfloat16 array cannot make.)"""
+    return value if isinstance(value, (np.ndarray, np.generic)) else getattr(value, "data", value)
 
 
 def bf16_bits(a: np.ndarray | None) -> np.ndarray | None:

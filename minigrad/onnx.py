@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dtypes import array_of
 from .tensor import Tensor
 
 OPSET = 17
@@ -232,7 +233,7 @@ def export(
     onnx = _onnx()
     if not 13 <= int(opset) <= 21:
         raise ValueError(f"onnx.export: opset must be between 13 and 21, got {opset}")
-    x = Tensor(np.array(getattr(example_input, "data", example_input)), requires_grad=True)  # records every op
+    x = Tensor(np.array(array_of(example_input)), requires_grad=True)  # records every op
     if not (len(input_names) == 1 and len(output_names) == 1):
         raise ValueError("onnx.export: models with one input and one output are supported; give one name each")
     was_training = model.training

@@ -91,7 +91,7 @@ class Tensor(OpMethods, TorchMethods):  # x.exp(), x.sum(dim), x.size(), ... (mi
         if self.grad is None:
             self.grad = Tensor(grad.copy())
         else:
-            self.grad.data += grad
+            ops.elementwise.add_into(self.grad.data, grad)
 
     # ---- in-place updates: bump the version so the tape can refuse stale saved values
     def mark_modified(self) -> Tensor:

@@ -30,6 +30,24 @@ def test_gradients_accumulate_across_separate_graphs():
     np.testing.assert_array_equal(x.grad.numpy(), [3 + 2, 3 + 4])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_large_gradients_accumulate_on_the_threaded_add_exactly(dtype):
+    # large enough for the compiled add, which sums into .grad in place
+    values = np.random.default_rng(0).standard_normal((64, 1000)).astype(np.float32)
+    x = mg.tensor(values, requires_grad=True).to(getattr(mg, dtype)).detach().requires_grad_()
+    first = x.grad
+    assert (x * 3).sum().shape == ()  # a bfloat16 sum is a scalar too (its float32 result converted back)
+    (x * 3).sum().backward()
+    grad_array = x.grad.data
+    (x * x).sum().backward()
+    assert x.grad.data is grad_array and first is None  # summed in place after the first
+    # x * x hands x two gradients, each added to .grad in turn (rounded after each)
+    expected = np.full_like(x.data, 3)
+    for _ in range(2):
+        expected = (expected.astype(np.float64) + x.data.astype(np.float64)).astype(x.data.dtype)
+    np.testing.assert_array_equal(x.grad.data.astype(np.float64), expected.astype(np.float64))
+
+
 def test_tensor_used_twice_gets_the_summed_gradient():
     a = mg.tensor([1.0, -2.0, 0.5], requires_grad=True)
     b = a + a

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..dtypes import array_of
 from ..random import generator
 from ..tensor import Tensor
 
@@ -33,7 +34,7 @@ def default_collate(samples: list) -> tuple:
     first = samples[0]
     if isinstance(first, (tuple, list)):
         return tuple(np.stack([np.asarray(getattr(s[k], "data", s[k])) for s in samples]) for k in range(len(first)))
-    return (np.stack([np.asarray(getattr(s, "data", s)) for s in samples]),)
+    return (np.stack([np.asarray(array_of(s)) for s in samples]),)
 
 
 def _to_tensor(field) -> Tensor:

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .._args import pair
+from ..dtypes import array_of
 from ..random import generator
 from ..tensor import Tensor
 
@@ -143,7 +144,7 @@ class _FittedScaling(Transform):
         return (0,) + tuple(range(2, x.ndim))
 
     def _stat(self, reduce, x) -> np.ndarray:
-        x = np.asarray(getattr(x, "data", x))
+        x = np.asarray(array_of(x))
         stat = reduce(x.astype(np.float64), axis=self._axes(x), keepdims=True)[0]
         return stat.reshape(-1) if self.per == "channel" else stat.reshape(()) if self.per == "all" else stat
 
@@ -515,7 +516,7 @@ def test_time_views(x, flip: bool = True, shift: int = 0) -> list[np.ndarray]:
     (the image moved by ``shift`` pixels diagonally, zero fill); with ``flip`` the mirror image of
     each view. That is 1, 2, 5 or 10 views (the classic ten-crop).
     """
-    x = _images(np.asarray(getattr(x, "data", x)), "test_time_views")
+    x = _images(np.asarray(array_of(x)), "test_time_views")
     n, _, h, w = x.shape
     views = [x]
     if shift:

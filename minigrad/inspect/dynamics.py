@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..autograd import is_grad_enabled
+from ..dtypes import array_of
 from ..train.callbacks import Callback
 
 # How close to its bounds an activation counts as saturated, per activation module.
@@ -178,7 +179,7 @@ class Watch(Callback):
         if not self._armed or module not in self.layers:
             return
         path, kind = self.layers[module], type(module).__name__
-        y = np.asarray(getattr(output, "data", output), dtype=np.float64)
+        y = np.asarray(array_of(output), dtype=np.float64)
         saturated = _SATURATED.get(kind)
         self._stats[path] = LayerStats(
             layer=path,

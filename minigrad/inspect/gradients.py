@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from ..autograd import no_grad
+from ..dtypes import array_of
 from ..gradcheck import central_difference
 from ..tensor import Tensor
 
@@ -51,7 +52,7 @@ def check_gradients(model_or_fn, inputs, eps: float = 1e-6, samples: int = 20, s
 
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     wide = [
-        Tensor(np.asarray(getattr(x, "data", x), dtype=np.float64), requires_grad=getattr(x, "requires_grad", False))
+        Tensor(np.asarray(array_of(x), dtype=np.float64), requires_grad=getattr(x, "requires_grad", False))
         for x in inputs
     ]
     if isinstance(model_or_fn, Module):

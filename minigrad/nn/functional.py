@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..dtypes import array_of
 from ..ops import (  # noqa: F401  (re-exported as nn.functional)
     adaptive_avg_pool2d,
     avg_pool2d,
@@ -45,11 +46,7 @@ def _class_weighted(log_probs, target, weight, ignore_index, reduction, label_sm
     keep = y != ignore_index
     safe = np.where(keep, y, 0).astype(np.int64)
     classes = log_probs.shape[1]
-    w = (
-        np.ones(classes, log_probs.dtype)
-        if weight is None
-        else np.asarray(getattr(weight, "data", weight), log_probs.dtype)
-    )
+    w = np.ones(classes, log_probs.dtype) if weight is None else np.asarray(array_of(weight), log_probs.dtype)
     row_weight = np.where(keep, w[safe], 0).astype(log_probs.dtype)
     picked = -log_probs.gather(1, Tensor(safe[:, None]))[:, 0]
     loss = picked * Tensor(row_weight * (1.0 - label_smoothing))

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..device import device, is_device
-from ..dtypes import is_float
+from ..dtypes import array_of, is_float
 from ..random import generator
 from ..tensor import Tensor
 
@@ -43,20 +43,20 @@ class ParameterData(np.ndarray):
         return np.asarray(array)[()] if return_scalar else np.asarray(array)
 
     def _set(self, values) -> ParameterData:
-        np.copyto(self, np.asarray(getattr(values, "data", values)), casting="same_kind")
+        np.copyto(self, np.asarray(array_of(values)), casting="same_kind")
         return self
 
     def add_(self, other, alpha=1) -> ParameterData:
-        return self._set(self + alpha * np.asarray(getattr(other, "data", other)))
+        return self._set(self + alpha * np.asarray(array_of(other)))
 
     def sub_(self, other, alpha=1) -> ParameterData:
-        return self._set(self - alpha * np.asarray(getattr(other, "data", other)))
+        return self._set(self - alpha * np.asarray(array_of(other)))
 
     def mul_(self, other) -> ParameterData:
-        return self._set(self * np.asarray(getattr(other, "data", other)))
+        return self._set(self * np.asarray(array_of(other)))
 
     def div_(self, other) -> ParameterData:
-        return self._set(self / np.asarray(getattr(other, "data", other)))
+        return self._set(self / np.asarray(array_of(other)))
 
     def copy_(self, src) -> ParameterData:
         return self._set(src)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple, Optional, Union
 import numpy as np
 
 from ..autograd import Function
+from ..dtypes import array_of
 from .conv import Conv2d, pair
 from .elementwise import (
     Abs,
@@ -220,7 +221,7 @@ def min(
 
 def gather(x: Tensor, dim: int, index: Tensor | ArrayLike) -> Tensor:
     """``out[..., i, ...] = x[..., index[..., i, ...], ...]`` along ``dim`` (PyTorch's gather)."""
-    return Gather.apply(x, index=np.asarray(getattr(index, "data", index)), axis=dim)
+    return Gather.apply(x, index=np.asarray(array_of(index)), axis=dim)
 
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
@@ -264,7 +265,7 @@ def argmax(
 ) -> Tensor:
     """Index of the maximum (no gradient); the first of tied maxima. ``keepdim`` (PyTorch's
     name) and ``keepdims`` (numpy's) mean the same."""
-    data = getattr(x, "data", x)
+    data = array_of(x)
     return _tensor(np.argmax(data, axis=_axis(axis, dim), keepdims=bool(keepdims or keepdim)).astype(np.int64))
 
 
@@ -272,7 +273,7 @@ def argmin(
     x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool = False
 ) -> Tensor:
     """Index of the minimum (no gradient); the first of tied minima."""
-    data = getattr(x, "data", x)
+    data = array_of(x)
     return _tensor(np.argmin(data, axis=_axis(axis, dim), keepdims=bool(keepdims or keepdim)).astype(np.int64))
 
 

@@ -197,7 +197,7 @@ class TorchMethods:
         also, a view. On a non-leaf the op is recorded on the tape as well, and the tensor's
         version moves on, so an op that saved the old values for its backward (y = x.exp()
         saves y) refuses to run backward, while one that needs none (y = x * 2) is unaffected."""
-        other_data = getattr(other, "data", other)
+        other_data = array_of(other)
         if self._node is None or not self.requires_grad or not autograd.is_grad_enabled():
             name = {ops.add: "__iadd__", ops.sub: "__isub__", ops.mul: "__imul__"}[op]
             return self._inplace(lambda d: getattr(d, name)(np.asarray(other_data)))
@@ -253,8 +253,8 @@ class TorchMethods:
     def scatter_(self, dim, index, src) -> Tensor:
         """Writes ``src`` (a tensor or a number) at ``index`` along ``dim``, in place (not on the
         tape: a tensor that requires grad is refused, as any in-place change is)."""
-        index = np.asarray(getattr(index, "data", index))
-        values = np.asarray(getattr(src, "data", src), dtype=self.dtype)
+        index = np.asarray(array_of(index))
+        values = np.asarray(array_of(src), dtype=self.dtype)
         if values.ndim:
             values = values[tuple(slice(0, n) for n in index.shape)]
         return self._inplace(lambda d: np.put_along_axis(d, index, values, axis=dim))
@@ -313,3 +313,4 @@ import numpy as np  # noqa: E402
 
 from .. import autograd, ops  # noqa: E402
 from ..device import device, is_device  # noqa: E402  (the package is imported by now; its modules import Tensor lazily)
+from ..dtypes import array_of  # noqa: E402

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..autograd import enable_grad, no_grad
+from ..dtypes import array_of
 from ..tensor import Tensor
 
 
@@ -189,7 +190,7 @@ class Optimizer:
             entry = {}
             for name, value in saved.items():
                 if isinstance(value, np.ndarray) or isinstance(value, Tensor):
-                    value = np.asarray(getattr(value, "data", value))
+                    value = np.asarray(array_of(value))
                     if value.shape != p.shape:
                         raise ValueError(
                             f"loaded state '{name}' of parameter {key} has shape "

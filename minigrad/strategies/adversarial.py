@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import enable_grad
+from ..dtypes import array_of
 from ..nn import functional as F
 from ..tensor import Tensor
 
@@ -30,7 +31,7 @@ from ..tensor import Tensor
 def input_gradient(model, x, y, loss_fn=F.cross_entropy) -> np.ndarray:
     """grad_x loss_fn(model(x), y) as a numpy array, the model's parameters untouched (their
     ``requires_grad`` flags are switched off for the pass and restored, so no ``.grad`` changes)."""
-    data = np.array(getattr(x, "data", x), copy=True)
+    data = np.array(array_of(x), copy=True)
     if data.dtype.kind != "f":
         raise TypeError(f"input_gradient: inputs must be floating point, got {data.dtype}")
     target = y if isinstance(y, Tensor) else Tensor(np.asarray(y))
@@ -61,7 +62,7 @@ def fgsm(model, x, y, eps: float, loss_fn=F.cross_entropy, clip: tuple[float, fl
     some changes smaller than eps). Returns a new Tensor that does not require grad."""
     if eps < 0:
         raise ValueError(f"fgsm: eps must be non-negative, got {eps}")
-    data = np.asarray(getattr(x, "data", x))
+    data = np.asarray(array_of(x))
     step = np.sign(input_gradient(model, data, y, loss_fn)).astype(data.dtype)
     adversarial = data + data.dtype.type(eps) * step
     if clip is not None:

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..dtypes import array_of
 from ..nn import functional as F
 from ..random import generator
 from ..tensor import Tensor
@@ -69,8 +70,8 @@ def difficulty_from_model(model, inputs, targets, loss_fn=None, batch_size: int 
     """Per-example difficulty: the loss of the reference ``model`` on each example (eval mode,
     no tape). ``loss_fn(output, target, reduction="none")`` defaults to cross-entropy."""
     loss_fn = loss_fn or F.cross_entropy
-    inputs = np.asarray(getattr(inputs, "data", inputs))
-    targets = np.asarray(getattr(targets, "data", targets))
+    inputs = np.asarray(array_of(inputs))
+    targets = np.asarray(array_of(targets))
     if len(inputs) != len(targets):
         raise ValueError(f"difficulty_from_model: {len(inputs)} inputs but {len(targets)} targets")
     scores = []
@@ -102,7 +103,7 @@ class CurriculumSampler:
     """
 
     def __init__(self, difficulty, pacing: Callable[[int], float] | None = None, shuffle: bool = True, labels=None):
-        difficulty = np.asarray(getattr(difficulty, "data", difficulty), dtype=np.float64)
+        difficulty = np.asarray(array_of(difficulty), dtype=np.float64)
         if difficulty.ndim != 1 or len(difficulty) == 0:
             raise ValueError(
                 f"CurriculumSampler: difficulty must be a non-empty 1-D array, got shape {difficulty.shape}"
@@ -111,7 +112,7 @@ class CurriculumSampler:
             raise ValueError("CurriculumSampler: difficulty scores must be finite")
         self.order = np.argsort(difficulty, kind="stable")  # easiest first
         if labels is not None:
-            labels = np.asarray(getattr(labels, "data", labels))
+            labels = np.asarray(array_of(labels))
             if labels.shape != difficulty.shape:
                 raise ValueError(f"CurriculumSampler: {labels.shape} labels for {difficulty.shape} difficulty scores")
             quantile = np.empty(len(difficulty))

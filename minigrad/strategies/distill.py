@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from .. import nn
+from ..dtypes import array_of
 from ..nn import functional as F
 from ..tensor import Tensor
 from ..train.evaluation import evaluation_mode
@@ -49,7 +50,7 @@ def soft_target_loss(student_logits, teacher_logits, temperature: float = 4.0) -
             f"soft_target_loss: student logits {tuple(student_logits.shape)} and teacher logits "
             f"{tuple(teacher_logits.shape)} differ in shape"
         )
-    teacher = np.asarray(getattr(teacher_logits, "data", teacher_logits), dtype=student_logits.dtype) / temperature
+    teacher = np.asarray(array_of(teacher_logits), dtype=student_logits.dtype) / temperature
     teacher_log_p = teacher - teacher.max(axis=1, keepdims=True)
     teacher_log_p -= np.log(np.exp(teacher_log_p).sum(axis=1, keepdims=True))
     p = np.exp(teacher_log_p)
@@ -104,7 +105,7 @@ class Distiller(nn.Module):
 def hint_loss(hint, guided) -> Tensor:
     """1/2 || u_h - r(v_g) ||^2 per example, averaged over the batch: ``hint`` is the teacher's
     hint-layer output u_h (held fixed), ``guided`` the regressor's output r(v_g), same shape."""
-    hint = np.asarray(getattr(hint, "data", hint), dtype=guided.dtype)
+    hint = np.asarray(array_of(hint), dtype=guided.dtype)
     if hint.shape != tuple(guided.shape):
         raise ValueError(
             f"hint_loss: the teacher's hint {hint.shape} and the regressed student output "

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
+from ..dtypes import array_of
 from ..tensor import Tensor
 from ..train.metrics import accuracy
 
@@ -115,7 +116,7 @@ class MultiTaskLoss(nn.Module):
     def task_target(self, targets, index: int) -> Tensor:
         """Column ``index`` of the targets, as class indices (int64) or float regression targets
         in the dtype of the task's output."""
-        column = np.asarray(getattr(targets, "data", targets))[:, index]
+        column = np.asarray(array_of(targets))[:, index]
         if self.tasks[index].classification:
             return Tensor(column.astype(np.int64))
         return Tensor(column.astype(np.float32))
@@ -126,7 +127,7 @@ class MultiTaskLoss(nn.Module):
             raise TypeError(
                 f"MultiTaskLoss expects the dict of task outputs a MultiTaskModel returns, got {type(outputs).__name__}"
             )
-        shape = np.shape(getattr(targets, "data", targets))
+        shape = np.shape(array_of(targets))
         if len(shape) != 2 or shape[1] != len(self.tasks):
             raise ValueError(
                 f"MultiTaskLoss: targets must be (N, {len(self.tasks)}), one column per task "

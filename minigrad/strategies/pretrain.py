@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import nn, optim
 from ..autograd import no_grad
+from ..dtypes import array_of
 from ..random import generator
 from ..tensor import Tensor
 
@@ -55,7 +56,7 @@ def layerwise(
     each feature's std; 0 for a plain autoencoder), with Adam at ``lr``; the weights are changed
     in place and the decoders thrown away. ``unlabelled``: an array (N, features). Returns each
     layer's reconstruction loss (mean squared error) over its last epoch."""
-    x = np.asarray(getattr(unlabelled, "data", unlabelled), dtype=np.float32)
+    x = np.asarray(array_of(unlabelled), dtype=np.float32)
     stages = _stages(model)
     if x.ndim != 2 or x.shape[1] != stages[0][0].in_features or len(x) == 0:
         raise ValueError(

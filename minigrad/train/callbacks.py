@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..dtypes import array_of
+
 if TYPE_CHECKING:  # annotations only: the trainer module imports this one
     import os
     from typing import TextIO
@@ -132,9 +134,7 @@ class EarlyStopping(_Monitor, Callback):
         if self.improved(self.value(logs)):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
-                self.best_weights = {
-                    k: np.array(getattr(v, "data", v), copy=True) for k, v in trainer.model.state_dict().items()
-                }
+                self.best_weights = {k: np.array(array_of(v), copy=True) for k, v in trainer.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:

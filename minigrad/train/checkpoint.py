@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..dtypes import array_of
 from ..io import CorruptFileError
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
@@ -39,7 +40,7 @@ def _child(name: str, key) -> str:
 
 def _encode(value, name: str, arrays: dict):
     if isinstance(value, (Tensor, np.ndarray)):
-        arrays[name] = np.asarray(getattr(value, "data", value), order="C")  # (ascontiguousarray makes 0-d 1-d)
+        arrays[name] = np.asarray(array_of(value), order="C")  # (ascontiguousarray makes 0-d 1-d)
         return {"__array__": name, "tensor": isinstance(value, Tensor)}
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and "__array__" not in value and "__items__" not in value:
@@ -143,7 +144,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     :class:`minigrad.io.CorruptFileError` (a ``ValueError``) naming the file and the problem."""
     from .. import load
 
-    arrays = {name: np.asarray(getattr(a, "data", a)) for name, a in load(path).items()}
+    arrays = {name: np.asarray(array_of(a)) for name, a in load(path).items()}
     if STRUCTURE_KEY not in arrays:
         raise CorruptFileError(
             path,

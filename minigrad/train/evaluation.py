@@ -11,6 +11,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..data.transforms import test_time_views
+from ..dtypes import array_of
 from ..tensor import Tensor
 from .metrics import resolve
 
@@ -63,7 +64,7 @@ def evaluate(
 def _batches(data, batch_size: int):
     """Inputs from a loader (first field of each batch) or slices of one array/Tensor."""
     if isinstance(data, (np.ndarray, Tensor)):
-        array = np.asarray(getattr(data, "data", data))
+        array = np.asarray(array_of(data))
         for start in range(0, len(array), batch_size):
             yield Tensor(array[start : start + batch_size])
     else:

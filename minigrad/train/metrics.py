@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..dtypes import array_of
+
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Mapping, Sequence
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:  # annotations only
 
 def _numpy(x) -> np.ndarray:
     """A Tensor's array, or x as an array (an ndarray's own ``.data`` is its raw buffer)."""
-    return np.asarray(x if isinstance(x, np.ndarray) else getattr(x, "data", x))
+    return np.asarray(array_of(x))
 
 
 def _check(output, target) -> tuple[np.ndarray, np.ndarray]:
