@@ -621,19 +621,21 @@ namespace {
 //   Winograd F(m x m, 3x3) on T = n ceil(ho/m) ceil(wo/m) tiles: alpha^2 GEMMs of
 //     2 ci co T flops at gemm_gflops, slower when their depth (ci forward, co for dX) is under
 //     16 channels, plus transform_ns per transformed value (alpha^2 (ci + co) per tile: the
-//     input and output transforms forward and for dX, input and dY's for dW);
+//     input and output transforms forward and for dX, input and dY's for dW); dW's products
+//     run at gemm_gflops on the dot-product kernel (chunks of 128+ tiles) and at
+//     packed_gflops on the packed GEMM (smaller chunks);
 //   the other paths: the direct sum's 18 ci co flops per output pixel at other_gflops (what
 //     direct/chanvec reach on these shapes).
 // Fitted to ResNet-8's 3x3 layers (16-64 channels, batch 32 and 128) at 2 threads on a
 // 2-core Xeon (csrc/README.md, "Winograd"); the generic build uses the AVX2 figures.
 struct WinogradCosts {
-  double gemm_gflops, transform_ns, other_gflops;
+  double gemm_gflops, transform_ns, other_gflops, packed_gflops;
 };
 constexpr WinogradCosts kWinogradCosts[3][2] = {
     // {forward and grad_input}, {grad_weight}
-    {{116, 0.163, 140}, {95, 0.236, 142}},   // generic
-    {{116, 0.163, 140}, {95, 0.236, 142}},   // avx2
-    {{157, 0.132, 230}, {124, 0.314, 230}},  // avx512
+    {{116, 0.163, 140, 116}, {66, 0.127, 142, 46}},  // generic
+    {{116, 0.163, 140, 116}, {66, 0.127, 142, 46}},  // avx2
+    {{157, 0.132, 230, 157}, {73, 0.066, 230, 49}},  // avx512
 };
 
 double winograd_cost_ns(const ConvShape& s, int m, ConvPass pass) {
@@ -644,7 +646,10 @@ double winograd_cost_ns(const ConvShape& s, int m, ConvPass pass) {
   const double depth = pass == ConvPass::forward     ? s.ci
                        : pass == ConvPass::grad_input ? s.co
                                                       : 16.0;
-  const double gemm = 2.0 * alpha2 * s.ci * s.co * tiles / (c.gemm_gflops * std::min(1.0, depth / 16));
+  const double gflops = pass == ConvPass::grad_weight && !winograd_weight_grad_on_dot(s, m)
+                            ? c.packed_gflops
+                            : c.gemm_gflops;
+  const double gemm = 2.0 * alpha2 * s.ci * s.co * tiles / (gflops * std::min(1.0, depth / 16));
   return gemm + alpha2 * (s.ci + s.co) * tiles * c.transform_ns;
 }
 

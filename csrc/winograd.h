@@ -137,6 +137,10 @@ struct ConvShape;
 // (int32 tile offsets).
 bool conv_winograd_supports(const ConvShape& s);
 
+// Whether dW on F(m x m) sums each chunk's products on the dot-product kernel (chunks of at
+// least kDotMinTiles tiles, winograd.cpp) or on the packed GEMM: the cost model's rates differ.
+bool winograd_weight_grad_on_dot(const ConvShape& s, int m);
+
 // conv2d_forward / conv2d_backward (conv.h) on F(m x m, 3 x 3), m = 2 or 4; the sizes were
 // checked by the binding and conv_winograd_supports(s) holds.
 template <typename T>

@@ -69,6 +69,7 @@ CONV_CASES = [  # (input, weight, stride, padding, groups): every path's reducti
     ((9, 16, 8, 8), (32, 16, 1, 1), 1, 0, 1),  # pointwise: the image is the patch matrix
     ((33, 16, 8, 8), (64, 16, 3, 3), 1, 1, 1),  # many small images: GEMM chunks of several
     ((37, 17, 8, 8), (19, 17, 3, 3), 1, 1, 1),  # Winograd: several chunks, the last one short
+    ((37, 8, 16, 16), (12, 8, 3, 3), 1, 1, 1),  # Winograd dW: chunks on the dot kernel, the last on the GEMM
     ((5, 8, 10, 10), (8, 4, 3, 3), 1, 1, 2),  # grouped
 ]
 

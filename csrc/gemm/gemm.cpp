@@ -630,6 +630,17 @@ void gemm_packed_a(const PackedLayout& layout, const T* a, int64_t n, const T* b
   }
 }
 
+template <typename T>
+void gemm_dot_accumulate(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                         int64_t ldb, T* c, int64_t ldc) {
+  const GemmDotKernel<T>& dk = dot_ukr<T>();
+  for (int64_t i = 0; i < m; i += dk.mr)
+    for (int64_t j = 0; j < n; j += dk.nr)
+      dk.run(k, a + i * lda, lda, b + j * ldb, ldb, c + i * ldc + j, ldc,
+             static_cast<int>(std::min<int64_t>(dk.mr, m - i)),
+             static_cast<int>(std::min<int64_t>(dk.nr, n - j)));
+}
+
 const char* gemm_impl_name() { return ukr<float>().name; }
 const char* gemm_dot_impl_name() { return dot_ukr<float>().name; }
 
@@ -641,7 +652,9 @@ const char* gemm_dot_impl_name() { return dot_ukr<float>().name; }
                                 int64_t);                                                       \
   template PackedLayout gemm_packed_layout<T>(int64_t, int64_t);                                \
   template void gemm_packed_a<T>(const PackedLayout&, const T*, int64_t, const T*, int64_t, T, T*, \
-                                 int64_t);
+                                 int64_t);                                                      \
+  template void gemm_dot_accumulate<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*,  \
+                                       int64_t, T*, int64_t);
 MG_INSTANTIATE(float)
 MG_INSTANTIATE(double)
 #undef MG_INSTANTIATE

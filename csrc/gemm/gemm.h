@@ -50,6 +50,13 @@ template <typename T>
 void gemm_packed_a(const PackedLayout& layout, const T* a, int64_t n, const T* b, int64_t ldb,
                    T beta, T* c, int64_t ldc);
 
+// C[m x n] += A B^T on the calling thread with the dot-product kernel (rows of A and B, both
+// k long, read in place): Winograd's weight gradient per chunk of tiles, whose operands have
+// the tiles (k) contiguous and would each need a transposing pack on the packed road.
+template <typename T>
+void gemm_dot_accumulate(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                         int64_t ldb, T* c, int64_t ldc);
+
 const char* gemm_impl_name();
 // The dot-product kernel that tall-k products with a small C use (A as is, B transposed).
 const char* gemm_dot_impl_name();
