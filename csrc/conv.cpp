@@ -635,7 +635,7 @@ constexpr WinogradCosts kWinogradCosts[3][2] = {
     // {forward and grad_input}, {grad_weight}
     {{116, 0.163, 140, 116}, {66, 0.127, 142, 46}},  // generic
     {{116, 0.163, 140, 116}, {66, 0.127, 142, 46}},  // avx2
-    {{157, 0.132, 230, 157}, {73, 0.066, 230, 49}},  // avx512
+    {{157, 0.132, 230, 157}, {73, 0.066, 215, 49}},  // avx512
 };
 
 double winograd_cost_ns(const ConvShape& s, int m, ConvPass pass) {
