@@ -1,10 +1,10 @@
-// Winograd convolution driver (the identity and the tile numbering are in winograd.h): lays
-// the padded images of a chunk side by side, transforms their tiles (the per-ISA kernels), runs the
-// alpha^2 GEMMs over channels on mg::gemm, and transforms back. Threads take whole chunks of
-// images, each with its own buffers; weight-gradient sums are added in chunk order
-// (conv_parts::ChunkSums), so results do not depend on the team.
+// Winograd convolution driver (the identity and the tile numbering are in winograd.h):
+// transforms the tiles of a chunk of images, read in place (the per-ISA kernels; the zero
+// padding is cut off by the gathers' masks, not copied), runs the alpha^2 GEMMs over channels
+// on the GEMM's micro-kernels, and transforms back. Threads take whole chunks of images, each
+// with its own buffers; weight-gradient sums are added in chunk order (conv_parts::ChunkSums),
+// so results do not depend on the team.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "conv.h"
@@ -25,6 +25,10 @@ const WinogradKernels<T>& kernels() {
 
 // Lanes of the widest vector (16 floats): offset tables are padded to a multiple of it.
 constexpr int64_t kTail = 16;
+// A chunk's images span fewer values than this, so that the tiles' int32 offsets (image *
+// image_values + column) cannot overflow; an image may hold up to kMaxImageValues.
+constexpr int64_t kMaxChunkValues = (int64_t(1) << 31) - (int64_t(1) << 21);
+constexpr int64_t kMaxImageValues = int64_t(1) << 30;
 // Tiles per gather call for the weight transforms, so int32 offsets cannot overflow.
 constexpr int64_t kBlockTiles = int64_t(1) << 20;
 
@@ -46,12 +50,16 @@ constexpr int64_t kDotMinTiles = 128;
 struct TileGrid {
   int m, alpha;
   int64_t ho, wo, tiles_h, tiles_w, images, chunks, span, tiles;
-  TileGrid(int m_, int64_t n, int64_t ho_, int64_t wo_, int64_t min_chunks, int64_t chunk_tiles)
+  // image_values: the most values an image of a plane the tiles are read from holds (the
+  // transforms' int32 offsets span a chunk's images).
+  TileGrid(int m_, int64_t n, int64_t ho_, int64_t wo_, int64_t min_chunks, int64_t chunk_tiles,
+           int64_t image_values)
       : m(m_), alpha(m_ + 2), ho(ho_), wo(wo_) {
     tiles_h = (ho + m - 1) / m;
     tiles_w = (wo + m - 1) / m;
     // At least a full vector of tiles per row of tiles (span), else lanes go unused.
     images = std::max(chunk_tiles / (tiles_h * tiles_w), (kTail + tiles_w - 1) / tiles_w);
+    images = std::min(images, kMaxChunkValues / image_values);
     images = std::max<int64_t>(1, std::min(images, (n + min_chunks - 1) / min_chunks));
     chunks = (n + images - 1) / images;
     span = images * tiles_w;
@@ -71,30 +79,21 @@ struct TileGrid {
   // write at once in the same L1 sets.
   int64_t row_stride() const { return tiles + kTail; }
   int64_t plane_stride(int64_t channels) const { return channels * row_stride() + kTail; }
-  // offsets[j]: where tile j of a row of tiles starts, images `width` apart side by side.
-  std::vector<int32_t> offsets(int64_t width) const {
-    std::vector<int32_t> off(span + kTail, 0);
-    for (int64_t j = 0; j < span; ++j)
-      off[j] = static_cast<int32_t>(j / tiles_w * width + j % tiles_w * m);
-    return off;
+  // The gather tables of a chunk of `count` images, each `image_values` apart, read with its
+  // plane shifted `left` columns into the padding: off[j], where tile j starts (its first
+  // column may be in the padding), and col[j], that column (TileWindow). Past the chunk's
+  // tiles, offset 0 and column 0: in bounds.
+  void tables(int64_t count, int64_t image_values, int64_t left, std::vector<int32_t>& off,
+              std::vector<int32_t>& col) const {
+    const int64_t tiles_in_row = count * tiles_w;
+    off.assign(tiles_in_row + kTail, 0);
+    col.assign(tiles_in_row + kTail, 0);
+    for (int64_t j = 0; j < tiles_in_row; ++j) {
+      col[j] = static_cast<int32_t>(j % tiles_w * m - left);
+      off[j] = static_cast<int32_t>(j / tiles_w * image_values + col[j]);
+    }
   }
 };
-
-// The images of a chunk side by side, padded: row r of channel c of image i at
-// dst[(c * rows + r) * row_len + i * width], holding src's row r - top shifted right by
-// `left` (row_len: a full chunk's images * width, whatever this chunk's count). Only the
-// image's own pixels are written: the caller zeroes dst once, so the padding stays zero from
-// chunk to chunk.
-template <typename T>
-void place_side_by_side(const T* src, int64_t images, int64_t channels, int64_t h, int64_t w,
-                        int64_t top, int64_t left, int64_t rows, int64_t width,
-                        int64_t row_len, T* dst) {
-  for (int64_t i = 0; i < images; ++i)
-    for (int64_t c = 0; c < channels; ++c)
-      for (int64_t r = 0; r < h; ++r)
-        std::memcpy(dst + (c * rows + r + top) * row_len + i * width + left,
-                    src + ((i * channels + c) * h + r) * w, w * sizeof(T));
-}
 
 // X -> L X L^T for `count` tiles of one channel: tile j's X[i][k] at in[j * tile_stride +
 // i * in_rs + k * in_ks], its result entry e at out[e * out_es + j].
@@ -106,8 +105,8 @@ void transform_tiles(WinogradTransform kind, int m, const T* in, int64_t in_rs, 
     const int64_t block = std::min(kBlockTiles, count - first);
     std::vector<int32_t> off(block + kTail, 0);
     for (int64_t j = 0; j < block; ++j) off[j] = static_cast<int32_t>(j * tile_stride);
-    k.gather_transform(kind, m, in + first * tile_stride, 0, in_rs, in_ks, off.data(), 1, 1, block,
-                       out + first, out_es, 0);
+    k.gather_transform(kind, m, in + first * tile_stride, 0, in_rs, in_ks, off.data(),
+                       TileWindow::everything(), 1, 1, block, out + first, out_es, 0);
   }
 }
 
@@ -143,7 +142,8 @@ TransformedKernels<T> transform_kernels(int m, const T* k, int64_t rows, int64_t
     ++q;
   });
   kernels<T>().gather_transform(WinogradTransform::weight, m, k, 0, step_row, step_col,
-                                off.data(), 1, 1, count, u.data.data(), count, 0);
+                                off.data(), TileWindow::everything(), 1, 1, count,
+                                u.data.data(), count, 0);
   for (int64_t e = 0; e < elements; ++e)
     for (int64_t at : padding) u.data[e * count + at] = T(0);
   return u;
@@ -152,7 +152,8 @@ TransformedKernels<T> transform_kernels(int m, const T* k, int64_t rows, int64_t
 // dW's chunks depend on the shape only (ChunkSums); at least 4 of them where the batch allows,
 // so a few threads share small batches.
 TileGrid weight_grad_grid(const ConvShape& s, int m) {
-  return TileGrid(m, s.n, s.ho(), s.wo(), 4, kChunkTiles);
+  return TileGrid(m, s.n, s.ho(), s.wo(), 4, kChunkTiles,
+                  std::max(s.ci * s.h * s.w, s.co * s.ho() * s.wo()));
 }
 
 template <typename T>
@@ -160,27 +161,24 @@ void forward_pass(const ConvShape& s, int m, const T* x, const TransformedKernel
                   const T* b, T* y, bool relu) {
   const WinogradKernels<T>& k = kernels<T>();
   const int team = batch_team(s);
-  const TileGrid g(m, s.n, s.ho(), s.wo(), team, kChunkTiles);
-  const int64_t rows = g.tiles_h * m + 2, width = g.tiles_w * m + 2;
-  const int64_t row_len = g.images * width, padded_cs = rows * row_len;
+  const int64_t image_values = s.ci * s.h * s.w;
+  const TileGrid g(m, s.n, s.ho(), s.wo(), team, kChunkTiles, image_values);
   const int64_t es_in = g.plane_stride(s.ci), es_out = g.plane_stride(s.co);
-  const std::vector<int32_t> off = g.offsets(width);
-  std::vector<AlignedVector<T>> padded(team);
   std::vector<Scratch<T>> v(team), prod(team);
+  std::vector<std::vector<int32_t>> off(team), col(team);
   over_images(
       g.chunks, std::min<int64_t>(team, g.chunks),
       [&](int t) {
-        padded[t].assign(s.ci * padded_cs, T(0));
         v[t].resize(g.elements() * es_in);
         prod[t].resize(g.elements() * es_out);
       },
       [&](int t, int64_t c) {
         const TileGrid::Chunk ch = g.chunk(s.n, c);
-        place_side_by_side(x + ch.first * s.ci * s.h * s.w, ch.images, s.ci, s.h, s.w, s.ph,
-                           s.pw, rows, width, row_len, padded[t].data());
-        k.gather_transform(WinogradTransform::input, m, padded[t].data(), padded_cs, row_len, 1,
-                           off.data(), s.ci, g.tiles_h, ch.span, v[t].data(), es_in,
-                           g.row_stride());
+        g.tables(ch.images, image_values, s.pw, off[t], col[t]);
+        k.gather_transform(WinogradTransform::input, m, x + ch.first * image_values, s.h * s.w,
+                           s.w, 1, off[t].data(),
+                           TileWindow{s.ph, s.h, col[t].data(), static_cast<int32_t>(s.w)}, s.ci,
+                           g.tiles_h, ch.span, v[t].data(), es_in, g.row_stride());
         for (int64_t e = 0; e < g.elements(); ++e)
           gemm_packed_a(u.layout, u.entry(e), ch.tiles, v[t].data() + e * es_in, g.row_stride(),
                         T(0), prod[t].data() + e * es_out, g.row_stride());
@@ -206,7 +204,8 @@ bool winograd_weight_grad_on_dot(const ConvShape& s, int m) {
 bool conv_winograd_supports(const ConvShape& s) {
   return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
          s.groups == 1 && s.ph <= 2 && s.pw <= 2 && s.h <= kMaxPlaneSide && s.w <= kMaxPlaneSide &&
-         s.co * s.ci * 9 <= kMaxKernelValues;
+         s.co * s.ci * 9 <= kMaxKernelValues && s.ci * s.h * s.w <= kMaxImageValues &&
+         s.co * s.ho() * s.wo() <= kMaxImageValues;
 }
 
 template <typename T>
@@ -234,42 +233,36 @@ void winograd_backward(const ConvShape& s, int m, const T* x, const T* w, const 
   const WinogradKernels<T>& k = kernels<T>();
   const TileGrid g = weight_grad_grid(s, m);
   const int team = static_cast<int>(std::min<int64_t>(batch_team(s), g.chunks));
-  const int64_t rows = g.tiles_h * m + 2, width = g.tiles_w * m + 2;
-  const int64_t grows = g.tiles_h * m, gwidth = g.tiles_w * m;
-  const int64_t row_len = g.images * width, padded_cs = rows * row_len;
-  const int64_t grow_len = g.images * gwidth, gpadded_cs = grows * grow_len;
+  const int64_t x_values = s.ci * s.h * s.w, gy_values = s.co * ho * wo;
   const int64_t es_in = g.plane_stride(s.ci), es_g = g.plane_stride(s.co), du_es = s.co * s.ci;
-  const std::vector<int32_t> off = g.offsets(width), goff = g.offsets(gwidth);
   ChunkSums<T> sums(team, gw ? g.elements() * du_es : 0, gb ? s.co : 0);
   AlignedVector<T> du(gw ? g.elements() * du_es : 0, T(0));
-  std::vector<AlignedVector<T>> padded(team), gpadded(team);
   std::vector<Scratch<T>> v(team), gt(team);
+  std::vector<std::vector<int32_t>> off(team), col(team), goff(team), gcol(team);
   over_chunks_summed(
       g.chunks, team,
       [&](int t) {
         if (!gw) return;
-        padded[t].assign(s.ci * padded_cs, T(0));
-        gpadded[t].assign(s.co * gpadded_cs, T(0));
         v[t].resize(g.elements() * es_in);
         gt[t].resize(g.elements() * es_g);
       },
       [&](int t, int64_t c) {
         const TileGrid::Chunk ch = g.chunk(s.n, c);
-        const T* gyc = gy + ch.first * s.co * ho * wo;
+        const T* gyc = gy + ch.first * gy_values;
         if (gb)
           for (int64_t i = 0; i < ch.images; ++i)
-            add_channel_sums(s.co, ho * wo, gyc + i * s.co * ho * wo, sums.gb[t].data());
+            add_channel_sums(s.co, ho * wo, gyc + i * gy_values, sums.gb[t].data());
         if (!gw) return;
-        place_side_by_side(x + ch.first * s.ci * s.h * s.w, ch.images, s.ci, s.h, s.w, s.ph,
-                           s.pw, rows, width, row_len, padded[t].data());
-        place_side_by_side(gyc, ch.images, s.co, ho, wo, 0, 0, grows, gwidth, grow_len,
-                           gpadded[t].data());
-        k.gather_transform(WinogradTransform::input, m, padded[t].data(), padded_cs, row_len, 1,
-                           off.data(), s.ci, g.tiles_h, ch.span, v[t].data(), es_in,
-                           g.row_stride());
-        k.gather_transform(WinogradTransform::grad_output, m, gpadded[t].data(), gpadded_cs,
-                           grow_len, 1, goff.data(), s.co, g.tiles_h, ch.span, gt[t].data(), es_g,
-                           g.row_stride());
+        g.tables(ch.images, x_values, s.pw, off[t], col[t]);
+        g.tables(ch.images, gy_values, 0, goff[t], gcol[t]);
+        k.gather_transform(WinogradTransform::input, m, x + ch.first * x_values, s.h * s.w, s.w, 1,
+                           off[t].data(),
+                           TileWindow{s.ph, s.h, col[t].data(), static_cast<int32_t>(s.w)}, s.ci,
+                           g.tiles_h, ch.span, v[t].data(), es_in, g.row_stride());
+        // dY's tiles past its last row or column (a plane not a multiple of m) read zeros.
+        k.gather_transform(WinogradTransform::grad_output, m, gyc, ho * wo, wo, 1, goff[t].data(),
+                           TileWindow{0, ho, gcol[t].data(), static_cast<int32_t>(wo)}, s.co,
+                           g.tiles_h, ch.span, gt[t].data(), es_g, g.row_stride());
         for (int64_t e = 0; e < g.elements(); ++e)
           if (ch.tiles >= kDotMinTiles)
             gemm_dot_accumulate(s.co, s.ci, ch.tiles, gt[t].data() + e * es_g, g.row_stride(),

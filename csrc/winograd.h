@@ -104,22 +104,34 @@ inline int winograd_out_side(WinogradTransform k, int m) {
 // gather_transform (any K but output, tile m): for c < channels, ty < tiles_h,
 // j < span (= images * tiles_w), e < out_side^2 (out_side = winograd_out_side(K, m)):
 //   out[e * out_es + c * out_cs + ty * span + j] = (L X L^T)[e],
-//   X[i][k] = in[c * in_cs + (ty * m + i) * in_rs + k * in_ks + off[j]]
-// off[j] says where tile j starts in its row (the driver lays the chunk's padded images side
-// by side, in_rs apart per row, so off[j] = img * image_width + tx * m); the lanes are read
-// with the ISA's gather instruction. `off` holds round_up(span, 16) entries, those past span
-// any in-bounds offset (0). The weight transforms use it with one row of tiles (tiles_h = 1)
-// and one channel.
+//   X[i][k] = in[c * in_cs + (ty * m + i - top) * in_rs + k * in_ks + off[j]]
+//     where the window holds it (TileWindow), else 0.
+// off[j] says where tile j starts in its row: a convolution reads the chunk's images in place,
+// off[j] = img * image_size + tx * m - left, and the window cuts off what falls in the zero
+// padding, so no padded copy is made. The lanes are read with the ISA's (masked) gather
+// instruction. `off` and `col` hold round_up(span, 16) entries, those past span any in-bounds
+// offset (0) and any column. The weight transforms use it with one row of tiles (tiles_h = 1),
+// one channel and TileWindow::everything().
 // output_transform (tile m): Y = A^T X A, X[i][k] = in[(i*alpha + k) * in_es + c * in_cs + t],
 //   then Y + bias[c] (bias may be null), max(., 0) when relu, written to
 //   out[img * out_is + c * out_cs + (ty*m + a) * out_rs + tx*m + b] for ty*m + a < rows and
 //   tx*m + b < cols (edge tiles are cut).
+// The part of a plane the tiles read: X[i][k] of tile j in row of tiles ty is read only when
+// 0 <= ty * m + i - top < rows and 0 <= col[j] + k < cols (col[j] = tx * m - left, its
+// first column in the plane); outside, it is the zero padding. col == nullptr: no limits.
+struct TileWindow {
+  int64_t top, rows;
+  const int32_t* col;
+  int32_t cols;
+  static TileWindow everything() { return {0, int64_t(1) << 62, nullptr, 0}; }
+};
+
 template <typename T>
 struct WinogradKernels {
   void (*gather_transform)(WinogradTransform kind, int m, const T* in, int64_t in_cs,
-                           int64_t in_rs, int64_t in_ks, const int32_t* off, int64_t channels,
-                           int64_t tiles_h, int64_t span, T* out, int64_t out_es,
-                           int64_t out_cs);
+                           int64_t in_rs, int64_t in_ks, const int32_t* off,
+                           const TileWindow& window, int64_t channels, int64_t tiles_h,
+                           int64_t span, T* out, int64_t out_es, int64_t out_cs);
   void (*output_transform)(int m, const T* in, int64_t in_es, int64_t in_cs, int64_t channels,
                            int64_t tiles_h, int64_t images, int64_t tiles_w, const T* bias,
                            bool relu, T* out, int64_t out_is, int64_t out_cs, int64_t out_rs,
