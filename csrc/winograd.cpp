@@ -177,7 +177,7 @@ void forward_pass(const ConvShape& s, int m, const T* x, const TransformedKernel
         g.tables(ch.images, image_values, s.pw, off[t], col[t]);
         k.gather_transform(WinogradTransform::input, m, x + ch.first * image_values, s.h * s.w,
                            s.w, 1, off[t].data(),
-                           TileWindow{s.ph, s.h, col[t].data(), static_cast<int32_t>(s.w)}, s.ci,
+                           TileWindow{s.ph, s.h, col[t].data(), static_cast<int32_t>(s.w), g.tiles_w}, s.ci,
                            g.tiles_h, ch.span, v[t].data(), es_in, g.row_stride());
         for (int64_t e = 0; e < g.elements(); ++e)
           gemm_packed_a(u.layout, u.entry(e), ch.tiles, v[t].data() + e * es_in, g.row_stride(),
@@ -257,11 +257,11 @@ void winograd_backward(const ConvShape& s, int m, const T* x, const T* w, const 
         g.tables(ch.images, gy_values, 0, goff[t], gcol[t]);
         k.gather_transform(WinogradTransform::input, m, x + ch.first * x_values, s.h * s.w, s.w, 1,
                            off[t].data(),
-                           TileWindow{s.ph, s.h, col[t].data(), static_cast<int32_t>(s.w)}, s.ci,
+                           TileWindow{s.ph, s.h, col[t].data(), static_cast<int32_t>(s.w), g.tiles_w}, s.ci,
                            g.tiles_h, ch.span, v[t].data(), es_in, g.row_stride());
         // dY's tiles past its last row or column (a plane not a multiple of m) read zeros.
         k.gather_transform(WinogradTransform::grad_output, m, gyc, ho * wo, wo, 1, goff[t].data(),
-                           TileWindow{0, ho, gcol[t].data(), static_cast<int32_t>(wo)}, s.co,
+                           TileWindow{0, ho, gcol[t].data(), static_cast<int32_t>(wo), g.tiles_w}, s.co,
                            g.tiles_h, ch.span, gt[t].data(), es_g, g.row_stride());
         for (int64_t e = 0; e < g.elements(); ++e)
           if (ch.tiles >= kDotMinTiles)

@@ -119,11 +119,14 @@ inline int winograd_out_side(WinogradTransform k, int m) {
 // The part of a plane the tiles read: X[i][k] of tile j in row of tiles ty is read only when
 // 0 <= ty * m + i - top < rows and 0 <= col[j] + k < cols (col[j] = tx * m - left, its
 // first column in the plane); outside, it is the zero padding. col == nullptr: no limits.
+// tiles_w: the lanes are rows of tiles of whole images, tiles_w tiles each, one image after the
+// other (0: unknown); it lets a kernel read whole image rows instead of gathering.
 struct TileWindow {
   int64_t top, rows;
   const int32_t* col;
   int32_t cols;
-  static TileWindow everything() { return {0, int64_t(1) << 62, nullptr, 0}; }
+  int64_t tiles_w;
+  static TileWindow everything() { return {0, int64_t(1) << 62, nullptr, 0, 0}; }
 };
 
 template <typename T>

@@ -124,6 +124,7 @@ ACCURACY_SHAPES = [  # (x shape, channels out, padding): ResNet's layers and awk
     ((2, 24, 13, 17), 40, 2),
     ((2, 600, 5, 7), 13, 1),  # deeper than one pass of the GEMM (512 floats, 256 doubles)
     ((37, 8, 16, 16), 12, 1),  # dW: four chunks of 128 tiles on the dot kernel, the last on the GEMM
+    ((3, 5, 32, 32), 6, 0),  # 32-wide rows read whole, two images a vector, and one image alone
 ]
 
 
