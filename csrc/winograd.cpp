@@ -59,7 +59,7 @@ struct TileGrid {
     tiles_w = (wo + m - 1) / m;
     // At least a full vector of tiles per row of tiles (span), else lanes go unused.
     images = std::max(chunk_tiles / (tiles_h * tiles_w), (kTail + tiles_w - 1) / tiles_w);
-    images = std::min(images, kMaxChunkValues / image_values);
+    images = std::min(images, kMaxChunkValues / std::max<int64_t>(image_values, 1));
     images = std::max<int64_t>(1, std::min(images, (n + min_chunks - 1) / min_chunks));
     chunks = (n + images - 1) / images;
     span = images * tiles_w;

@@ -154,3 +154,25 @@ def test_float32_error_against_a_float64_direct_convolution(algo):
     float64 = [worst[name] for name in ("y64", "dx64", "dw64")]
     assert all(0 < err <= ERROR_BOUNDS[algo] for err in float32), (algo, worst)
     assert all(err <= FLOAT64_BOUNDS[algo] for err in float64), (algo, worst)
+
+
+@pytest.mark.parametrize("algo", sorted(ERROR_BOUNDS))
+def test_empty_channels_and_batches(algo):
+    # no input channel (the output is the bias alone), no output channel, no image: every
+    # buffer is written as the direct kernels write it, and nothing divides by the empty size
+    for xs, ws in (((2, 0, 4, 4), (4, 0, 3, 3)), ((2, 3, 4, 4), (0, 3, 3, 3)), ((0, 3, 4, 4), (4, 3, 3, 3))):
+        x, w = np.ones(xs, np.float32), np.ones(ws, np.float32)
+        b = np.arange(ws[0], dtype=np.float32)
+        ys = _C.conv2d_output_shape(xs, ws, (1, 1), (1, 1), (1, 1), 1)
+        results = []
+        for run in ("direct", algo):
+            y = np.full(ys, np.nan, np.float32)
+            gx, gw = np.full(xs, np.nan, np.float32), np.full(ws, np.nan, np.float32)
+            gb = np.full(ws[0], np.nan, np.float32)
+            _C.conv2d_forward(x, w, b, y, padding=(1, 1), algo=run)
+            _C.conv2d_backward(x, w, np.ones(ys, np.float32), gx, gw, gb, padding=(1, 1), algo=run)
+            results.append((y, gx, gw, gb))
+        for got, want in zip(results[1], results[0]):
+            np.testing.assert_array_equal(got, want)
+        if xs[1] == 0:
+            np.testing.assert_array_equal(results[1][0], np.broadcast_to(b[None, :, None, None], ys))
