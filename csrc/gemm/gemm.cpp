@@ -91,7 +91,8 @@ AlignedScratch<T>& sum_scratch() {
 // Packing reads a transposed-for-the-layout operand in runs of this many values.
 constexpr int64_t kChunk = 16;
 
-// Packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A) into MR-tall slivers, zero-padded.
+// Packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A) into MR-tall slivers, zero-padded: the
+// layout PackedLayout (gemm.h) describes to code that writes A straight into it.
 template <typename T>
 void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t mb, int64_t p0, int64_t kb,
             int mr, T* dst) {
