@@ -116,6 +116,7 @@ inline int winograd_out_side(WinogradTransform k, int m) {
 //   then Y + bias[c] (bias may be null), max(., 0) when relu, written to
 //   out[img * out_is + c * out_cs + (ty*m + a) * out_rs + tx*m + b] for ty*m + a < rows and
 //   tx*m + b < cols (edge tiles are cut).
+//
 // The part of a plane the tiles read: X[i][k] of tile j in row of tiles ty is read only when
 // 0 <= ty * m + i - top < rows and 0 <= col[j] + k < cols (col[j] = tx * m - left, its
 // first column in the plane); outside, it is the zero padding. col == nullptr: no limits.

@@ -459,12 +459,8 @@ void dot_items(const Problem<T>& p, const GemmDotKernel<T>& dk, int64_t parts, i
     for (int64_t i = 0; i < p.m; ++i) std::fill(s + i * p.n + j0, s + i * p.n + j1, T(0));
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t pc = c * kc, kb = std::min(kc, p.k - pc);
-      for (int64_t j = j0; j < j1; j += dk.nr) {
-        const int nn = static_cast<int>(std::min<int64_t>(dk.nr, j1 - j));
-        for (int64_t i = 0; i < p.m; i += dk.mr)
-          dk.run(kb, p.a + i * p.lda + pc, p.lda, p.b + j * p.ldb + pc, p.ldb, s + i * p.n + j,
-                 p.n, static_cast<int>(std::min<int64_t>(dk.mr, p.m - i)), nn);
-      }
+      gemm_dot_accumulate(p.m, j1 - j0, kb, p.a + pc, p.lda, p.b + j0 * p.ldb + pc, p.ldb, s + j0,
+                          p.n);
     }
   }
   // (the implicit barrier of the loop above: every part's sums are complete)
@@ -631,15 +627,17 @@ void gemm_packed_a(const PackedLayout& layout, const T* a, int64_t n, const T* b
   }
 }
 
+// A block of B's rows stays in L1 while the kernel sweeps the rows of A over it.
 template <typename T>
 void gemm_dot_accumulate(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
                          int64_t ldb, T* c, int64_t ldc) {
   const GemmDotKernel<T>& dk = dot_ukr<T>();
-  for (int64_t i = 0; i < m; i += dk.mr)
-    for (int64_t j = 0; j < n; j += dk.nr)
+  for (int64_t j = 0; j < n; j += dk.nr) {
+    const int cols = static_cast<int>(std::min<int64_t>(dk.nr, n - j));
+    for (int64_t i = 0; i < m; i += dk.mr)
       dk.run(k, a + i * lda, lda, b + j * ldb, ldb, c + i * ldc + j, ldc,
-             static_cast<int>(std::min<int64_t>(dk.mr, m - i)),
-             static_cast<int>(std::min<int64_t>(dk.nr, n - j)));
+             static_cast<int>(std::min<int64_t>(dk.mr, m - i)), cols);
+  }
 }
 
 const char* gemm_impl_name() { return ukr<float>().name; }
