@@ -167,23 +167,30 @@ def operands(op, tensors: list, compute: np.dtype | None) -> list:
     region = _current()
     if region is not None and getattr(op, "amp", None) == "lower":
         arrays = [
-            a if is_bfloat16(a.dtype) or not is_float(a.dtype) else _rounded(t, region) for t, a in zip(tensors, arrays)
+            a if is_bfloat16(a.dtype) or not is_float(a.dtype) else _rounded(t, region, compute)
+            for t, a in zip(tensors, arrays)
         ]
     if compute == _BF16:
         return arrays
     return [convert(a, compute) if is_bfloat16(a.dtype) else a for a in arrays]
 
 
-def _rounded(tensor, region) -> np.ndarray:
-    """tensor's values rounded to bfloat16; a parameter's (a leaf that requires grad) made once
-    per region while its version is unchanged (an optimiser step inside the region changes it)."""
+def _rounded(tensor, region, compute: np.dtype) -> np.ndarray:
+    """tensor's values rounded to bfloat16, held in ``compute`` (bfloat16, or float32 on the
+    widening road); a parameter's (a leaf that requires grad) made once per region while its
+    version is unchanged (an optimiser step inside the region changes it)."""
+
+    def make() -> np.ndarray:
+        rounded = convert(tensor.data, bfloat16)
+        return rounded if compute == _BF16 else convert(rounded, compute)
+
     cache = region["cache"]
     if cache is None or tensor._node is not None or not tensor.requires_grad:
-        return convert(tensor.data, bfloat16)
+        return make()
     hit = cache.get(id(tensor))
     if hit is not None and hit[0] is tensor and hit[1] == tensor._version[0]:
         return hit[2]
-    rounded = convert(tensor.data, bfloat16)
+    rounded = make()
     cache[id(tensor)] = (tensor, tensor._version[0], rounded)  # keeps the tensor alive: ids cannot be reused
     return rounded
 

@@ -107,7 +107,10 @@ def test_parameter_roundings_are_made_once_per_region_and_gradients_arrive_unrou
         # both products used the same bfloat16 rounding of the weight, made inside the op: the
         # tape holds the float32 parameter itself, no cast node
         rounded = first._node.weight
-        assert second._node.weight is rounded and rounded.dtype == BF16
+        assert second._node.weight is rounded
+        # held as bfloat16 where the bfloat16 GEMM runs, widened once to float32 where it does not
+        assert rounded.dtype == (np.float32 if mg.amp.BF16_KERNEL == "float32" else BF16)
+        np.testing.assert_array_equal(rounded, lin.weight.numpy().astype(BF16))
         assert first._node.inputs[1] is lin.weight
         loss = (first.float() + second.float()).sum()
     loss.backward()
@@ -360,7 +363,7 @@ def test_every_layer_trains_under_autocast_against_its_float32_self(name):
 # ------------------------------------------------------------------------------ training
 def test_lenet5_trained_under_autocast_reaches_the_float32_accuracy(tmp_path):
     """`minigrad train --precision bf16` (README's run: LeNet-5 on the digits, 30 epochs) ends
-    within half a point (under 2 of the 359 test images) of the float32 run."""
+    at most half a point (under 2 of the 359 test images) below the float32 run."""
     pytest.importorskip("sklearn")
     from minigrad import cli
 
@@ -369,4 +372,4 @@ def test_lenet5_trained_under_autocast_reaches_the_float32_accuracy(tmp_path):
         args = cli.parser().parse_args(["train", "--precision", precision, "--out", str(tmp_path / precision)])
         accuracy[precision] = cli.train(args)
     assert accuracy["fp32"] > 0.97
-    assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.005, accuracy
+    assert accuracy["bf16"] >= accuracy["fp32"] - 0.005, accuracy
