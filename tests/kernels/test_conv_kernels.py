@@ -36,6 +36,10 @@ SHAPES = [
     # Winograd: chunks of several images with the last one short, planes that are no multiple
     # of the tile (edge tiles cut), a 1x1 output, padding 0 and 2 (dX pads dY by 2 - p)
     ((37, 17, 8, 8), (19, 17, 3, 3), 1, 1, 1, 1),
+    # F(4x4) on planes of 16 and 32 columns, padding 1: AVX2 reads whole rows of tiles by
+    # transposes (8, 4 or 2 tiles an image), the last partial vector of a row by gathers
+    ((5, 3, 16, 16), (4, 3, 3, 3), 1, 1, 1, 1),
+    ((3, 2, 32, 32), (3, 2, 3, 3), 1, 1, 1, 1),
     ((3, 18, 10, 13), (20, 18, 3, 3), 1, 1, 1, 1),
     ((5, 3, 3, 3), (2, 3, 3, 3), 1, 0, 1, 1),
     ((2, 4, 6, 7), (3, 4, 3, 3), 1, (2, 0), 1, 1),
