@@ -100,20 +100,25 @@ class autocast:
         return wrapped
 
 
+def _per_region(region, key, tensor, make):
+    """make(), or for a parameter (a leaf that requires grad) the value made once per region
+    under ``key`` while its version is unchanged (an optimiser step inside the region changes it)."""
+    cache = region["cache"] if region is not None else None
+    if cache is None or tensor._node is not None or not tensor.requires_grad:
+        return make()
+    hit = cache.get(key)
+    if hit is not None and hit[0] is tensor and hit[1] == tensor._version[0]:
+        return hit[2]
+    value = make()
+    cache[key] = (tensor, tensor._version[0], value)  # keeps the tensor alive: ids cannot be reused
+    return value
+
+
 def _cast(tensor, dtype, region):
     """tensor cast to dtype as a recorded op; a parameter's cast is cached for the region."""
     from .ops import cast
 
-    cache = region["cache"] if region is not None else None
-    if cache is None or tensor._node is not None or not tensor.requires_grad:
-        return cast(tensor, dtype)
-    key = (id(tensor), np.dtype(dtype).str)
-    hit = cache.get(key)
-    if hit is not None and hit[0] is tensor and hit[1] == tensor._version[0]:
-        return hit[2]
-    out = cast(tensor, dtype)
-    cache[key] = (tensor, tensor._version[0], out)  # keeps the tensor alive: ids cannot be reused
-    return out
+    return _per_region(region, (id(tensor), np.dtype(dtype).str), tensor, lambda: cast(tensor, dtype))
 
 
 def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
@@ -177,22 +182,13 @@ def operands(op, tensors: list, compute: np.dtype | None) -> list:
 
 def _rounded(tensor, region, compute: np.dtype) -> np.ndarray:
     """tensor's values rounded to bfloat16, held in ``compute`` (bfloat16, or float32 on the
-    widening road); a parameter's (a leaf that requires grad) made once per region while its
-    version is unchanged (an optimiser step inside the region changes it)."""
+    widening road); a parameter's made once per region (:func:`_per_region`)."""
 
     def make() -> np.ndarray:
         rounded = convert(tensor.data, bfloat16)
         return rounded if compute == _BF16 else convert(rounded, compute)
 
-    cache = region["cache"]
-    if cache is None or tensor._node is not None or not tensor.requires_grad:
-        return make()
-    hit = cache.get(id(tensor))
-    if hit is not None and hit[0] is tensor and hit[1] == tensor._version[0]:
-        return hit[2]
-    rounded = make()
-    cache[id(tensor)] = (tensor, tensor._version[0], rounded)  # keeps the tensor alive: ids cannot be reused
-    return rounded
+    return _per_region(region, id(tensor), tensor, make)
 
 
 def bfloat16_support() -> str:
