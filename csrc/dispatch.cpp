@@ -1,5 +1,6 @@
 #include "dispatch.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -50,7 +51,7 @@ constexpr const char* kIsaNames[] = {"generic", "avx2", "avx512"};  // in Isa's 
 }  // namespace
 
 Isa cpu_isa() {
-  static const Isa isa = detect();
+  static const Isa isa = std::min(detect(), kBuiltIsa);
   return isa;
 }
 
@@ -61,7 +62,7 @@ int level_from_env(const char* var, const char* const* names, int count, int bes
     if (std::strcmp(env, names[level]) != 0) continue;
     if (level > best)
       throw std::invalid_argument(std::string(var) + "=" + env +
-                                  " is not supported by this CPU/OS (best available: " +
+                                  " is not supported by this CPU/OS and build (best available: " +
                                   names[best] + ")");
     return level;
   }

@@ -11,7 +11,14 @@ namespace mg {
 // MG_ISA macro that csrc/isa/<isa>.h defines for its translation units.
 enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
 
-Isa cpu_isa();            // the best the CPU and OS support
+// The highest level whose kernel tables this build carries (CMake's MINIGRAD_MAX_ISA; all of
+// them unless a build for one known machine left the others out).
+#ifndef MG_BUILT_ISA
+#define MG_BUILT_ISA 2
+#endif
+constexpr Isa kBuiltIsa = static_cast<Isa>(MG_BUILT_ISA);
+
+Isa cpu_isa();            // the best the CPU and OS support, among the levels built
 Isa active_isa();         // what kernels use: cpu_isa(), possibly lowered by MINIGRAD_ISA
 const char* isa_name(Isa isa);
 // Validates MINIGRAD_ISA; throws std::invalid_argument with a readable message.
@@ -60,8 +67,12 @@ template <typename Table>
 const Table& isa_table() {
   static const Table table = [] {
     switch (active_isa()) {
+#if MG_BUILT_ISA >= 2
       case Isa::avx512: return kernel_table<Table, Isa::avx512>();
+#endif
+#if MG_BUILT_ISA >= 1
       case Isa::avx2: return kernel_table<Table, Isa::avx2>();
+#endif
       default: return kernel_table<Table, Isa::generic>();
     }
   }();

@@ -172,6 +172,8 @@ def test_backend_info_reports_the_build():
     info = mg.backend_info()
     assert {"isa", "cpu_isa", "num_threads", "openmp", "compiler", "build_flags", "implementations"} <= set(info)
     assert info["isa"] in ("generic", "avx2", "avx512") and info["cpu_isa"] in ("generic", "avx2", "avx512")
+    levels = ["generic", "avx2", "avx512"]  # a build for one machine carries fewer, never more than it runs
+    assert levels.index(info["isa"]) <= levels.index(info["cpu_isa"]) <= levels.index(info["built_isa"])
     assert info["openmp"] >= 201511  # OpenMP 4.5 or newer, compiled in
     assert "gemm" in info["implementations"] and info["implementations"]["gemm"]
     assert isinstance(info["compiler"], str) and info["compiler"]

@@ -24,6 +24,7 @@ py::dict backend_info() {
   py::dict impl;
   for (const auto& [key, name] : implementations()) impl[key] = name();
   return py::dict("isa"_a = isa_name(active_isa()), "cpu_isa"_a = isa_name(cpu_isa()),
+                  "built_isa"_a = isa_name(kBuiltIsa),
                   "num_threads"_a = num_threads(), "openmp"_a = _OPENMP,
                   "compiler"_a = MINIGRAD_COMPILER, "build_flags"_a = MINIGRAD_BUILD_FLAGS,
                   "implementations"_a = impl, "malloc_tuning"_a = g_allocator_tuned,
