@@ -706,14 +706,13 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   }
   // Strided dX runs in sh*sw phases of a few taps each, or as the GEMM's W^T dY + col2im,
   // whose strided scatter-add costs as much as the product. Measured on ResNet-8's stride-2
-  // 3x3 layers (b128, 2 threads): with 16-float vectors the phases win at 16 and 32 input
-  // channels (2.55 vs 3.49 ms, 1.75 vs 2.1); with 8-float ones (AVX2, 16 registers) at 16
-  // (3.52 vs 3.70) but not at 32 (3.1 vs 2.49). Where some phases get no tap (1x1 stride 2)
-  // the GEMM wins on both.
+  // 3x3 layers (b128, 2 threads), the phases win at 16 and 32 input channels: with 16-float
+  // vectors (Zen 5) 2.55 vs 3.49 ms and 1.75 vs 2.1; with 8-float ones on two-vector tiles
+  // (Zen 3, AVX2) 6.2 vs 8.3 and 4.9 vs 5.8. Where some phases get no tap (1x1 stride 2) the
+  // GEMM wins.
   const bool every_phase_reached = s.kh >= s.sh && s.kw >= s.sw && s.dh == 1 && s.dw == 1;
-  const bool wide_vectors = direct<float>().vl >= 16;
-  const bool strided_dx_on_gemm = pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1) &&
-                                  (!every_phase_reached || (!wide_vectors && s.ci >= 32));
+  const bool strided_dx_on_gemm =
+      pass == ConvPass::grad_input && (s.sh > 1 || s.sw > 1) && !every_phase_reached;
   if (vector_channels >= 16 && conv_chanvec_supports(s) && !strided_dx_on_gemm)
     return ConvAlgo::chanvec;
   // Otherwise the direct kernel where its rows are at least half full (or the input channels

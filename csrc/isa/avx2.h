@@ -40,10 +40,11 @@ constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
 // Direct and channel-vectorised convolution: vectors of one ymm register. A 64-byte vector
 // type here made GCC build every weight broadcast through the stack and spill the
-// accumulators: LeNet's conv1 ran at 1.5 GFLOP/s. 16 registers: the one-vector tiles,
-// kConvNarrowTile pixels wide.
+// accumulators: LeNet's conv1 ran at 1.5 GFLOP/s. 16 registers: tiles of two vectors x 6
+// (12 accumulators, 2 weight vectors, 1 broadcast) and of one vector x 6.
 constexpr int kConvVectorBytes = 32;
 constexpr bool kConvWideRegisters = false;
+constexpr int kConvPairPixels = 6, kConvPairTaps = 6;
 constexpr int kConvNarrowTile = 6;
 
 // Vector traits: one register of T and the operations the GEMM micro-kernels use.

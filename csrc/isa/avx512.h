@@ -41,6 +41,7 @@ constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 // 4 x 6, 2 x 8 (measured faster than 2 x 12) and 1 x kConvNarrowTile.
 constexpr int kConvVectorBytes = 64;
 constexpr bool kConvWideRegisters = true;
+constexpr int kConvPairPixels = 8, kConvPairTaps = 12;
 constexpr int kConvNarrowTile = 8;
 
 // Vector traits: one register of T and the operations the GEMM micro-kernels use.

@@ -29,9 +29,10 @@ constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
 // Direct and channel-vectorised convolution (conv_direct_kernels.inc): vectors of one xmm
 // register (wider vector types make GCC build each broadcast through the stack and keep the
-// accumulators in memory); 16 registers, so the one-vector tiles, kConvNarrowTile pixels wide.
+// accumulators in memory); 16 registers: tiles of two vectors x 6 and of one vector x 6.
 constexpr int kConvVectorBytes = 16;
 constexpr bool kConvWideRegisters = false;
+constexpr int kConvPairPixels = 6, kConvPairTaps = 6;
 constexpr int kConvNarrowTile = 6;
 
 }  // namespace
