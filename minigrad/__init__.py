@@ -4,12 +4,11 @@ The README's "Reading order" walks the code from the tape down to the kernels.
 """
 
 from . import threads  # isort: skip  (first: it sets the OpenMP wait policy before _C loads the runtime)
-from . import _C, _moved, amp
+from . import _C, _moved, amp, dtypes
 from .amp import autocast, is_autocast_enabled
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .device import cuda, device
-from .dtypes import bfloat16
 from .gradcheck import gradcheck
 from .ops import (
     abs,
@@ -85,6 +84,8 @@ _LAZY = (
 
 
 def __getattr__(name: str):
+    if name == "bfloat16":  # ml_dtypes' bfloat16, imported on first use (minigrad/dtypes.py)
+        return dtypes.bfloat16_type()
     if name == "profile":  # mg.profile is the inspect module's profile (per-op time, kernels, memory)
         from .inspect import profile
 

@@ -40,7 +40,7 @@ import threading
 import numpy as np
 
 from . import _C
-from .dtypes import bfloat16, convert, is_bfloat16, is_float, require_bfloat16
+from .dtypes import as_dtype, bfloat16_type, convert, is_bfloat16, is_float, loaded_bfloat16, require_bfloat16
 
 
 class _State(threading.local):  # per thread, like torch's autocast state
@@ -48,12 +48,14 @@ class _State(threading.local):  # per thread, like torch's autocast state
 
 
 _state = _State()
-_BF16 = np.dtype(bfloat16) if bfloat16 is not None else None
 # The bfloat16 GEMM's road (csrc/gemm/bf16.h): "amx", "avx512_bf16" or "float32" (widening).
 BF16_KERNEL = _C.backend_info()["bf16_kernel"]
-# Whether the lower-precision ops compute on bfloat16 arrays (their kernels' bfloat16 road) or
-# on float32 ones widened from them.
-_LOWER_COMPUTE = _BF16 if (_BF16 is not None and BF16_KERNEL != "float32") else np.dtype(np.float32)
+
+
+def _lower_compute(bf16: np.dtype) -> np.dtype:
+    """What the lower-precision ops compute on: bfloat16 arrays (their kernels' bfloat16 road)
+    or float32 ones widened from them."""
+    return bf16 if BF16_KERNEL != "float32" else np.dtype(np.float32)
 
 
 def _current():
@@ -73,7 +75,7 @@ class autocast:
         if device_type != "cpu":
             raise ValueError(f"autocast: minigrad runs on the CPU only, got device_type={device_type!r}")
         if enabled:
-            wanted = require_bfloat16("autocast") if dtype is None else dtype
+            wanted = require_bfloat16("autocast") if dtype is None else as_dtype(dtype)
             if not is_bfloat16(wanted):
                 raise ValueError(f"autocast: only dtype=minigrad.bfloat16 is supported, got {dtype!r}")
         self.enabled = bool(enabled)
@@ -94,7 +96,7 @@ class autocast:
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
-            with autocast("cpu", bfloat16, self.enabled, self.cache_enabled):
+            with autocast("cpu", bfloat16_type(), self.enabled, self.cache_enabled):
                 return fn(*args, **kwargs)
 
         return wrapped
@@ -128,16 +130,17 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     :func:`operands` gives them and backward its gradient in ``compute`` (None: as they are);
     the output is rounded to ``result`` (None: as computed)."""
     region = _current()
-    if region is None and (_BF16 is None or not any(t.data.dtype is _BF16 for t in tensors)):
+    bf16 = loaded_bfloat16()  # None: nothing can be bfloat16 yet
+    if region is None and (bf16 is None or not any(t.data.dtype is bf16 for t in tensors)):
         return tensors, None, None  # the float32/float64 path every op takes outside autocast
     floats = [t for t in tensors if is_float(t.dtype)]
     if not floats:
         return tensors, None, None
     rule = getattr(op, "amp", None)
     if region is not None and rule == "lower":  # float32 inputs rounded by operands()
-        return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
+        return tensors, _lower_compute(bf16), bf16
     if rule == "lower" and all(is_bfloat16(t.dtype) for t in floats):  # bfloat16 tensors, no autocast
-        return tensors, _LOWER_COMPUTE, np.dtype(bfloat16)
+        return tensors, _lower_compute(bf16), bf16
     if rule == "float32_math" and is_bfloat16(tensors[0].dtype):  # the activations stay bfloat16
         activation = tensors[0].shape  # the input, and a residual added to the output
         return (
@@ -158,7 +161,7 @@ def plan(op, tensors: list) -> tuple[list, np.dtype | None, np.dtype | None]:
     if not any(is_bfloat16(t.dtype) for t in floats):
         return tensors, None, None
     widest = np.result_type(*[np.float32 if is_bfloat16(t.dtype) else t.dtype for t in floats])
-    return tensors, widest, (np.dtype(bfloat16) if all_bf16 else None)
+    return tensors, widest, (bf16 if all_bf16 else None)
 
 
 def operands(op, tensors: list, compute: np.dtype | None) -> list:
@@ -175,7 +178,7 @@ def operands(op, tensors: list, compute: np.dtype | None) -> list:
             a if is_bfloat16(a.dtype) or not is_float(a.dtype) else _rounded(t, region, compute)
             for t, a in zip(tensors, arrays)
         ]
-    if compute == _BF16:
+    if is_bfloat16(compute):
         return arrays
     return [convert(a, compute) if is_bfloat16(a.dtype) else a for a in arrays]
 
@@ -185,8 +188,8 @@ def _rounded(tensor, region, compute: np.dtype) -> np.ndarray:
     widening road); a parameter's made once per region (:func:`_per_region`)."""
 
     def make() -> np.ndarray:
-        rounded = convert(tensor.data, bfloat16)
-        return rounded if compute == _BF16 else convert(rounded, compute)
+        rounded = convert(tensor.data, loaded_bfloat16())
+        return rounded if is_bfloat16(compute) else convert(rounded, compute)
 
     return _per_region(region, id(tensor), tensor, make)
 

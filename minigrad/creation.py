@@ -7,14 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from .dtypes import array_of
+from .dtypes import array_of, as_dtype
 from .random import generator
 from .tensor import Tensor, _as_array, _shape_args
 
 
 def tensor(data: ArrayLike | Tensor, requires_grad: bool = False, dtype: DTypeLike | None = None) -> Tensor:
     return Tensor(
-        np.array(array_of(data), dtype=dtype, copy=True) if dtype else _as_array(data).copy(),
+        np.array(array_of(data), dtype=as_dtype(dtype), copy=True) if dtype else _as_array(data).copy(),
         requires_grad=requires_grad,
     )
 
@@ -25,7 +25,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _filled(fill, shape, dtype, requires_grad):
-    return Tensor(fill(_shape_args(shape), dtype=np.dtype(dtype or np.float32)), requires_grad=requires_grad)
+    return Tensor(fill(_shape_args(shape), dtype=as_dtype(dtype or np.float32)), requires_grad=requires_grad)
 
 
 def zeros(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
@@ -48,14 +48,14 @@ def full(
     shape: int | Sequence[int], value: float, dtype: DTypeLike | None = None, requires_grad: bool = False
 ) -> Tensor:
     return Tensor(
-        np.full(_shape_args((shape,)), value, dtype=np.dtype(dtype or np.float32)), requires_grad=requires_grad
+        np.full(_shape_args((shape,)), value, dtype=as_dtype(dtype or np.float32)), requires_grad=requires_grad
     )
 
 
 def randn(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the global generator (see ``manual_seed``)."""
     return Tensor(
-        generator().standard_normal(_shape_args(shape), dtype=np.dtype(dtype or np.float32)),
+        generator().standard_normal(_shape_args(shape), dtype=as_dtype(dtype or np.float32)),
         requires_grad=requires_grad,
     )
 
@@ -63,7 +63,7 @@ def randn(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_
 def rand(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform [0, 1) samples from the global generator."""
     return Tensor(
-        generator().random(_shape_args(shape), dtype=np.dtype(dtype or np.float32)), requires_grad=requires_grad
+        generator().random(_shape_args(shape), dtype=as_dtype(dtype or np.float32)), requires_grad=requires_grad
     )
 
 
@@ -73,4 +73,4 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: DTyp
 
 
 def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.eye(n, m, dtype=np.dtype(dtype or np.float32)), requires_grad=requires_grad)
+    return Tensor(np.eye(n, m, dtype=as_dtype(dtype or np.float32)), requires_grad=requires_grad)

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .dtypes import bfloat16
+from .dtypes import bfloat16_type, is_bfloat16
 from .tensor import Tensor
 
 try:
@@ -53,11 +53,14 @@ _DTYPES = {
     "U8": "u1",
     "BOOL": "?",
 }
-# native numpy dtype -> code
+# native numpy dtype -> code (bfloat16 -> "BF16": _code_of)
 _CODES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items() if k != "BF16"}
-if bfloat16 is not None:
-    _CODES[np.dtype(bfloat16)] = "BF16"
 _WIDENED = {"F16": np.float32, "I16": np.int32, "I8": np.int32}  # dtypes minigrad has no Tensor for
+
+
+def _code_of(dtype: np.dtype) -> str | None:
+    """The file's code for ``dtype``, or None where the format cannot store it."""
+    return "BF16" if is_bfloat16(dtype) else _CODES.get(dtype.newbyteorder("="))
 
 
 def _decoded(array: np.ndarray, code: str) -> np.ndarray:
@@ -67,6 +70,7 @@ def _decoded(array: np.ndarray, code: str) -> np.ndarray:
         # checks compare against (a byte-order-swapped copy is equal but not identical)
         return array.astype(_WIDENED.get(code, np.dtype(np.dtype(_DTYPES[code]).type)))
     bits = array.astype(np.uint16)
+    bfloat16 = bfloat16_type()
     if bfloat16 is not None:
         return bits.view(bfloat16)
     return (bits.astype(np.uint32) << 16).view(np.float32)  # without ml_dtypes: exact float32 values
@@ -183,7 +187,7 @@ def _save_flat(state_dict: Mapping[str, object], path: str | os.PathLike, metada
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise ValueError(f"save: tensor names must be non-empty strings other than '__metadata__', got {name!r}")
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
-        if array.dtype.newbyteorder("=") not in _CODES:
+        if _code_of(array.dtype) is None:
             raise TypeError(f"save: {name!r} has dtype {array.dtype}, which the file format cannot store")
         arrays[name] = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
     # Widest dtypes first, so every tensor starts at a multiple of its item size.
@@ -192,7 +196,7 @@ def _save_flat(state_dict: Mapping[str, object], path: str | os.PathLike, metada
     for name in names:
         array = arrays[name]
         header[name] = {
-            "dtype": _CODES[array.dtype.newbyteorder("=")],
+            "dtype": _code_of(array.dtype),
             "shape": list(array.shape),
             "data_offsets": [offset, offset + array.nbytes],
         }

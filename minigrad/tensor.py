@@ -13,7 +13,7 @@ import builtins  # Tensor defines float(), which shadows the builtin in its anno
 import numpy as np
 
 from . import autograd
-from .dtypes import SUPPORTED_DTYPES, is_float, require_bfloat16
+from .dtypes import SUPPORTED_NAMES, as_dtype, is_float, is_supported, require_bfloat16
 from .ops.methods import OpMethods, TorchMethods
 
 
@@ -23,12 +23,9 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):  # numpy scalars keep their dtype
         probe = np.asarray(data)
         dtype = np.float32 if probe.dtype.kind == "f" else probe.dtype  # Python floats -> float32
-    array = np.asarray(data, dtype=dtype)
-    if array.dtype.type not in SUPPORTED_DTYPES:
-        raise TypeError(
-            f"unsupported dtype {array.dtype}; minigrad supports "
-            f"{', '.join(np.dtype(d).name for d in SUPPORTED_DTYPES)}"
-        )
+    array = np.asarray(data, dtype=None if dtype is None else as_dtype(dtype))
+    if not is_supported(array.dtype):
+        raise TypeError(f"unsupported dtype {array.dtype}; minigrad supports {SUPPORTED_NAMES}")
     return array if array.flags.c_contiguous else array.copy(order="C")
 
 

@@ -14,6 +14,7 @@ import minigrad as mg
 from minigrad import nn
 
 from harness import OpCase, bf16_ulp, check_autocast
+from isolated import run_python
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 torch = pytest.importorskip("torch")
@@ -35,6 +36,34 @@ def test_float32_rounds_to_bfloat16_to_nearest_even():
     np.testing.assert_array_equal(b.float().numpy(), [1.0, 1 + 2**-6, -(1 + 2**-7), 65536.0])
     assert mg.tensor([1.5], dtype=mg.bfloat16).dtype == BF16
     assert x.to("bfloat16").dtype == BF16
+
+
+FRESH_PROCESS_BF16 = """
+import sys
+import numpy as np
+import minigrad as mg
+assert "ml_dtypes" not in sys.modules  # importing minigrad does not pay for ml_dtypes (1.4 s)
+x = mg.tensor([1.5, -2.25])
+assert (x * 2).dtype == np.float32 and "ml_dtypes" not in sys.modules
+print(x.to("bfloat16").dtype, mg.zeros(2, dtype="bfloat16").dtype, mg.bfloat16.__name__)
+"""
+FOREIGN_BF16 = """
+import ml_dtypes, numpy as np
+import minigrad as mg
+a = np.array([1.5, 3.0], ml_dtypes.bfloat16)  # made by the program, before minigrad ever asked
+t = mg.tensor(a, requires_grad=True)
+(t * t).sum().backward()
+print(t.dtype, t.grad.dtype, t.grad.numpy().astype(np.float32).tolist())
+"""
+
+
+def test_bfloat16_is_imported_on_first_use_whoever_uses_it_first():
+    fresh = run_python(FRESH_PROCESS_BF16)
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.split() == ["bfloat16", "bfloat16", "bfloat16"]
+    foreign = run_python(FOREIGN_BF16)
+    assert foreign.returncode == 0, foreign.stderr
+    assert foreign.stdout.split() == ["bfloat16", "bfloat16", "[3.0,", "6.0]"]
 
 
 def test_bfloat16_arithmetic_follows_pytorchs_promotion_and_differentiates():

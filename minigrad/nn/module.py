@@ -22,7 +22,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..device import device, is_device
-from ..dtypes import array_of, is_float
+from ..dtypes import array_of, as_dtype, is_float
 from ..random import generator
 from ..tensor import Tensor
 
@@ -379,7 +379,7 @@ class Module:
             raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
         if dtype is None:
             return self
-        dtype = np.dtype(dtype)
+        dtype = as_dtype(dtype)
         if not is_float(dtype):
             raise TypeError(f"Module.to expects a float dtype or a device, got {dtype}")
         with no_grad():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple, Optional, Union
 import numpy as np
 
 from ..autograd import Function
-from ..dtypes import array_of
+from ..dtypes import array_of, as_dtype
 from .conv import Conv2d, pair
 from .elementwise import (
     Abs,
@@ -127,7 +127,7 @@ def where(cond: Tensor | ArrayLike, x: Tensor | ArrayLike, y: Tensor | ArrayLike
 
 
 def cast(x: Tensor, dtype: DTypeLike) -> Tensor:
-    return Cast.apply(x, dtype=np.dtype(dtype))
+    return Cast.apply(x, dtype=as_dtype(dtype))
 
 
 def relu(x: Tensor) -> Tensor:

@@ -151,9 +151,9 @@ class TorchMethods:
         copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        if dtype is None or np.dtype(dtype) == self.dtype:
+        if dtype is None or as_dtype(dtype) == self.dtype:
             return self.clone() if copy else self
-        return ops.cast(self, dtype=np.dtype(dtype))
+        return ops.cast(self, dtype=as_dtype(dtype))
 
     def cpu(self) -> Tensor:
         return self
@@ -313,4 +313,4 @@ import numpy as np  # noqa: E402
 
 from .. import autograd, ops  # noqa: E402
 from ..device import device, is_device  # noqa: E402  (the package is imported by now; its modules import Tensor lazily)
-from ..dtypes import array_of  # noqa: E402
+from ..dtypes import array_of, as_dtype  # noqa: E402

@@ -19,7 +19,6 @@ import numpy as np
 
 from .. import distributed as dist
 from ..amp import autocast
-from ..dtypes import bfloat16
 from ..io import CorruptFileError
 from .callbacks import Callback, LRSchedulerCallback, ProgressBar
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -171,7 +170,7 @@ class Trainer:
         totals = dict.fromkeys(["loss", *self.metrics], 0.0)
         count = 0
         for step, (x, y, *_) in enumerate(self.train_loader, start=1):
-            with autocast("cpu", bfloat16, enabled=self.precision == "bf16"):
+            with autocast("cpu", enabled=self.precision == "bf16"):  # dtype: bfloat16
                 output = (self._parallel or self.model)(x)
                 loss = self.loss_fn(output, y)
             value = float(loss.item())
