@@ -38,11 +38,12 @@ constexpr int64_t kGemmBSliverBytes = 64 * 1024;
 constexpr int64_t kGemmABlockBytes = 480 * 1024;
 constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
+// One register: the vector type of the kernels written with vector extensions (isa/vector.inc).
 // Direct and channel-vectorised convolution: vectors of one ymm register. A 64-byte vector
 // type here made GCC build every weight broadcast through the stack and spill the
 // accumulators: LeNet's conv1 ran at 1.5 GFLOP/s. 16 registers: tiles of two vectors x 6
 // (12 accumulators, 2 weight vectors, 1 broadcast) and of one vector x 6.
-constexpr int kConvVectorBytes = 32;
+constexpr int kVectorBytes = 32;
 constexpr bool kConvWideRegisters = false;
 constexpr int kConvPairPixels = 6, kConvPairTaps = 6;
 constexpr int kConvNarrowTile = 6;

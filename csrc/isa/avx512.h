@@ -37,9 +37,10 @@ constexpr int64_t kGemmBSliverBytes = 64 * 1024;
 constexpr int64_t kGemmABlockBytes = 480 * 1024;
 constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
+// One register: the vector type of the kernels written with vector extensions (isa/vector.inc).
 // Direct and channel-vectorised convolution: 32 zmm registers, a vector is one. Tiles of
 // 4 x 6, 2 x 8 (measured faster than 2 x 12) and 1 x kConvNarrowTile.
-constexpr int kConvVectorBytes = 64;
+constexpr int kVectorBytes = 64;
 constexpr bool kConvWideRegisters = true;
 constexpr int kConvPairPixels = 8, kConvPairTaps = 12;
 constexpr int kConvNarrowTile = 8;

@@ -27,10 +27,11 @@ constexpr int64_t kGemmBSliverBytes = 64 * 1024;
 constexpr int64_t kGemmABlockBytes = 480 * 1024;
 constexpr int64_t kGemmBPanelBytes = 4 * 1024 * 1024;
 
+// One register: the vector type of the kernels written with vector extensions (isa/vector.inc).
 // Direct and channel-vectorised convolution (conv_direct_kernels.inc): vectors of one xmm
 // register (wider vector types make GCC build each broadcast through the stack and keep the
 // accumulators in memory); 16 registers: tiles of two vectors x 6 and of one vector x 6.
-constexpr int kConvVectorBytes = 16;
+constexpr int kVectorBytes = 16;
 constexpr bool kConvWideRegisters = false;
 constexpr int kConvPairPixels = 6, kConvPairTaps = 6;
 constexpr int kConvNarrowTile = 6;
