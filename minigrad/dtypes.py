@@ -15,21 +15,20 @@ import numpy as np
 # ml_dtypes is imported on first use of bfloat16, not with minigrad: its import registers every
 # one of its types with numpy, which took 1.4 s of `import minigrad`'s 1.8 (numpy 2.4,
 # ml_dtypes 0.7), paid by every process, most of which never touch bfloat16.
-_bfloat16 = None  # ml_dtypes.bfloat16 once imported
-_bfloat16_dtype = None  # its np.dtype
+_bfloat16_dtype = None  # np.dtype(ml_dtypes.bfloat16) once imported
 _OTHER_DTYPES = (np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_)
 
 
 def bfloat16_type() -> type | None:
     """ml_dtypes' bfloat16 (imported now if it was not yet), or None without ml_dtypes."""
-    global _bfloat16, _bfloat16_dtype
-    if _bfloat16 is None:
+    global _bfloat16_dtype
+    if _bfloat16_dtype is None:
         try:
             from ml_dtypes import bfloat16
         except ImportError:  # optional: everything but bfloat16 storage and autocast works without it
             return None
-        _bfloat16, _bfloat16_dtype = bfloat16, np.dtype(bfloat16)
-    return _bfloat16
+        _bfloat16_dtype = np.dtype(bfloat16)
+    return _bfloat16_dtype.type
 
 
 def loaded_bfloat16() -> np.dtype | None:

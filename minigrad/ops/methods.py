@@ -151,9 +151,10 @@ class TorchMethods:
         copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        if dtype is None or as_dtype(dtype) == self.dtype:
+        dtype = None if dtype is None else as_dtype(dtype)
+        if dtype is None or dtype == self.dtype:
             return self.clone() if copy else self
-        return ops.cast(self, dtype=as_dtype(dtype))
+        return ops.cast(self, dtype=dtype)
 
     def cpu(self) -> Tensor:
         return self
