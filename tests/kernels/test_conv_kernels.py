@@ -160,7 +160,11 @@ def test_algorithm_choice():
         _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 3, 3), stride=(2, 2), padding=(1, 1), pass_="grad_input")
         == "chanvec"
     )
-    assert _C.conv2d_algorithm((128, 32, 16, 16), (64, 32, 1, 1), stride=(2, 2), pass_="grad_input") == "gemm"
+    # ResNet's 1x1 stride-2 shortcuts: forward and dX by the GEMM, dW channel-vectorised
+    shortcut = ((128, 32, 16, 16), (64, 32, 1, 1))
+    assert [
+        _C.conv2d_algorithm(*shortcut, stride=(2, 2), pass_=p) for p in ("forward", "grad_input", "grad_weight")
+    ] == ["gemm", "gemm", "chanvec"]
     assert _C.conv2d_algorithm((64, 4, 9, 9), (6, 2, 3, 3), groups=2, algo="chanvec") == "gemm"
     assert _C.conv2d_algorithm((128, 64, 8, 8), (64, 64, 1, 1)) == "gemm_pointwise"
     assert _C.conv2d_algorithm((1, 1, 8, 8), (1, 1, 3, 3), stride=(2, 2), algo="direct") == "gemm"
