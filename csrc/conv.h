@@ -126,7 +126,7 @@ struct ConvDirectKernels {
   void (*chanvec_correlate)(const T* in, int64_t in_cs, const int64_t* pix_off, int64_t pixels,
                             int64_t ins, const int64_t* tap_off, int64_t taps, const T* wt,
                             int64_t outs_pad, const T* bias, int64_t outs, T* out,
-                            int64_t out_cs, const int64_t* out_off, bool relu);
+                            int64_t out_cs, bool relu);
   void (*chanvec_weight_grad)(const T* g, int64_t g_is, int64_t outs_pad, const T* in,
                               int64_t in_is, const int64_t* pix_off, int64_t pixels,
                               const int64_t* col_off, int64_t cols, int64_t images, T* gwt);
