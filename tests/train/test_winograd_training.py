@@ -1,6 +1,12 @@
 """Winograd's float32 error does not cost accuracy: ResNet-8 trained on the digits with every
 3x3 stride-1 convolution on Winograd F(4x4) (MINIGRAD_CONV_ALGO=winograd_f4) ends where the
-direct kernels take it, from the same seed."""
+direct kernels take it, from the same seed.
+
+Trained to convergence (8 epochs): two float32 convolutions that differ by ~1e-6 (relative)
+send Adam down different paths, and after 4 epochs the direct path alone ended anywhere in
+0.958-0.981 over seeds 0-5 (Winograd 0.90-0.98, either transform factoring), a spread wider
+than the tolerance. After 8 the direct path ends in 0.980-0.986 and Winograd within 0.02 of
+it on every seed tried (0-5)."""
 
 import pytest
 
@@ -21,7 +27,7 @@ def train_resnet8(algo, monkeypatch):
     model = models.resnet8(in_channels=1)
     adam = optim.Adam(model.parameters(), lr=3e-3)
     before = _C.conv2d_calls()
-    Trainer(model, adam, F.cross_entropy, progress=False).fit(loader, epochs=4)
+    Trainer(model, adam, F.cross_entropy, progress=False).fit(loader, epochs=8)
     ran = {p: calls.get(algo, 0) - before[p].get(algo, 0) for p, calls in _C.conv2d_calls().items()}
     test_loader = DataLoader(TensorDataset(scaling(test.arrays[0]), test.arrays[1]), batch_size=512)
     return evaluate(model, test_loader, F.cross_entropy)["accuracy"], ran
@@ -34,5 +40,5 @@ def test_resnet8_on_winograd_learns_the_digits_as_well_as_on_direct(monkeypatch)
     direct, _ = train_resnet8("direct", monkeypatch)
     winograd, ran = train_resnet8("winograd_f4", monkeypatch)
     assert all(calls > 0 for calls in ran.values()), ran  # every pass really ran on Winograd
-    assert direct >= 0.93 and winograd >= 0.93, (direct, winograd)
+    assert direct >= 0.97 and winograd >= 0.97, (direct, winograd)
     assert abs(winograd - direct) <= 0.025, (direct, winograd)
