@@ -734,11 +734,12 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   const int64_t vector_channels = pass == ConvPass::grad_input ? s.ci : s.co;
   // With 8-float vectors (AVX2) the channel-vectorised kernel, its tiles written through
   // in-register transposes, beats the direct kernel on long rows and few input channels too,
-  // wherever it has 16 output channels: Zen 3, 2 threads, forward (dW) in ms, ResNet's stem
-  // b128 3 -> 16 at 32x32 1.7 vs 3.1 (1.3 vs 1.5), 16 -> 32 at 32x32 b32 3.1 vs 5.1 (2.7 vs
-  // 3.3), 1 -> 16 at 28x28 b64 0.39 vs 0.85 (0.28 vs 0.30). The generic build's 4-float
-  // vectors (stem 9.3 vs 7.6) and AVX-512's 16-float rows keep the direct kernel there.
-  const bool chanvec_over_direct = active_isa() == Isa::avx2 && s.co >= 16;
+  // wherever it has 16 channels to produce: Zen 3, 2 threads, forward (dW) in ms, ResNet's
+  // stem b128 3 -> 16 at 32x32 1.7 vs 3.1 (1.3 vs 1.5), 16 -> 32 at 32x32 b32 3.1 vs 5.1 (2.7
+  // vs 3.3), 1 -> 16 at 28x28 b64 0.39 vs 0.85 (0.28 vs 0.30); dX of a 5x5 16 -> 16 at 32x32
+  // b32 3.6 vs 5.8. The generic build's 4-float vectors (stem 9.3 vs 7.6) and AVX-512's 16-float rows
+  // keep the direct kernel there.
+  const bool chanvec_over_direct = active_isa() == Isa::avx2 && vector_channels >= 16;
   switch (pass) {
     case ConvPass::forward:
       if (direct_ok && !chanvec_over_direct && (s.ci <= 4 || s.wo() >= 32)) return ConvAlgo::direct;
@@ -753,7 +754,7 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
       if (direct_ok && !chanvec_over_direct && s.ci <= 4) return ConvAlgo::direct;
       break;
     case ConvPass::grad_input:
-      if (direct_ok && s.w >= 32) return ConvAlgo::direct;
+      if (direct_ok && !chanvec_over_direct && s.w >= 32) return ConvAlgo::direct;
       break;
   }
   // Strided dX runs in sh*sw phases of a few taps each, or as the GEMM's W^T dY + col2im,

@@ -147,6 +147,9 @@ def test_algorithm_choice():
     expected = "chanvec" if _C.backend_info()["isa"] == "avx2" else "direct"
     for p in ("forward", "grad_weight"):
         assert _C.conv2d_algorithm(*stem, padding=(1, 1), pass_=p) == expected
+    # and the input gradient of a wide 5x5 layer (which Winograd cannot run) likewise
+    wide = ((32, 16, 32, 32), (16, 16, 5, 5))
+    assert _C.conv2d_algorithm(*wide, padding=(2, 2), pass_="grad_input") == expected
     assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), stride=(2, 2), algo="winograd") == "gemm"
     assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), padding=(3, 3), algo="winograd") == "gemm"
     assert _C.conv2d_algorithm((8, 16, 9, 9), (16, 16, 3, 3), algo="winograd_f2") == "winograd_f2"
