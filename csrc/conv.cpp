@@ -734,20 +734,21 @@ ConvAlgo conv_choose_algo(const ConvShape& s, ConvAlgo wanted, ConvPass pass) {
   const int64_t vector_channels = pass == ConvPass::grad_input ? s.ci : s.co;
   // With 8-float vectors (AVX2) the channel-vectorised kernel, its tiles written through
   // in-register transposes, beats the direct kernel on long rows and few input channels too,
-  // wherever it has 16 channels to produce: Zen 3, 2 threads, forward (dW) in ms, ResNet's
-  // stem b128 3 -> 16 at 32x32 1.7 vs 3.1 (1.3 vs 1.5), 16 -> 32 at 32x32 b32 3.1 vs 5.1 (2.7
-  // vs 3.3), 1 -> 16 at 28x28 b64 0.39 vs 0.85 (0.28 vs 0.30); dX of a 5x5 16 -> 16 at 32x32
-  // b32 3.6 vs 5.8. The generic build's 4-float vectors (stem 9.3 vs 7.6) and AVX-512's 16-float rows
-  // keep the direct kernel there.
+  // wherever it has 16 channels to produce. Zen 3, 2 threads, forward (dW) in ms: ResNet's
+  // stem b128 3 -> 16 at 32x32 1.7 vs 3.1 (1.3 vs 1.5), 16 -> 32 at 32x32 b32 3.1 vs 5.1
+  // (2.7 vs 3.3), 1 -> 16 at 28x28 b64 0.39 vs 0.85 (0.28 vs 0.30); dX of a 5x5 16 -> 16 at
+  // 32x32 b32 3.6 vs 5.8. The generic build's 4-float vectors (stem 9.3 vs 7.6) and
+  // AVX-512's 16-float rows keep the direct kernel there.
   const bool chanvec_over_direct = active_isa() == Isa::avx2 && vector_channels >= 16;
   switch (pass) {
     case ConvPass::forward:
       if (direct_ok && !chanvec_over_direct && (s.ci <= 4 || s.wo() >= 32)) return ConvAlgo::direct;
       // A one-tap kernel with a stride (ResNet's 1x1 shortcuts): the channel-vectorised sum
-      // per output is only ci multiply-adds, too short to hide its lane-by-lane stores, while
-      // the GEMM's patch matrix is a strided copy of the input. Zen 3 AVX2, b128, 2 threads:
-      // 16 -> 32 channels at 32x32 1.2 vs 3.5 ms, 32 -> 64 at 16x16 0.6 vs 1.4, 64 -> 128 at
-      // 16x16 3.0 vs 4.2.
+      // per output is only ci multiply-adds, too short to pay for its tile's writes, while the
+      // GEMM's patch matrix is a strided copy of the input. Zen 3 AVX2, b128, 2 threads, GEMM
+      // vs chanvec (interleaved): 16 -> 32 channels at 32x32 1.0 vs 1.1 ms, 32 -> 64 at 16x16
+      // 0.60 vs 0.72, 64 -> 128 at 16x16 2.2 vs 3.6 (before chanvec's transposed writes: 1.2
+      // vs 3.5, 0.6 vs 1.4, 3.0 vs 4.2).
       if (s.kh * s.kw == 1) return ConvAlgo::gemm;
       break;
     case ConvPass::grad_weight:  // the channel-vectorised dW wins even on long rows
